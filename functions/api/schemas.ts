@@ -1,0 +1,37 @@
+import { z } from 'zod';
+import { NAME_PATTERN } from '../../lib/config/schema.js';
+import { SESSION_KEY_PATTERN } from '../../lib/threads/session-key.js';
+
+/** Path parameter of thread routes; ":" is allowed here so child threads ("<key>:<agent>") can be read. */
+export const threadPath = z.object({
+  sessionKey: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,191}$/, 'must be a session key (letters, digits, ".", "_", "-", ":")'),
+});
+
+const metadata = z
+  .record(
+    z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'metadata keys are 1–64 letters, digits, "_", "." or "-"'),
+    z.string().max(512, 'metadata values are at most 512 characters'),
+  )
+  .refine((value) => Object.keys(value).length <= 20, 'at most 20 metadata entries');
+
+export const spawnBody = z.strictObject({
+  agent: z.string().regex(NAME_PATTERN, 'must be an agent name'),
+  sessionKey: z.string().regex(SESSION_KEY_PATTERN, 'must be 1–128 letters, digits, ".", "_" or "-", starting with a letter or digit').optional(),
+  metadata: metadata.optional(),
+});
+
+export const listQuery = z.strictObject({
+  agent: z.string().regex(NAME_PATTERN, 'must be an agent name').optional(),
+  status: z.enum(['active', 'idle', 'terminated']).optional(),
+  cursor: z.string().min(1).max(1024).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+});
+
+export const restartBody = z.strictObject({
+  /** Drop the thread's memory (its messages leave the agent's context). */
+  clearMemory: z.boolean().default(false),
+});
+
+export const terminateQuery = z.strictObject({
+  reason: z.string().min(1).max(200).optional(),
+});

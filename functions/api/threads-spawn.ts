@@ -1,0 +1,10 @@
+import { threads } from '../shared/context.js';
+import { apiHandler } from '../shared/http/api-handler.js';
+import { json } from '../shared/http/response.js';
+import { spawnBody } from './schemas.js';
+
+/** POST /v1/threads: spawn a thread bound to an agent. */
+export const handler = apiHandler('threads-spawn', { body: spawnBody }, async ({ principal, body }) => {
+  const thread = await threads.spawn(principal, body);
+  return json(201, thread, { location: `/v1/threads/${encodeURIComponent(thread.sessionKey)}` });
+});

@@ -1,0 +1,39 @@
+import type { MiddlewareObj } from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { LimitReachedError, ThreadError, type ThreadErrorCode } from '../../../lib/threads/errors.js';
+import { logger } from '../logger.js';
+import { RequestError } from './request-error.js';
+import { errorResponse } from './response.js';
+
+/** HTTP status of each domain error code: decided here, at the edge, and nowhere else. */
+const THREAD_STATUS: Record<ThreadErrorCode, number> = {
+  thread_not_found: 404,
+  thread_exists: 409,
+  thread_terminated: 409,
+  conflict: 409,
+  unknown_agent: 422,
+  session_key_required: 400,
+  invalid_session_key: 400,
+  invalid_cursor: 400,
+  limit_reached: 429,
+};
+
+/** Turns any error into the API's error shape; unknown errors become a 500 that reveals nothing. */
+export function toErrorResponse(error: unknown, requestId: string): APIGatewayProxyStructuredResultV2 {
+  if (error instanceof RequestError) return errorResponse(error.status, error.code, error.message, error.details);
+  if (error instanceof ThreadError) {
+    const headers: Record<string, string> = error instanceof LimitReachedError ? { 'retry-after': String(error.retryAfterSeconds) } : {};
+    return errorResponse(THREAD_STATUS[error.code], error.code, error.message, error.details, headers);
+  }
+  logger.error('unhandled error', { error: error as Error });
+  return errorResponse(500, 'internal_error', 'internal error', { requestId });
+}
+
+/** middy middleware: the last line of defence, so every failure leaves in the contract's shape. */
+export function errorResponder(): MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2> {
+  return {
+    onError: async (request) => {
+      request.response = toErrorResponse(request.error, request.context.awsRequestId);
+    },
+  };
+}

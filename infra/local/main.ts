@@ -1,0 +1,62 @@
+import { ConfigError } from '../../lib/config/errors.js';
+import { LocalStackError } from './errors.js';
+import { startLocalStack, type LocalStack } from './stack.js';
+
+/** `npm start`: the whole backend on this machine, no AWS account needed. */
+async function main(): Promise<void> {
+  // The SDK versions are pinned and work on node 20; its "node 22 soon" notice would only bury the output.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  let stack: LocalStack;
+  try {
+    stack = await startLocalStack({
+      port: Number(process.env.PORT ?? 3000),
+      dataDir: process.env.THREADBOUND_DATA_DIR ?? '.threadbound',
+      configPath: process.env.THREADBOUND_CONFIG ?? 'threadbound.config.json',
+      localKeys: process.env.THREADBOUND_LOCAL_KEYS,
+      onError: (error) => console.error('request failed:', error),
+    });
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof LocalStackError) {
+      console.error(`threadbound: cannot start: ${error.message}`);
+      process.exit(1);
+    }
+    throw error;
+  }
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`threadbound: ${signal} received, stopping`);
+    stack.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error('threadbound: error while stopping:', error);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+
+  const tenantKey = stack.keys.find((k) => !k.admin) ?? stack.keys[0]!;
+  const adminKey = stack.keys.find((k) => k.admin);
+  const lines = [
+    '',
+    `threadbound local stack (DynamoDB Local at ${stack.dynamoEndpoint}, table ${stack.tableName})`,
+    stack.keysGenerated ? 'API keys generated for this data dir (kept in its keys.json):' : 'API keys:',
+    ...stack.keys.map((k) => `  ${k.admin ? 'admin ' : 'tenant'} ${k.tenant.padEnd(10)} ${k.key}`),
+    '',
+    'Try it:',
+    `  export TB=${stack.url} KEY=${tenantKey.key}`,
+    `  curl -s -X POST $TB/v1/threads -H "Authorization: Bearer $KEY" -H 'content-type: application/json' -d '{"agent":"main"}'`,
+    `  curl -s $TB/v1/threads -H "Authorization: Bearer $KEY"`,
+    `  curl -s $TB/v1/agents -H "Authorization: Bearer $KEY"`,
+    ...(adminKey ? [`  (admin routes: KEY=${adminKey.key})`] : []),
+    '',
+    `threadbound listening on ${stack.url}`,
+  ];
+  console.log(lines.join('\n'));
+}
+
+await main();

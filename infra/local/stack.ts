@@ -1,0 +1,111 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { Server } from 'node:http';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ROUTES } from '../../lib/api/routes.js';
+import { loadConfig } from '../../lib/config/load.js';
+import { DynamoApiKeyStore } from '../../lib/store/dynamodb/api-key-store.js';
+import { createDocumentClient } from '../../lib/store/dynamodb/client.js';
+import { startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
+import { createApiServer } from './http-server.js';
+import { localKeys, registerKeys, type LocalKey } from './keys.js';
+import { ensureTable } from './table.js';
+
+const FUNCTIONS_DIR = fileURLToPath(new URL('../../functions/', import.meta.url));
+
+/** How to start the local stack. */
+export interface LocalStackOptions {
+  /** HTTP port on 127.0.0.1 (0 picks a free one). */
+  port: number;
+  /** Where DynamoDB Local's data and the generated keys live. */
+  dataDir: string;
+  configPath: string;
+  /** THREADBOUND_LOCAL_KEYS: `<key>:<tenant>[:admin],…`. */
+  localKeys?: string;
+  /** Use a DynamoDB endpoint that is already running instead of starting DynamoDB Local (tests share one). */
+  dynamoEndpoint?: string;
+  tableName?: string;
+  onError?: (error: unknown) => void;
+}
+
+/** A running local stack. */
+export interface LocalStack {
+  url: string;
+  keys: LocalKey[];
+  keysGenerated: boolean;
+  tableName: string;
+  dynamoEndpoint: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the backend on this machine: DynamoDB Local (persisted in the data dir), the table from
+ * the shared definition, the API keys, and the HTTP API invoking the very handlers CDK deploys.
+ */
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const configPath = resolve(options.configPath);
+  loadConfig(configPath); // fail fast, before starting anything, on a bad config
+  const dataDir = resolve(options.dataDir);
+  const tableName = options.tableName ?? 'threadbound';
+  const keys = localKeys(dataDir, options.localKeys); // a bad THREADBOUND_LOCAL_KEYS also fails before anything starts
+
+  let dynamo: DynamoDbLocal | undefined;
+  let server: Server | undefined;
+  const stop = async () => {
+    if (server) await new Promise<void>((done) => {
+      server!.close(() => done());
+      server!.closeAllConnections();
+    });
+    await dynamo?.stop();
+  };
+
+  try {
+    const endpoint = options.dynamoEndpoint ?? (dynamo = await startDynamoDbLocal({ dbPath: join(dataDir, 'dynamodb') })).endpoint;
+    // The handlers build their SDK clients from the environment, exactly as in Lambda. Local
+    // credentials are fixed so a developer's real AWS credentials are never sent anywhere.
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_DYNAMODB: endpoint,
+      AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      TABLE_NAME: tableName,
+      THREADBOUND_CONFIG: configPath,
+      POWERTOOLS_SERVICE_NAME: 'threadbound',
+    });
+    delete process.env.AWS_SESSION_TOKEN;
+    delete process.env.AWS_PROFILE;
+
+    const admin = new DynamoDBClient({});
+    try {
+      await ensureTable(admin, tableName);
+    } finally {
+      admin.destroy();
+    }
+    const documentClient = createDocumentClient();
+    try {
+      await registerKeys(new DynamoApiKeyStore(documentClient, tableName), keys.keys);
+    } finally {
+      documentClient.destroy();
+    }
+
+    const handlers: Record<string, never> = {};
+    for (const route of ROUTES) {
+      const module = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'api', `${route.handler}.ts`)).href)) as { handler: never };
+      handlers[route.handler] = module.handler;
+    }
+    const authorizer = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'authorizer', 'handler.ts')).href)) as { handler: never };
+
+    server = createApiServer({ routes: ROUTES, handlers, authorizer: authorizer.handler, onError: options.onError });
+    const port = await new Promise<number>((done, fail) => {
+      server!.once('error', fail);
+      server!.listen(options.port, '127.0.0.1', () => {
+        const address = server!.address();
+        done(typeof address === 'object' && address ? address.port : options.port);
+      });
+    });
+    return { url: `http://127.0.0.1:${port}`, keys: keys.keys, keysGenerated: keys.generated, tableName, dynamoEndpoint: endpoint, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

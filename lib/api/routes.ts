@@ -1,0 +1,37 @@
+/**
+ * The HTTP API as data. CDK creates one API Gateway route and one Lambda per entry; the local
+ * server routes with the same table. `handler` names the module functions/api/<handler>.ts.
+ */
+export interface RouteDefinition {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** API Gateway path syntax: {name} is a path parameter. */
+  path: string;
+  handler: string;
+  /** none: public; tenant: any valid API key; admin: an admin key. */
+  auth: 'none' | 'tenant' | 'admin';
+  /** What the handler's role may do on the table (least privilege per route). */
+  table: 'none' | 'read' | 'write';
+  /** Whether the route takes a JSON body (content type and size are checked at the edge). */
+  body: boolean;
+}
+
+/** Every route of /v1. */
+export const ROUTES = [
+  { method: 'GET', path: '/v1/health', handler: 'health', auth: 'none', table: 'none', body: false },
+  { method: 'POST', path: '/v1/threads', handler: 'threads-spawn', auth: 'tenant', table: 'write', body: true },
+  { method: 'GET', path: '/v1/threads', handler: 'threads-list', auth: 'tenant', table: 'read', body: false },
+  { method: 'GET', path: '/v1/threads/{sessionKey}', handler: 'threads-get', auth: 'tenant', table: 'read', body: false },
+  { method: 'POST', path: '/v1/threads/{sessionKey}/restart', handler: 'threads-restart', auth: 'tenant', table: 'write', body: true },
+  { method: 'DELETE', path: '/v1/threads/{sessionKey}', handler: 'threads-terminate', auth: 'tenant', table: 'write', body: false },
+  { method: 'GET', path: '/v1/agents', handler: 'agents-list', auth: 'tenant', table: 'read', body: false },
+] as const satisfies readonly RouteDefinition[];
+
+export type Route = (typeof ROUTES)[number];
+
+/** The API Gateway route key of a route, e.g. "GET /v1/threads/{sessionKey}". */
+export function routeKey(route: Pick<RouteDefinition, 'method' | 'path'>): string {
+  return `${route.method} ${route.path}`;
+}
+
+/** Largest request body accepted (bytes); larger bodies get 413. */
+export const MAX_BODY_BYTES = 64 * 1024;

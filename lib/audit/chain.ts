@@ -1,0 +1,62 @@
+import { createHash } from 'node:crypto';
+
+/** Audit event types written so far; later areas add theirs. */
+export type AuditEventType = 'thread_spawn' | 'thread_restart' | 'thread_terminate';
+
+/** The hash a chain starts from. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** An audit event before it is placed in a chain. */
+export interface AuditEvent {
+  type: AuditEventType;
+  at: string;
+  tenant?: string;
+  actor?: string;
+  sessionKey?: string;
+  agent?: string;
+  /** Event-specific facts; never a secret value. */
+  data: Record<string, unknown>;
+}
+
+/** An audit event placed in its chain: seq and prevHash link it to the previous entry. */
+export interface AuditEntry extends AuditEvent {
+  /** The chain this entry belongs to (e.g. the thread incarnation). */
+  chain: string;
+  seq: number;
+  prevHash: string;
+  hash: string;
+}
+
+/** Serialises a value with object keys sorted, so the hash does not depend on key order. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+/** The hash of an entry: sha256 over the previous hash and the entry's canonical JSON. */
+export function entryHash(entry: Omit<AuditEntry, 'hash'>): string {
+  return createHash('sha256').update(entry.prevHash).update('\n').update(canonicalJson(entry)).digest('hex');
+}
+
+/** Appends an event to a chain whose head is (seq, hash). */
+export function chainEntry(chain: string, head: { seq: number; hash: string }, event: AuditEvent): AuditEntry {
+  const unhashed = { ...event, chain, seq: head.seq + 1, prevHash: head.hash };
+  return { ...unhashed, hash: entryHash(unhashed) };
+}
+
+/** Where a chain is broken, or undefined when every entry links to the one before it. */
+export function verifyChain(entries: AuditEntry[]): { seq: number; problem: string } | undefined {
+  let prev = { seq: 0, hash: GENESIS_HASH };
+  for (const entry of entries) {
+    if (entry.seq !== prev.seq + 1) return { seq: entry.seq, problem: `expected seq ${prev.seq + 1}` };
+    if (entry.prevHash !== prev.hash) return { seq: entry.seq, problem: 'prevHash does not match the previous entry' };
+    const { hash, ...rest } = entry;
+    if (entryHash(rest) !== hash) return { seq: entry.seq, problem: 'content does not match its hash' };
+    prev = entry;
+  }
+  return undefined;
+}

@@ -1,0 +1,29 @@
+import { createHash } from 'node:crypto';
+import { INDEX_SHARDS } from '../../table/definition.js';
+
+/** Key builders: the only place that knows how items are laid out in the table. */
+export const keys = {
+  thread: (tenant: string, sessionKey: string) => ({ pk: `THREAD#${tenant}#${sessionKey}`, sk: 'META' }),
+  threadPk: (tenant: string, sessionKey: string) => `THREAD#${tenant}#${sessionKey}`,
+  message: (seq: number) => `MSG#${pad(seq)}`,
+  audit: (chain: string, seq: number) => `AUDIT#${chain}#${pad(seq)}`,
+  apiKey: (hash: string) => ({ pk: `APIKEY#${hash}`, sk: 'META' }),
+  agentCounters: (agent: string) => ({ pk: `AGENT#${agent}`, sk: 'COUNTERS' }),
+  deploymentCounters: () => ({ pk: 'DEPLOYMENT', sk: 'COUNTERS' }),
+  tenantIndex: (tenant: string) => `TENANT#${tenant}`,
+  tenantSort: (createdAt: string, sessionKey: string) => `${createdAt}#${sessionKey}`,
+  activeIndex: (tenant: string, sessionKey: string) => `ACTIVE#${shardOf(`${tenant}#${sessionKey}`)}`,
+  activeSort: (lastActiveAt: string, tenant: string, sessionKey: string) => `${lastActiveAt}#${tenant}#${sessionKey}`,
+  auditIndex: (at: string, pk: string) => `AUDIT#${at.slice(0, 10)}#${shardOf(pk)}`,
+  auditSort: (at: string, pk: string, seq: number) => `${at}#${pk}#${pad(seq)}`,
+};
+
+/** Zero-pads sequence numbers so they sort as strings. */
+export function pad(seq: number): string {
+  return String(seq).padStart(10, '0');
+}
+
+/** A stable shard in [0, INDEX_SHARDS) for a value. */
+export function shardOf(value: string): number {
+  return createHash('sha1').update(value).digest().readUInt16BE(0) % INDEX_SHARDS;
+}

@@ -1,0 +1,207 @@
+import { BatchWriteCommand, GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { AuditEntry } from '../../audit/chain.js';
+import { TABLE } from '../../table/definition.js';
+import { LimitReachedError, ThreadError } from '../../threads/errors.js';
+import type { Thread } from '../../threads/model.js';
+import type { AgentCounters, CounterDelta, SpawnLimits, ThreadPage, ThreadPosition, ThreadStore } from '../../threads/ports.js';
+import { CounterItems, readCounters } from './counters.js';
+import { keys } from './keys.js';
+import { transactWrite } from './transact.js';
+
+/** Seconds a client should wait before retrying a spawn refused by a full limit. */
+export const LIMIT_RETRY_AFTER_SECONDS = 30;
+
+const KEY_ATTRIBUTES = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk', 'gsi3pk', 'gsi3sk', 'kind', TABLE.ttlAttribute] as const;
+
+/** ThreadStore on the single DynamoDB table. */
+export class DynamoThreadStore implements ThreadStore {
+  private readonly counterItems: CounterItems;
+
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {
+    this.counterItems = new CounterItems(tableName);
+  }
+
+  async create(thread: Thread, audit: AuditEntry, limits: SpawnLimits): Promise<void> {
+    const [agentCounter, deploymentCounter] = this.counterItems.reserveThread(thread.agent, limits.maxActiveThreads, limits.maxThreads);
+    const outcome = await transactWrite(this.client, [
+      agentCounter!,
+      deploymentCounter!,
+      // Closes the race of two spawns of the same key: only the first insert succeeds.
+      { Put: { TableName: this.tableName, Item: this.threadItem(thread), ConditionExpression: 'attribute_not_exists(pk)' } },
+      this.auditPut(audit, thread),
+    ]);
+    if (outcome.ok) return;
+    const failed = new Set(outcome.failedConditions);
+    if (failed.has(2)) throw new ThreadError('thread_exists', `a thread with sessionKey "${thread.sessionKey}" already exists`, { sessionKey: thread.sessionKey });
+    if (failed.has(0)) throw new LimitReachedError('maxActiveThreads', limits.maxActiveThreads, LIMIT_RETRY_AFTER_SECONDS, thread.agent);
+    if (failed.has(1)) throw new LimitReachedError('maxThreads', limits.maxThreads, LIMIT_RETRY_AFTER_SECONDS);
+    throw new Error(`spawn transaction refused by condition(s) ${[...failed].join(', ')}`);
+  }
+
+  async get(tenant: string, sessionKey: string): Promise<Thread | undefined> {
+    const result = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.thread(tenant, sessionKey), ConsistentRead: true }),
+    );
+    return result.Item ? toThread(result.Item) : undefined;
+  }
+
+  async transition(before: Thread, after: Thread, audit: AuditEntry, counters: CounterDelta[]): Promise<boolean> {
+    const outcome = await transactWrite(this.client, [
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: this.threadItem(after),
+          // Closes lost updates between concurrent restart/terminate calls: the write only lands on
+          // the version it was computed from, and a terminated thread never changes again (so a
+          // second terminate cannot give its slot back twice).
+          ConditionExpression: 'version = :version AND #status <> :terminated',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':version': before.version, ':terminated': 'terminated' },
+        },
+      },
+      this.auditPut(audit, after),
+      ...this.counterItems.apply(counters),
+    ]);
+    if (outcome.ok) return true;
+    if (outcome.failedConditions.includes(0)) return false;
+    throw new Error(`thread transition refused by condition(s) ${outcome.failedConditions.join(', ')} (counter or audit invariant)`);
+  }
+
+  async destroy(tenant: string, sessionKey: string): Promise<void> {
+    const pk = keys.threadPk(tenant, sessionKey);
+    await this.deleteWhere(pk, undefined, (sk) => !sk.startsWith('AUDIT#'));
+  }
+
+  async trimMessages(tenant: string, sessionKey: string, floorSeq: number): Promise<void> {
+    if (floorSeq < 1) return;
+    await this.deleteWhere(keys.threadPk(tenant, sessionKey), { from: keys.message(1), to: keys.message(floorSeq) }, () => true);
+  }
+
+  async listByTenant(tenant: string, options: { after?: ThreadPosition; pageSize: number }): Promise<ThreadPage> {
+    const index = TABLE.indexes.byTenant;
+    const gsi1pk = keys.tenantIndex(tenant);
+    const result = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: index.name,
+        KeyConditionExpression: `${index.partitionKey} = :pk`,
+        ExpressionAttributeValues: { ':pk': gsi1pk },
+        ScanIndexForward: false,
+        Limit: options.pageSize,
+        ...(options.after
+          ? {
+              ExclusiveStartKey: {
+                ...keys.thread(tenant, options.after.sessionKey),
+                [index.partitionKey]: gsi1pk,
+                [index.sortKey]: keys.tenantSort(options.after.createdAt, options.after.sessionKey),
+              },
+            }
+          : {}),
+      }),
+    );
+    return { threads: (result.Items ?? []).map(toThread), more: result.LastEvaluatedKey !== undefined };
+  }
+
+  counters(agents: string[]): Promise<{ agents: Record<string, AgentCounters>; activeThreads: number }> {
+    return readCounters(this.client, this.tableName, agents);
+  }
+
+  async auditTrail(tenant: string, sessionKey: string, threadId: string): Promise<AuditEntry[]> {
+    const entries: AuditEntry[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const result = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': keys.threadPk(tenant, sessionKey), ':prefix': `AUDIT#${threadId}#` },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      entries.push(...(result.Items ?? []).map((item) => stripKeys(item) as unknown as AuditEntry));
+      start = result.LastEvaluatedKey;
+    } while (start);
+    return entries;
+  }
+
+  private threadItem(thread: Thread): Record<string, unknown> {
+    const byTenant = TABLE.indexes.byTenant;
+    const active = TABLE.indexes.activeByLastActive;
+    return {
+      ...keys.thread(thread.tenant, thread.sessionKey),
+      kind: 'thread',
+      ...thread,
+      [byTenant.partitionKey]: keys.tenantIndex(thread.tenant),
+      [byTenant.sortKey]: keys.tenantSort(thread.createdAt, thread.sessionKey),
+      // Sparse index: only live threads carry these keys, so the idle sweep never reads terminated ones.
+      ...(thread.status === 'active'
+        ? {
+            [active.partitionKey]: keys.activeIndex(thread.tenant, thread.sessionKey),
+            [active.sortKey]: keys.activeSort(thread.lastActiveAt, thread.tenant, thread.sessionKey),
+          }
+        : {}),
+    };
+  }
+
+  private auditPut(entry: AuditEntry, thread: Thread) {
+    const pk = keys.threadPk(thread.tenant, thread.sessionKey);
+    const index = TABLE.indexes.auditByDate;
+    return {
+      Put: {
+        TableName: this.tableName,
+        Item: {
+          pk,
+          sk: keys.audit(entry.chain, entry.seq),
+          kind: 'audit',
+          ...entry,
+          [index.partitionKey]: keys.auditIndex(entry.at, pk),
+          [index.sortKey]: keys.auditSort(entry.at, pk, entry.seq),
+        },
+        // Append-only: an entry, once written, is never overwritten.
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    };
+  }
+
+  /** Deletes the items of a partition (optionally within a sort-key range) that `keep` does not exclude. */
+  private async deleteWhere(pk: string, range: { from: string; to: string } | undefined, select: (sk: string) => boolean): Promise<void> {
+    let start: Record<string, unknown> | undefined;
+    do {
+      const result = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: range ? 'pk = :pk AND sk BETWEEN :from AND :to' : 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': pk, ...(range ? { ':from': range.from, ':to': range.to } : {}) },
+          ProjectionExpression: 'pk, sk',
+          ExclusiveStartKey: start,
+        }),
+      );
+      const doomed = (result.Items ?? []).filter((item) => select(String(item.sk)));
+      for (let i = 0; i < doomed.length; i += 25) await this.batchDelete(doomed.slice(i, i + 25));
+      start = result.LastEvaluatedKey;
+    } while (start);
+  }
+
+  private async batchDelete(items: Record<string, unknown>[]): Promise<void> {
+    let requests = items.map((item) => ({ DeleteRequest: { Key: { pk: item.pk, sk: item.sk } } }));
+    for (let attempt = 0; requests.length > 0; attempt += 1) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 20 * 2 ** attempt)));
+      const result = await this.client.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }));
+      requests = (result.UnprocessedItems?.[this.tableName] ?? []) as typeof requests;
+    }
+  }
+}
+
+function stripKeys(item: Record<string, unknown>): Record<string, unknown> {
+  const rest = { ...item };
+  for (const attribute of KEY_ATTRIBUTES) delete rest[attribute];
+  return rest;
+}
+
+function toThread(item: Record<string, unknown>): Thread {
+  return stripKeys(item) as unknown as Thread;
+}

@@ -1,0 +1,246 @@
+import { chainEntry, GENESIS_HASH, type AuditEvent } from '../audit/chain.js';
+import type { Principal } from '../auth/api-keys.js';
+import { durationMs } from '../config/duration.js';
+import type { AgentConfig, Config } from '../config/schema.js';
+import { encodeCursor, decodeCursor } from './cursor.js';
+import { ThreadError } from './errors.js';
+import { displayStatus, type Thread, type ThreadStatus } from './model.js';
+import type { CounterDelta, ThreadPosition, ThreadStore } from './ports.js';
+import { newSessionKey, newThreadId } from './session-key.js';
+import { threadView, type ThreadView } from './view.js';
+
+/** What a client asks for when spawning. */
+export interface SpawnInput {
+  agent: string;
+  sessionKey?: string;
+  metadata?: Record<string, string>;
+}
+
+/** Filters and paging of a thread listing. */
+export interface ListInput {
+  agent?: string;
+  status?: ThreadStatus;
+  cursor?: string;
+  limit: number;
+}
+
+/** The result of a terminate call. */
+export interface TerminateResult {
+  /** The thread's items were deleted (the agent has autoDestroy). */
+  destroyed: boolean;
+  /** False when the thread was already terminated: nothing changed and no slot was given back. */
+  changed: boolean;
+  thread?: ThreadView;
+}
+
+const MAX_OPTIMISTIC_ATTEMPTS = 8;
+const LIST_PAGE_SIZE = 100;
+const LIST_MAX_PAGES = 10;
+
+/** The thread lifecycle: spawn, read, list, restart and terminate, all scoped to the caller's tenant. */
+export class ThreadService {
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly config: Config,
+    private readonly store: ThreadStore,
+    options: { now?: () => Date } = {},
+  ) {
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** Spawns a thread for an agent; the limits are checked atomically with the insert. */
+  async spawn(principal: Principal, input: SpawnInput): Promise<ThreadView> {
+    const agent = this.agentConfig(input.agent);
+    const sessionKey = this.sessionKeyFor(input, agent);
+    const now = this.now();
+    const at = now.toISOString();
+    const threadId = newThreadId(now.getTime());
+    const audit = chainEntry(threadId, { seq: 0, hash: GENESIS_HASH }, {
+      ...this.auditBase(principal, 'thread_spawn', at, sessionKey, input.agent),
+      data: { threadId, mode: agent.mode, metadataKeys: Object.keys(input.metadata ?? {}) },
+    });
+    const thread: Thread = {
+      tenant: principal.tenant,
+      sessionKey,
+      threadId,
+      agent: input.agent,
+      mode: agent.mode,
+      status: 'active',
+      generation: 1,
+      version: 1,
+      createdAt: at,
+      lastActiveAt: at,
+      turnCount: 0,
+      messageSeq: 0,
+      memoryFloorSeq: 0,
+      metadata: input.metadata ?? {},
+      auditSeq: audit.seq,
+      auditHash: audit.hash,
+    };
+    await this.store.create(thread, audit, {
+      maxThreads: this.config.threadManagement.maxThreads,
+      maxActiveThreads: agent.maxActiveThreads,
+    });
+    return this.view(thread, now);
+  }
+
+  /** The caller's thread; another tenant's thread is indistinguishable from a missing one. */
+  async get(tenant: string, sessionKey: string): Promise<ThreadView> {
+    return this.view(await this.require(tenant, sessionKey), this.now());
+  }
+
+  /** A page of the caller's threads, newest first, filtered by agent and status. */
+  async list(tenant: string, input: ListInput): Promise<{ threads: ThreadView[]; cursor?: string }> {
+    const now = this.now();
+    let after: ThreadPosition | undefined = input.cursor ? decodeCursor(input.cursor) : undefined;
+    const threads: ThreadView[] = [];
+    // Filters are applied here, so a page may need several reads; the read budget bounds the
+    // work per request and the cursor resumes exactly after the last thread examined.
+    for (let page = 0; page < LIST_MAX_PAGES; page += 1) {
+      const result = await this.store.listByTenant(tenant, { after, pageSize: LIST_PAGE_SIZE });
+      for (const [i, thread] of result.threads.entries()) {
+        after = { createdAt: thread.createdAt, sessionKey: thread.sessionKey };
+        if (input.agent && thread.agent !== input.agent) continue;
+        if (input.status && displayStatus(thread, this.idleTimeoutMs(thread.agent), now) !== input.status) continue;
+        threads.push(this.view(thread, now));
+        if (threads.length === input.limit) {
+          const more = i < result.threads.length - 1 || result.more;
+          return { threads, ...(more ? { cursor: encodeCursor(after) } : {}) };
+        }
+      }
+      if (!result.more) return { threads };
+    }
+    return { threads, ...(after ? { cursor: encodeCursor(after) } : {}) };
+  }
+
+  /** Releases a stuck lease, bumps the generation, and keeps or clears the thread's memory. */
+  async restart(principal: Principal, sessionKey: string, options: { clearMemory: boolean }): Promise<ThreadView> {
+    return this.optimistic(principal.tenant, sessionKey, async (thread, now) => {
+      if (thread.status === 'terminated') {
+        throw new ThreadError('thread_terminated', `thread "${sessionKey}" is terminated and cannot be restarted`, { sessionKey });
+      }
+      const at = now.toISOString();
+      const audit = this.nextAudit(thread, principal, 'thread_restart', at, {
+        generation: thread.generation + 1,
+        clearMemory: options.clearMemory,
+        ...(thread.lease ? { releasedTurnId: thread.lease.turnId } : {}),
+      });
+      const after: Thread = {
+        ...thread,
+        generation: thread.generation + 1,
+        version: thread.version + 1,
+        lastActiveAt: at,
+        lease: undefined,
+        memoryFloorSeq: options.clearMemory ? thread.messageSeq : thread.memoryFloorSeq,
+        auditSeq: audit.seq,
+        auditHash: audit.hash,
+      };
+      const counters: CounterDelta[] = thread.lease ? [{ agent: thread.agent, runningTurns: -1 }] : [];
+      if (!(await this.store.transition(thread, after, audit, counters))) return undefined;
+      // Memory already excludes these messages (memoryFloorSeq moved in the transaction);
+      // deleting them is storage hygiene, safe to repeat if it is interrupted.
+      if (options.clearMemory) await this.store.trimMessages(thread.tenant, sessionKey, after.memoryFloorSeq);
+      return this.view(after, now);
+    });
+  }
+
+  /** Terminates a thread (deleting its items when the agent has autoDestroy); repeat calls change nothing. */
+  async terminate(principal: Principal, sessionKey: string, options: { reason?: string } = {}): Promise<TerminateResult> {
+    return this.optimistic(principal.tenant, sessionKey, async (thread, now) => {
+      const destroy = this.config.agents[thread.agent]?.autoDestroy ?? false;
+      if (thread.status === 'terminated') {
+        if (destroy) await this.store.destroy(thread.tenant, sessionKey);
+        return { destroyed: destroy, changed: false, ...(destroy ? {} : { thread: this.view(thread, now) }) };
+      }
+      const at = now.toISOString();
+      const reason = options.reason ?? 'terminated by client';
+      const audit = this.nextAudit(thread, principal, 'thread_terminate', at, {
+        reason,
+        destroyed: destroy,
+        ...(thread.lease ? { releasedTurnId: thread.lease.turnId } : {}),
+      });
+      const after: Thread = {
+        ...thread,
+        status: 'terminated',
+        version: thread.version + 1,
+        terminatedAt: at,
+        terminationReason: reason,
+        lease: undefined,
+        auditSeq: audit.seq,
+        auditHash: audit.hash,
+      };
+      const counters: CounterDelta[] = [{ agent: thread.agent, activeThreads: -1, runningTurns: thread.lease ? -1 : 0 }];
+      if (!(await this.store.transition(thread, after, audit, counters))) return undefined;
+      // The slot is already given back; deleting the items is idempotent, and a crash here leaves
+      // a terminated thread that the next terminate call or the idle sweep destroys.
+      if (destroy) await this.store.destroy(thread.tenant, sessionKey);
+      return { destroyed: destroy, changed: true, ...(destroy ? {} : { thread: this.view(after, now) }) };
+    });
+  }
+
+  /**
+   * Runs a read-decide-write step until its conditional write lands on the version it read.
+   * `step` returns undefined when it lost the race; the loop re-reads and decides again.
+   */
+  private async optimistic<T>(tenant: string, sessionKey: string, step: (thread: Thread, now: Date) => Promise<T | undefined>): Promise<T> {
+    for (let attempt = 0; attempt < MAX_OPTIMISTIC_ATTEMPTS; attempt += 1) {
+      const thread = await this.require(tenant, sessionKey);
+      const result = await step(thread, this.now());
+      if (result !== undefined) return result;
+    }
+    throw new ThreadError('conflict', `thread "${sessionKey}" is being changed by other requests; retry`, { sessionKey });
+  }
+
+  private async require(tenant: string, sessionKey: string): Promise<Thread> {
+    const thread = await this.store.get(tenant, sessionKey);
+    if (!thread) throw new ThreadError('thread_not_found', `no thread "${sessionKey}"`, { sessionKey });
+    return thread;
+  }
+
+  private agentConfig(name: string): AgentConfig {
+    const agent = Object.hasOwn(this.config.agents, name) ? this.config.agents[name] : undefined;
+    if (!agent) {
+      throw new ThreadError('unknown_agent', `no agent "${name}" is configured`, { agent: name, agents: Object.keys(this.config.agents) });
+    }
+    return agent;
+  }
+
+  private sessionKeyFor(input: SpawnInput, agent: AgentConfig): string {
+    if (agent.mode === 'singleton') {
+      // One thread per tenant, keyed by the agent's name, so every caller finds the same one.
+      if (input.sessionKey !== undefined && input.sessionKey !== input.agent) {
+        throw new ThreadError('invalid_session_key', `agent "${input.agent}" is a singleton: its sessionKey is always "${input.agent}"`, {
+          field: 'sessionKey',
+        });
+      }
+      return input.agent;
+    }
+    if (input.sessionKey !== undefined) return input.sessionKey;
+    if (this.config.threadManagement.defaultMode === 'manual') {
+      throw new ThreadError('session_key_required', 'threadManagement.defaultMode is "manual": the request must give a sessionKey', {
+        field: 'sessionKey',
+      });
+    }
+    return newSessionKey();
+  }
+
+  private idleTimeoutMs(agent: string): number {
+    return durationMs(this.config.agents[agent]?.idleTimeout ?? this.config.threadManagement.idleTimeout);
+  }
+
+  private view(thread: Thread, now: Date): ThreadView {
+    return threadView(thread, this.idleTimeoutMs(thread.agent), now);
+  }
+
+  private auditBase(principal: Principal, type: AuditEvent['type'], at: string, sessionKey: string, agent: string) {
+    return { type, at, tenant: principal.tenant, actor: principal.keyId, sessionKey, agent };
+  }
+
+  private nextAudit(thread: Thread, principal: Principal, type: AuditEvent['type'], at: string, data: Record<string, unknown>) {
+    return chainEntry(thread.threadId, { seq: thread.auditSeq, hash: thread.auditHash }, {
+      ...this.auditBase(principal, type, at, thread.sessionKey, thread.agent),
+      data,
+    });
+  }
+}
