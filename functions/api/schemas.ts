@@ -35,3 +35,24 @@ export const restartBody = z.strictObject({
 export const terminateQuery = z.strictObject({
   reason: z.string().min(1).max(200).optional(),
 });
+
+export const turnPath = threadPath.extend({
+  turnId: z.string().regex(/^turn_[A-Za-z0-9]{26}$/, 'must be a turnId'),
+});
+
+export const submitBody = z.strictObject({
+  input: z.string().min(1, 'must not be empty').max(32_000, 'at most 32 000 characters'),
+  /** A repeat with the same key returns the same turn and starts nothing new. */
+  idempotencyKey: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1–128 letters, digits, ".", "_", ":" or "-"').optional(),
+});
+
+export const turnQuery = z.strictObject({
+  /** Long poll: wait up to this many seconds for the turn to finish. */
+  wait: z.coerce.number().int().min(0).max(25).default(0),
+});
+
+export const messagesQuery = z.strictObject({
+  /** Return messages after this sequence number (the previous page's nextAfter). */
+  after: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+});

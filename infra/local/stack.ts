@@ -6,12 +6,17 @@ import { ROUTES } from '../../lib/api/routes.js';
 import { loadConfig } from '../../lib/config/load.js';
 import { DynamoApiKeyStore } from '../../lib/store/dynamodb/api-key-store.js';
 import { createDocumentClient } from '../../lib/store/dynamodb/client.js';
+import { renderTurnDefinition } from '../../lib/workflows/turn-workflow.js';
 import { startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
 import { createApiServer } from './http-server.js';
 import { localKeys, registerKeys, type LocalKey } from './keys.js';
+import { startLocalStepFunctions, type LocalExecution, type LocalFunction, type LocalStepFunctions } from './step-functions.js';
 import { ensureTable } from './table.js';
 
 const FUNCTIONS_DIR = fileURLToPath(new URL('../../functions/', import.meta.url));
+/** Local names of the workflow's functions (CDK uses `<stack>-agent-<name>` and its own turn-control name). */
+export const LOCAL_AGENT_FUNCTION_PREFIX = 'threadbound-agent-';
+const LOCAL_TURN_CONTROL = 'threadbound-turn-control';
 
 /** How to start the local stack. */
 export interface LocalStackOptions {
@@ -26,6 +31,7 @@ export interface LocalStackOptions {
   dynamoEndpoint?: string;
   tableName?: string;
   onError?: (error: unknown) => void;
+  onExecutionError?: (execution: LocalExecution) => void;
 }
 
 /** A running local stack. */
@@ -35,6 +41,7 @@ export interface LocalStack {
   keysGenerated: boolean;
   tableName: string;
   dynamoEndpoint: string;
+  stepFunctions: LocalStepFunctions;
   stop(): Promise<void>;
 }
 
@@ -44,27 +51,42 @@ export interface LocalStack {
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const configPath = resolve(options.configPath);
-  loadConfig(configPath); // fail fast, before starting anything, on a bad config
+  const config = loadConfig(configPath); // fail fast, before starting anything, on a bad config
   const dataDir = resolve(options.dataDir);
   const tableName = options.tableName ?? 'threadbound';
   const keys = localKeys(dataDir, options.localKeys); // a bad THREADBOUND_LOCAL_KEYS also fails before anything starts
 
   let dynamo: DynamoDbLocal | undefined;
   let server: Server | undefined;
+  let stepFunctions: LocalStepFunctions | undefined;
   const stop = async () => {
     if (server) await new Promise<void>((done) => {
       server!.close(() => done());
       server!.closeAllConnections();
     });
+    await stepFunctions?.stop();
     await dynamo?.stop();
   };
 
   try {
     const endpoint = options.dynamoEndpoint ?? (dynamo = await startDynamoDbLocal({ dbPath: join(dataDir, 'dynamodb') })).endpoint;
+    // The turn workflow: the very ASL file CDK deploys, invoking the same handlers in-process.
+    const localFunctions = new Map<string, LocalFunction>();
+    stepFunctions = await startLocalStepFunctions({
+      definition: renderTurnDefinition({
+        AgentFunctionPrefix: LOCAL_AGENT_FUNCTION_PREFIX,
+        TurnControlFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${LOCAL_TURN_CONTROL}`,
+      }),
+      stateMachineName: `${tableName}-turn`,
+      functions: (name) => localFunctions.get(name.split(':function:').pop()!),
+      onExecutionError: options.onExecutionError,
+    });
     // The handlers build their SDK clients from the environment, exactly as in Lambda. Local
     // credentials are fixed so a developer's real AWS credentials are never sent anywhere.
     Object.assign(process.env, {
       AWS_ENDPOINT_URL_DYNAMODB: endpoint,
+      AWS_ENDPOINT_URL_SFN: stepFunctions.endpoint,
+      STATE_MACHINE_ARN: stepFunctions.stateMachineArn,
       AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
@@ -94,6 +116,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       handlers[route.handler] = module.handler;
     }
     const authorizer = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'authorizer', 'handler.ts')).href)) as { handler: never };
+    const { agentHandler } = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'agents', 'agent.ts')).href)) as { agentHandler: (name: string) => LocalFunction };
+    for (const agent of Object.keys(config.agents)) localFunctions.set(`${LOCAL_AGENT_FUNCTION_PREFIX}${agent}`, agentHandler(agent));
+    const turnControl = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'workflow', 'turn-control.ts')).href)) as { handler: LocalFunction };
+    localFunctions.set(LOCAL_TURN_CONTROL, turnControl.handler);
 
     server = createApiServer({ routes: ROUTES, handlers, authorizer: authorizer.handler, onError: options.onError });
     const port = await new Promise<number>((done, fail) => {
@@ -103,7 +129,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         done(typeof address === 'object' && address ? address.port : options.port);
       });
     });
-    return { url: `http://127.0.0.1:${port}`, keys: keys.keys, keysGenerated: keys.generated, tableName, dynamoEndpoint: endpoint, stop };
+    return { url: `http://127.0.0.1:${port}`, keys: keys.keys, keysGenerated: keys.generated, tableName, dynamoEndpoint: endpoint, stepFunctions, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -13,6 +13,10 @@ export interface RouteDefinition {
   table: 'none' | 'read' | 'write';
   /** Whether the route takes a JSON body (content type and size are checked at the edge). */
   body: boolean;
+  /** Whether the handler starts turn workflow executions (it may call states:StartExecution). */
+  startsTurns?: boolean;
+  /** Longest time the handler may run (seconds; API Gateway allows at most 30). */
+  timeoutSeconds?: number;
 }
 
 /** Every route of /v1. */
@@ -23,6 +27,9 @@ export const ROUTES = [
   { method: 'GET', path: '/v1/threads/{sessionKey}', handler: 'threads-get', auth: 'tenant', table: 'read', body: false },
   { method: 'POST', path: '/v1/threads/{sessionKey}/restart', handler: 'threads-restart', auth: 'tenant', table: 'write', body: true },
   { method: 'DELETE', path: '/v1/threads/{sessionKey}', handler: 'threads-terminate', auth: 'tenant', table: 'write', body: false },
+  { method: 'POST', path: '/v1/threads/{sessionKey}/turns', handler: 'turns-submit', auth: 'tenant', table: 'write', body: true, startsTurns: true },
+  { method: 'GET', path: '/v1/threads/{sessionKey}/turns/{turnId}', handler: 'turns-get', auth: 'tenant', table: 'read', body: false, timeoutSeconds: 29 },
+  { method: 'GET', path: '/v1/threads/{sessionKey}/messages', handler: 'messages-list', auth: 'tenant', table: 'read', body: false },
   { method: 'GET', path: '/v1/agents', handler: 'agents-list', auth: 'tenant', table: 'read', body: false },
 ] as const satisfies readonly RouteDefinition[];
 

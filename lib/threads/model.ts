@@ -41,6 +41,12 @@ export interface Thread {
   messageSeq: number;
   /** Messages with seq <= this are no longer part of memory (restart with clearMemory). */
   memoryFloorSeq: number;
+  /** Last queue position handed out (onBusy: enqueue); the queue itself is QUEUE# items. */
+  queueSeq: number;
+  /** How many turns wait in the queue. */
+  queuedTurns: number;
+  /** Last fencing token handed to a lease holder. */
+  fencingSeq: number;
   lineage?: ThreadLineage;
   lease?: ThreadLease;
   metadata: Record<string, string>;

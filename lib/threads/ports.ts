@@ -1,4 +1,5 @@
 import type { AuditEntry } from '../audit/chain.js';
+import type { Message, Turn, TurnStatus } from '../turns/model.js';
 import type { Thread } from './model.js';
 
 /** Live-thread and running-turn counts of one agent. */
@@ -13,6 +14,29 @@ export interface CounterDelta {
   activeThreads?: number;
   runningTurns?: number;
 }
+
+/** Writes that commit atomically with a thread transition (see ThreadStore.transition). */
+export type ThreadWrite =
+  /** Appends a message; refused if its seq is taken. */
+  | { kind: 'putMessage'; message: Message }
+  /** Records a new turn; refused (turn_exists) if the turnId is taken: the idempotency guard. */
+  | { kind: 'putTurn'; turn: Turn }
+  /** Replaces a turn, only if it still has `expected` status (turn_state otherwise). */
+  | { kind: 'updateTurn'; turn: Turn; expected: TurnStatus }
+  /** Marks a running turn failed without reading it (its lease was taken over or released). */
+  | { kind: 'failTurn'; turnId: string; error: string; at: string }
+  /** Adds the turn at the tail of the thread's queue. */
+  | { kind: 'enqueue'; queueSeq: number; turnId: string }
+  /** Removes a queue entry (the turn it names is starting). */
+  | { kind: 'dequeue'; queueSeq: number }
+  /** Takes one of the agent's running-turn slots, only while fewer than `max` are taken (turn_limit otherwise). */
+  | { kind: 'reserveTurnSlot'; agent: string; max: number };
+
+/** Why a transition wrote nothing. */
+export type TransitionRefusal = 'version' | 'turn_exists' | 'turn_state' | 'turn_limit';
+
+/** Outcome of ThreadStore.transition. */
+export type TransitionOutcome = { ok: true } | { ok: false; reason: TransitionRefusal };
 
 /** Limits a spawn must respect; checked by the store atomically with the insert. */
 export interface SpawnLimits {
@@ -45,11 +69,24 @@ export interface ThreadStore {
   get(tenant: string, sessionKey: string): Promise<Thread | undefined>;
 
   /**
-   * Replaces `before` by `after` with its audit entry and counter changes in one atomic step,
-   * only if the stored thread still has before.version and is not terminated.
-   * Returns false (writing nothing) when that condition fails: the caller re-reads and decides.
+   * Replaces `before` by `after` with its audit entry, counter changes and other writes in one
+   * atomic step, only if the stored thread still has before.version and is not terminated (a
+   * transition to "terminated" itself included). When any condition fails nothing is written and
+   * the reason is returned: "version" means the caller lost a race and should re-read.
    */
-  transition(before: Thread, after: Thread, audit: AuditEntry, counters: CounterDelta[]): Promise<boolean>;
+  transition(before: Thread, after: Thread, audit: AuditEntry | undefined, counters: CounterDelta[], writes?: ThreadWrite[]): Promise<TransitionOutcome>;
+
+  /** A turn of the thread, or undefined. */
+  getTurn(tenant: string, sessionKey: string, turnId: string): Promise<Turn | undefined>;
+
+  /** The thread's oldest queue entry, or undefined when the queue is empty. */
+  queueHead(tenant: string, sessionKey: string): Promise<{ queueSeq: number; turnId: string } | undefined>;
+
+  /** Messages with seq in (afterSeq, …], oldest first, at most `limit`. */
+  messagesAfter(tenant: string, sessionKey: string, afterSeq: number, limit: number): Promise<Message[]>;
+
+  /** The newest messages with seq > floorSeq, newest first, at most `limit`. */
+  latestMessages(tenant: string, sessionKey: string, floorSeq: number, limit: number): Promise<Message[]>;
 
   /** Deletes a thread's items (META, messages, turns) but never its audit entries. Idempotent. */
   destroy(tenant: string, sessionKey: string): Promise<void>;

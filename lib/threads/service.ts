@@ -1,11 +1,12 @@
 import { chainEntry, GENESIS_HASH, type AuditEvent } from '../audit/chain.js';
+import { nextAuditEntry } from './audit.js';
 import type { Principal } from '../auth/api-keys.js';
 import { durationMs } from '../config/duration.js';
 import type { AgentConfig, Config } from '../config/schema.js';
 import { encodeCursor, decodeCursor } from './cursor.js';
 import { ThreadError } from './errors.js';
 import { displayStatus, type Thread, type ThreadStatus } from './model.js';
-import type { CounterDelta, ThreadPosition, ThreadStore } from './ports.js';
+import type { CounterDelta, ThreadPosition, ThreadStore, ThreadWrite } from './ports.js';
 import { newSessionKey, newThreadId } from './session-key.js';
 import { threadView, type ThreadView } from './view.js';
 
@@ -52,19 +53,57 @@ export class ThreadService {
   /** Spawns a thread for an agent; the limits are checked atomically with the insert. */
   async spawn(principal: Principal, input: SpawnInput): Promise<ThreadView> {
     const agent = this.agentConfig(input.agent);
-    const sessionKey = this.sessionKeyFor(input, agent);
+    const thread = await this.insert(principal.tenant, principal.keyId, input.agent, agent, this.sessionKeyFor(input, agent), input.metadata ?? {});
+    return this.view(thread, this.now());
+  }
+
+  /**
+   * The child thread `<parent>:<agent>` a sub-agent works in, spawned (with its lineage) on first
+   * use and reused by later turns of the parent, so the sub-agent's memory persists.
+   */
+  async ensureChild(parent: Thread, agentName: string, parentTurnId: string): Promise<Thread> {
+    const sessionKey = `${parent.sessionKey}:${agentName}`;
+    const existing = await this.store.get(parent.tenant, sessionKey);
+    if (existing) {
+      if (existing.status === 'terminated') throw new ThreadError('thread_terminated', `child thread "${sessionKey}" is terminated`, { sessionKey });
+      return existing;
+    }
+    const lineage = { parentSessionKey: parent.sessionKey, parentTurnId, depth: (parent.lineage?.depth ?? 0) + 1 };
+    try {
+      return await this.insert(parent.tenant, `turn:${parentTurnId}`, agentName, this.agentConfig(agentName), sessionKey, {}, lineage);
+    } catch (error) {
+      // Two turns raced to create it: use the one that won.
+      if (error instanceof ThreadError && error.code === 'thread_exists') return this.require(parent.tenant, sessionKey);
+      throw error;
+    }
+  }
+
+  private async insert(
+    tenant: string,
+    actor: string,
+    agentName: string,
+    agent: AgentConfig,
+    sessionKey: string,
+    metadata: Record<string, string>,
+    lineage?: Thread['lineage'],
+  ): Promise<Thread> {
     const now = this.now();
     const at = now.toISOString();
     const threadId = newThreadId(now.getTime());
     const audit = chainEntry(threadId, { seq: 0, hash: GENESIS_HASH }, {
-      ...this.auditBase(principal, 'thread_spawn', at, sessionKey, input.agent),
-      data: { threadId, mode: agent.mode, metadataKeys: Object.keys(input.metadata ?? {}) },
+      type: 'thread_spawn',
+      at,
+      tenant,
+      actor,
+      sessionKey,
+      agent: agentName,
+      data: { threadId, mode: agent.mode, metadataKeys: Object.keys(metadata), ...(lineage ? { lineage } : {}) },
     });
     const thread: Thread = {
-      tenant: principal.tenant,
+      tenant,
       sessionKey,
       threadId,
-      agent: input.agent,
+      agent: agentName,
       mode: agent.mode,
       status: 'active',
       generation: 1,
@@ -74,15 +113,16 @@ export class ThreadService {
       turnCount: 0,
       messageSeq: 0,
       memoryFloorSeq: 0,
-      metadata: input.metadata ?? {},
+      queueSeq: 0,
+      queuedTurns: 0,
+      fencingSeq: 0,
+      metadata,
+      ...(lineage ? { lineage } : {}),
       auditSeq: audit.seq,
       auditHash: audit.hash,
     };
-    await this.store.create(thread, audit, {
-      maxThreads: this.config.threadManagement.maxThreads,
-      maxActiveThreads: agent.maxActiveThreads,
-    });
-    return this.view(thread, now);
+    await this.store.create(thread, audit, { maxThreads: this.config.threadManagement.maxThreads, maxActiveThreads: agent.maxActiveThreads });
+    return thread;
   }
 
   /** The caller's thread; another tenant's thread is indistinguishable from a missing one. */
@@ -137,7 +177,7 @@ export class ThreadService {
         auditHash: audit.hash,
       };
       const counters: CounterDelta[] = thread.lease ? [{ agent: thread.agent, runningTurns: -1 }] : [];
-      if (!(await this.store.transition(thread, after, audit, counters))) return undefined;
+      if (!(await this.store.transition(thread, after, audit, counters, this.failLeasedTurn(thread, 'the thread was restarted', at))).ok) return undefined;
       // Memory already excludes these messages (memoryFloorSeq moved in the transaction);
       // deleting them is storage hygiene, safe to repeat if it is interrupted.
       if (options.clearMemory) await this.store.trimMessages(thread.tenant, sessionKey, after.memoryFloorSeq);
@@ -171,12 +211,17 @@ export class ThreadService {
         auditHash: audit.hash,
       };
       const counters: CounterDelta[] = [{ agent: thread.agent, activeThreads: -1, runningTurns: thread.lease ? -1 : 0 }];
-      if (!(await this.store.transition(thread, after, audit, counters))) return undefined;
+      if (!(await this.store.transition(thread, after, audit, counters, this.failLeasedTurn(thread, 'the thread was terminated', at))).ok) return undefined;
       // The slot is already given back; deleting the items is idempotent, and a crash here leaves
       // a terminated thread that the next terminate call or the idle sweep destroys.
       if (destroy) await this.store.destroy(thread.tenant, sessionKey);
       return { destroyed: destroy, changed: true, ...(destroy ? {} : { thread: this.view(after, now) }) };
     });
+  }
+
+  /** The write that fails the turn holding the thread's lease, which a restart or terminate releases. */
+  private failLeasedTurn(thread: Thread, error: string, at: string): ThreadWrite[] {
+    return thread.lease ? [{ kind: 'failTurn', turnId: thread.lease.turnId, error, at }] : [];
   }
 
   /**
@@ -233,14 +278,7 @@ export class ThreadService {
     return threadView(thread, this.idleTimeoutMs(thread.agent), now);
   }
 
-  private auditBase(principal: Principal, type: AuditEvent['type'], at: string, sessionKey: string, agent: string) {
-    return { type, at, tenant: principal.tenant, actor: principal.keyId, sessionKey, agent };
-  }
-
   private nextAudit(thread: Thread, principal: Principal, type: AuditEvent['type'], at: string, data: Record<string, unknown>) {
-    return chainEntry(thread.threadId, { seq: thread.auditSeq, hash: thread.auditHash }, {
-      ...this.auditBase(principal, type, at, thread.sessionKey, thread.agent),
-      data,
-    });
+    return nextAuditEntry(thread, { type, at, tenant: principal.tenant, actor: principal.keyId, data });
   }
 }

@@ -16,22 +16,30 @@ describe('tenant isolation', () => {
     expect(threadRoutes.map((r) => `${r.method} ${r.path}`).sort()).toEqual([
       'DELETE /v1/threads/{sessionKey}',
       'GET /v1/threads/{sessionKey}',
+      'GET /v1/threads/{sessionKey}/messages',
+      'GET /v1/threads/{sessionKey}/turns/{turnId}',
       'POST /v1/threads/{sessionKey}/restart',
+      'POST /v1/threads/{sessionKey}/turns',
     ]);
   });
 
   it("answers 404 to tenant B on every route for tenant A's thread, and A's thread is unchanged", async () => {
     const spawned = await stack.call('POST', '/v1/threads', { body: { agent: 'data', sessionKey: 'a-private' } });
     expect(spawned.status).toBe(201);
+    const turn = await stack.call('POST', '/v1/threads/a-private/turns', { body: { input: 'hello' } });
+    expect((await stack.call('GET', `/v1/threads/a-private/turns/${turn.body.turnId}?wait=20`)).body.status).toBe('succeeded');
     const before = await stack.table.scanAll();
 
+    // A valid body for each route that takes one, so B is refused for the thread, not for the body.
+    const bodies: Record<string, unknown> = { 'threads-restart': {}, 'turns-submit': { input: 'let me in' } };
     for (const route of threadRoutes) {
-      const path = route.path.replace('{sessionKey}', 'a-private');
-      const asB = await stack.call(route.method, path, { key: TEST_KEYS.tenantB, ...(route.body ? { body: {} } : {}) });
+      const fill = (key: string) => route.path.replace('{sessionKey}', key).replace('{turnId}', turn.body.turnId);
+      const options = { key: TEST_KEYS.tenantB, ...(route.body ? { body: bodies[route.handler] } : {}) };
+      const asB = await stack.call(route.method, fill('a-private'), options);
       expect(asB.status, `${route.method} ${route.path}`).toBe(404);
-      expect(asB.body.error.code).toBe('thread_not_found');
+      expect(['thread_not_found', 'turn_not_found']).toContain(asB.body.error.code);
       // Indistinguishable from a key that exists nowhere.
-      const missing = await stack.call(route.method, route.path.replace('{sessionKey}', 'never-existed'), { key: TEST_KEYS.tenantB, ...(route.body ? { body: {} } : {}) });
+      const missing = await stack.call(route.method, fill('never-existed'), options);
       expect(missing.status).toBe(asB.status);
       expect(missing.body.error.code).toBe(asB.body.error.code);
     }

@@ -1,6 +1,7 @@
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { LimitReachedError, ThreadError, type ThreadErrorCode } from '../../../lib/threads/errors.js';
+import { TurnError, type TurnErrorCode } from '../../../lib/turns/errors.js';
 import { logger } from '../logger.js';
 import { RequestError } from './request-error.js';
 import { errorResponse } from './response.js';
@@ -18,12 +19,27 @@ const THREAD_STATUS: Record<ThreadErrorCode, number> = {
   limit_reached: 429,
 };
 
+const TURN_STATUS: Record<TurnErrorCode, number> = {
+  turn_not_found: 404,
+  thread_busy: 409,
+  stale_turn: 409,
+  agent_unavailable: 409,
+  turn_limit_reached: 429,
+};
+
+/** Seconds to wait before retrying a turn refused by a full maxConcurrentTurns: turns end in seconds. */
+const TURN_RETRY_AFTER_SECONDS = 2;
+
 /** Turns any error into the API's error shape; unknown errors become a 500 that reveals nothing. */
 export function toErrorResponse(error: unknown, requestId: string): APIGatewayProxyStructuredResultV2 {
   if (error instanceof RequestError) return errorResponse(error.status, error.code, error.message, error.details);
   if (error instanceof ThreadError) {
     const headers: Record<string, string> = error instanceof LimitReachedError ? { 'retry-after': String(error.retryAfterSeconds) } : {};
     return errorResponse(THREAD_STATUS[error.code], error.code, error.message, error.details, headers);
+  }
+  if (error instanceof TurnError) {
+    const headers: Record<string, string> = error.code === 'turn_limit_reached' ? { 'retry-after': String(TURN_RETRY_AFTER_SECONDS) } : {};
+    return errorResponse(TURN_STATUS[error.code], error.code, error.message, error.details, headers);
   }
   logger.error('unhandled error', { error: error as Error });
   return errorResponse(500, 'internal_error', 'internal error', { requestId });

@@ -13,7 +13,14 @@ export class CounterItems {
 
   /** Increment the agent's and the deployment's live-thread counters, only while below their maxima. */
   reserveThread(agent: string, maxActiveThreads: number, maxThreads: number) {
-    return [this.bounded(keys.agentCounters(agent), maxActiveThreads), this.bounded(keys.deploymentCounters(), maxThreads)];
+    // Closes the race of concurrent spawns: each increment is checked against the value it changes.
+    return [this.bounded(keys.agentCounters(agent), 'activeThreads', maxActiveThreads), this.bounded(keys.deploymentCounters(), 'activeThreads', maxThreads)];
+  }
+
+  /** Take one of the agent's running-turn slots, only while fewer than `max` are taken. */
+  reserveTurn(agent: string, max: number) {
+    // Closes the race of concurrent turn starts on one agent: maxConcurrentTurns is never passed.
+    return this.bounded(keys.agentCounters(agent), 'runningTurns', max);
   }
 
   /** Apply deltas (decrements never go below zero: the condition refuses a second release). */
@@ -30,14 +37,15 @@ export class CounterItems {
     return items;
   }
 
-  private bounded(key: { pk: string; sk: string }, max: number) {
+  /** +1 on `field`, only while it is below `max`. */
+  private bounded(key: { pk: string; sk: string }, field: 'activeThreads' | 'runningTurns', max: number) {
     return {
       Update: {
         TableName: this.tableName,
         Key: key,
-        // Closes the race of concurrent spawns: each increment is checked against the value it changes.
-        UpdateExpression: 'SET activeThreads = if_not_exists(activeThreads, :zero) + :one',
-        ConditionExpression: 'attribute_not_exists(activeThreads) OR activeThreads < :max',
+        UpdateExpression: 'SET #f = if_not_exists(#f, :zero) + :one',
+        ConditionExpression: 'attribute_not_exists(#f) OR #f < :max',
+        ExpressionAttributeNames: { '#f': field },
         ExpressionAttributeValues: { ':zero': 0, ':one': 1, ':max': max },
       },
     };

@@ -3,10 +3,21 @@ import type { AuditEntry } from '../../audit/chain.js';
 import { TABLE } from '../../table/definition.js';
 import { LimitReachedError, ThreadError } from '../../threads/errors.js';
 import type { Thread } from '../../threads/model.js';
-import type { AgentCounters, CounterDelta, SpawnLimits, ThreadPage, ThreadPosition, ThreadStore } from '../../threads/ports.js';
+import type {
+  AgentCounters,
+  CounterDelta,
+  SpawnLimits,
+  ThreadPage,
+  ThreadPosition,
+  ThreadStore,
+  ThreadWrite,
+  TransitionOutcome,
+  TransitionRefusal,
+} from '../../threads/ports.js';
+import type { Message, Turn } from '../../turns/model.js';
 import { CounterItems, readCounters } from './counters.js';
 import { keys } from './keys.js';
-import { transactWrite } from './transact.js';
+import { transactWrite, type TransactItems } from './transact.js';
 
 /** Seconds a client should wait before retrying a spawn refused by a full limit. */
 export const LIMIT_RETRY_AFTER_SECONDS = 30;
@@ -48,26 +59,141 @@ export class DynamoThreadStore implements ThreadStore {
     return result.Item ? toThread(result.Item) : undefined;
   }
 
-  async transition(before: Thread, after: Thread, audit: AuditEntry, counters: CounterDelta[]): Promise<boolean> {
-    const outcome = await transactWrite(this.client, [
+  async transition(before: Thread, after: Thread, audit: AuditEntry | undefined, counters: CounterDelta[], writes: ThreadWrite[] = []): Promise<TransitionOutcome> {
+    const pk = keys.threadPk(after.tenant, after.sessionKey);
+    // Each item's refusal reason, by position in the transaction.
+    const refusals: (TransitionRefusal | 'invariant')[] = [];
+    const items: TransactItems = [];
+    const add = (item: TransactItems[number], refusal: TransitionRefusal | 'invariant') => {
+      items.push(item);
+      refusals.push(refusal);
+    };
+    add(
       {
         Put: {
           TableName: this.tableName,
           Item: this.threadItem(after),
-          // Closes lost updates between concurrent restart/terminate calls: the write only lands on
-          // the version it was computed from, and a terminated thread never changes again (so a
-          // second terminate cannot give its slot back twice).
+          // Closes lost updates between concurrent writers of one thread (submit, complete, restart,
+          // terminate): the write only lands on the version it was computed from, and a terminated
+          // thread never changes again (so a second terminate cannot give its slot back twice).
           ConditionExpression: 'version = :version AND #status <> :terminated',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: { ':version': before.version, ':terminated': 'terminated' },
         },
       },
-      this.auditPut(audit, after),
-      ...this.counterItems.apply(counters),
-    ]);
-    if (outcome.ok) return true;
-    if (outcome.failedConditions.includes(0)) return false;
-    throw new Error(`thread transition refused by condition(s) ${outcome.failedConditions.join(', ')} (counter or audit invariant)`);
+      'version',
+    );
+    if (audit) add(this.auditPut(audit, after), 'invariant');
+    for (const item of this.counterItems.apply(counters)) add(item, 'invariant');
+    for (const write of writes) {
+      switch (write.kind) {
+        case 'putMessage':
+          add({ Put: { TableName: this.tableName, Item: { pk, sk: keys.message(write.message.seq), kind: 'message', ...write.message }, ConditionExpression: 'attribute_not_exists(pk)' } }, 'invariant');
+          break;
+        case 'putTurn':
+          // The idempotency guard: a repeated submission computes the same turnId and is refused here.
+          add({ Put: { TableName: this.tableName, Item: { pk, sk: keys.turn(write.turn.turnId), kind: 'turn', ...write.turn }, ConditionExpression: 'attribute_not_exists(pk)' } }, 'turn_exists');
+          break;
+        case 'updateTurn':
+          // A turn moves forward once: two finishers (a late execution and a takeover) cannot both win.
+          add(
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: { pk, sk: keys.turn(write.turn.turnId), kind: 'turn', ...write.turn },
+                ConditionExpression: '#status = :expected',
+                ExpressionAttributeNames: { '#status': 'status' },
+                ExpressionAttributeValues: { ':expected': write.expected },
+              },
+            },
+            'turn_state',
+          );
+          break;
+        case 'failTurn':
+          add(
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: { pk, sk: keys.turn(write.turnId) },
+                UpdateExpression: 'SET #status = :failed, #error = :error, endedAt = :at',
+                // Only a turn still running can be failed this way; a finished turn keeps its outcome.
+                ConditionExpression: '#status = :running',
+                ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
+                ExpressionAttributeValues: { ':failed': 'failed', ':running': 'running', ':error': write.error, ':at': write.at },
+              },
+            },
+            'turn_state',
+          );
+          break;
+        case 'enqueue':
+          add({ Put: { TableName: this.tableName, Item: { pk, sk: keys.queue(write.queueSeq), kind: 'queue', queueSeq: write.queueSeq, turnId: write.turnId }, ConditionExpression: 'attribute_not_exists(pk)' } }, 'invariant');
+          break;
+        case 'dequeue':
+          add({ Delete: { TableName: this.tableName, Key: { pk, sk: keys.queue(write.queueSeq) }, ConditionExpression: 'attribute_exists(pk)' } }, 'invariant');
+          break;
+        case 'reserveTurnSlot':
+          add(this.counterItems.reserveTurn(write.agent, write.max), 'turn_limit');
+          break;
+      }
+    }
+    const outcome = await transactWrite(this.client, items);
+    if (outcome.ok) return { ok: true };
+    const reasons = outcome.failedConditions.map((index) => refusals[index]);
+    // The version check first: on a lost race every other condition may be stale too.
+    for (const reason of ['version', 'turn_exists', 'turn_state', 'turn_limit'] as const) {
+      if (reasons.includes(reason)) return { ok: false, reason };
+    }
+    throw new Error(`thread transition refused by condition(s) ${outcome.failedConditions.join(', ')} (counter, audit, message or queue invariant)`);
+  }
+
+  async getTurn(tenant: string, sessionKey: string, turnId: string): Promise<Turn | undefined> {
+    const result = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: keys.threadPk(tenant, sessionKey), sk: keys.turn(turnId) }, ConsistentRead: true }),
+    );
+    return result.Item ? (stripKeys(result.Item) as unknown as Turn) : undefined;
+  }
+
+  async queueHead(tenant: string, sessionKey: string): Promise<{ queueSeq: number; turnId: string } | undefined> {
+    const result = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': keys.threadPk(tenant, sessionKey), ':prefix': 'QUEUE#' },
+        ConsistentRead: true,
+        Limit: 1,
+      }),
+    );
+    const item = result.Items?.[0];
+    return item ? { queueSeq: Number(item.queueSeq), turnId: String(item.turnId) } : undefined;
+  }
+
+  async messagesAfter(tenant: string, sessionKey: string, afterSeq: number, limit: number): Promise<Message[]> {
+    return this.queryMessages(tenant, sessionKey, { from: keys.message(afterSeq + 1), forward: true, limit });
+  }
+
+  async latestMessages(tenant: string, sessionKey: string, floorSeq: number, limit: number): Promise<Message[]> {
+    return this.queryMessages(tenant, sessionKey, { from: keys.message(floorSeq + 1), forward: false, limit });
+  }
+
+  private async queryMessages(tenant: string, sessionKey: string, options: { from: string; forward: boolean; limit: number }): Promise<Message[]> {
+    const messages: Message[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const result = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+          ExpressionAttributeValues: { ':pk': keys.threadPk(tenant, sessionKey), ':from': options.from, ':to': 'MSG#9999999999' },
+          ScanIndexForward: options.forward,
+          ConsistentRead: true,
+          Limit: options.limit - messages.length,
+          ExclusiveStartKey: start,
+        }),
+      );
+      messages.push(...(result.Items ?? []).map((item) => stripKeys(item) as unknown as Message));
+      start = result.LastEvaluatedKey;
+    } while (start && messages.length < options.limit);
+    return messages;
   }
 
   async destroy(tenant: string, sessionKey: string): Promise<void> {

@@ -2,7 +2,8 @@ import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { TransactWriteCommand, type DynamoDBDocumentClient, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-type TransactItems = NonNullable<TransactWriteCommandInput['TransactItems']>;
+/** The items of one TransactWriteItems call. */
+export type TransactItems = NonNullable<TransactWriteCommandInput['TransactItems']>;
 
 /** Outcome of a transaction: committed, or cancelled with the index of each failed condition. */
 export type TransactOutcome = { ok: true } | { ok: false; failedConditions: number[] };

@@ -1,0 +1,41 @@
+import { z } from 'zod';
+import type { RawSubResult } from '../../lib/agents/runtime.js';
+import { agentRuntime } from '../shared/context.js';
+import { logger } from '../shared/logger.js';
+
+const turnRef = z.object({
+  tenant: z.string(),
+  sessionKey: z.string(),
+  turnId: z.string(),
+  agent: z.string(),
+  fencingToken: z.number().int(),
+  timeoutSeconds: z.number().int().positive(),
+  maxChildren: z.number().int().positive(),
+});
+const planItem = z.object({ agent: z.string(), task: z.string(), sessionKey: z.string(), timeoutSeconds: z.number().int().positive() });
+
+/** The payloads the turn workflow sends to an agent Lambda. */
+const agentEvent = z.discriminatedUnion('phase', [
+  z.object({ phase: z.literal('main'), turn: turnRef }),
+  z.object({ phase: z.literal('sub'), turn: turnRef, item: planItem }),
+  z.object({ phase: z.literal('coalesce'), turn: turnRef, plan: z.object({ mergeWith: z.string() }).passthrough(), results: z.array(z.any()) }),
+]);
+
+/**
+ * The Lambda of one agent type. Each agent is deployed as its own function (its own IAM role), so
+ * a function refuses to act as any agent but the one it was deployed for.
+ */
+export function agentHandler(agentName: string) {
+  return async (raw: unknown) => {
+    const event = agentEvent.parse(raw);
+    const acting = event.phase === 'main' ? event.turn.agent : event.phase === 'sub' ? event.item.agent : event.plan.mergeWith;
+    if (!agentName || acting !== agentName) throw new Error(`this function runs agent "${agentName}", not "${acting}"`);
+    logger.appendKeys({ tenant: event.turn.tenant, sessionKey: event.turn.sessionKey, turnId: event.turn.turnId, agent: agentName });
+    if (event.phase === 'main') return agentRuntime.main(event.turn);
+    if (event.phase === 'sub') return agentRuntime.sub(event.turn, event.item);
+    return agentRuntime.coalesce(event.turn, event.plan.mergeWith, event.results as RawSubResult[]);
+  };
+}
+
+/** The deployed entry point: AGENT_NAME is set per function by CDK. */
+export const handler = agentHandler(process.env.AGENT_NAME ?? '');

@@ -1,0 +1,41 @@
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { Config } from '../../lib/config/schema.js';
+import { ApiKeyAuthorizer } from '../constructs/api-key-authorizer.js';
+import { ThreadboundHttpApi } from '../constructs/http-api.js';
+import { RouteHandlers } from '../constructs/route-handlers.js';
+import { ThreadboundTable } from '../constructs/threadbound-table.js';
+
+/** Props of the {@link ThreadboundStack}. */
+export interface ThreadboundStackProps extends StackProps {
+  /** The validated configuration (loading it at synth makes a bad file fail `cdk synth`, not a cold start). */
+  readonly config: Config;
+  /** Absolute path of the config file; it is copied into every function bundle. */
+  readonly configPath: string;
+}
+
+/** threadbound in one stack: the table, one Lambda per API handler, the authorizer and the HTTP API. */
+export class ThreadboundStack extends Stack {
+  /** The validated configuration this stack was built from. */
+  readonly config: Config;
+  readonly table: ThreadboundTable;
+  readonly authorizer: ApiKeyAuthorizer;
+  readonly handlers: RouteHandlers;
+  readonly httpApi: ThreadboundHttpApi;
+
+  constructor(scope: Construct, id: string, props: ThreadboundStackProps) {
+    super(scope, id, props);
+    this.config = props.config;
+
+    this.table = new ThreadboundTable(this, 'Data');
+    this.authorizer = new ApiKeyAuthorizer(this, 'Authorizer', { table: this.table.table, configPath: props.configPath });
+    this.handlers = new RouteHandlers(this, 'Handlers', { table: this.table.table, configPath: props.configPath });
+    this.httpApi = new ThreadboundHttpApi(this, 'Http', {
+      handlers: this.handlers.functions,
+      authorizer: this.authorizer.authorizer,
+    });
+
+    new CfnOutput(this, 'ApiUrl', { value: this.httpApi.stage.url, description: 'Base URL of the HTTP API (routes start with /v1)' });
+    new CfnOutput(this, 'TableName', { value: this.table.table.tableName, description: 'The DynamoDB table (API keys are items in it)' });
+  }
+}

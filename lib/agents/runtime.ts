@@ -1,0 +1,188 @@
+import type { AgentConfig, Config } from '../config/schema.js';
+import { durationSeconds } from '../config/duration.js';
+import { completeWithChain, builtInProviders, type ProviderResolver } from '../models/chain.js';
+import { nextAuditEntry, withAuditHead } from '../threads/audit.js';
+import type { Thread } from '../threads/model.js';
+import type { ThreadStore } from '../threads/ports.js';
+import type { ThreadService } from '../threads/service.js';
+import { TurnError } from '../turns/errors.js';
+import { loadMemory } from '../turns/memory.js';
+import type { SubAgentOutcome } from '../turns/model.js';
+import type { TurnRef } from '../workflows/turn-workflow.js';
+
+/** One task of a fan-out plan, as the workflow's Map state passes it to a sub-agent. */
+export interface PlanItem {
+  agent: string;
+  task: string;
+  /** The sub-agent's child thread. */
+  sessionKey: string;
+  timeoutSeconds: number;
+}
+
+/** What the main phase hands to the workflow: a direct reply or a plan. */
+export type MainResult = { kind: 'reply'; reply: string } | { kind: 'plan'; plan: PlanItem[]; mergeWith: string };
+
+/** A sub-agent result as the Map state collects it: an outcome, or the caught error of a failed item. */
+export type RawSubResult = SubAgentOutcome | { agent: string; sessionKey: string; status: 'failed'; error: { Error?: string; Cause?: string } };
+
+const MAX_ATTEMPTS = 20;
+
+/** Runs an agent's part of a turn: the main answer or plan, a sub-agent task, or the merge. */
+export class AgentRuntime {
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly config: Config,
+    private readonly store: ThreadStore,
+    private readonly threads: ThreadService,
+    private readonly resolve: ProviderResolver = builtInProviders,
+    options: { now?: () => Date } = {},
+  ) {
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** The thread's agent answers, or plans a fan-out within its subAgents, maxChildren and maxSpawnDepth. */
+  async main(ref: TurnRef): Promise<MainResult> {
+    const { thread, input, userSeq } = await this.leased(ref);
+    const agent = this.agent(thread.agent);
+    const memory = await loadMemory(this.store, thread, agent.memory, this.now(), userSeq);
+    const { reply } = await completeWithChain(agent.models, { agent: thread.agent, role: 'main', input, memory, subAgents: agent.subAgents, signal: AbortSignal.timeout(ref.timeoutSeconds * 1000) }, this.resolve);
+    if (!reply.plan || reply.plan.length === 0) return { kind: 'reply', reply: reply.text };
+
+    const refusal = this.planRefusal(thread, agent, reply.plan, reply.mergeWith);
+    if (refusal) {
+      await this.auditRefusal(thread, ref, refusal, reply.plan.map((p) => p.agent));
+      return { kind: 'reply', reply: `The plan was refused and not run: ${refusal}.` };
+    }
+    return {
+      kind: 'plan',
+      plan: reply.plan.map((p) => ({
+        agent: p.agent,
+        task: p.task,
+        sessionKey: `${thread.sessionKey}:${p.agent}`,
+        timeoutSeconds: Math.min(durationSeconds(this.agent(p.agent).timeout), ref.timeoutSeconds),
+      })),
+      mergeWith: reply.mergeWith ?? thread.agent,
+    };
+  }
+
+  /** A sub-agent does its task in its own child thread (one turn at a time there too). */
+  async sub(ref: TurnRef, item: PlanItem): Promise<SubAgentOutcome> {
+    const { thread: parent } = await this.leased(ref);
+    const agent = this.agent(item.agent);
+    const child = await this.claimChild(await this.threads.ensureChild(parent, item.agent, ref.turnId), agent, ref.turnId);
+    const startedAt = this.now().toISOString();
+    try {
+      const memory = await loadMemory(this.store, child, agent.memory, this.now());
+      const { reply } = await completeWithChain(agent.models, { agent: item.agent, role: 'sub', input: item.task, memory, subAgents: [], signal: AbortSignal.timeout(item.timeoutSeconds * 1000) }, this.resolve);
+      const endedAt = this.now().toISOString();
+      await this.releaseChild(child, ref.turnId, [item.task, reply.text]);
+      return { agent: item.agent, sessionKey: child.sessionKey, status: 'succeeded', reply: reply.text, startedAt, endedAt };
+    } catch (error) {
+      await this.releaseChild(child, ref.turnId, undefined);
+      throw error;
+    }
+  }
+
+  /** Merges every sub-agent result, noting those that failed or timed out, into the turn's one reply. */
+  async coalesce(ref: TurnRef, mergeWith: string, results: RawSubResult[]): Promise<{ reply: string; subAgents: SubAgentOutcome[] }> {
+    const { thread, input, userSeq } = await this.leased(ref);
+    const agent = this.agent(mergeWith);
+    const subAgents = results.map(normaliseResult);
+    const memory = await loadMemory(this.store, thread, agent.memory, this.now(), userSeq);
+    const { reply } = await completeWithChain(agent.models, { agent: mergeWith, role: 'coalesce', input, memory, subAgents: [], results: subAgents, signal: AbortSignal.timeout(ref.timeoutSeconds * 1000) }, this.resolve);
+    return { reply: reply.text, subAgents };
+  }
+
+  /** The thread and turn, only while this turn still holds the thread's lease (fencing). */
+  private async leased(ref: TurnRef): Promise<{ thread: Thread; input: string; userSeq?: number }> {
+    const [thread, turn] = await Promise.all([this.store.get(ref.tenant, ref.sessionKey), this.store.getTurn(ref.tenant, ref.sessionKey, ref.turnId)]);
+    if (!thread || !turn || thread.lease?.turnId !== ref.turnId || thread.lease.fencingToken !== ref.fencingToken) {
+      throw new TurnError('stale_turn', `turn ${ref.turnId} no longer holds the lease of thread "${ref.sessionKey}"`, { turnId: ref.turnId });
+    }
+    return { thread, input: turn.input, ...(turn.userSeq !== undefined ? { userSeq: turn.userSeq } : {}) };
+  }
+
+  private planRefusal(thread: Thread, agent: AgentConfig, plan: { agent: string }[], mergeWith: string | undefined): string | undefined {
+    const depth = (thread.lineage?.depth ?? 0) + 1;
+    if (depth > agent.maxSpawnDepth) return `spawn depth ${depth} exceeds maxSpawnDepth ${agent.maxSpawnDepth} of agent "${thread.agent}"`;
+    const notAllowed = plan.filter((p) => !agent.subAgents.includes(p.agent)).map((p) => p.agent);
+    if (notAllowed.length > 0) return `agent "${thread.agent}" may not hand work to ${notAllowed.map((a) => `"${a}"`).join(', ')} (subAgents: ${agent.subAgents.join(', ') || 'none'})`;
+    if (plan.length > agent.maxChildren) return `the plan has ${plan.length} sub-agents; maxChildren is ${agent.maxChildren}`;
+    if (new Set(plan.map((p) => p.agent)).size !== plan.length) return 'the plan names a sub-agent twice (each works in one child thread)';
+    if (mergeWith && mergeWith !== thread.agent && !agent.subAgents.includes(mergeWith)) return `agent "${mergeWith}" may not merge for "${thread.agent}"`;
+    return undefined;
+  }
+
+  private async auditRefusal(thread: Thread, ref: TurnRef, reason: string, agents: string[]): Promise<void> {
+    for (let attempt = 0, current = thread; attempt < MAX_ATTEMPTS; attempt += 1) {
+      const entry = nextAuditEntry(current, { type: 'plan_refused', at: this.now().toISOString(), tenant: current.tenant, actor: `turn:${ref.turnId}`, data: { turnId: ref.turnId, reason, agents } });
+      if ((await this.store.transition(current, { ...withAuditHead(current, entry), version: current.version + 1 }, entry, [])).ok) return;
+      current = (await this.leased(ref)).thread;
+    }
+  }
+
+  /** Takes the child thread's lease and one of its agent's turn slots (maxConcurrentTurns). */
+  private async claimChild(child: Thread, agent: AgentConfig, parentTurnId: string): Promise<Thread> {
+    for (let attempt = 0, current = child; attempt < MAX_ATTEMPTS; attempt += 1) {
+      const fencingToken = current.fencingSeq + 1;
+      const leaseMs = 3 * durationSeconds(agent.timeout) * 1000;
+      const after: Thread = {
+        ...current,
+        version: current.version + 1,
+        fencingSeq: fencingToken,
+        lease: { turnId: parentTurnId, fencingToken, leaseExpiresAt: new Date(this.now().getTime() + leaseMs).toISOString() },
+      };
+      const outcome = await this.store.transition(current, after, undefined, [], [{ kind: 'reserveTurnSlot', agent: current.agent, max: agent.maxConcurrentTurns }]);
+      if (outcome.ok) return after;
+      if (outcome.reason === 'turn_limit') {
+        throw new TurnError('turn_limit_reached', `agent "${current.agent}" already runs its maximum of ${agent.maxConcurrentTurns} turns`, { agent: current.agent });
+      }
+      current = (await this.store.get(child.tenant, child.sessionKey)) ?? current;
+    }
+    throw new TurnError('turn_limit_reached', `child thread "${child.sessionKey}" is busy`, { sessionKey: child.sessionKey });
+  }
+
+  /** Releases the child's lease and slot; on success also records the task and the answer in its memory. */
+  private async releaseChild(child: Thread, parentTurnId: string, exchange: [string, string] | undefined): Promise<void> {
+    for (let attempt = 0, current = child; attempt < MAX_ATTEMPTS; attempt += 1) {
+      if (current.lease?.turnId !== parentTurnId) return; // released by a restart or terminate meanwhile
+      const at = this.now().toISOString();
+      const messages = exchange
+        ? exchange.map((content, i) => ({ kind: 'putMessage' as const, message: { seq: current.messageSeq + 1 + i, role: i === 0 ? ('user' as const) : ('assistant' as const), content, turnId: parentTurnId, agent: current.agent, createdAt: at } }))
+        : [];
+      const after: Thread = {
+        ...current,
+        version: current.version + 1,
+        lease: undefined,
+        messageSeq: current.messageSeq + messages.length,
+        turnCount: current.turnCount + (exchange ? 1 : 0),
+        lastActiveAt: at,
+      };
+      if ((await this.store.transition(current, after, undefined, [{ agent: current.agent, runningTurns: -1 }], messages)).ok) return;
+      const fresh = await this.store.get(child.tenant, child.sessionKey);
+      if (!fresh) return;
+      current = fresh;
+    }
+  }
+
+  private agent(name: string): AgentConfig {
+    const agent = this.config.agents[name];
+    if (!agent) throw new TurnError('agent_unavailable', `agent "${name}" is not configured`, { agent: name });
+    return agent;
+  }
+}
+
+/** A caught Map item error becomes a failed or timed-out outcome with a short reason. */
+function normaliseResult(result: RawSubResult): SubAgentOutcome {
+  if (result.status !== 'failed' || typeof result.error !== 'object' || result.error === null) return result as SubAgentOutcome;
+  const { Error: name = 'Error', Cause: cause } = result.error;
+  if (name === 'States.Timeout') return { agent: result.agent, sessionKey: result.sessionKey, status: 'timed_out', error: 'the sub-agent did not answer within its timeout' };
+  let message = cause ?? '';
+  try {
+    message = (JSON.parse(message) as { errorMessage?: string }).errorMessage ?? message;
+  } catch {
+    // Cause is plain text
+  }
+  return { agent: result.agent, sessionKey: result.sessionKey, status: 'failed', error: `${name}: ${message}`.slice(0, 500) };
+}

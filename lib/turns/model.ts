@@ -1,0 +1,55 @@
+/** Lifecycle of a turn. */
+export type TurnStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'timed_out';
+
+/** What became of one sub-agent of a turn. */
+export interface SubAgentOutcome {
+  agent: string;
+  /** The child thread the sub-agent ran in: `<sessionKey>:<agent>`. */
+  sessionKey: string;
+  status: 'succeeded' | 'failed' | 'timed_out';
+  reply?: string;
+  error?: string;
+  startedAt?: string;
+  endedAt?: string;
+}
+
+/** One turn of a thread: a user input and, once done, exactly one reply. */
+export interface Turn {
+  tenant: string;
+  sessionKey: string;
+  threadId: string;
+  turnId: string;
+  agent: string;
+  status: TurnStatus;
+  input: string;
+  idempotencyKey?: string;
+  /** The Step Functions execution name (the turnId: names are unique, so a start is idempotent). */
+  executionName: string;
+  /** The thread generation the turn was accepted under. */
+  generation: number;
+  /** The thread's fencing token while this turn held the lease. */
+  fencingToken?: number;
+  /** Position in the thread's queue (onBusy: enqueue). */
+  queueSeq?: number;
+  userSeq?: number;
+  replySeq?: number;
+  reply?: string;
+  error?: string;
+  subAgents?: SubAgentOutcome[];
+  createdAt: string;
+  startedAt?: string;
+  endedAt?: string;
+}
+
+/** One message of a thread's history. */
+export interface Message {
+  seq: number;
+  role: 'user' | 'assistant';
+  content: string;
+  turnId: string;
+  agent: string;
+  createdAt: string;
+}
+
+/** Statuses after which a turn never changes again. */
+export const FINAL_STATUSES: readonly TurnStatus[] = ['succeeded', 'failed', 'timed_out'];

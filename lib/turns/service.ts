@@ -1,0 +1,284 @@
+import { createHash } from 'node:crypto';
+import { nextAuditEntry } from '../threads/audit.js';
+import type { Principal } from '../auth/api-keys.js';
+import { durationSeconds } from '../config/duration.js';
+import type { AgentConfig, Config } from '../config/schema.js';
+import { ThreadError } from '../threads/errors.js';
+import type { Thread, ThreadLease } from '../threads/model.js';
+import type { CounterDelta, ThreadStore, ThreadWrite } from '../threads/ports.js';
+import { ulid } from '../threads/session-key.js';
+import type { TurnRef, WorkflowStarter } from '../workflows/turn-workflow.js';
+import { TurnError } from './errors.js';
+import { FINAL_STATUSES, type Message, type SubAgentOutcome, type Turn } from './model.js';
+import { turnView, type TurnView } from './view.js';
+
+/** How a turn ended, as the workflow reports it. */
+export type TurnOutcome =
+  | { status: 'succeeded'; reply: string; subAgents: SubAgentOutcome[] }
+  | { status: 'failed' | 'timed_out'; error: string; subAgents?: SubAgentOutcome[] };
+
+const MAX_OPTIMISTIC_ATTEMPTS = 20;
+/** Extra time a lease outlives the turn's budget before another turn may take the thread over. */
+const LEASE_GRACE_MS = 5_000;
+const WAIT_POLL_MS = 200;
+
+/**
+ * Turns: one at a time per thread (a lease on the thread item), started as workflow executions
+ * named by the turnId, finished with exactly one reply, and queued or refused while busy.
+ */
+export class TurnService {
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly config: Config,
+    private readonly store: ThreadStore,
+    private readonly workflow: WorkflowStarter,
+    options: { now?: () => Date } = {},
+  ) {
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** Accepts a turn: starts it, queues it (onBusy: enqueue) or refuses it (onBusy: reject). */
+  async submit(principal: Principal, sessionKey: string, input: { input: string; idempotencyKey?: string }): Promise<{ turn: TurnView; created: boolean }> {
+    for (let attempt = 0; attempt < MAX_OPTIMISTIC_ATTEMPTS; attempt += 1) {
+      const thread = await this.requireLive(principal.tenant, sessionKey);
+      const agent = this.agentOf(thread);
+      const turnId = input.idempotencyKey ? idempotentTurnId(thread.threadId, input.idempotencyKey) : `turn_${ulid()}`;
+      if (input.idempotencyKey) {
+        const existing = await this.store.getTurn(thread.tenant, sessionKey, turnId);
+        if (existing) return { turn: turnView(existing), created: false };
+      }
+      const now = this.now();
+      const turn: Turn = {
+        tenant: thread.tenant,
+        sessionKey,
+        threadId: thread.threadId,
+        turnId,
+        agent: thread.agent,
+        status: 'queued',
+        input: input.input,
+        ...(input.idempotencyKey ? { idempotencyKey: input.idempotencyKey } : {}),
+        executionName: turnId,
+        generation: thread.generation,
+        createdAt: now.toISOString(),
+      };
+      const busy = thread.lease !== undefined && !this.expired(thread.lease, now);
+      let outcome;
+      if (!busy && thread.queuedTurns === 0) {
+        const claim = this.claim(thread, agent, { ...turn, status: 'running' }, now, { kind: 'putTurn', turn: { ...turn, status: 'running' } });
+        outcome = await this.store.transition(thread, claim.after, undefined, claim.counters, claim.writes);
+        if (outcome.ok) {
+          await this.startExecution(claim.after, claim.turn, agent);
+          return { turn: turnView(claim.turn), created: true };
+        }
+      } else {
+        if ((agent.onBusy ?? this.config.threadManagement.onBusy) === 'reject' && busy) {
+          throw new TurnError('thread_busy', `thread "${sessionKey}" is running turn ${thread.lease!.turnId}; one turn runs at a time`, {
+            runningTurnId: thread.lease!.turnId,
+          });
+        }
+        // Queue behind the running turn (or behind turns that were queued before a lease expired).
+        const queued: Turn = { ...turn, queueSeq: thread.queueSeq + 1 };
+        const after: Thread = { ...thread, version: thread.version + 1, queueSeq: thread.queueSeq + 1, queuedTurns: thread.queuedTurns + 1 };
+        outcome = await this.store.transition(thread, after, undefined, [], [
+          { kind: 'putTurn', turn: queued },
+          { kind: 'enqueue', queueSeq: queued.queueSeq!, turnId },
+        ]);
+        if (outcome.ok) {
+          if (!busy) await this.startNext(principal.tenant, sessionKey);
+          return { turn: turnView((await this.store.getTurn(thread.tenant, sessionKey, turnId)) ?? queued), created: true };
+        }
+      }
+      if (outcome.reason === 'turn_exists') {
+        // A concurrent repeat with the same idempotency key won: answer with its turn.
+        const existing = await this.store.getTurn(thread.tenant, sessionKey, turnId);
+        if (existing) return { turn: turnView(existing), created: false };
+      }
+      if (outcome.reason === 'turn_limit') {
+        throw new TurnError('turn_limit_reached', `agent "${thread.agent}" already runs its maximum of ${agent.maxConcurrentTurns} turns`, {
+          limit: 'maxConcurrentTurns',
+          max: agent.maxConcurrentTurns,
+          agent: thread.agent,
+        });
+      }
+      // 'version': another writer changed the thread between our read and write; decide again.
+    }
+    throw new ThreadError('conflict', `thread "${sessionKey}" is being changed by other requests; retry`, { sessionKey });
+  }
+
+  /** Finishes a running turn with its one reply (or its failure), releases everything, starts the next queued turn. */
+  async finish(ref: TurnRef, outcome: TurnOutcome): Promise<'finished' | 'stale'> {
+    for (let attempt = 0; attempt < MAX_OPTIMISTIC_ATTEMPTS; attempt += 1) {
+      const [thread, turn] = await Promise.all([this.store.get(ref.tenant, ref.sessionKey), this.store.getTurn(ref.tenant, ref.sessionKey, ref.turnId)]);
+      if (!thread || !turn || FINAL_STATUSES.includes(turn.status)) return 'stale';
+      // Fencing: only the holder of the lease this turn was started under may finish it.
+      if (thread.lease?.turnId !== ref.turnId || thread.lease.fencingToken !== ref.fencingToken) return 'stale';
+      const now = this.now();
+      const at = now.toISOString();
+      const writes: ThreadWrite[] = [];
+      let messageSeq = thread.messageSeq;
+      const finished: Turn = { ...turn, status: outcome.status, endedAt: at, ...(outcome.subAgents ? { subAgents: outcome.subAgents } : {}) };
+      if (outcome.status === 'succeeded') {
+        messageSeq += 1;
+        finished.reply = outcome.reply;
+        finished.replySeq = messageSeq;
+        writes.push({ kind: 'putMessage', message: { seq: messageSeq, role: 'assistant', content: outcome.reply, turnId: ref.turnId, agent: thread.agent, createdAt: at } });
+      } else {
+        finished.error = outcome.error;
+      }
+      writes.push({ kind: 'updateTurn', turn: finished, expected: 'running' });
+      const audit = nextAuditEntry(thread, {
+        type: 'agent_exec',
+        at,
+        tenant: thread.tenant,
+        actor: `turn:${ref.turnId}`,
+        data: {
+          turnId: ref.turnId,
+          status: outcome.status,
+          ...(outcome.status === 'succeeded' ? {} : { error: outcome.error }),
+          subAgents: (outcome.subAgents ?? []).map((s) => ({ agent: s.agent, sessionKey: s.sessionKey, status: s.status })),
+        },
+      });
+      const after: Thread = {
+        ...thread,
+        version: thread.version + 1,
+        lease: undefined,
+        messageSeq,
+        lastActiveAt: at,
+        auditSeq: audit.seq,
+        auditHash: audit.hash,
+      };
+      const result = await this.store.transition(thread, after, audit, [{ agent: thread.agent, runningTurns: -1 }], writes);
+      if (result.ok) {
+        if (after.queuedTurns > 0) await this.startNext(ref.tenant, ref.sessionKey);
+        return 'finished';
+      }
+      if (result.reason === 'turn_state') return 'stale';
+    }
+    throw new ThreadError('conflict', `turn ${ref.turnId} could not be finished; retry`, { turnId: ref.turnId });
+  }
+
+  /** Starts the oldest queued turn if the thread is free; returns whether one started. */
+  async startNext(tenant: string, sessionKey: string): Promise<boolean> {
+    for (let attempt = 0; attempt < MAX_OPTIMISTIC_ATTEMPTS; attempt += 1) {
+      const thread = await this.store.get(tenant, sessionKey);
+      if (!thread || thread.status === 'terminated' || thread.queuedTurns === 0) return false;
+      const now = this.now();
+      if (thread.lease && !this.expired(thread.lease, now)) return false;
+      const head = await this.store.queueHead(tenant, sessionKey);
+      const queued = head && (await this.store.getTurn(tenant, sessionKey, head.turnId));
+      if (!head || !queued) return false;
+      const agent = this.agentOf(thread);
+      const claim = this.claim(thread, agent, { ...queued, status: 'running' }, now, { kind: 'updateTurn', turn: { ...queued, status: 'running' }, expected: 'queued' });
+      claim.after.queuedTurns = thread.queuedTurns - 1;
+      claim.writes.push({ kind: 'dequeue', queueSeq: head.queueSeq });
+      const outcome = await this.store.transition(thread, claim.after, undefined, claim.counters, claim.writes);
+      if (outcome.ok) {
+        await this.startExecution(claim.after, claim.turn, agent);
+        return true;
+      }
+      // The agent is at maxConcurrentTurns: the turn stays queued until a slot frees up.
+      if (outcome.reason === 'turn_limit') return false;
+    }
+    return false;
+  }
+
+  /** A turn of the caller's thread; with `waitSeconds`, waits (polling) until it is final or the time is up. */
+  async get(tenant: string, sessionKey: string, turnId: string, waitSeconds = 0): Promise<TurnView> {
+    const deadline = Date.now() + waitSeconds * 1000;
+    for (;;) {
+      const turn = await this.store.getTurn(tenant, sessionKey, turnId);
+      if (!turn) throw new TurnError('turn_not_found', `no turn "${turnId}" on thread "${sessionKey}"`, { sessionKey, turnId });
+      if (FINAL_STATUSES.includes(turn.status) || Date.now() + WAIT_POLL_MS > deadline) return turnView(turn);
+      await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
+    }
+  }
+
+  /** The thread's history, oldest first, after sequence number `after`. */
+  async messages(tenant: string, sessionKey: string, options: { after: number; limit: number }): Promise<{ messages: Message[]; next?: number }> {
+    const thread = await this.store.get(tenant, sessionKey);
+    if (!thread) throw new ThreadError('thread_not_found', `no thread "${sessionKey}"`, { sessionKey });
+    const messages = await this.store.messagesAfter(tenant, sessionKey, Math.max(options.after, thread.memoryFloorSeq), options.limit);
+    const last = messages.at(-1);
+    return { messages, ...(last && messages.length === options.limit && last.seq < thread.messageSeq ? { next: last.seq } : {}) };
+  }
+
+  /**
+   * The claim of a free thread for a turn: lease with a new fencing token, the user message, a
+   * running-turn slot (reused when the lease being taken over had expired), and the old turn failed.
+   */
+  private claim(thread: Thread, agent: AgentConfig, running: Turn, now: Date, turnWrite: ThreadWrite) {
+    const at = now.toISOString();
+    const fencingToken = thread.fencingSeq + 1;
+    const messageSeq = thread.messageSeq + 1;
+    const lease: ThreadLease = { turnId: running.turnId, leaseExpiresAt: new Date(now.getTime() + this.leaseMs(agent)).toISOString(), fencingToken };
+    const turn: Turn = { ...running, status: 'running', fencingToken, userSeq: messageSeq, startedAt: at, generation: thread.generation };
+    const writes: ThreadWrite[] = [
+      turnWrite.kind === 'putTurn' ? { kind: 'putTurn', turn } : { kind: 'updateTurn', turn, expected: 'queued' },
+      { kind: 'putMessage', message: { seq: messageSeq, role: 'user', content: running.input, turnId: running.turnId, agent: thread.agent, createdAt: at } },
+    ];
+    const counters: CounterDelta[] = [];
+    if (thread.lease) {
+      // Takeover of an expired lease: its turn's slot passes to this turn (no new slot is taken).
+      writes.push({ kind: 'failTurn', turnId: thread.lease.turnId, error: 'the turn did not finish before its lease expired', at });
+    } else {
+      writes.push({ kind: 'reserveTurnSlot', agent: thread.agent, max: agent.maxConcurrentTurns });
+    }
+    const after: Thread = {
+      ...thread,
+      version: thread.version + 1,
+      lease,
+      fencingSeq: fencingToken,
+      messageSeq,
+      turnCount: thread.turnCount + 1,
+      lastActiveAt: at,
+    };
+    return { after, turn, writes, counters };
+  }
+
+  private async startExecution(thread: Thread, turn: Turn, agent: AgentConfig): Promise<void> {
+    const ref: TurnRef = {
+      tenant: thread.tenant,
+      sessionKey: thread.sessionKey,
+      turnId: turn.turnId,
+      agent: thread.agent,
+      fencingToken: turn.fencingToken!,
+      timeoutSeconds: durationSeconds(agent.timeout),
+      maxChildren: Math.max(1, agent.maxChildren),
+    };
+    try {
+      await this.workflow.start(turn.executionName, { turn: ref });
+    } catch (error) {
+      // Nothing will run the turn: give the lease and the slot back now rather than at expiry.
+      await this.finish(ref, { status: 'failed', error: `the turn workflow could not be started: ${(error as Error).message}` });
+      throw error;
+    }
+  }
+
+  private async requireLive(tenant: string, sessionKey: string): Promise<Thread> {
+    const thread = await this.store.get(tenant, sessionKey);
+    if (!thread) throw new ThreadError('thread_not_found', `no thread "${sessionKey}"`, { sessionKey });
+    if (thread.status === 'terminated') throw new ThreadError('thread_terminated', `thread "${sessionKey}" is terminated`, { sessionKey });
+    return thread;
+  }
+
+  private agentOf(thread: Thread): AgentConfig {
+    const agent = this.config.agents[thread.agent];
+    if (!agent) throw new TurnError('agent_unavailable', `agent "${thread.agent}" of this thread is no longer configured`, { agent: thread.agent });
+    return agent;
+  }
+
+  /** A lease lasts the turn's whole budget (main, sub-agents, merge: each up to the timeout) plus a grace. */
+  private leaseMs(agent: AgentConfig): number {
+    return 3 * durationSeconds(agent.timeout) * 1000 + LEASE_GRACE_MS;
+  }
+
+  private expired(lease: ThreadLease, now: Date): boolean {
+    return Date.parse(lease.leaseExpiresAt) <= now.getTime();
+  }
+}
+
+/** The turnId of an idempotent submission: the same key on the same thread always names the same turn. */
+export function idempotentTurnId(threadId: string, idempotencyKey: string): string {
+  return `turn_${createHash('sha256').update(`${threadId}\n${idempotencyKey}`).digest('hex').slice(0, 26)}`;
+}
