@@ -1,64 +1,94 @@
-import { Stack, Validations } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
-import { ROUTES, type RouteDefinition } from '../../lib/api/routes.js';
-import { TABLE } from '../../lib/table/definition.js';
+import { DEFAULT_HANDLER_TIMEOUT_SECONDS, ROUTES, type RouteDefinition } from '../../lib/api/routes.js';
+import { grantTableAccess, type TableAccess } from './table-access.js';
 import { ThreadboundFunction } from './threadbound-function.js';
 
-type TableAccess = RouteDefinition['table'];
-
 const ACCESS_RANK: Record<TableAccess, number> = { none: 0, read: 1, write: 2 };
+
+/** API Gateway HTTP APIs wait at most 30 s for an integration: a longer Lambda timeout is never useful. */
+export const MAX_ROUTE_TIMEOUT_SECONDS = 30;
+
+/** Something that can let a function start turn workflow executions (the {@link TurnWorkflow}). */
+export interface TurnStarter {
+  /** Sets STATE_MACHINE_ARN on the function and lets its role call states:StartExecution on the state machine. */
+  allowStartingTurns(fn: ThreadboundFunction): void;
+}
 
 /** Props of {@link RouteHandlers}. */
 export interface RouteHandlersProps {
   readonly table: dynamodb.Table;
   readonly configPath: string;
+  /** Required as soon as one route has `startsTurns`. */
+  readonly turns?: TurnStarter;
   /** @default ROUTES */
   readonly routes?: readonly RouteDefinition[];
 }
 
+/** What one handler needs, merged over every route it serves. */
+interface HandlerNeeds {
+  table: TableAccess;
+  startsTurns: boolean;
+  timeoutSeconds: number;
+}
+
 /**
  * One Lambda per distinct route handler of the route table (functions/api/<handler>.ts), each
- * with exactly the table access its routes declare: none, read, or read/write.
+ * with exactly the table access its routes declare (none, read, or read/write), the right to start
+ * turn executions only if one of its routes `startsTurns`, and the longest `timeoutSeconds` of its
+ * routes (10 s by default).
  */
 export class RouteHandlers extends Construct {
   /** Functions by handler name. */
   readonly functions: ReadonlyMap<string, ThreadboundFunction>;
   /** Table access granted to each handler. */
   readonly access: ReadonlyMap<string, TableAccess>;
+  /** Handlers allowed to start turn workflow executions. */
+  readonly turnStarters: ReadonlySet<string>;
 
   constructor(scope: Construct, id: string, props: RouteHandlersProps) {
     super(scope, id);
     const routes = props.routes ?? ROUTES;
 
-    // A handler serving several routes gets the strongest access any of them declares.
-    const access = new Map<string, TableAccess>();
+    // A handler serving several routes gets the strongest access, the start right and the longest
+    // timeout any of them declares.
+    const needs = new Map<string, HandlerNeeds>();
     for (const route of routes) {
-      const current = access.get(route.handler);
-      if (current === undefined || ACCESS_RANK[route.table] > ACCESS_RANK[current]) access.set(route.handler, route.table);
+      const timeoutSeconds = route.timeoutSeconds ?? DEFAULT_HANDLER_TIMEOUT_SECONDS;
+      if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > MAX_ROUTE_TIMEOUT_SECONDS) {
+        throw new Error(`route ${route.method} ${route.path}: timeoutSeconds must be a whole number from 1 to ${MAX_ROUTE_TIMEOUT_SECONDS} (the API Gateway integration limit), got ${timeoutSeconds}`);
+      }
+      const current = needs.get(route.handler);
+      needs.set(route.handler, {
+        table: current === undefined || ACCESS_RANK[route.table] > ACCESS_RANK[current.table] ? route.table : current.table,
+        startsTurns: (current?.startsTurns ?? false) || route.startsTurns === true,
+        timeoutSeconds: Math.max(current?.timeoutSeconds ?? 0, timeoutSeconds),
+      });
     }
 
-    const indexWildcard = `AwsSolutions::AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(props.table.node.defaultChild as dynamodb.CfnTable)}.Arn>/index/*]`;
-    const indexNames = Object.values(TABLE.indexes).map((index) => index.name).join(', ');
     const functions = new Map<string, ThreadboundFunction>();
-    for (const [handler, tableAccess] of access) {
+    const access = new Map<string, TableAccess>();
+    const turnStarters = new Set<string>();
+    for (const [handler, need] of needs) {
       const fn = new ThreadboundFunction(this, handler, {
         entry: `functions/api/${handler}.ts`,
         configPath: props.configPath,
         tableName: props.table.tableName,
         description: `threadbound API handler ${handler}`,
+        timeout: Duration.seconds(need.timeoutSeconds),
       });
-      if (tableAccess === 'read') props.table.grantReadData(fn.role);
-      if (tableAccess === 'write') props.table.grantReadWriteData(fn.role);
-      if (tableAccess !== 'none') {
-        Validations.of(fn.role.node.tryFindChild('DefaultPolicy') ?? fn.role).acknowledge({
-          id: indexWildcard,
-          reason: `Querying a GSI needs the index ARN; <table-arn>/index/* only matches this table's own global secondary indexes (${indexNames}), never another table's.`,
-        });
+      grantTableAccess(fn, props.table, need.table);
+      if (need.startsTurns) {
+        if (props.turns === undefined) throw new Error(`handler ${handler} starts turns, but RouteHandlers got no turn workflow (props.turns)`);
+        props.turns.allowStartingTurns(fn);
+        turnStarters.add(handler);
       }
       functions.set(handler, fn);
+      access.set(handler, need.table);
     }
     this.functions = functions;
     this.access = access;
+    this.turnStarters = turnStarters;
   }
 }

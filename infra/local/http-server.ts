@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, APIGatewayRequestAuthorizerEventV2, Context } from 'aws-lambda';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { RouteDefinition } from '../../lib/api/routes.js';
+import { DEFAULT_HANDLER_TIMEOUT_SECONDS, type RouteDefinition } from '../../lib/api/routes.js';
 import { authorizerEvent, lambdaContext, matchRoute, proxyEvent } from './api-gateway.js';
 
 type RouteHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
@@ -50,7 +50,8 @@ export function createApiServer(options: {
     }
     const handler = options.handlers[match.route.handler];
     if (!handler) throw new Error(`no handler loaded for ${match.route.handler}`);
-    const result = await handler(event, lambdaContext(`threadbound-${match.route.handler}`));
+    const timeoutMs = (match.route.timeoutSeconds ?? DEFAULT_HANDLER_TIMEOUT_SECONDS) * 1000;
+    const result = await handler(event, lambdaContext(`threadbound-${match.route.handler}`, timeoutMs));
     const payload = result.body === undefined ? '' : result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body;
     res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
     res.end(payload);

@@ -6,6 +6,7 @@ import { ROUTES } from '../../lib/api/routes.js';
 import { loadConfig } from '../../lib/config/load.js';
 import { DynamoApiKeyStore } from '../../lib/store/dynamodb/api-key-store.js';
 import { createDocumentClient } from '../../lib/store/dynamodb/client.js';
+import { recoverStaleTurns } from '../../lib/turns/recovery.js';
 import { renderTurnDefinition } from '../../lib/workflows/turn-workflow.js';
 import { startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
 import { createApiServer } from './http-server.js';
@@ -32,6 +33,8 @@ export interface LocalStackOptions {
   tableName?: string;
   onError?: (error: unknown) => void;
   onExecutionError?: (execution: LocalExecution) => void;
+  /** How often stale leases and stranded queues are recovered (the local stand-in for the sweep). */
+  recoveryIntervalMs?: number;
 }
 
 /** A running local stack. */
@@ -59,7 +62,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   let dynamo: DynamoDbLocal | undefined;
   let server: Server | undefined;
   let stepFunctions: LocalStepFunctions | undefined;
+  let recoveryTimer: NodeJS.Timeout | undefined;
   const stop = async () => {
+    clearInterval(recoveryTimer);
     if (server) await new Promise<void>((done) => {
       server!.close(() => done());
       server!.closeAllConnections();
@@ -120,6 +125,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     for (const agent of Object.keys(config.agents)) localFunctions.set(`${LOCAL_AGENT_FUNCTION_PREFIX}${agent}`, agentHandler(agent));
     const turnControl = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'workflow', 'turn-control.ts')).href)) as { handler: LocalFunction };
     localFunctions.set(LOCAL_TURN_CONTROL, turnControl.handler);
+
+    // Turns whose process died (a crash, a kill) hold their thread until the lease expires; then
+    // this pass fails them and starts what was queued behind them. Same modules as the handlers.
+    const context = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'shared', 'context.ts')).href)) as typeof import('../../functions/shared/context.js');
+    const recover = () => recoverStaleTurns(context.threadStore, context.turns).catch((error: unknown) => options.onError?.(error));
+    await recover();
+    recoveryTimer = setInterval(recover, options.recoveryIntervalMs ?? 5_000);
+    recoveryTimer.unref();
 
     server = createApiServer({ routes: ROUTES, handlers, authorizer: authorizer.handler, onError: options.onError });
     const port = await new Promise<number>((done, fail) => {

@@ -33,7 +33,7 @@ export function buildApp(options: BuildAppOptions = {}): { app: App; stack: Thre
   const stack = new ThreadboundStack(app, STACK_ID, {
     config,
     configPath,
-    description: 'threadbound: thread-bound agents backend (HTTP API, Lambda, DynamoDB)',
+    description: 'threadbound: thread-bound agents backend (HTTP API, Lambda, DynamoDB, Step Functions)',
   });
   if (options.nag ?? true) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack };

@@ -5,6 +5,7 @@ import { ApiKeyAuthorizer } from '../constructs/api-key-authorizer.js';
 import { ThreadboundHttpApi } from '../constructs/http-api.js';
 import { RouteHandlers } from '../constructs/route-handlers.js';
 import { ThreadboundTable } from '../constructs/threadbound-table.js';
+import { TurnWorkflow } from '../constructs/turn-workflow.js';
 
 /** Props of the {@link ThreadboundStack}. */
 export interface ThreadboundStackProps extends StackProps {
@@ -14,12 +15,16 @@ export interface ThreadboundStackProps extends StackProps {
   readonly configPath: string;
 }
 
-/** threadbound in one stack: the table, one Lambda per API handler, the authorizer and the HTTP API. */
+/**
+ * threadbound in one stack: the table, one Lambda per API handler, the authorizer, the HTTP API and
+ * the turn workflow (one Lambda per agent, turn-control, the state machine).
+ */
 export class ThreadboundStack extends Stack {
   /** The validated configuration this stack was built from. */
   readonly config: Config;
   readonly table: ThreadboundTable;
   readonly authorizer: ApiKeyAuthorizer;
+  readonly turnWorkflow: TurnWorkflow;
   readonly handlers: RouteHandlers;
   readonly httpApi: ThreadboundHttpApi;
 
@@ -29,7 +34,8 @@ export class ThreadboundStack extends Stack {
 
     this.table = new ThreadboundTable(this, 'Data');
     this.authorizer = new ApiKeyAuthorizer(this, 'Authorizer', { table: this.table.table, configPath: props.configPath });
-    this.handlers = new RouteHandlers(this, 'Handlers', { table: this.table.table, configPath: props.configPath });
+    this.turnWorkflow = new TurnWorkflow(this, 'TurnWorkflow', { table: this.table.table, config: props.config, configPath: props.configPath });
+    this.handlers = new RouteHandlers(this, 'Handlers', { table: this.table.table, configPath: props.configPath, turns: this.turnWorkflow });
     this.httpApi = new ThreadboundHttpApi(this, 'Http', {
       handlers: this.handlers.functions,
       authorizer: this.authorizer.authorizer,
@@ -37,5 +43,6 @@ export class ThreadboundStack extends Stack {
 
     new CfnOutput(this, 'ApiUrl', { value: this.httpApi.stage.url, description: 'Base URL of the HTTP API (routes start with /v1)' });
     new CfnOutput(this, 'TableName', { value: this.table.table.tableName, description: 'The DynamoDB table (API keys are items in it)' });
+    new CfnOutput(this, 'StateMachineArn', { value: this.turnWorkflow.stateMachine.stateMachineArn, description: 'The turn workflow (one execution per turn, named by its turnId)' });
   }
 }

@@ -9,6 +9,7 @@ import { TurnError } from '../turns/errors.js';
 import { loadMemory } from '../turns/memory.js';
 import type { SubAgentOutcome } from '../turns/model.js';
 import type { TurnRef } from '../workflows/turn-workflow.js';
+import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from '../threads/optimistic.js';
 
 /** One task of a fan-out plan, as the workflow's Map state passes it to a sub-agent. */
 export interface PlanItem {
@@ -25,7 +26,6 @@ export type MainResult = { kind: 'reply'; reply: string } | { kind: 'plan'; plan
 /** A sub-agent result as the Map state collects it: an outcome, or the caught error of a failed item. */
 export type RawSubResult = SubAgentOutcome | { agent: string; sessionKey: string; status: 'failed'; error: { Error?: string; Cause?: string } };
 
-const MAX_ATTEMPTS = 20;
 
 /** Runs an agent's part of a turn: the main answer or plan, a sub-agent task, or the merge. */
 export class AgentRuntime {
@@ -115,7 +115,8 @@ export class AgentRuntime {
   }
 
   private async auditRefusal(thread: Thread, ref: TurnRef, reason: string, agents: string[]): Promise<void> {
-    for (let attempt = 0, current = thread; attempt < MAX_ATTEMPTS; attempt += 1) {
+    for (let attempt = 0, current = thread; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
+      await optimisticBackoff(attempt);
       const entry = nextAuditEntry(current, { type: 'plan_refused', at: this.now().toISOString(), tenant: current.tenant, actor: `turn:${ref.turnId}`, data: { turnId: ref.turnId, reason, agents } });
       if ((await this.store.transition(current, { ...withAuditHead(current, entry), version: current.version + 1 }, entry, [])).ok) return;
       current = (await this.leased(ref)).thread;
@@ -124,7 +125,8 @@ export class AgentRuntime {
 
   /** Takes the child thread's lease and one of its agent's turn slots (maxConcurrentTurns). */
   private async claimChild(child: Thread, agent: AgentConfig, parentTurnId: string): Promise<Thread> {
-    for (let attempt = 0, current = child; attempt < MAX_ATTEMPTS; attempt += 1) {
+    for (let attempt = 0, current = child; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
+      await optimisticBackoff(attempt);
       const fencingToken = current.fencingSeq + 1;
       const leaseMs = 3 * durationSeconds(agent.timeout) * 1000;
       const after: Thread = {
@@ -145,7 +147,8 @@ export class AgentRuntime {
 
   /** Releases the child's lease and slot; on success also records the task and the answer in its memory. */
   private async releaseChild(child: Thread, parentTurnId: string, exchange: [string, string] | undefined): Promise<void> {
-    for (let attempt = 0, current = child; attempt < MAX_ATTEMPTS; attempt += 1) {
+    for (let attempt = 0, current = child; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
+      await optimisticBackoff(attempt);
       if (current.lease?.turnId !== parentTurnId) return; // released by a restart or terminate meanwhile
       const at = this.now().toISOString();
       const messages = exchange

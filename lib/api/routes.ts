@@ -20,7 +20,7 @@ export interface RouteDefinition {
 }
 
 /** Every route of /v1. */
-export const ROUTES = [
+export const ROUTES: readonly RouteDefinition[] = [
   { method: 'GET', path: '/v1/health', handler: 'health', auth: 'none', table: 'none', body: false },
   { method: 'POST', path: '/v1/threads', handler: 'threads-spawn', auth: 'tenant', table: 'write', body: true },
   { method: 'GET', path: '/v1/threads', handler: 'threads-list', auth: 'tenant', table: 'read', body: false },
@@ -30,15 +30,17 @@ export const ROUTES = [
   { method: 'POST', path: '/v1/threads/{sessionKey}/turns', handler: 'turns-submit', auth: 'tenant', table: 'write', body: true, startsTurns: true },
   { method: 'GET', path: '/v1/threads/{sessionKey}/turns/{turnId}', handler: 'turns-get', auth: 'tenant', table: 'read', body: false, timeoutSeconds: 29 },
   { method: 'GET', path: '/v1/threads/{sessionKey}/messages', handler: 'messages-list', auth: 'tenant', table: 'read', body: false },
+  { method: 'GET', path: '/v1/threads/{sessionKey}/audit', handler: 'threads-audit', auth: 'tenant', table: 'read', body: false },
   { method: 'GET', path: '/v1/agents', handler: 'agents-list', auth: 'tenant', table: 'read', body: false },
-] as const satisfies readonly RouteDefinition[];
-
-export type Route = (typeof ROUTES)[number];
+];
 
 /** The API Gateway route key of a route, e.g. "GET /v1/threads/{sessionKey}". */
 export function routeKey(route: Pick<RouteDefinition, 'method' | 'path'>): string {
   return `${route.method} ${route.path}`;
 }
+
+/** Timeout of a route's handler unless the route sets timeoutSeconds (CDK and the local gateway alike). */
+export const DEFAULT_HANDLER_TIMEOUT_SECONDS = 10;
 
 /** Largest request body accepted (bytes); larger bodies get 413. */
 export const MAX_BODY_BYTES = 64 * 1024;

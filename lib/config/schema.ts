@@ -9,7 +9,7 @@ const duration = z.string().regex(DURATION_PATTERN, 'must be a duration such as 
 const positiveInt = z.number().int().positive();
 const modelRef = z
   .string()
-  .regex(/^(offline|[a-z][a-z0-9-]*:[A-Za-z0-9._:/-]+)$/, 'must be "offline" or "<provider>:<model>", e.g. "anthropic:claude-sonnet-4-5"');
+  .regex(/^(offline|[a-z][a-z0-9-]*:[A-Za-z0-9._:/=,-]+)$/, 'must be "offline" or "<provider>:<model>", e.g. "anthropic:claude-sonnet-4-5"');
 const toolName = z.string().regex(/^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$/, 'must be a dotted tool name such as "memory.read"');
 const secretSource = z
   .string()

@@ -97,6 +97,9 @@ export interface ThreadStore {
   /** A page of the tenant's threads, newest first, starting after `after`. */
   listByTenant(tenant: string, options: { after?: ThreadPosition; pageSize: number }): Promise<ThreadPage>;
 
+  /** A page of live (not terminated) threads of one shard of the sparse index, least recently active first. */
+  listLive(shard: number, options: { cursor?: Record<string, unknown>; pageSize: number }): Promise<{ threads: Thread[]; cursor?: Record<string, unknown> }>;
+
   /** Counters of the named agents plus the deployment total of live threads. */
   counters(agents: string[]): Promise<{ agents: Record<string, AgentCounters>; activeThreads: number }>;
 

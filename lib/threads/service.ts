@@ -1,4 +1,4 @@
-import { chainEntry, GENESIS_HASH, type AuditEvent } from '../audit/chain.js';
+import { chainEntry, GENESIS_HASH, verifyChain, type AuditEntry, type AuditEvent } from '../audit/chain.js';
 import { nextAuditEntry } from './audit.js';
 import type { Principal } from '../auth/api-keys.js';
 import { durationMs } from '../config/duration.js';
@@ -9,6 +9,7 @@ import { displayStatus, type Thread, type ThreadStatus } from './model.js';
 import type { CounterDelta, ThreadPosition, ThreadStore, ThreadWrite } from './ports.js';
 import { newSessionKey, newThreadId } from './session-key.js';
 import { threadView, type ThreadView } from './view.js';
+import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from './optimistic.js';
 
 /** What a client asks for when spawning. */
 export interface SpawnInput {
@@ -34,7 +35,6 @@ export interface TerminateResult {
   thread?: ThreadView;
 }
 
-const MAX_OPTIMISTIC_ATTEMPTS = 8;
 const LIST_PAGE_SIZE = 100;
 const LIST_MAX_PAGES = 10;
 
@@ -128,6 +128,14 @@ export class ThreadService {
   /** The caller's thread; another tenant's thread is indistinguishable from a missing one. */
   async get(tenant: string, sessionKey: string): Promise<ThreadView> {
     return this.view(await this.require(tenant, sessionKey), this.now());
+  }
+
+  /** The audit trail of the caller's thread (its current incarnation) and whether its hash chain is intact. */
+  async auditTrail(tenant: string, sessionKey: string): Promise<{ entries: AuditEntry[]; verified: boolean; problem?: { seq: number; problem: string } }> {
+    const thread = await this.require(tenant, sessionKey);
+    const entries = await this.store.auditTrail(tenant, sessionKey, thread.threadId);
+    const problem = verifyChain(entries) ?? (entries.at(-1)?.hash !== thread.auditHash ? { seq: thread.auditSeq, problem: 'the chain does not end at the head recorded on the thread' } : undefined);
+    return { entries, verified: !problem, ...(problem ? { problem } : {}) };
   }
 
   /** A page of the caller's threads, newest first, filtered by agent and status. */
@@ -229,7 +237,8 @@ export class ThreadService {
    * `step` returns undefined when it lost the race; the loop re-reads and decides again.
    */
   private async optimistic<T>(tenant: string, sessionKey: string, step: (thread: Thread, now: Date) => Promise<T | undefined>): Promise<T> {
-    for (let attempt = 0; attempt < MAX_OPTIMISTIC_ATTEMPTS; attempt += 1) {
+    for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
+      await optimisticBackoff(attempt);
       const thread = await this.require(tenant, sessionKey);
       const result = await step(thread, this.now());
       if (result !== undefined) return result;

@@ -11,13 +11,13 @@ import type { TurnRef, WorkflowStarter } from '../workflows/turn-workflow.js';
 import { TurnError } from './errors.js';
 import { FINAL_STATUSES, type Message, type SubAgentOutcome, type Turn } from './model.js';
 import { turnView, type TurnView } from './view.js';
+import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from '../threads/optimistic.js';
 
 /** How a turn ended, as the workflow reports it. */
 export type TurnOutcome =
   | { status: 'succeeded'; reply: string; subAgents: SubAgentOutcome[] }
   | { status: 'failed' | 'timed_out'; error: string; subAgents?: SubAgentOutcome[] };
 
-const MAX_OPTIMISTIC_ATTEMPTS = 20;
 /** Extra time a lease outlives the turn's budget before another turn may take the thread over. */
 const LEASE_GRACE_MS = 5_000;
 const WAIT_POLL_MS = 200;
@@ -40,7 +40,8 @@ export class TurnService {
 
   /** Accepts a turn: starts it, queues it (onBusy: enqueue) or refuses it (onBusy: reject). */
   async submit(principal: Principal, sessionKey: string, input: { input: string; idempotencyKey?: string }): Promise<{ turn: TurnView; created: boolean }> {
-    for (let attempt = 0; attempt < MAX_OPTIMISTIC_ATTEMPTS; attempt += 1) {
+    for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
+      await optimisticBackoff(attempt);
       const thread = await this.requireLive(principal.tenant, sessionKey);
       const agent = this.agentOf(thread);
       const turnId = input.idempotencyKey ? idempotentTurnId(thread.threadId, input.idempotencyKey) : `turn_${ulid()}`;
@@ -108,7 +109,8 @@ export class TurnService {
 
   /** Finishes a running turn with its one reply (or its failure), releases everything, starts the next queued turn. */
   async finish(ref: TurnRef, outcome: TurnOutcome): Promise<'finished' | 'stale'> {
-    for (let attempt = 0; attempt < MAX_OPTIMISTIC_ATTEMPTS; attempt += 1) {
+    for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
+      await optimisticBackoff(attempt);
       const [thread, turn] = await Promise.all([this.store.get(ref.tenant, ref.sessionKey), this.store.getTurn(ref.tenant, ref.sessionKey, ref.turnId)]);
       if (!thread || !turn || FINAL_STATUSES.includes(turn.status)) return 'stale';
       // Fencing: only the holder of the lease this turn was started under may finish it.
@@ -160,7 +162,8 @@ export class TurnService {
 
   /** Starts the oldest queued turn if the thread is free; returns whether one started. */
   async startNext(tenant: string, sessionKey: string): Promise<boolean> {
-    for (let attempt = 0; attempt < MAX_OPTIMISTIC_ATTEMPTS; attempt += 1) {
+    for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
+      await optimisticBackoff(attempt);
       const thread = await this.store.get(tenant, sessionKey);
       if (!thread || thread.status === 'terminated' || thread.queuedTurns === 0) return false;
       const now = this.now();
@@ -181,6 +184,30 @@ export class TurnService {
       if (outcome.reason === 'turn_limit') return false;
     }
     return false;
+  }
+
+  /**
+   * Unsticks a thread whose turn will never finish (its process died): once the lease has expired,
+   * the turn is marked failed and its slot released, or handed to the next queued turn.
+   * Returns what it did. Safe to run at any time and from several places at once.
+   */
+  async recover(tenant: string, sessionKey: string): Promise<'none' | 'released' | 'started'> {
+    for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
+      await optimisticBackoff(attempt);
+      const thread = await this.store.get(tenant, sessionKey);
+      const now = this.now();
+      if (!thread || thread.status === 'terminated') return 'none';
+      if (thread.lease && !this.expired(thread.lease, now)) return 'none';
+      if (thread.queuedTurns > 0) return (await this.startNext(tenant, sessionKey)) ? 'started' : 'none';
+      if (!thread.lease) return 'none';
+      const at = now.toISOString();
+      const after: Thread = { ...thread, version: thread.version + 1, lease: undefined };
+      const outcome = await this.store.transition(thread, after, undefined, [{ agent: thread.agent, runningTurns: -1 }], [
+        { kind: 'failTurn', turnId: thread.lease.turnId, error: 'the turn did not finish before its lease expired', at },
+      ]);
+      if (outcome.ok) return 'released';
+    }
+    return 'none';
   }
 
   /** A turn of the caller's thread; with `waitSeconds`, waits (polling) until it is final or the time is up. */

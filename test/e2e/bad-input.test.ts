@@ -8,7 +8,8 @@ beforeAll(async () => {
   stack = await startTestStack({ agents: { trading: { maxActiveThreads: 1 } } });
   expect((await stack.call('POST', '/v1/threads', { body: { agent: 'data', sessionKey: 'existing' } })).status).toBe(201);
   expect((await stack.call('POST', '/v1/threads', { body: { agent: 'trading', sessionKey: 'full' } })).status).toBe(201);
-  expect((await stack.call('DELETE', '/v1/threads/existing-terminated')).status).toBe(404);
+  expect((await stack.call('POST', '/v1/threads', { body: { agent: 'data', sessionKey: 'ended' } })).status).toBe(201);
+  expect((await stack.call('DELETE', '/v1/threads/ended')).status).toBe(200);
 });
 afterAll(async () => stack?.stop());
 
@@ -53,6 +54,17 @@ const cases: Case[] = [
   { name: 'not JSON content type', method: 'POST', path: '/v1/threads', rawBody: 'agent=data', headers: { 'content-type': 'application/x-www-form-urlencoded' }, status: 415, code: 'unsupported_media_type' },
   { name: 'unknown agent', method: 'POST', path: '/v1/threads', body: { agent: 'ghost' }, status: 422, code: 'unknown_agent' },
   { name: 'agent limit full', method: 'POST', path: '/v1/threads', body: { agent: 'trading' }, status: 429, code: 'limit_reached' },
+  { name: 'turn without input', method: 'POST', path: '/v1/threads/existing/turns', body: {}, status: 400, code: 'validation_failed', field: 'body.input' },
+  { name: 'turn with empty input', method: 'POST', path: '/v1/threads/existing/turns', body: { input: '' }, status: 400, code: 'validation_failed', field: 'body.input' },
+  { name: 'turn input too long', method: 'POST', path: '/v1/threads/existing/turns', body: { input: 'x'.repeat(40_000) }, status: 400, code: 'validation_failed', field: 'body.input' },
+  { name: 'bad idempotency key', method: 'POST', path: '/v1/threads/existing/turns', body: { input: 'hi', idempotencyKey: 'has space' }, status: 400, code: 'validation_failed', field: 'body.idempotencyKey' },
+  { name: 'turn on unknown thread', method: 'POST', path: '/v1/threads/nope/turns', body: { input: 'hi' }, status: 404, code: 'thread_not_found' },
+  { name: 'turn on terminated thread', method: 'POST', path: '/v1/threads/ended/turns', body: { input: 'hi' }, status: 409, code: 'thread_terminated' },
+  { name: 'malformed turnId', method: 'GET', path: '/v1/threads/existing/turns/123', status: 400, code: 'validation_failed', field: 'path.turnId' },
+  { name: 'unknown turn', method: 'GET', path: '/v1/threads/existing/turns/turn_00000000000000000000000000', status: 404, code: 'turn_not_found' },
+  { name: 'wait above 25 s', method: 'GET', path: '/v1/threads/existing/turns/turn_00000000000000000000000000?wait=26', status: 400, code: 'validation_failed', field: 'query.wait' },
+  { name: 'messages limit 0', method: 'GET', path: '/v1/threads/existing/messages?limit=0', status: 400, code: 'validation_failed', field: 'query.limit' },
+  { name: 'messages of unknown thread', method: 'GET', path: '/v1/threads/nope/messages', status: 404, code: 'thread_not_found' },
 ];
 
 describe('bad input gets a clear error and writes nothing', () => {

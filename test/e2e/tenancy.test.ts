@@ -16,6 +16,7 @@ describe('tenant isolation', () => {
     expect(threadRoutes.map((r) => `${r.method} ${r.path}`).sort()).toEqual([
       'DELETE /v1/threads/{sessionKey}',
       'GET /v1/threads/{sessionKey}',
+      'GET /v1/threads/{sessionKey}/audit',
       'GET /v1/threads/{sessionKey}/messages',
       'GET /v1/threads/{sessionKey}/turns/{turnId}',
       'POST /v1/threads/{sessionKey}/restart',

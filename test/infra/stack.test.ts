@@ -8,8 +8,11 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Runtime } from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROUTES, routeKey } from '../../lib/api/routes.js';
+import { ROUTES, routeKey, type RouteDefinition } from '../../lib/api/routes.js';
+import { durationSeconds } from '../../lib/config/duration.js';
 import { TABLE } from '../../lib/table/definition.js';
+import { TURN_WORKFLOW_FILE } from '../../lib/workflows/turn-workflow.js';
+import type { ThreadboundFunction } from '../../infra/constructs/threadbound-function.js';
 import { FUNCTION_RUNTIME } from '../../infra/constructs/threadbound-function.js';
 import { buildApp } from '../../infra/stacks/build-app.js';
 import type { ThreadboundStack } from '../../infra/stacks/threadbound-stack.js';
@@ -58,6 +61,8 @@ let synthError: unknown;
 
 const logicalId = (construct: { node: { defaultChild?: unknown } }) => stack.getLogicalId(construct.node.defaultChild as never);
 const handlers = () => [...new Set(ROUTES.map((route) => route.handler))];
+/** Every Lambda of the stack: the authorizer, the route handlers, the agents and turn-control. */
+const allFunctions = (): ThreadboundFunction[] => [stack.authorizer.handler, ...stack.handlers.functions.values(), ...stack.turnWorkflow.agents.values(), stack.turnWorkflow.turnControl];
 
 /** Every statement of every IAM policy attached to the role with this logical id. */
 function statementsOfRole(roleLogicalId: string): Statement[] {
@@ -148,16 +153,26 @@ describe('HTTP API', () => {
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: Match.anyValue() });
   });
 
-  it('outputs the API URL and the table name', () => {
+  it('outputs the API URL, the table name and the state machine ARN', () => {
     template.hasOutput('ApiUrl', { Value: Match.anyValue() });
     template.hasOutput('TableName', { Value: { Ref: logicalId(stack.table.table) } });
+    template.hasOutput('StateMachineArn', { Value: { Ref: logicalId(stack.turnWorkflow.stateMachine) } });
   });
 });
 
 describe('Lambda functions', () => {
-  it('has one function per distinct route handler plus the authorizer', () => {
-    template.resourceCountIs('AWS::Lambda::Function', handlers().length + 1);
+  it('has one function per distinct route handler, the authorizer, one per agent and turn-control', () => {
+    template.resourceCountIs('AWS::Lambda::Function', handlers().length + 1 + Object.keys(stack.config.agents).length + 1);
     expect([...stack.handlers.functions.keys()].sort()).toEqual(handlers().sort());
+    expect([...stack.turnWorkflow.agents.keys()].sort()).toEqual(Object.keys(stack.config.agents).sort());
+  });
+
+  it('gives each route handler the longest timeout of its routes (10 s by default)', () => {
+    for (const [handler, fn] of stack.handlers.functions) {
+      const declared = (ROUTES as readonly RouteDefinition[]).filter((route) => route.handler === handler).map((route) => route.timeoutSeconds ?? 10);
+      template.hasResourceProperties('AWS::Lambda::Function', { Role: { 'Fn::GetAtt': [logicalId(fn.role), 'Arn'] }, Timeout: Math.max(...declared) });
+    }
+    template.hasResourceProperties('AWS::Lambda::Function', { Role: { 'Fn::GetAtt': [logicalId(stack.handlers.functions.get('turns-get')!.role), 'Arn'] }, Timeout: 29 });
   });
 
   it('runs every function on arm64, the newest Node.js runtime, with active tracing', () => {
@@ -196,11 +211,11 @@ describe('Lambda functions', () => {
     }
   });
 
-  it('gives every function its own log group with a retention', () => {
-    const functions = [stack.authorizer.handler, ...stack.handlers.functions.values()];
-    for (const fn of functions) {
+  it('gives every function its own log group with a retention (names only where the workflow needs them)', () => {
+    const agentNames = new Map([...stack.turnWorkflow.agents].map(([agent, fn]) => [fn, `${stack.turnWorkflow.agentFunctionPrefix}${agent}`]));
+    for (const fn of allFunctions()) {
       template.hasResourceProperties('AWS::Lambda::Function', {
-        FunctionName: Match.absent(),
+        FunctionName: agentNames.get(fn) ?? Match.absent(),
         Role: { 'Fn::GetAtt': [logicalId(fn.role), 'Arn'] },
         LoggingConfig: { LogGroup: { Ref: logicalId(fn.logGroup) } },
       });
@@ -210,16 +225,22 @@ describe('Lambda functions', () => {
 });
 
 describe('least privilege', () => {
-  it('uses a dedicated role per function and no AWS managed policies', () => {
-    template.resourceCountIs('AWS::IAM::Role', handlers().length + 1);
-    template.allResourcesProperties('AWS::IAM::Role', {
-      ManagedPolicyArns: Match.absent(),
-      AssumeRolePolicyDocument: { Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } }] },
-    });
+  it('uses a dedicated role per function (and one for the state machine) and no AWS managed policies', () => {
+    template.resourceCountIs('AWS::IAM::Role', allFunctions().length + 1);
+    template.allResourcesProperties('AWS::IAM::Role', { ManagedPolicyArns: Match.absent() });
+    const roles = template.findResources('AWS::IAM::Role');
+    const stateMachineRole = logicalId(stack.turnWorkflow.stateMachine.role);
+    expect(new Set(allFunctions().map((fn) => logicalId(fn.role)))).toEqual(new Set(Object.keys(roles).filter((id) => id !== stateMachineRole)));
+    for (const fn of allFunctions()) {
+      expect(roles[logicalId(fn.role)]!.Properties.AssumeRolePolicyDocument.Statement).toEqual([{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } }]);
+    }
+    expect(roles[stateMachineRole]!.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+      expect.objectContaining({ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'states.amazonaws.com' } }),
+    ]);
   });
 
   it('lets a function write only to its own log group', () => {
-    for (const fn of [stack.authorizer.handler, ...stack.handlers.functions.values()]) {
+    for (const fn of allFunctions()) {
       const logStatements = statementsOfRole(logicalId(fn.role)).filter((statement) => actionsOf(statement).some((action) => action.startsWith('logs:')));
       expect(logStatements).toHaveLength(1);
       expect(actionsOf(logStatements[0]!).sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
@@ -228,7 +249,7 @@ describe('least privilege', () => {
   });
 
   it('allows "*" resources only for the X-Ray actions, which have no resource-level permissions', () => {
-    for (const fn of [stack.authorizer.handler, ...stack.handlers.functions.values()]) {
+    for (const fn of allFunctions()) {
       for (const statement of statementsOfRole(logicalId(fn.role))) {
         expect(actionsOf(statement).some((action) => action.includes('*'))).toBe(false);
         if (resourcesOf(statement).includes('*')) expect(actionsOf(statement).sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
@@ -258,6 +279,15 @@ describe('least privilege', () => {
       }
     }
     expect(ROUTES.some((route) => route.table === 'read')).toBe(true);
+  });
+
+  it('gives the agents and turn-control read/write table access', () => {
+    const tableArn = { 'Fn::GetAtt': [logicalId(stack.table.table), 'Arn'] };
+    for (const fn of [...stack.turnWorkflow.agents.values(), stack.turnWorkflow.turnControl]) {
+      const statements = statementsOfRole(logicalId(fn.role)).filter((statement) => actionsOf(statement).some((action) => action.startsWith('dynamodb:')));
+      expect(statements.flatMap(actionsOf), fn.node.path).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']));
+      for (const resource of statements.flatMap(resourcesOf)) expect([tableArn, { 'Fn::Join': ['', [tableArn, '/index/*']] }], fn.node.path).toContainEqual(resource);
+    }
   });
 
   it('lets the authorizer only GetItem API key items (LeadingKeys APIKEY#*)', () => {
@@ -317,6 +347,154 @@ describe('table', () => {
   });
 });
 
+describe('turn workflow', () => {
+  const asl = JSON.parse(readFileSync(TURN_WORKFLOW_FILE, 'utf8')) as Json;
+  /** Every state name of an ASL definition, nested Map/Parallel states included. */
+  const stateNames = (definition: Json): string[] =>
+    Object.entries(definition.States as Record<string, Json>).flatMap(([name, state]) => [
+      name,
+      ...(state.ItemProcessor ? stateNames(state.ItemProcessor as Json) : []),
+      ...(state.Iterator ? stateNames(state.Iterator as Json) : []),
+      ...((state.Branches as Json[] | undefined) ?? []).flatMap(stateNames),
+    ]);
+  const stateMachine = () => Object.values(template.findResources('AWS::StepFunctions::StateMachine'))[0]!.Properties as Json;
+  /** The definition as CloudFormation receives it (a plain string, or an Fn::Join of literal parts and tokens). */
+  const definitionText = () => {
+    const definition = stateMachine().DefinitionString as string | { 'Fn::Join': [string, unknown[]] };
+    return typeof definition === 'string' ? definition : definition['Fn::Join'][1].map((part) => (typeof part === 'string' ? part : JSON.stringify(part))).join('');
+  };
+  const formattedArn = () => stack.resolve(stack.turnWorkflow.stateMachineArn) as unknown;
+  const canStartExecution = (fn: ThreadboundFunction) => statementsOfRole(logicalId(fn.role)).some((statement) => actionsOf(statement).some((action) => action.startsWith('states:')));
+
+  it('is one Standard state machine built from lib/workflows/turn.asl.json', () => {
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
+    const names = stateNames(asl);
+    expect(names).toEqual(expect.arrayContaining(['MainAgent', 'FanOut', 'SubAgent', 'Coalesce', 'Complete', 'RecordFailure']));
+    const text = definitionText();
+    for (const name of names) expect(text, name).toContain(JSON.stringify(name));
+    // No token inside: the file travels as it is and CloudFormation fills the ${…} placeholders.
+    expect(JSON.parse(stateMachine().DefinitionString as string)).toEqual(asl);
+    expect(stateMachine().StateMachineType).toBe('STANDARD');
+    expect(stateMachine().StateMachineName).toBe(stack.turnWorkflow.stateMachineName);
+  });
+
+  it('substitutes exactly AgentFunctionPrefix and TurnControlFunctionArn', () => {
+    expect(stateMachine().DefinitionSubstitutions).toEqual({
+      AgentFunctionPrefix: stack.turnWorkflow.agentFunctionPrefix,
+      TurnControlFunctionArn: { 'Fn::GetAtt': [logicalId(stack.turnWorkflow.turnControl.function), 'Arn'] },
+    });
+    expect(stack.turnWorkflow.agentFunctionPrefix).toBe(`${stack.stackName}-agent-`);
+  });
+
+  it('logs ALL events with execution data to its own log group and traces with X-Ray', () => {
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      LoggingConfiguration: {
+        Level: 'ALL',
+        IncludeExecutionData: true,
+        Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [logicalId(stack.turnWorkflow.logGroup), 'Arn'] } } }],
+      },
+      TracingConfiguration: { Enabled: true },
+    });
+    expect(template.toJSON().Resources[logicalId(stack.turnWorkflow.logGroup)].Properties.RetentionInDays).toBe(30);
+  });
+
+  it('has one Lambda per configured agent, named <prefix><agent>, with AGENT_NAME and a timeout covering the agent timeout', () => {
+    for (const [agent, config] of Object.entries(stack.config.agents)) {
+      const fn = stack.turnWorkflow.agents.get(agent)!;
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        FunctionName: `${stack.turnWorkflow.agentFunctionPrefix}${agent}`,
+        Role: { 'Fn::GetAtt': [logicalId(fn.role), 'Arn'] },
+        Environment: { Variables: { AGENT_NAME: agent } },
+        Timeout: Math.min(durationSeconds(config.timeout) + 10, 900),
+      });
+      expect(`${stack.turnWorkflow.agentFunctionPrefix}${agent}`.length).toBeLessThanOrEqual(64);
+    }
+  });
+
+  it('lets the state machine invoke exactly the agent Lambdas and turn-control', () => {
+    const statements = statementsOfRole(logicalId(stack.turnWorkflow.stateMachine.role));
+    const invoke = statements.filter((statement) => actionsOf(statement).some((action) => action.startsWith('lambda:')));
+    expect(invoke.flatMap(actionsOf)).toEqual(['lambda:InvokeFunction']);
+    const expected = [...stack.turnWorkflow.agents.values(), stack.turnWorkflow.turnControl].map((fn) => ({ 'Fn::GetAtt': [logicalId(fn.function), 'Arn'] }));
+    expect(invoke.flatMap(resourcesOf)).toHaveLength(expected.length);
+    expect(invoke.flatMap(resourcesOf)).toEqual(expect.arrayContaining(expected));
+    // Everything else on the role is the "*" that logging and tracing need (no resource-level permissions).
+    for (const statement of statements.filter((candidate) => !invoke.includes(candidate))) {
+      expect(statement.Resource).toBe('*');
+      for (const action of actionsOf(statement)) expect(action).toMatch(/^(logs:(Create|Get|Update|Delete|List)LogDeliver(y|ies)|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)|xray:(PutTraceSegments|PutTelemetryRecords|GetSamplingRules|GetSamplingTargets))$/);
+    }
+  });
+
+  it('lets startsTurns routes and turn-control (only) start executions of this state machine, and tells them its ARN', () => {
+    // The ARN is formatted from the explicit name (see TurnWorkflow): it must name this state machine.
+    expect(JSON.stringify(formattedArn())).toContain(`:stateMachine:${stateMachine().StateMachineName as string}"`);
+    const starters = [...stack.handlers.turnStarters].map((handler) => stack.handlers.functions.get(handler)!);
+    expect([...stack.handlers.turnStarters].sort()).toEqual([...new Set((ROUTES as readonly RouteDefinition[]).filter((route) => route.startsTurns === true).map((route) => route.handler))].sort());
+    expect(starters.length).toBeGreaterThan(0);
+    for (const fn of [...starters, stack.turnWorkflow.turnControl]) {
+      const statements = statementsOfRole(logicalId(fn.role)).filter((statement) => actionsOf(statement).some((action) => action.startsWith('states:')));
+      expect(statements, fn.node.path).toEqual([{ Effect: 'Allow', Action: 'states:StartExecution', Resource: formattedArn() }]);
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Role: { 'Fn::GetAtt': [logicalId(fn.role), 'Arn'] },
+        Environment: { Variables: { STATE_MACHINE_ARN: formattedArn() } },
+      });
+    }
+    for (const fn of allFunctions().filter((candidate) => !starters.includes(candidate) && candidate !== stack.turnWorkflow.turnControl)) {
+      expect(canStartExecution(fn), fn.node.path).toBe(false);
+      const variables = template.toJSON().Resources[logicalId(fn.function)].Properties.Environment.Variables as Json;
+      expect(variables.STATE_MACHINE_ARN, fn.node.path).toBeUndefined();
+    }
+  });
+
+  it('lets no function invoke a Lambda (only the state machine does)', () => {
+    for (const fn of allFunctions()) {
+      expect(statementsOfRole(logicalId(fn.role)).flatMap(actionsOf).filter((action) => action.startsWith('lambda:')), fn.node.path).toEqual([]);
+    }
+  });
+
+  // CDK's own template validation (@aws-cdk/core:validateAgainstDefaultRules, rule F3004) already
+  // fails synth on a cycle; this test says which edges matter and does not depend on that flag.
+  it('has no circular dependency between resources (Ref, Fn::GetAtt, Fn::Sub, DependsOn)', () => {
+    const resources = template.toJSON().Resources as Record<string, Json>;
+    const dependencies = (value: unknown, into: Set<string>): Set<string> => {
+      if (Array.isArray(value)) for (const item of value) dependencies(item, into);
+      else if (value !== null && typeof value === 'object') {
+        for (const [key, inner] of Object.entries(value)) {
+          if (key === 'Ref' && typeof inner === 'string') into.add(inner);
+          else if (key === 'Fn::GetAtt') into.add(Array.isArray(inner) ? (inner[0] as string) : String(inner).split('.')[0]!);
+          else if (key === 'Fn::Sub') for (const match of JSON.stringify(inner).matchAll(/\$\{([A-Za-z0-9]+)[.}]/g)) into.add(match[1]!);
+          else dependencies(inner, into);
+        }
+      }
+      return into;
+    };
+    const graph = new Map(
+      Object.entries(resources).map(([id, resource]) => {
+        const edges = dependencies(resource.Properties, new Set<string>());
+        for (const dependsOn of [resource.DependsOn ?? []].flat() as string[]) edges.add(dependsOn);
+        return [id, [...edges].filter((target) => target in resources)];
+      }),
+    );
+    // Depth-first search: a node met again while still on the path closes a cycle.
+    const state = new Map<string, 'visiting' | 'done'>();
+    const cycles: string[][] = [];
+    const visit = (id: string, path: string[]) => {
+      if (state.get(id) === 'done') return;
+      if (state.get(id) === 'visiting') return void cycles.push([...path.slice(path.indexOf(id)), id]);
+      state.set(id, 'visiting');
+      for (const target of graph.get(id)!) visit(target, [...path, id]);
+      state.set(id, 'done');
+    };
+    for (const id of graph.keys()) visit(id, []);
+    expect(cycles).toEqual([]);
+    // The edges that would close the cycle are real: the state machine depends on turn-control ...
+    const machine = logicalId(stack.turnWorkflow.stateMachine);
+    expect(graph.get(machine)).toContain(logicalId(stack.turnWorkflow.turnControl.function));
+    // ... and turn-control's environment and policy name the state machine without referencing it.
+    expect(JSON.stringify(resources[logicalId(stack.turnWorkflow.turnControl.function)])).not.toContain(machine);
+  });
+});
+
 describe('cdk-nag (AwsSolutions, through CDK policy validation)', () => {
   it('synthesizes the app with zero unacknowledged findings', () => {
     // In-process synth throws on any unacknowledged finding (`cdk synth` exits 1);
@@ -335,12 +513,16 @@ describe('cdk-nag (AwsSolutions, through CDK policy validation)', () => {
 
     const tableArn = `<${logicalId(stack.table.table)}.Arn>`;
     const rolePolicy = (fn: { role: { node: { path: string } } }) => `${fn.role.node.path}/DefaultPolicy/Resource`;
+    const workflowFunctions = [...stack.turnWorkflow.agents.values(), stack.turnWorkflow.turnControl];
     const expected = [
-      `AwsSolutions-IAM5[Resource::*] @ ${rolePolicy(stack.authorizer.handler)}`,
-      ...[...stack.handlers.functions.values()].map((fn) => `AwsSolutions-IAM5[Resource::*] @ ${rolePolicy(fn)}`),
+      // X-Ray of every function, and the state machine's log delivery + X-Ray actions.
+      ...allFunctions().map((fn) => `AwsSolutions-IAM5[Resource::*] @ ${rolePolicy(fn)}`),
+      `AwsSolutions-IAM5[Resource::*] @ ${rolePolicy(stack.turnWorkflow.stateMachine)}`,
+      // The GSIs, for every function with table access.
       ...[...stack.handlers.access]
         .filter(([, access]) => access !== 'none')
         .map(([handler]) => `AwsSolutions-IAM5[Resource::${tableArn}/index/*] @ ${rolePolicy(stack.handlers.functions.get(handler)!)}`),
+      ...workflowFunctions.map((fn) => `AwsSolutions-IAM5[Resource::${tableArn}/index/*] @ ${rolePolicy(fn)}`),
       ...ROUTES.filter((route) => route.auth === 'none').map((route) => `AwsSolutions-APIG4 @ ${stack.httpApi.routes.get(routeKey(route))!.node.path}/Resource`),
     ];
     expect(actual.sort()).toEqual(expected.sort());

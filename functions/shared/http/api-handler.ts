@@ -2,7 +2,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { z } from 'zod';
-import { ROUTES, type Route } from '../../../lib/api/routes.js';
+import { ROUTES } from '../../../lib/api/routes.js';
 import type { Principal } from '../../../lib/auth/api-keys.js';
 import { logger } from '../logger.js';
 import { errorResponder } from './error-responder.js';
@@ -28,14 +28,15 @@ type ApiResult = APIGatewayProxyStructuredResultV2;
  * (logger context, error shape, auth, body and parameter validation) around a thin function.
  */
 export function apiHandler<B extends z.ZodType | undefined = undefined, Q extends z.ZodType | undefined = undefined, P extends z.ZodType | undefined = undefined>(
-  name: Route['handler'],
+  name: string,
   schemas: { body?: B; query?: Q; path?: P },
   fn: (request: ApiRequest<B, Q, P>) => Promise<ApiResult>,
 ) {
   const route = ROUTES.find((candidate) => candidate.handler === name);
   if (!route || route.auth === 'none') throw new Error(`no authenticated route has handler "${name}"`);
+  const auth = route.auth;
   const core = async (event: APIGatewayProxyEventV2, context: Context): Promise<ApiResult> => {
-    const principal = principalOf(event, route.auth);
+    const principal = principalOf(event, auth);
     logger.appendKeys({ tenant: principal.tenant, ...(event.pathParameters?.sessionKey ? { sessionKey: event.pathParameters.sessionKey } : {}) });
     const parse = <S extends z.ZodType | undefined>(part: 'body' | 'query' | 'path', schema: S, value: () => unknown) =>
       (schema ? validate(part, schema, value()) : undefined) as Parsed<S>;

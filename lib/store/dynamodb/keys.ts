@@ -15,6 +15,7 @@ export const keys = {
   tenantIndex: (tenant: string) => `TENANT#${tenant}`,
   tenantSort: (createdAt: string, sessionKey: string) => `${createdAt}#${sessionKey}`,
   activeIndex: (tenant: string, sessionKey: string) => `ACTIVE#${shardOf(`${tenant}#${sessionKey}`)}`,
+  activeShard: (shard: number) => `ACTIVE#${shard}`,
   activeSort: (lastActiveAt: string, tenant: string, sessionKey: string) => `${lastActiveAt}#${tenant}#${sessionKey}`,
   auditIndex: (at: string, pk: string) => `AUDIT#${at.slice(0, 10)}#${shardOf(pk)}`,
   auditSort: (at: string, pk: string, seq: number) => `${at}#${pk}#${pad(seq)}`,

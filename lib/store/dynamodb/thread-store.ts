@@ -231,6 +231,21 @@ export class DynamoThreadStore implements ThreadStore {
     return { threads: (result.Items ?? []).map(toThread), more: result.LastEvaluatedKey !== undefined };
   }
 
+  async listLive(shard: number, options: { cursor?: Record<string, unknown>; pageSize: number }): Promise<{ threads: Thread[]; cursor?: Record<string, unknown> }> {
+    const index = TABLE.indexes.activeByLastActive;
+    const result = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: index.name,
+        KeyConditionExpression: `${index.partitionKey} = :pk`,
+        ExpressionAttributeValues: { ':pk': keys.activeShard(shard) },
+        Limit: options.pageSize,
+        ExclusiveStartKey: options.cursor,
+      }),
+    );
+    return { threads: (result.Items ?? []).map(toThread), ...(result.LastEvaluatedKey ? { cursor: result.LastEvaluatedKey } : {}) };
+  }
+
   counters(agents: string[]): Promise<{ agents: Record<string, AgentCounters>; activeThreads: number }> {
     return readCounters(this.client, this.tableName, agents);
   }

@@ -1,0 +1,23 @@
+import { INDEX_SHARDS } from '../table/definition.js';
+import type { ThreadStore } from '../threads/ports.js';
+import type { TurnService } from './service.js';
+
+/**
+ * One pass over the live threads (the sparse index, every shard) recovering those whose lease has
+ * expired or whose queue is stranded. Returns how many threads it changed.
+ */
+export async function recoverStaleTurns(store: ThreadStore, turns: TurnService, now: Date = new Date()): Promise<number> {
+  let changed = 0;
+  for (let shard = 0; shard < INDEX_SHARDS; shard += 1) {
+    let cursor: Record<string, unknown> | undefined;
+    do {
+      const page = await store.listLive(shard, { cursor, pageSize: 100 });
+      for (const thread of page.threads) {
+        const stuck = thread.lease ? Date.parse(thread.lease.leaseExpiresAt) <= now.getTime() : thread.queuedTurns > 0;
+        if (stuck && (await turns.recover(thread.tenant, thread.sessionKey)) !== 'none') changed += 1;
+      }
+      cursor = page.cursor;
+    } while (cursor);
+  }
+  return changed;
+}
