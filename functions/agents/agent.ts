@@ -2,23 +2,15 @@ import { z } from 'zod';
 import type { RawSubResult } from '../../lib/agents/runtime.js';
 import { agentRuntime } from '../shared/context.js';
 import { logger } from '../shared/logger.js';
+import { turnRefSchema } from '../shared/workflow-events.js';
 
-const turnRef = z.object({
-  tenant: z.string(),
-  sessionKey: z.string(),
-  turnId: z.string(),
-  agent: z.string(),
-  fencingToken: z.number().int(),
-  timeoutSeconds: z.number().int().positive(),
-  maxChildren: z.number().int().positive(),
-});
 const planItem = z.object({ agent: z.string(), task: z.string(), sessionKey: z.string(), timeoutSeconds: z.number().int().positive() });
 
 /** The payloads the turn workflow sends to an agent Lambda. */
 const agentEvent = z.discriminatedUnion('phase', [
-  z.object({ phase: z.literal('main'), turn: turnRef }),
-  z.object({ phase: z.literal('sub'), turn: turnRef, item: planItem }),
-  z.object({ phase: z.literal('coalesce'), turn: turnRef, plan: z.object({ mergeWith: z.string() }).passthrough(), results: z.array(z.any()) }),
+  z.object({ phase: z.literal('main'), turn: turnRefSchema }),
+  z.object({ phase: z.literal('sub'), turn: turnRefSchema, item: planItem }),
+  z.object({ phase: z.literal('coalesce'), turn: turnRefSchema, plan: z.object({ mergeWith: z.string(), mergeTimeoutSeconds: z.number().int().positive() }).passthrough(), results: z.array(z.any()) }),
 ]);
 
 /**
@@ -33,7 +25,7 @@ export function agentHandler(agentName: string) {
     logger.appendKeys({ tenant: event.turn.tenant, sessionKey: event.turn.sessionKey, turnId: event.turn.turnId, agent: agentName });
     if (event.phase === 'main') return agentRuntime.main(event.turn);
     if (event.phase === 'sub') return agentRuntime.sub(event.turn, event.item);
-    return agentRuntime.coalesce(event.turn, event.plan.mergeWith, event.results as RawSubResult[]);
+    return agentRuntime.coalesce(event.turn, event.plan.mergeWith, event.results as RawSubResult[], event.plan.mergeTimeoutSeconds);
   };
 }
 

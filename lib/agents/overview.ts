@@ -22,6 +22,8 @@ export interface AgentOverview {
   };
   activeThreads: number;
   runningTurns: number;
+  /** Turns that ran past the agent's timeout since the deployment began. */
+  timedOutTurns: number;
   /** Fractions (0–1) of the limits in use. */
   utilisation: { threads: number; turns: number };
 }
@@ -37,7 +39,7 @@ export async function agentsOverview(
   const seconds = (text: string) => durationMs(text) / 1000;
   const agents = names.map((name): AgentOverview => {
     const agent = config.agents[name]!;
-    const used = counters.agents[name] ?? { activeThreads: 0, runningTurns: 0 };
+    const used = counters.agents[name] ?? { activeThreads: 0, runningTurns: 0, timedOutTurns: 0 };
     return {
       name,
       ...(agent.description ? { description: agent.description } : {}),
@@ -57,6 +59,7 @@ export async function agentsOverview(
       },
       activeThreads: used.activeThreads,
       runningTurns: used.runningTurns,
+      timedOutTurns: used.timedOutTurns,
       utilisation: { threads: ratio(used.activeThreads, agent.maxActiveThreads), turns: ratio(used.runningTurns, agent.maxConcurrentTurns) },
     };
   });

@@ -8,7 +8,7 @@ import type { ThreadService } from '../threads/service.js';
 import { TurnError } from '../turns/errors.js';
 import { loadMemory } from '../turns/memory.js';
 import type { SubAgentOutcome } from '../turns/model.js';
-import type { TurnRef } from '../workflows/turn-workflow.js';
+import { causeMessage, type TurnRef } from '../workflows/turn-workflow.js';
 import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from '../threads/optimistic.js';
 
 /** One task of a fan-out plan, as the workflow's Map state passes it to a sub-agent. */
@@ -21,7 +21,10 @@ export interface PlanItem {
 }
 
 /** What the main phase hands to the workflow: a direct reply or a plan. */
-export type MainResult = { kind: 'reply'; reply: string } | { kind: 'plan'; plan: PlanItem[]; mergeWith: string };
+export type MainResult =
+  | { kind: 'reply'; reply: string }
+  /** mergeTimeoutSeconds: the merging agent's own budget, so its Lambda never times out before the state does. */
+  | { kind: 'plan'; plan: PlanItem[]; mergeWith: string; mergeTimeoutSeconds: number };
 
 /** A sub-agent result as the Map state collects it: an outcome, or the caught error of a failed item. */
 export type RawSubResult = SubAgentOutcome | { agent: string; sessionKey: string; status: 'failed'; error: { Error?: string; Cause?: string } };
@@ -54,15 +57,13 @@ export class AgentRuntime {
       await this.auditRefusal(thread, ref, refusal, reply.plan.map((p) => p.agent));
       return { kind: 'reply', reply: `The plan was refused and not run: ${refusal}.` };
     }
+    const budget = (name: string) => Math.min(durationSeconds(this.agent(name).timeout), ref.timeoutSeconds);
+    const mergeWith = reply.mergeWith ?? thread.agent;
     return {
       kind: 'plan',
-      plan: reply.plan.map((p) => ({
-        agent: p.agent,
-        task: p.task,
-        sessionKey: `${thread.sessionKey}:${p.agent}`,
-        timeoutSeconds: Math.min(durationSeconds(this.agent(p.agent).timeout), ref.timeoutSeconds),
-      })),
-      mergeWith: reply.mergeWith ?? thread.agent,
+      plan: reply.plan.map((p) => ({ agent: p.agent, task: p.task, sessionKey: `${thread.sessionKey}:${p.agent}`, timeoutSeconds: budget(p.agent) })),
+      mergeWith,
+      mergeTimeoutSeconds: budget(mergeWith),
     };
   }
 
@@ -85,12 +86,12 @@ export class AgentRuntime {
   }
 
   /** Merges every sub-agent result, noting those that failed or timed out, into the turn's one reply. */
-  async coalesce(ref: TurnRef, mergeWith: string, results: RawSubResult[]): Promise<{ reply: string; subAgents: SubAgentOutcome[] }> {
+  async coalesce(ref: TurnRef, mergeWith: string, results: RawSubResult[], timeoutSeconds = ref.timeoutSeconds): Promise<{ reply: string; subAgents: SubAgentOutcome[] }> {
     const { thread, input, userSeq } = await this.leased(ref);
     const agent = this.agent(mergeWith);
     const subAgents = results.map(normaliseResult);
     const memory = await loadMemory(this.store, thread, agent.memory, this.now(), userSeq);
-    const { reply } = await completeWithChain(agent.models, { agent: mergeWith, role: 'coalesce', input, memory, subAgents: [], results: subAgents, signal: AbortSignal.timeout(ref.timeoutSeconds * 1000) }, this.resolve);
+    const { reply } = await completeWithChain(agent.models, { agent: mergeWith, role: 'coalesce', input, memory, subAgents: [], results: subAgents, signal: AbortSignal.timeout(timeoutSeconds * 1000) }, this.resolve);
     return { reply: reply.text, subAgents };
   }
 
@@ -181,11 +182,5 @@ function normaliseResult(result: RawSubResult): SubAgentOutcome {
   if (result.status !== 'failed' || typeof result.error !== 'object' || result.error === null) return result as SubAgentOutcome;
   const { Error: name = 'Error', Cause: cause } = result.error;
   if (name === 'States.Timeout') return { agent: result.agent, sessionKey: result.sessionKey, status: 'timed_out', error: 'the sub-agent did not answer within its timeout' };
-  let message = cause ?? '';
-  try {
-    message = (JSON.parse(message) as { errorMessage?: string }).errorMessage ?? message;
-  } catch {
-    // Cause is plain text
-  }
-  return { agent: result.agent, sessionKey: result.sessionKey, status: 'failed', error: `${name}: ${message}`.slice(0, 500) };
+  return { agent: result.agent, sessionKey: result.sessionKey, status: 'failed', error: `${name}: ${causeMessage(cause)}`.slice(0, 500) };
 }

@@ -6,6 +6,8 @@ import type { Thread } from './model.js';
 export interface AgentCounters {
   activeThreads: number;
   runningTurns: number;
+  /** Turns that ran past the agent's timeout, ever (a running total, never decremented). */
+  timedOutTurns: number;
 }
 
 /** A change to the counters that must happen atomically with a thread change. */
@@ -13,6 +15,7 @@ export interface CounterDelta {
   agent: string;
   activeThreads?: number;
   runningTurns?: number;
+  timedOutTurns?: number;
 }
 
 /** Writes that commit atomically with a thread transition (see ThreadStore.transition). */

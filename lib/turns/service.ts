@@ -67,7 +67,7 @@ export class TurnService {
       let outcome;
       if (!busy && thread.queuedTurns === 0) {
         const claim = this.claim(thread, agent, { ...turn, status: 'running' }, now, { kind: 'putTurn', turn: { ...turn, status: 'running' } });
-        outcome = await this.store.transition(thread, claim.after, undefined, claim.counters, claim.writes);
+        outcome = await this.store.transition(thread, claim.after, undefined, [], claim.writes);
         if (outcome.ok) {
           await this.startExecution(claim.after, claim.turn, agent);
           return { turn: turnView(claim.turn), created: true };
@@ -150,7 +150,8 @@ export class TurnService {
         auditSeq: audit.seq,
         auditHash: audit.hash,
       };
-      const result = await this.store.transition(thread, after, audit, [{ agent: thread.agent, runningTurns: -1 }], writes);
+      const counters: CounterDelta[] = [{ agent: thread.agent, runningTurns: -1, ...(outcome.status === 'timed_out' ? { timedOutTurns: 1 } : {}) }];
+      const result = await this.store.transition(thread, after, audit, counters, writes);
       if (result.ok) {
         if (after.queuedTurns > 0) await this.startNext(ref.tenant, ref.sessionKey);
         return 'finished';
@@ -175,7 +176,7 @@ export class TurnService {
       const claim = this.claim(thread, agent, { ...queued, status: 'running' }, now, { kind: 'updateTurn', turn: { ...queued, status: 'running' }, expected: 'queued' });
       claim.after.queuedTurns = thread.queuedTurns - 1;
       claim.writes.push({ kind: 'dequeue', queueSeq: head.queueSeq });
-      const outcome = await this.store.transition(thread, claim.after, undefined, claim.counters, claim.writes);
+      const outcome = await this.store.transition(thread, claim.after, undefined, [], claim.writes);
       if (outcome.ok) {
         await this.startExecution(claim.after, claim.turn, agent);
         return true;
@@ -244,7 +245,6 @@ export class TurnService {
       turnWrite.kind === 'putTurn' ? { kind: 'putTurn', turn } : { kind: 'updateTurn', turn, expected: 'queued' },
       { kind: 'putMessage', message: { seq: messageSeq, role: 'user', content: running.input, turnId: running.turnId, agent: thread.agent, createdAt: at } },
     ];
-    const counters: CounterDelta[] = [];
     if (thread.lease) {
       // Takeover of an expired lease: its turn's slot passes to this turn (no new slot is taken).
       writes.push({ kind: 'failTurn', turnId: thread.lease.turnId, error: 'the turn did not finish before its lease expired', at });
@@ -260,7 +260,7 @@ export class TurnService {
       turnCount: thread.turnCount + 1,
       lastActiveAt: at,
     };
-    return { after, turn, writes, counters };
+    return { after, turn, writes };
   }
 
   private async startExecution(thread: Thread, turn: Turn, agent: AgentConfig): Promise<void> {

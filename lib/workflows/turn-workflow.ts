@@ -36,3 +36,13 @@ export function renderTurnDefinition(substitutions: TurnWorkflowSubstitutions): 
   if (left) throw new Error(`turn workflow placeholder ${left[0]} has no value`);
   return text;
 }
+
+/** The message inside a Step Functions error Cause: a Lambda error's JSON, or plain text. */
+export function causeMessage(cause: string | undefined): string {
+  if (!cause) return 'no cause given';
+  try {
+    return (JSON.parse(cause) as { errorMessage?: string }).errorMessage ?? cause;
+  } catch {
+    return cause;
+  }
+}

@@ -68,6 +68,8 @@ describe('turns', () => {
     expect(turn).toMatchObject({ status: 'timed_out', error: expect.stringContaining('within 2 s') });
     expect((await stack.call('GET', '/v1/threads/late')).body.runningTurn).toBeUndefined();
     expect((await stack.agentCounters()).sleepy!.runningTurns).toBe(0);
+    const sleepy = (await stack.call('GET', '/v1/agents')).body.agents.find((a: { name: string }) => a.name === 'sleepy');
+    expect(sleepy.timedOutTurns).toBe(1);
     expect((await stack.finalTurn('late', (await submit('late', 'hello')).body.turnId)).status).toBe('succeeded');
   });
 

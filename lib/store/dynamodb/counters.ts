@@ -28,7 +28,7 @@ export class CounterItems {
     const items = [];
     let deployment = 0;
     for (const delta of deltas) {
-      const changes = Object.entries({ activeThreads: delta.activeThreads ?? 0, runningTurns: delta.runningTurns ?? 0 }).filter(([, n]) => n !== 0);
+      const changes = Object.entries({ activeThreads: delta.activeThreads ?? 0, runningTurns: delta.runningTurns ?? 0, timedOutTurns: delta.timedOutTurns ?? 0 }).filter(([, n]) => n !== 0);
       if (changes.length === 0) continue;
       deployment += delta.activeThreads ?? 0;
       items.push(this.update(keys.agentCounters(delta.agent), changes));
@@ -97,7 +97,7 @@ export async function readCounters(
   const counters: Record<string, AgentCounters> = {};
   for (const agent of agents) {
     const item = found.get(keys.agentCounters(agent).pk);
-    counters[agent] = { activeThreads: Number(item?.activeThreads ?? 0), runningTurns: Number(item?.runningTurns ?? 0) };
+    counters[agent] = { activeThreads: Number(item?.activeThreads ?? 0), runningTurns: Number(item?.runningTurns ?? 0), timedOutTurns: Number(item?.timedOutTurns ?? 0) };
   }
   return { agents: counters, activeThreads: Number(found.get(keys.deploymentCounters().pk)?.activeThreads ?? 0) };
 }
