@@ -25,7 +25,7 @@ export const agents = { overview: () => agentsOverview(config, threadStore) };
 export const turns = new TurnService(config, threadStore, {
   start: (name, input) => new StepFunctionsStarter(sfnClient(), requiredEnv('STATE_MACHINE_ARN')).start(name, input),
 });
-export const agentRuntime = new AgentRuntime(config, threadStore, threads);
+export const agentRuntime = new AgentRuntime(config, threadStore, threads, turns);
 
 let sfn: SFNClient | undefined;
 function sfnClient(): SFNClient {

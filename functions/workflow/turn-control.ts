@@ -6,13 +6,33 @@ import { turnRefSchema } from '../shared/workflow-events.js';
 
 const outcome = z.object({ agent: z.string(), sessionKey: z.string(), status: z.enum(['succeeded', 'failed', 'timed_out']), reply: z.string().optional(), error: z.string().optional(), startedAt: z.string().optional(), endedAt: z.string().optional() });
 
+/**
+ * EventBridge "Step Functions Execution Status Change" for an execution that ended without
+ * reaching RecordFailure (States.Runtime, States.DataLimitExceeded, a stop, an execution timeout).
+ */
+const executionEnded = z.object({
+  source: z.literal('aws.states'),
+  detail: z.object({ status: z.enum(['FAILED', 'TIMED_OUT', 'ABORTED']), name: z.string(), input: z.string(), error: z.string().nullish(), cause: z.string().nullish() }),
+});
+
 const controlEvent = z.discriminatedUnion('action', [
   z.object({ action: z.literal('complete'), turn: turnRefSchema, final: z.object({ reply: z.string(), subAgents: z.array(outcome) }) }),
   z.object({ action: z.literal('fail'), turn: turnRefSchema, error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).passthrough() }),
 ]);
 
-/** The workflow's last step: record the one reply (or the failure), release the lease and counters. */
+/**
+ * The workflow's last step: record the one reply (or the failure), release the lease and counters.
+ * Also the target of the rule for executions that ended without reaching their last step.
+ */
 export async function handler(raw: unknown): Promise<{ turnId: string; result: 'finished' | 'stale' }> {
+  const ended = executionEnded.safeParse(raw);
+  if (ended.success) {
+    // Fenced and idempotent: a turn the workflow already finished is left as it is ("stale").
+    const { turn } = z.object({ turn: turnRefSchema }).parse(JSON.parse(ended.data.detail.input));
+    const { status, error, cause } = ended.data.detail;
+    const result = await turns.finish(turn, { status: 'failed', error: `the execution ended ${status}${error ? `: ${error}` : ''}${cause ? ` (${causeMessage(cause)})` : ''}`.slice(0, 1000) });
+    return { turnId: turn.turnId, result };
+  }
   const event = controlEvent.parse(raw);
   logger.appendKeys({ tenant: event.turn.tenant, sessionKey: event.turn.sessionKey, turnId: event.turn.turnId, agent: event.turn.agent });
   if (event.action === 'complete') {

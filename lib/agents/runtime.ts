@@ -7,7 +7,8 @@ import type { ThreadStore } from '../threads/ports.js';
 import type { ThreadService } from '../threads/service.js';
 import { TurnError } from '../turns/errors.js';
 import { loadMemory } from '../turns/memory.js';
-import type { SubAgentOutcome } from '../turns/model.js';
+import type { SubAgentOutcome, Turn } from '../turns/model.js';
+import { idempotentTurnId, type TurnService } from '../turns/service.js';
 import { causeMessage, type TurnRef } from '../workflows/turn-workflow.js';
 import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from '../threads/optimistic.js';
 
@@ -38,6 +39,7 @@ export class AgentRuntime {
     private readonly config: Config,
     private readonly store: ThreadStore,
     private readonly threads: ThreadService,
+    private readonly turns: TurnService,
     private readonly resolve: ProviderResolver = builtInProviders,
     options: { now?: () => Date } = {},
   ) {
@@ -67,20 +69,27 @@ export class AgentRuntime {
     };
   }
 
-  /** A sub-agent does its task in its own child thread (one turn at a time there too). */
+  /**
+   * A sub-agent does its task as a turn of its own child thread: one turn at a time there too, its
+   * memory kept across the parent's turns, every write fenced by the parent turn's lease.
+   */
   async sub(ref: TurnRef, item: PlanItem): Promise<SubAgentOutcome> {
     const { thread: parent } = await this.leased(ref);
     const agent = this.agent(item.agent);
-    const child = await this.claimChild(await this.threads.ensureChild(parent, item.agent, ref.turnId), agent, ref.turnId);
-    const startedAt = this.now().toISOString();
+    const child = await this.threads.ensureChild(parent, item.agent, ref.turnId);
+    const guard = { tenant: ref.tenant, sessionKey: ref.sessionKey, turnId: ref.turnId, fencingToken: ref.fencingToken };
+    // One child turn per parent turn: a retried item finds the turn of its first attempt.
+    const started = await this.turns.claimInline(child.tenant, child.sessionKey, idempotentTurnId(child.threadId, ref.turnId), item.task, guard, item.timeoutSeconds);
+    if ('finished' in started) return childOutcome(started.finished);
+    const { claimed, thread, turn } = started;
     try {
-      const memory = await loadMemory(this.store, child, agent.memory, this.now());
-      const { reply } = await completeWithChain(agent.models, { agent: item.agent, role: 'sub', input: item.task, memory, subAgents: [], signal: AbortSignal.timeout(item.timeoutSeconds * 1000) }, this.resolve);
-      const endedAt = this.now().toISOString();
-      await this.releaseChild(child, ref.turnId, [item.task, reply.text]);
-      return { agent: item.agent, sessionKey: child.sessionKey, status: 'succeeded', reply: reply.text, startedAt, endedAt };
+      const memory = await loadMemory(this.store, thread, agent.memory, this.now(), turn.userSeq);
+      const signal = AbortSignal.timeout(item.timeoutSeconds * 1000);
+      const { reply } = await completeWithChain(agent.models, { agent: item.agent, role: 'sub', input: item.task, memory, subAgents: [], signal }, this.resolve);
+      await this.turns.finish(claimed, { status: 'succeeded', reply: reply.text, subAgents: [] }, guard);
+      return childOutcome({ ...turn, status: 'succeeded', reply: reply.text, endedAt: this.now().toISOString() });
     } catch (error) {
-      await this.releaseChild(child, ref.turnId, undefined);
+      await this.turns.finish(claimed, { status: 'failed', error: `${(error as Error).name}: ${(error as Error).message}`.slice(0, 500) });
       throw error;
     }
   }
@@ -124,57 +133,28 @@ export class AgentRuntime {
     }
   }
 
-  /** Takes the child thread's lease and one of its agent's turn slots (maxConcurrentTurns). */
-  private async claimChild(child: Thread, agent: AgentConfig, parentTurnId: string): Promise<Thread> {
-    for (let attempt = 0, current = child; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
-      await optimisticBackoff(attempt);
-      const fencingToken = current.fencingSeq + 1;
-      const leaseMs = 3 * durationSeconds(agent.timeout) * 1000;
-      const after: Thread = {
-        ...current,
-        version: current.version + 1,
-        fencingSeq: fencingToken,
-        lease: { turnId: parentTurnId, fencingToken, leaseExpiresAt: new Date(this.now().getTime() + leaseMs).toISOString() },
-      };
-      const outcome = await this.store.transition(current, after, undefined, [], [{ kind: 'reserveTurnSlot', agent: current.agent, max: agent.maxConcurrentTurns }]);
-      if (outcome.ok) return after;
-      if (outcome.reason === 'turn_limit') {
-        throw new TurnError('turn_limit_reached', `agent "${current.agent}" already runs its maximum of ${agent.maxConcurrentTurns} turns`, { agent: current.agent });
-      }
-      current = (await this.store.get(child.tenant, child.sessionKey)) ?? current;
-    }
-    throw new TurnError('turn_limit_reached', `child thread "${child.sessionKey}" is busy`, { sessionKey: child.sessionKey });
-  }
-
-  /** Releases the child's lease and slot; on success also records the task and the answer in its memory. */
-  private async releaseChild(child: Thread, parentTurnId: string, exchange: [string, string] | undefined): Promise<void> {
-    for (let attempt = 0, current = child; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
-      await optimisticBackoff(attempt);
-      if (current.lease?.turnId !== parentTurnId) return; // released by a restart or terminate meanwhile
-      const at = this.now().toISOString();
-      const messages = exchange
-        ? exchange.map((content, i) => ({ kind: 'putMessage' as const, message: { seq: current.messageSeq + 1 + i, role: i === 0 ? ('user' as const) : ('assistant' as const), content, turnId: parentTurnId, agent: current.agent, createdAt: at } }))
-        : [];
-      const after: Thread = {
-        ...current,
-        version: current.version + 1,
-        lease: undefined,
-        messageSeq: current.messageSeq + messages.length,
-        turnCount: current.turnCount + (exchange ? 1 : 0),
-        lastActiveAt: at,
-      };
-      if ((await this.store.transition(current, after, undefined, [{ agent: current.agent, runningTurns: -1 }], messages)).ok) return;
-      const fresh = await this.store.get(child.tenant, child.sessionKey);
-      if (!fresh) return;
-      current = fresh;
-    }
-  }
-
   private agent(name: string): AgentConfig {
     const agent = this.config.agents[name];
     if (!agent) throw new TurnError('agent_unavailable', `agent "${name}" is not configured`, { agent: name });
     return agent;
   }
+}
+
+/** Longest sub-agent reply carried in the workflow's state (its 256 KiB limit); the child thread keeps it whole. */
+const MAX_REPLY_IN_WORKFLOW = 8_000;
+
+/** What the workflow carries of a finished child turn. */
+function childOutcome(turn: Turn): SubAgentOutcome {
+  const reply = turn.reply && turn.reply.length > MAX_REPLY_IN_WORKFLOW ? `${turn.reply.slice(0, MAX_REPLY_IN_WORKFLOW)}… [truncated; the whole answer is in ${turn.sessionKey}]` : turn.reply;
+  return {
+    agent: turn.agent,
+    sessionKey: turn.sessionKey,
+    status: turn.status === 'succeeded' ? 'succeeded' : turn.status === 'timed_out' ? 'timed_out' : 'failed',
+    ...(reply !== undefined ? { reply } : {}),
+    ...(turn.error !== undefined ? { error: turn.error } : {}),
+    ...(turn.startedAt ? { startedAt: turn.startedAt } : {}),
+    ...(turn.endedAt ? { endedAt: turn.endedAt } : {}),
+  };
 }
 
 /** A caught Map item error becomes a failed or timed-out outcome with a short reason. */

@@ -32,11 +32,13 @@ export type ThreadWrite =
   | { kind: 'enqueue'; queueSeq: number; turnId: string }
   /** Removes a queue entry (the turn it names is starting). */
   | { kind: 'dequeue'; queueSeq: number }
+  /** Requires that a (parent) thread's lease is still held by this turn and fencing token (lease_lost otherwise). */
+  | { kind: 'assertLease'; tenant: string; sessionKey: string; turnId: string; fencingToken: number }
   /** Takes one of the agent's running-turn slots, only while fewer than `max` are taken (turn_limit otherwise). */
   | { kind: 'reserveTurnSlot'; agent: string; max: number };
 
 /** Why a transition wrote nothing. */
-export type TransitionRefusal = 'version' | 'turn_exists' | 'turn_state' | 'turn_limit';
+export type TransitionRefusal = 'version' | 'turn_exists' | 'turn_state' | 'turn_limit' | 'lease_lost';
 
 /** Outcome of ThreadStore.transition. */
 export type TransitionOutcome = { ok: true } | { ok: false; reason: TransitionRefusal };
@@ -91,8 +93,11 @@ export interface ThreadStore {
   /** The newest messages with seq > floorSeq, newest first, at most `limit`. */
   latestMessages(tenant: string, sessionKey: string, floorSeq: number, limit: number): Promise<Message[]>;
 
-  /** Deletes a thread's items (META, messages, turns) but never its audit entries. Idempotent. */
-  destroy(tenant: string, sessionKey: string): Promise<void>;
+  /**
+   * Deletes a terminated thread's items but never its audit entries: the thread item last, and only
+   * if it is still the terminated incarnation `threadId`. Idempotent; an interrupted call is finished by the next.
+   */
+  destroy(tenant: string, sessionKey: string, threadId: string): Promise<void>;
 
   /** Deletes messages with seq <= floorSeq (they already left memory). Idempotent. */
   trimMessages(tenant: string, sessionKey: string, floorSeq: number): Promise<void>;

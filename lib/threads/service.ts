@@ -198,7 +198,7 @@ export class ThreadService {
     return this.optimistic(principal.tenant, sessionKey, async (thread, now) => {
       const destroy = this.config.agents[thread.agent]?.autoDestroy ?? false;
       if (thread.status === 'terminated') {
-        if (destroy) await this.store.destroy(thread.tenant, sessionKey);
+        if (destroy) await this.store.destroy(thread.tenant, sessionKey, thread.threadId);
         return { destroyed: destroy, changed: false, ...(destroy ? {} : { thread: this.view(thread, now) }) };
       }
       const at = now.toISOString();
@@ -221,8 +221,8 @@ export class ThreadService {
       const counters: CounterDelta[] = [{ agent: thread.agent, activeThreads: -1, runningTurns: thread.lease ? -1 : 0 }];
       if (!(await this.store.transition(thread, after, audit, counters, this.failLeasedTurn(thread, 'the thread was terminated', at))).ok) return undefined;
       // The slot is already given back; deleting the items is idempotent, and a crash here leaves
-      // a terminated thread that the next terminate call or the idle sweep destroys.
-      if (destroy) await this.store.destroy(thread.tenant, sessionKey);
+      // a terminated thread (its item is deleted last) that the next terminate call destroys.
+      if (destroy) await this.store.destroy(thread.tenant, sessionKey, thread.threadId);
       return { destroyed: destroy, changed: true, ...(destroy ? {} : { thread: this.view(after, now) }) };
     });
   }

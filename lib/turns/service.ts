@@ -13,6 +13,14 @@ import { FINAL_STATUSES, type Message, type SubAgentOutcome, type Turn } from '.
 import { turnView, type TurnView } from './view.js';
 import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from '../threads/optimistic.js';
 
+/** A lease another write must still match: a sub-agent's writes are fenced by its parent turn's lease. */
+export interface LeaseGuard {
+  tenant: string;
+  sessionKey: string;
+  turnId: string;
+  fencingToken: number;
+}
+
 /** How a turn ended, as the workflow reports it. */
 export type TurnOutcome =
   | { status: 'succeeded'; reply: string; subAgents: SubAgentOutcome[] }
@@ -50,20 +58,8 @@ export class TurnService {
         if (existing) return { turn: turnView(existing), created: false };
       }
       const now = this.now();
-      const turn: Turn = {
-        tenant: thread.tenant,
-        sessionKey,
-        threadId: thread.threadId,
-        turnId,
-        agent: thread.agent,
-        status: 'queued',
-        input: input.input,
-        ...(input.idempotencyKey ? { idempotencyKey: input.idempotencyKey } : {}),
-        executionName: turnId,
-        generation: thread.generation,
-        createdAt: now.toISOString(),
-      };
-      const busy = thread.lease !== undefined && !this.expired(thread.lease, now);
+      const turn = newTurn(thread, turnId, input.input, now, input.idempotencyKey);
+      const busy = this.holdsLiveLease(thread, now);
       let outcome;
       if (!busy && thread.queuedTurns === 0) {
         const claim = this.claim(thread, agent, { ...turn, status: 'running' }, now, { kind: 'putTurn', turn: { ...turn, status: 'running' } });
@@ -107,12 +103,20 @@ export class TurnService {
     throw new ThreadError('conflict', `thread "${sessionKey}" is being changed by other requests; retry`, { sessionKey });
   }
 
-  /** Finishes a running turn with its one reply (or its failure), releases everything, starts the next queued turn. */
-  async finish(ref: TurnRef, outcome: TurnOutcome): Promise<'finished' | 'stale'> {
+  /**
+   * Finishes a running turn with its one reply (or its failure), releases everything, starts the
+   * next queued turn. With a guard (a sub-agent's turn), the reply is recorded only while the parent
+   * turn still holds its lease; otherwise the turn is failed, and its lease and slot still released.
+   */
+  async finish(ref: TurnRef, outcome: TurnOutcome, guard?: LeaseGuard): Promise<'finished' | 'stale'> {
     for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
       await optimisticBackoff(attempt);
       const [thread, turn] = await Promise.all([this.store.get(ref.tenant, ref.sessionKey), this.store.getTurn(ref.tenant, ref.sessionKey, ref.turnId)]);
-      if (!thread || !turn || FINAL_STATUSES.includes(turn.status)) return 'stale';
+      if (!thread || !turn || FINAL_STATUSES.includes(turn.status)) {
+        // Finished before (a retry, or a crash after the finish): make sure its queue still moves.
+        if (thread?.queuedTurns && !this.holdsLiveLease(thread)) await this.startNext(ref.tenant, ref.sessionKey);
+        return 'stale';
+      }
       // Fencing: only the holder of the lease this turn was started under may finish it.
       if (thread.lease?.turnId !== ref.turnId || thread.lease.fencingToken !== ref.fencingToken) return 'stale';
       const now = this.now();
@@ -151,14 +155,52 @@ export class TurnService {
         auditHash: audit.hash,
       };
       const counters: CounterDelta[] = [{ agent: thread.agent, runningTurns: -1, ...(outcome.status === 'timed_out' ? { timedOutTurns: 1 } : {}) }];
+      if (guard) writes.push({ kind: 'assertLease', ...guard });
       const result = await this.store.transition(thread, after, audit, counters, writes);
       if (result.ok) {
         if (after.queuedTurns > 0) await this.startNext(ref.tenant, ref.sessionKey);
         return 'finished';
       }
       if (result.reason === 'turn_state') return 'stale';
+      if (result.reason === 'lease_lost') {
+        outcome = { status: 'failed', error: 'the parent turn lost its lease before this sub-agent finished' };
+        guard = undefined;
+      }
     }
     throw new ThreadError('conflict', `turn ${ref.turnId} could not be finished; retry`, { turnId: ref.turnId });
+  }
+
+  /**
+   * Claims a thread for a turn that runs in the caller's process rather than as an execution (a
+   * sub-agent's task in its child thread): same lease, slot and messages as any turn, refused while
+   * another turn holds the thread, and only while the parent turn (`guard`) still holds its lease.
+   * A retry whose first attempt already finished gets that turn back (`finished`).
+   */
+  async claimInline(tenant: string, sessionKey: string, turnId: string, input: string, guard: LeaseGuard, timeoutSeconds: number): Promise<{ claimed: TurnRef; thread: Thread; turn: Turn } | { finished: Turn }> {
+    for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
+      await optimisticBackoff(attempt);
+      const thread = await this.requireLive(tenant, sessionKey);
+      const existing = await this.store.getTurn(tenant, sessionKey, turnId);
+      if (existing && FINAL_STATUSES.includes(existing.status)) return { finished: existing };
+      const now = this.now();
+      if (existing || this.holdsLiveLease(thread, now)) {
+        throw new TurnError('thread_busy', `thread "${sessionKey}" is running turn ${thread.lease?.turnId ?? turnId}`, { runningTurnId: thread.lease?.turnId ?? turnId });
+      }
+      const agent = this.agentOf(thread);
+      const running: Turn = { ...newTurn(thread, turnId, input, now), status: 'running' };
+      const claim = this.claim(thread, agent, running, now, { kind: 'putTurn', turn: running });
+      claim.writes.push({ kind: 'assertLease', ...guard });
+      const outcome = await this.store.transition(thread, claim.after, undefined, [], claim.writes);
+      if (outcome.ok) {
+        const claimed: TurnRef = { tenant, sessionKey, turnId, agent: thread.agent, fencingToken: claim.turn.fencingToken!, timeoutSeconds, maxChildren: 1 };
+        return { claimed, thread: claim.after, turn: claim.turn };
+      }
+      if (outcome.reason === 'lease_lost') throw new TurnError('stale_turn', `turn ${guard.turnId} no longer holds the lease of thread "${guard.sessionKey}"`, { turnId: guard.turnId });
+      if (outcome.reason === 'turn_limit') {
+        throw new TurnError('turn_limit_reached', `agent "${thread.agent}" already runs its maximum of ${agent.maxConcurrentTurns} turns`, { agent: thread.agent });
+      }
+    }
+    throw new ThreadError('conflict', `thread "${sessionKey}" is being changed by other requests; retry`, { sessionKey });
   }
 
   /** Starts the oldest queued turn if the thread is free; returns whether one started. */
@@ -168,7 +210,7 @@ export class TurnService {
       const thread = await this.store.get(tenant, sessionKey);
       if (!thread || thread.status === 'terminated' || thread.queuedTurns === 0) return false;
       const now = this.now();
-      if (thread.lease && !this.expired(thread.lease, now)) return false;
+      if (this.holdsLiveLease(thread, now)) return false;
       const head = await this.store.queueHead(tenant, sessionKey);
       const queued = head && (await this.store.getTurn(tenant, sessionKey, head.turnId));
       if (!head || !queued) return false;
@@ -198,7 +240,7 @@ export class TurnService {
       const thread = await this.store.get(tenant, sessionKey);
       const now = this.now();
       if (!thread || thread.status === 'terminated') return 'none';
-      if (thread.lease && !this.expired(thread.lease, now)) return 'none';
+      if (this.holdsLiveLease(thread, now)) return 'none';
       if (thread.queuedTurns > 0) return (await this.startNext(tenant, sessionKey)) ? 'started' : 'none';
       if (!thread.lease) return 'none';
       const at = now.toISOString();
@@ -303,9 +345,30 @@ export class TurnService {
   private expired(lease: ThreadLease, now: Date): boolean {
     return Date.parse(lease.leaseExpiresAt) <= now.getTime();
   }
+
+  private holdsLiveLease(thread: Thread, now = this.now()): boolean {
+    return thread.lease !== undefined && !this.expired(thread.lease, now);
+  }
 }
 
 /** The turnId of an idempotent submission: the same key on the same thread always names the same turn. */
 export function idempotentTurnId(threadId: string, idempotencyKey: string): string {
   return `turn_${createHash('sha256').update(`${threadId}\n${idempotencyKey}`).digest('hex').slice(0, 26)}`;
+}
+
+/** A new turn of a thread, before it is queued or claimed. */
+function newTurn(thread: Thread, turnId: string, input: string, now: Date, idempotencyKey?: string): Turn {
+  return {
+    tenant: thread.tenant,
+    sessionKey: thread.sessionKey,
+    threadId: thread.threadId,
+    turnId,
+    agent: thread.agent,
+    status: 'queued',
+    input,
+    ...(idempotencyKey ? { idempotencyKey } : {}),
+    executionName: turnId,
+    generation: thread.generation,
+    createdAt: now.toISOString(),
+  };
 }

@@ -1,4 +1,4 @@
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyChain } from '../../lib/audit/chain.js';
 import type { Principal } from '../../lib/auth/api-keys.js';
@@ -56,6 +56,49 @@ describe('ThreadService on DynamoDB Local', () => {
     expect(again.threadId).not.toBe(spawned.threadId);
     expect(verifyChain(await store.auditTrail('alice', 'doomed', again.threadId))).toBeUndefined();
     await service.terminate(alice, 'doomed');
+  });
+
+  it('an interrupted destroy blocks a respawn of the key until a repeated DELETE finishes it', async () => {
+    const service = new ThreadService(config, store);
+    // A process that dies at its last delete (the thread item's), after everything else went.
+    let crashed = false;
+    const dying = new Proxy(table.client, {
+      get: (target, property) =>
+        property === 'send'
+          ? async (command: unknown) => {
+              if (command instanceof DeleteCommand && !crashed) {
+                crashed = true;
+                throw new Error('process died');
+              }
+              return target.send(command as never);
+            }
+          : Reflect.get(target, property),
+    });
+    const interrupted = new ThreadService(config, new DynamoThreadStore(dying, table.tableName));
+    await interrupted.spawn(alice, { agent: 'main', sessionKey: 'half' });
+    await seed('alice', 'half', [keys.message(1), 'TURN#t1', keys.queue(1)]);
+    await expect(interrupted.terminate(alice, 'half')).rejects.toThrow('process died');
+    expect((await table.scanAll()).filter((i) => i.pk === keys.threadPk('alice', 'half')).map((i) => String(i.sk).replace(/#.*/, ''))).toEqual(['AUDIT', 'AUDIT', 'META']);
+    await expect(service.spawn(alice, { agent: 'main', sessionKey: 'half' })).rejects.toMatchObject({ code: 'thread_exists' });
+    expect(await service.terminate(alice, 'half')).toMatchObject({ destroyed: true, changed: false });
+    const left = (await table.scanAll()).filter((item) => item.pk === keys.threadPk('alice', 'half'));
+    expect(left.every((item) => String(item.sk).startsWith('AUDIT#'))).toBe(true);
+    const again = await service.spawn(alice, { agent: 'main', sessionKey: 'half' });
+    expect(again.status).toBe('active');
+    await service.terminate(alice, 'half');
+  });
+
+  it('refuses a write computed from an older incarnation at the same version number', async () => {
+    const service = new ThreadService(config, store);
+    await service.spawn(alice, { agent: 'main', sessionKey: 'reborn' });
+    const old = (await store.get('alice', 'reborn'))!;
+    await service.terminate(alice, 'reborn');
+    await service.spawn(alice, { agent: 'main', sessionKey: 'reborn' });
+    const current = (await store.get('alice', 'reborn'))!;
+    expect(current.version).toBe(old.version);
+    expect(await store.transition(old, { ...old, version: old.version + 1, turnCount: 99 }, undefined, [])).toEqual({ ok: false, reason: 'version' });
+    expect(await store.get('alice', 'reborn')).toEqual(current);
+    await service.terminate(alice, 'reborn');
   });
 
   it('restart with clearMemory moves the memory floor and deletes the old messages', async () => {

@@ -1,4 +1,5 @@
-import { BatchWriteCommand, GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { BatchWriteCommand, DeleteCommand, GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AuditEntry } from '../../audit/chain.js';
 import { TABLE } from '../../table/definition.js';
 import { LimitReachedError, ThreadError } from '../../threads/errors.js';
@@ -74,11 +75,12 @@ export class DynamoThreadStore implements ThreadStore {
           TableName: this.tableName,
           Item: this.threadItem(after),
           // Closes lost updates between concurrent writers of one thread (submit, complete, restart,
-          // terminate): the write only lands on the version it was computed from, and a terminated
+          // terminate): the write only lands on the version it was computed from, of the same
+          // incarnation (versions restart at 1 after auto-destroy and respawn), and a terminated
           // thread never changes again (so a second terminate cannot give its slot back twice).
-          ConditionExpression: 'version = :version AND #status <> :terminated',
+          ConditionExpression: 'version = :version AND threadId = :threadId AND #status <> :terminated',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':version': before.version, ':terminated': 'terminated' },
+          ExpressionAttributeValues: { ':version': before.version, ':threadId': before.threadId, ':terminated': 'terminated' },
         },
       },
       'version',
@@ -131,6 +133,20 @@ export class DynamoThreadStore implements ThreadStore {
         case 'dequeue':
           add({ Delete: { TableName: this.tableName, Key: { pk, sk: keys.queue(write.queueSeq) }, ConditionExpression: 'attribute_exists(pk)' } }, 'invariant');
           break;
+        case 'assertLease':
+          // A sub-agent's writes land only while its parent turn still holds the parent's lease.
+          add(
+            {
+              ConditionCheck: {
+                TableName: this.tableName,
+                Key: keys.thread(write.tenant, write.sessionKey),
+                ConditionExpression: 'lease.turnId = :turnId AND lease.fencingToken = :fencingToken',
+                ExpressionAttributeValues: { ':turnId': write.turnId, ':fencingToken': write.fencingToken },
+              },
+            },
+            'lease_lost',
+          );
+          break;
         case 'reserveTurnSlot':
           add(this.counterItems.reserveTurn(write.agent, write.max), 'turn_limit');
           break;
@@ -140,7 +156,7 @@ export class DynamoThreadStore implements ThreadStore {
     if (outcome.ok) return { ok: true };
     const reasons = outcome.failedConditions.map((index) => refusals[index]);
     // The version check first: on a lost race every other condition may be stale too.
-    for (const reason of ['version', 'turn_exists', 'turn_state', 'turn_limit'] as const) {
+    for (const reason of ['version', 'lease_lost', 'turn_exists', 'turn_state', 'turn_limit'] as const) {
       if (reasons.includes(reason)) return { ok: false, reason };
     }
     throw new Error(`thread transition refused by condition(s) ${outcome.failedConditions.join(', ')} (counter, audit, message or queue invariant)`);
@@ -196,9 +212,25 @@ export class DynamoThreadStore implements ThreadStore {
     return messages;
   }
 
-  async destroy(tenant: string, sessionKey: string): Promise<void> {
+  async destroy(tenant: string, sessionKey: string, threadId: string): Promise<void> {
     const pk = keys.threadPk(tenant, sessionKey);
-    await this.deleteWhere(pk, undefined, (sk) => !sk.startsWith('AUDIT#'));
+    // Everything but the thread item first: while it exists (terminated), a respawn of the key gets
+    // thread_exists, and a repeated DELETE finds the thread and finishes an interrupted deletion.
+    await this.deleteWhere(pk, undefined, (sk) => sk !== 'META' && !sk.startsWith('AUDIT#'));
+    try {
+      await this.client.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: keys.thread(tenant, sessionKey),
+          // Only the terminated incarnation this call was destroying, never a newer one.
+          ConditionExpression: '#status = :terminated AND threadId = :threadId',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':terminated': 'terminated', ':threadId': threadId },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
   }
 
   async trimMessages(tenant: string, sessionKey: string, floorSeq: number): Promise<void> {
