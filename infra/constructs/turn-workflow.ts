@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { ArnFormat, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { durationSeconds } from '../../lib/config/duration.js';
@@ -28,6 +31,25 @@ export const AGENT_TIMEOUT_MARGIN_SECONDS = 10;
 export const TURN_CONTROL_TIMEOUT = Duration.seconds(30);
 /** Retention of the state machine's execution log group. */
 export const TURN_WORKFLOW_LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
+
+/**
+ * The execution statuses that end a turn's execution without its last step (RecordFailure or
+ * Complete) having run: States.Runtime, States.DataLimitExceeded, a StopExecution, the execution's
+ * own timeout. SUCCEEDED is left out: a succeeded execution has already finished its turn.
+ */
+export const EXECUTION_ENDED_STATUSES = ['FAILED', 'TIMED_OUT', 'ABORTED'] as const;
+/**
+ * How long EventBridge keeps trying to deliver an execution-ended event to turn-control. Longer
+ * than the longest turn lease (3 × the 15-minute Lambda limit + 5 s), after which the recovery
+ * schedule has failed the turn anyway; a later delivery is harmless (the finish is fenced) but useless.
+ */
+export const EXECUTION_ENDED_MAX_EVENT_AGE = Duration.hours(1);
+/** EventBridge delivery retries (throttling, service errors) for an execution-ended event, within the age above. */
+export const EXECUTION_ENDED_RETRY_ATTEMPTS = 20;
+/** Lambda's own retries when turn-control throws on an execution-ended event (asynchronous invocations only). */
+export const TURN_CONTROL_ASYNC_RETRY_ATTEMPTS = 2;
+/** How long an undeliverable or unprocessable execution-ended event waits in the dead-letter queue: SQS's maximum. */
+export const EXECUTION_ENDED_DLQ_RETENTION = Duration.days(14);
 
 /** Timeout of an agent's Lambda: the agent's `timeout` plus a margin, at most 900 s. */
 export function agentFunctionTimeoutSeconds(agent: Pick<AgentConfig, 'timeout'>): number {
@@ -96,9 +118,11 @@ export interface TurnWorkflowProps {
 
 /**
  * The turn workflow: one Lambda per configured agent (functions/agents/agent.ts, AGENT_NAME set,
- * named `<stack>-agent-<agent>`), the turn-control Lambda (functions/workflow/turn-control.ts), and
- * a Standard state machine built from lib/workflows/turn.asl.json with definitionSubstitutions,
- * logging ALL events to its own log group and tracing with X-Ray.
+ * named `<stack>-agent-<agent>`), the turn-control Lambda (functions/workflow/turn-control.ts), a
+ * Standard state machine built from lib/workflows/turn.asl.json with definitionSubstitutions,
+ * logging ALL events to its own log group and tracing with X-Ray, and the EventBridge rule that
+ * hands executions ending FAILED / TIMED_OUT / ABORTED to turn-control (retries, then an encrypted
+ * dead-letter queue).
  *
  * No dependency cycle: the definition references turn-control (its ARN) and the agents (by name),
  * while turn-control and the turn-starting route handlers need the state machine's ARN. That ARN is
@@ -120,6 +144,16 @@ export class TurnWorkflow extends Construct implements TurnStarter {
   readonly stateMachine: sfn.StateMachine;
   /** Execution history log group of the state machine. */
   readonly logGroup: logs.LogGroup;
+  /**
+   * EventBridge rule: an execution of this state machine ended FAILED, TIMED_OUT or ABORTED →
+   * turn-control (the event unchanged), which fails the turn and frees its thread.
+   */
+  readonly executionEndedRule: events.Rule;
+  /**
+   * Dead-letter queue of execution-ended events: those EventBridge could not deliver to turn-control
+   * and those turn-control still failed on after Lambda's retries. Each message body is the event.
+   */
+  readonly executionEndedDeadLetters: sqs.Queue;
 
   constructor(scope: Construct, id: string, props: TurnWorkflowProps) {
     super(scope, id);
@@ -153,12 +187,26 @@ export class TurnWorkflow extends Construct implements TurnStarter {
     }
     this.agents = agents;
 
+    // Encrypted with SSE-SQS (a KMS-encrypted DLQ would need a customer managed key whose policy
+    // lets EventBridge use it) and TLS-only. Created before turn-control, whose own asynchronous
+    // failures it also collects.
+    this.executionEndedDeadLetters = new sqs.Queue(this, 'ExecutionEndedDeadLetters', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: EXECUTION_ENDED_DLQ_RETENTION,
+    });
+
     this.turnControl = new ThreadboundFunction(this, 'TurnControl', {
       entry: 'functions/workflow/turn-control.ts',
       configPath: props.configPath,
       tableName: props.table.tableName,
       description: 'threadbound turn workflow control (complete / fail a turn, start the next queued one)',
       timeout: TURN_CONTROL_TIMEOUT,
+      // Only the execution-ended rule invokes turn-control asynchronously (the state machine waits
+      // for its answer): an event it still fails on after Lambda's retries lands in the DLQ too, so
+      // the queue also counts as turn-control's dead-letter queue (cdk-nag AwsSolutions-SQS3).
+      asyncRetryAttempts: TURN_CONTROL_ASYNC_RETRY_ATTEMPTS,
+      deadLetterQueue: this.executionEndedDeadLetters,
     });
     grantTableAccess(this.turnControl, props.table, 'write');
     this.allowStartingTurns(this.turnControl);
@@ -186,6 +234,32 @@ export class TurnWorkflow extends Construct implements TurnStarter {
         resources: [...agents.values(), this.turnControl].map((fn) => fn.function.functionArn),
       }),
     );
+
+    // An execution that ends without reaching RecordFailure (States.Runtime, DataLimitExceeded, a
+    // stop, the execution timeout) would leave its turn running and its thread leased until the
+    // lease expires. Step Functions sends Standard executions' status changes to the default bus
+    // without any configuration (best effort: TurnRecovery is the backstop). Turn-control gets the
+    // event as it is and fails the turn (fenced: a turn the workflow already finished stays as it
+    // is). The rule references the state machine (Ref); nothing the state machine depends on
+    // references the rule, so no cycle.
+    this.executionEndedRule = new events.Rule(this, 'ExecutionEnded', {
+      description: `${this.stateMachineName} executions that ended ${EXECUTION_ENDED_STATUSES.join('/')} -> turn-control (fail the turn, free the thread)`,
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: {
+          status: [...EXECUTION_ENDED_STATUSES],
+          stateMachineArn: [this.stateMachine.stateMachineArn],
+        },
+      },
+      targets: [
+        new targets.LambdaFunction(this.turnControl.function, {
+          retryAttempts: EXECUTION_ENDED_RETRY_ATTEMPTS,
+          maxEventAge: EXECUTION_ENDED_MAX_EVENT_AGE,
+          deadLetterQueue: this.executionEndedDeadLetters,
+        }),
+      ],
+    });
 
     // Logging and tracing make CDK add log-delivery and X-Ray actions on "*" to the role.
     Validations.of(this.stateMachine.role.node.tryFindChild('DefaultPolicy') ?? this.stateMachine.role).acknowledge({

@@ -129,7 +129,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     // Turns whose process died (a crash, a kill) hold their thread until the lease expires; then
     // this pass fails them and starts what was queued behind them. Same modules as the handlers.
     const context = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'shared', 'context.ts')).href)) as typeof import('../../functions/shared/context.js');
-    const recover = () => recoverStaleTurns(context.threadStore, context.turns).catch((error: unknown) => options.onError?.(error));
+    const recover = () => recoverStaleTurns(context.threadStore, context.turns, { onError: (error) => options.onError?.(error) }).catch((error: unknown) => options.onError?.(error));
     await recover();
     recoveryTimer = setInterval(recover, options.recoveryIntervalMs ?? 5_000);
     recoveryTimer.unref();

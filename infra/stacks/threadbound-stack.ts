@@ -5,6 +5,7 @@ import { ApiKeyAuthorizer } from '../constructs/api-key-authorizer.js';
 import { ThreadboundHttpApi } from '../constructs/http-api.js';
 import { RouteHandlers } from '../constructs/route-handlers.js';
 import { ThreadboundTable } from '../constructs/threadbound-table.js';
+import { TurnRecovery } from '../constructs/turn-recovery.js';
 import { TurnWorkflow } from '../constructs/turn-workflow.js';
 
 /** Props of the {@link ThreadboundStack}. */
@@ -17,7 +18,8 @@ export interface ThreadboundStackProps extends StackProps {
 
 /**
  * threadbound in one stack: the table, one Lambda per API handler, the authorizer, the HTTP API and
- * the turn workflow (one Lambda per agent, turn-control, the state machine).
+ * the turn workflow (one Lambda per agent, turn-control, the state machine, the execution-ended rule)
+ * and the turn recovery schedule.
  */
 export class ThreadboundStack extends Stack {
   /** The validated configuration this stack was built from. */
@@ -25,6 +27,7 @@ export class ThreadboundStack extends Stack {
   readonly table: ThreadboundTable;
   readonly authorizer: ApiKeyAuthorizer;
   readonly turnWorkflow: TurnWorkflow;
+  readonly turnRecovery: TurnRecovery;
   readonly handlers: RouteHandlers;
   readonly httpApi: ThreadboundHttpApi;
 
@@ -35,6 +38,7 @@ export class ThreadboundStack extends Stack {
     this.table = new ThreadboundTable(this, 'Data');
     this.authorizer = new ApiKeyAuthorizer(this, 'Authorizer', { table: this.table.table, configPath: props.configPath });
     this.turnWorkflow = new TurnWorkflow(this, 'TurnWorkflow', { table: this.table.table, config: props.config, configPath: props.configPath });
+    this.turnRecovery = new TurnRecovery(this, 'TurnRecovery', { table: this.table.table, configPath: props.configPath, turns: this.turnWorkflow });
     this.handlers = new RouteHandlers(this, 'Handlers', { table: this.table.table, configPath: props.configPath, turns: this.turnWorkflow });
     this.httpApi = new ThreadboundHttpApi(this, 'Http', {
       handlers: this.handlers.functions,

@@ -131,6 +131,8 @@ export class AgentRuntime {
       if ((await this.store.transition(current, { ...withAuditHead(current, entry), version: current.version + 1 }, entry, [])).ok) return;
       current = (await this.leased(ref)).thread;
     }
+    // Never answer "refused" without the audit entry that says so.
+    throw new TurnError('stale_turn', `the plan refusal of turn ${ref.turnId} could not be audited`, { turnId: ref.turnId });
   }
 
   private agent(name: string): AgentConfig {

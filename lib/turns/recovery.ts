@@ -6,7 +6,12 @@ import type { TurnService } from './service.js';
  * One pass over the live threads (the sparse index, every shard) recovering those whose lease has
  * expired or whose queue is stranded. Returns how many threads it changed.
  */
-export async function recoverStaleTurns(store: ThreadStore, turns: TurnService, now: Date = new Date()): Promise<number> {
+export async function recoverStaleTurns(
+  store: ThreadStore,
+  turns: TurnService,
+  options: { now?: Date; onError?: (error: unknown, sessionKey: string) => void } = {},
+): Promise<number> {
+  const { now = new Date(), onError } = options;
   let changed = 0;
   for (let shard = 0; shard < INDEX_SHARDS; shard += 1) {
     let cursor: Record<string, unknown> | undefined;
@@ -14,7 +19,13 @@ export async function recoverStaleTurns(store: ThreadStore, turns: TurnService, 
       const page = await store.listLive(shard, { cursor, pageSize: 100 });
       for (const thread of page.threads) {
         const stuck = thread.lease ? Date.parse(thread.lease.leaseExpiresAt) <= now.getTime() : thread.queuedTurns > 0;
-        if (stuck && (await turns.recover(thread.tenant, thread.sessionKey)) !== 'none') changed += 1;
+        if (!stuck) continue;
+        try {
+          if ((await turns.recover(thread.tenant, thread.sessionKey)) !== 'none') changed += 1;
+        } catch (error) {
+          // One thread that cannot be recovered (e.g. its agent left the config) must not stop the pass.
+          onError?.(error, thread.sessionKey);
+        }
       }
       cursor = page.cursor;
     } while (cursor);

@@ -55,7 +55,7 @@ export class TurnService {
       const turnId = input.idempotencyKey ? idempotentTurnId(thread.threadId, input.idempotencyKey) : `turn_${ulid()}`;
       if (input.idempotencyKey) {
         const existing = await this.store.getTurn(thread.tenant, sessionKey, turnId);
-        if (existing) return { turn: turnView(existing), created: false };
+        if (existing) return { turn: turnView(await this.repeat(thread, agent, existing, input.input)), created: false };
       }
       const now = this.now();
       const turn = newTurn(thread, turnId, input.input, now, input.idempotencyKey);
@@ -89,7 +89,7 @@ export class TurnService {
       if (outcome.reason === 'turn_exists') {
         // A concurrent repeat with the same idempotency key won: answer with its turn.
         const existing = await this.store.getTurn(thread.tenant, sessionKey, turnId);
-        if (existing) return { turn: turnView(existing), created: false };
+        if (existing) return { turn: turnView(await this.repeat(thread, agent, existing, input.input)), created: false };
       }
       if (outcome.reason === 'turn_limit') {
         throw new TurnError('turn_limit_reached', `agent "${thread.agent}" already runs its maximum of ${agent.maxConcurrentTurns} turns`, {
@@ -104,17 +104,31 @@ export class TurnService {
   }
 
   /**
+   * A repeated submission: the same turn, never a second one. If the turn holds the lease, its
+   * execution is started again, which is a no-op when it runs (the name is the turnId) and recovers
+   * a submit that died between its claim and its StartExecution.
+   */
+  private async repeat(thread: Thread, agent: AgentConfig, existing: Turn, input: string): Promise<Turn> {
+    if (existing.input !== input) {
+      throw new TurnError('idempotency_key_reused', 'this idempotencyKey was used for a different input on this thread', { turnId: existing.turnId });
+    }
+    if (existing.status === 'running' && thread.lease?.turnId === existing.turnId) await this.startExecution(thread, existing, agent);
+    return existing;
+  }
+
+  /**
    * Finishes a running turn with its one reply (or its failure), releases everything, starts the
    * next queued turn. With a guard (a sub-agent's turn), the reply is recorded only while the parent
    * turn still holds its lease; otherwise the turn is failed, and its lease and slot still released.
    */
-  async finish(ref: TurnRef, outcome: TurnOutcome, guard?: LeaseGuard): Promise<'finished' | 'stale'> {
+  async finish(ref: TurnRef, outcome: TurnOutcome, guard?: LeaseGuard, options: { startNext?: boolean } = {}): Promise<'finished' | 'stale'> {
+    const startNext = options.startNext ?? true;
     for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
       await optimisticBackoff(attempt);
       const [thread, turn] = await Promise.all([this.store.get(ref.tenant, ref.sessionKey), this.store.getTurn(ref.tenant, ref.sessionKey, ref.turnId)]);
       if (!thread || !turn || FINAL_STATUSES.includes(turn.status)) {
         // Finished before (a retry, or a crash after the finish): make sure its queue still moves.
-        if (thread?.queuedTurns && !this.holdsLiveLease(thread)) await this.startNext(ref.tenant, ref.sessionKey);
+        if (startNext && thread?.queuedTurns && !this.holdsLiveLease(thread)) await this.startNext(ref.tenant, ref.sessionKey);
         return 'stale';
       }
       // Fencing: only the holder of the lease this turn was started under may finish it.
@@ -158,7 +172,7 @@ export class TurnService {
       if (guard) writes.push({ kind: 'assertLease', ...guard });
       const result = await this.store.transition(thread, after, audit, counters, writes);
       if (result.ok) {
-        if (after.queuedTurns > 0) await this.startNext(ref.tenant, ref.sessionKey);
+        if (startNext && after.queuedTurns > 0) await this.startNext(ref.tenant, ref.sessionKey);
         return 'finished';
       }
       if (result.reason === 'turn_state') return 'stale';
@@ -318,8 +332,9 @@ export class TurnService {
     try {
       await this.workflow.start(turn.executionName, { turn: ref });
     } catch (error) {
-      // Nothing will run the turn: give the lease and the slot back now rather than at expiry.
-      await this.finish(ref, { status: 'failed', error: `the turn workflow could not be started: ${(error as Error).message}` });
+      // Nothing will run the turn: give the lease and the slot back now rather than at expiry. The
+      // queue is left for the recovery pass, so an outage fails this turn, not every queued one.
+      await this.finish(ref, { status: 'failed', error: `the turn workflow could not be started: ${(error as Error).message}` }, undefined, { startNext: false });
       throw error;
     }
   }

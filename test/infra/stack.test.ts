@@ -14,6 +14,13 @@ import { TABLE } from '../../lib/table/definition.js';
 import { TURN_WORKFLOW_FILE } from '../../lib/workflows/turn-workflow.js';
 import type { ThreadboundFunction } from '../../infra/constructs/threadbound-function.js';
 import { FUNCTION_RUNTIME } from '../../infra/constructs/threadbound-function.js';
+import { TURN_RECOVERY_MAX_EVENT_AGE, TURN_RECOVERY_RETRY_ATTEMPTS, TURN_RECOVERY_SCHEDULE, TURN_RECOVERY_TIMEOUT } from '../../infra/constructs/turn-recovery.js';
+import {
+  EXECUTION_ENDED_DLQ_RETENTION,
+  EXECUTION_ENDED_MAX_EVENT_AGE,
+  EXECUTION_ENDED_RETRY_ATTEMPTS,
+  TURN_CONTROL_ASYNC_RETRY_ATTEMPTS,
+} from '../../infra/constructs/turn-workflow.js';
 import { buildApp } from '../../infra/stacks/build-app.js';
 import type { ThreadboundStack } from '../../infra/stacks/threadbound-stack.js';
 
@@ -61,8 +68,14 @@ let synthError: unknown;
 
 const logicalId = (construct: { node: { defaultChild?: unknown } }) => stack.getLogicalId(construct.node.defaultChild as never);
 const handlers = () => [...new Set(ROUTES.map((route) => route.handler))];
-/** Every Lambda of the stack: the authorizer, the route handlers, the agents and turn-control. */
-const allFunctions = (): ThreadboundFunction[] => [stack.authorizer.handler, ...stack.handlers.functions.values(), ...stack.turnWorkflow.agents.values(), stack.turnWorkflow.turnControl];
+/** Every Lambda of the stack: the authorizer, the route handlers, the agents, turn-control and turn recovery. */
+const allFunctions = (): ThreadboundFunction[] => [
+  stack.authorizer.handler,
+  ...stack.handlers.functions.values(),
+  ...stack.turnWorkflow.agents.values(),
+  stack.turnWorkflow.turnControl,
+  stack.turnRecovery.handler,
+];
 
 /** Every statement of every IAM policy attached to the role with this logical id. */
 function statementsOfRole(roleLogicalId: string): Statement[] {
@@ -161,8 +174,8 @@ describe('HTTP API', () => {
 });
 
 describe('Lambda functions', () => {
-  it('has one function per distinct route handler, the authorizer, one per agent and turn-control', () => {
-    template.resourceCountIs('AWS::Lambda::Function', handlers().length + 1 + Object.keys(stack.config.agents).length + 1);
+  it('has one function per distinct route handler, the authorizer, one per agent, turn-control and turn recovery', () => {
+    template.resourceCountIs('AWS::Lambda::Function', handlers().length + 1 + Object.keys(stack.config.agents).length + 1 + 1);
     expect([...stack.handlers.functions.keys()].sort()).toEqual(handlers().sort());
     expect([...stack.turnWorkflow.agents.keys()].sort()).toEqual(Object.keys(stack.config.agents).sort());
   });
@@ -281,9 +294,9 @@ describe('least privilege', () => {
     expect(ROUTES.some((route) => route.table === 'read')).toBe(true);
   });
 
-  it('gives the agents and turn-control read/write table access', () => {
+  it('gives the agents, turn-control and turn recovery read/write table access', () => {
     const tableArn = { 'Fn::GetAtt': [logicalId(stack.table.table), 'Arn'] };
-    for (const fn of [...stack.turnWorkflow.agents.values(), stack.turnWorkflow.turnControl]) {
+    for (const fn of [...stack.turnWorkflow.agents.values(), stack.turnWorkflow.turnControl, stack.turnRecovery.handler]) {
       const statements = statementsOfRole(logicalId(fn.role)).filter((statement) => actionsOf(statement).some((action) => action.startsWith('dynamodb:')));
       expect(statements.flatMap(actionsOf), fn.node.path).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']));
       for (const resource of statements.flatMap(resourcesOf)) expect([tableArn, { 'Fn::Join': ['', [tableArn, '/index/*']] }], fn.node.path).toContainEqual(resource);
@@ -425,13 +438,14 @@ describe('turn workflow', () => {
     }
   });
 
-  it('lets startsTurns routes and turn-control (only) start executions of this state machine, and tells them its ARN', () => {
+  it('lets startsTurns routes, turn-control and turn recovery (only) start executions of this state machine, and tells them its ARN', () => {
     // The ARN is formatted from the explicit name (see TurnWorkflow): it must name this state machine.
     expect(JSON.stringify(formattedArn())).toContain(`:stateMachine:${stateMachine().StateMachineName as string}"`);
     const starters = [...stack.handlers.turnStarters].map((handler) => stack.handlers.functions.get(handler)!);
     expect([...stack.handlers.turnStarters].sort()).toEqual([...new Set((ROUTES as readonly RouteDefinition[]).filter((route) => route.startsTurns === true).map((route) => route.handler))].sort());
     expect(starters.length).toBeGreaterThan(0);
-    for (const fn of [...starters, stack.turnWorkflow.turnControl]) {
+    const others = [stack.turnWorkflow.turnControl, stack.turnRecovery.handler];
+    for (const fn of [...starters, ...others]) {
       const statements = statementsOfRole(logicalId(fn.role)).filter((statement) => actionsOf(statement).some((action) => action.startsWith('states:')));
       expect(statements, fn.node.path).toEqual([{ Effect: 'Allow', Action: 'states:StartExecution', Resource: formattedArn() }]);
       template.hasResourceProperties('AWS::Lambda::Function', {
@@ -439,7 +453,7 @@ describe('turn workflow', () => {
         Environment: { Variables: { STATE_MACHINE_ARN: formattedArn() } },
       });
     }
-    for (const fn of allFunctions().filter((candidate) => !starters.includes(candidate) && candidate !== stack.turnWorkflow.turnControl)) {
+    for (const fn of allFunctions().filter((candidate) => !starters.includes(candidate) && !others.includes(candidate))) {
       expect(canStartExecution(fn), fn.node.path).toBe(false);
       const variables = template.toJSON().Resources[logicalId(fn.function)].Properties.Environment.Variables as Json;
       expect(variables.STATE_MACHINE_ARN, fn.node.path).toBeUndefined();
@@ -495,6 +509,152 @@ describe('turn workflow', () => {
   });
 });
 
+describe('stuck-turn backstops', () => {
+  const stateMachineRef = () => ({ Ref: logicalId(stack.turnWorkflow.stateMachine) });
+  const queueArn = () => ({ 'Fn::GetAtt': [logicalId(stack.turnWorkflow.executionEndedDeadLetters), 'Arn'] });
+  const functionArn = (fn: ThreadboundFunction) => ({ 'Fn::GetAtt': [logicalId(fn.function), 'Arn'] });
+  const ruleArn = (rule: { node: { defaultChild?: unknown } }) => ({ 'Fn::GetAtt': [logicalId(rule), 'Arn'] });
+
+  it('has exactly two EventBridge rules, both on the default bus: execution-ended and the recovery schedule', () => {
+    template.resourceCountIs('AWS::Events::Rule', 2);
+    template.allResourcesProperties('AWS::Events::Rule', { EventBusName: Match.absent(), State: 'ENABLED' });
+  });
+
+  it('matches only this state machine\'s executions that ended FAILED, TIMED_OUT or ABORTED', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: Match.objectEquals({
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [stateMachineRef()] },
+      }),
+    });
+    const rule = template.toJSON().Resources[logicalId(stack.turnWorkflow.executionEndedRule)].Properties as Json;
+    expect(rule.EventPattern.detail.status).not.toContain('SUCCEEDED');
+    expect(rule.ScheduleExpression).toBeUndefined();
+  });
+
+  it('sends the event unchanged to turn-control, with a retry policy and the dead-letter queue', () => {
+    const rule = template.toJSON().Resources[logicalId(stack.turnWorkflow.executionEndedRule)].Properties as Json;
+    // objectEquals: no Input, InputPath or InputTransformer, so turn-control gets the event as it is.
+    expect(rule.Targets).toEqual([
+      {
+        Id: expect.any(String),
+        Arn: functionArn(stack.turnWorkflow.turnControl),
+        RetryPolicy: { MaximumRetryAttempts: EXECUTION_ENDED_RETRY_ATTEMPTS, MaximumEventAgeInSeconds: EXECUTION_ENDED_MAX_EVENT_AGE.toSeconds() },
+        DeadLetterConfig: { Arn: queueArn() },
+      },
+    ]);
+    // Delivery is tried for longer than the longest lease (3 × the 15-minute agent limit + 5 s grace).
+    expect(EXECUTION_ENDED_MAX_EVENT_AGE.toSeconds()).toBeGreaterThan(3 * 900 + 5);
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: functionArn(stack.turnWorkflow.turnControl),
+      Principal: 'events.amazonaws.com',
+      SourceArn: ruleArn(stack.turnWorkflow.executionEndedRule),
+    });
+  });
+
+  it('has an encrypted, TLS-only dead-letter queue that only the rule (and turn-control) may send to', () => {
+    template.resourceCountIs('AWS::SQS::Queue', 1);
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: EXECUTION_ENDED_DLQ_RETENTION.toSeconds(),
+      KmsMasterKeyId: Match.absent(),
+    });
+    template.resourceCountIs('AWS::SQS::QueuePolicy', 1);
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: logicalId(stack.turnWorkflow.executionEndedDeadLetters) }],
+      PolicyDocument: {
+        Statement: Match.arrayEquals([
+          { Effect: 'Deny', Action: 'sqs:*', Principal: { AWS: '*' }, Resource: queueArn(), Condition: { Bool: { 'aws:SecureTransport': 'false' } } },
+          {
+            Sid: Match.anyValue(),
+            Effect: 'Allow',
+            Action: 'sqs:SendMessage',
+            Principal: { Service: 'events.amazonaws.com' },
+            Resource: queueArn(),
+            Condition: { ArnEquals: { 'aws:SourceArn': ruleArn(stack.turnWorkflow.executionEndedRule) } },
+          },
+        ]),
+      },
+    });
+  });
+
+  it('makes the queue turn-control\'s own dead-letter queue for the events it still fails on after Lambda\'s retries', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Role: { 'Fn::GetAtt': [logicalId(stack.turnWorkflow.turnControl.role), 'Arn'] },
+      DeadLetterConfig: { TargetArn: queueArn() },
+    });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: logicalId(stack.turnWorkflow.turnControl.function) },
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: TURN_CONTROL_ASYNC_RETRY_ATTEMPTS,
+    });
+    // Only turn-control may write to the queue, and only SendMessage to this queue.
+    for (const fn of allFunctions()) {
+      const sqsStatements = statementsOfRole(logicalId(fn.role)).filter((statement) => actionsOf(statement).some((action) => action.startsWith('sqs:')));
+      expect(sqsStatements, fn.node.path).toEqual(fn === stack.turnWorkflow.turnControl ? [{ Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queueArn() }] : []);
+    }
+    template.resourcePropertiesCountIs('AWS::Lambda::Function', { DeadLetterConfig: Match.anyValue() }, 1);
+  });
+
+  it('runs turn recovery on its own schedule, TURN_RECOVERY_SCHEDULE (rate(1 minute)), not the cleanup schedule', () => {
+    expect(TURN_RECOVERY_SCHEDULE).toBe('rate(1 minute)');
+    template.resourcePropertiesCountIs('AWS::Events::Rule', { ScheduleExpression: Match.anyValue() }, 1);
+    const rule = template.toJSON().Resources[logicalId(stack.turnRecovery.schedule)].Properties as Json;
+    expect(rule.ScheduleExpression).toBe(TURN_RECOVERY_SCHEDULE);
+    expect(rule.EventPattern).toBeUndefined();
+    expect(rule.Targets).toEqual([
+      {
+        Id: expect.any(String),
+        Arn: functionArn(stack.turnRecovery.handler),
+        RetryPolicy: { MaximumRetryAttempts: TURN_RECOVERY_RETRY_ATTEMPTS, MaximumEventAgeInSeconds: TURN_RECOVERY_MAX_EVENT_AGE.toSeconds() },
+      },
+    ]);
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: functionArn(stack.turnRecovery.handler),
+      Principal: 'events.amazonaws.com',
+      SourceArn: ruleArn(stack.turnRecovery.schedule),
+    });
+    // The only function EventBridge may invoke besides turn-control.
+    const eventInvoked = Object.values(template.findResources('AWS::Lambda::Permission', { Properties: { Principal: 'events.amazonaws.com' } })).map((permission) => permission.Properties.FunctionName as unknown);
+    expect(eventInvoked).toHaveLength(2);
+    expect(eventInvoked).toEqual(expect.arrayContaining([functionArn(stack.turnWorkflow.turnControl), functionArn(stack.turnRecovery.handler)]));
+  });
+
+  it('builds the recovery function from functions/maintenance/recover-turns.ts: 60 s, STATE_MACHINE_ARN, no Lambda retries', () => {
+    expect(stack.turnRecovery.handler.function.node.path).toContain('TurnRecovery');
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Role: { 'Fn::GetAtt': [logicalId(stack.turnRecovery.handler.role), 'Arn'] },
+      Handler: 'index.handler',
+      Timeout: TURN_RECOVERY_TIMEOUT.toSeconds(),
+      Environment: { Variables: { STATE_MACHINE_ARN: stack.resolve(stack.turnWorkflow.stateMachineArn) as unknown } },
+    });
+    expect(TURN_RECOVERY_TIMEOUT.toSeconds()).toBe(60);
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: logicalId(stack.turnRecovery.handler.function) },
+      MaximumRetryAttempts: 0,
+    });
+    // The bundle is built from the maintenance entry (its source map names it).
+    const code = template.toJSON().Resources[logicalId(stack.turnRecovery.handler.function)].Properties.Code as Json;
+    const map = readFileSync(join(outdir, `asset.${(code.S3Key as string).replace(/\.zip$/, '')}`, 'index.mjs.map'), 'utf8');
+    expect(map).toContain('functions/maintenance/recover-turns.ts');
+  });
+
+  it('lets the recovery function start executions of the turn state machine only, and read/write the table', () => {
+    const statements = statementsOfRole(logicalId(stack.turnRecovery.handler.role));
+    const states = statements.filter((statement) => actionsOf(statement).some((action) => action.startsWith('states:')));
+    expect(states).toEqual([{ Effect: 'Allow', Action: 'states:StartExecution', Resource: stack.resolve(stack.turnWorkflow.stateMachineArn) as unknown }]);
+    const tableArn = { 'Fn::GetAtt': [logicalId(stack.table.table), 'Arn'] };
+    const dynamo = statements.filter((statement) => actionsOf(statement).some((action) => action.startsWith('dynamodb:')));
+    expect(dynamo.flatMap(actionsOf)).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']));
+    expect(dynamo.flatMap(resourcesOf)).toEqual([tableArn, { 'Fn::Join': ['', [tableArn, '/index/*']] }]);
+    // Nothing else: its log group, X-Ray, the table, StartExecution.
+    expect(statements.flatMap(actionsOf).filter((action) => !/^(logs|xray|dynamodb|states):/.test(action))).toEqual([]);
+  });
+});
+
 describe('cdk-nag (AwsSolutions, through CDK policy validation)', () => {
   it('synthesizes the app with zero unacknowledged findings', () => {
     // In-process synth throws on any unacknowledged finding (`cdk synth` exits 1);
@@ -513,9 +673,10 @@ describe('cdk-nag (AwsSolutions, through CDK policy validation)', () => {
 
     const tableArn = `<${logicalId(stack.table.table)}.Arn>`;
     const rolePolicy = (fn: { role: { node: { path: string } } }) => `${fn.role.node.path}/DefaultPolicy/Resource`;
-    const workflowFunctions = [...stack.turnWorkflow.agents.values(), stack.turnWorkflow.turnControl];
+    const workflowFunctions = [...stack.turnWorkflow.agents.values(), stack.turnWorkflow.turnControl, stack.turnRecovery.handler];
     const expected = [
-      // X-Ray of every function, and the state machine's log delivery + X-Ray actions.
+      // X-Ray of every function, and the state machine's log delivery + X-Ray actions. (The DLQ
+      // raises nothing: SSE-SQS, TLS-only, and turn-control's DeadLetterConfig satisfies SQS3.)
       ...allFunctions().map((fn) => `AwsSolutions-IAM5[Resource::*] @ ${rolePolicy(fn)}`),
       `AwsSolutions-IAM5[Resource::*] @ ${rolePolicy(stack.turnWorkflow.stateMachine)}`,
       // The GSIs, for every function with table access.

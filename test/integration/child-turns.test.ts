@@ -15,7 +15,13 @@ let store: DynamoThreadStore;
 let clock = Date.parse('2026-03-01T00:00:00Z');
 const now = () => new Date(clock);
 const started: string[] = [];
-const workflow: WorkflowStarter = { start: async (name) => void started.push(name) };
+let stepFunctionsDown = false;
+const workflow: WorkflowStarter = {
+  start: async (name) => {
+    if (stepFunctionsDown) throw new Error('ServiceUnavailable');
+    started.push(name);
+  },
+};
 const config = parseConfig(testConfig({ agents: { lead: testAgent(['offline'], { subAgents: ['helper'], maxChildren: 1, maxSpawnDepth: 1, timeout: '10s' }), helper: testAgent(['offline'], { timeout: '10s' }) } as never }));
 const acme: Principal = { tenant: 'acme', admin: false, keyId: 'key_acme' };
 let threads: ThreadService;
@@ -86,5 +92,21 @@ describe('sub-agent turns in child threads', () => {
     expect(await running()).toMatchObject({ helper: { runningTurns: 0 }, lead: { runningTurns: 0 } });
     // A claim for a parent turn that no longer holds its lease is refused outright.
     await expect(turns.claimInline('acme', child.sessionKey, 'turn_00000000000000000000000000', 'again', guard, 10)).rejects.toMatchObject({ code: 'stale_turn' });
+  });
+});
+
+describe('when the workflow cannot be started', () => {
+  it('fails that turn and gives its lease and slot back at once', async () => {
+    await threads.spawn(acme, { agent: 'helper', sessionKey: 'outage' });
+    stepFunctionsDown = true;
+    try {
+      await expect(turns.submit(acme, 'outage', { input: 'two' })).rejects.toThrow('ServiceUnavailable');
+    } finally {
+      stepFunctionsDown = false;
+    }
+    expect((await store.get('acme', 'outage'))!.lease).toBeUndefined();
+    const [turn] = (await table.scanAll()).filter((item) => item.kind === 'turn' && String(item.pk).endsWith('#outage'));
+    expect(turn).toMatchObject({ status: 'failed', error: expect.stringContaining('could not be started') });
+    expect((await running()).helper!.runningTurns).toBe(0);
   });
 });

@@ -86,5 +86,11 @@ describe('one turn at a time per thread', () => {
     expect(again.body).toEqual({ turnId, status: 'succeeded', created: false });
     expect([...stack.stepFunctions.executions.keys()].filter((name) => name === turnId)).toHaveLength(1);
     expect((await allMessages('idem')).length).toBe(2);
+    // The same key with another input is a client bug, not a repeat: refused, nothing written.
+    const before = await stack.table.scanAll();
+    const reused = await stack.call('POST', '/v1/threads/idem/turns', { body: { input: 'something else', idempotencyKey: 'k-1' } });
+    expect(reused.status).toBe(422);
+    expect(reused.body.error).toMatchObject({ code: 'idempotency_key_reused', details: { turnId } });
+    expect(await stack.table.scanAll()).toEqual(before);
   });
 });

@@ -12,6 +12,7 @@ beforeAll(async () => {
       sleepy: testAgent(['test:hang-on=stall'], { timeout: '2s' }),
       narrow: testAgent(['test:delay=1500'], { maxConcurrentTurns: 2 }),
       forgetful: testAgent(['offline'], { memory: { maxTurns: 2, maxAge: '1h', maxBytes: 100000 } }),
+      holder: testAgent(['test:hang-on=stall'], { timeout: '10s', onBusy: 'enqueue' }),
     } as never,
   });
 });
@@ -100,6 +101,18 @@ describe('turns', () => {
     // The orphaned executions end at their timeout and find their lease gone: they change nothing.
     await stack.stepFunctions.idle();
     expect((await stack.agentCounters()).sleepy).toMatchObject({ runningTurns: 0 });
+  });
+
+  it('restart of a thread with queued turns starts them right away', async () => {
+    await spawn('holder', 'restartq');
+    const stalled = await submit('restartq', 'stall forever');
+    const queued = await submit('restartq', 'next please');
+    expect(queued.body.status).toBe('queued');
+    await stack.call('POST', '/v1/threads/restartq/restart', { body: {} });
+    const started = Date.now();
+    expect(await stack.finalTurn('restartq', queued.body.turnId)).toMatchObject({ status: 'succeeded' });
+    expect(Date.now() - started).toBeLessThan(5_000); // not after the stalled turn's 10 s timeout
+    expect((await stack.call('GET', `/v1/threads/restartq/turns/${stalled.body.turnId}`)).body.status).toBe('failed');
   });
 
   it('shows the agent only its memory window (maxTurns)', async () => {

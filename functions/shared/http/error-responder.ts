@@ -25,6 +25,7 @@ const TURN_STATUS: Record<TurnErrorCode, number> = {
   stale_turn: 409,
   agent_unavailable: 409,
   turn_limit_reached: 429,
+  idempotency_key_reused: 422,
 };
 
 /** Seconds to wait before retrying a turn refused by a full maxConcurrentTurns: turns end in seconds. */
