@@ -99,6 +99,9 @@ export interface ThreadStore {
    */
   destroy(tenant: string, sessionKey: string, threadId: string): Promise<void>;
 
+  /** Fails every queued turn of a (terminated) thread and empties its queue. Idempotent. */
+  failQueuedTurns(tenant: string, sessionKey: string, error: string, at: string): Promise<number>;
+
   /** Deletes messages with seq <= floorSeq (they already left memory). Idempotent. */
   trimMessages(tenant: string, sessionKey: string, floorSeq: number): Promise<void>;
 

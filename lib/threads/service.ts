@@ -198,7 +198,9 @@ export class ThreadService {
     return this.optimistic(principal.tenant, sessionKey, async (thread, now) => {
       const destroy = this.config.agents[thread.agent]?.autoDestroy ?? false;
       if (thread.status === 'terminated') {
+        // A repeat finishes what an interrupted first call left: the deletion, or the queue.
         if (destroy) await this.store.destroy(thread.tenant, sessionKey, thread.threadId);
+        else if (thread.queuedTurns > 0) await this.store.failQueuedTurns(thread.tenant, sessionKey, 'the thread was terminated', thread.terminatedAt ?? now.toISOString());
         return { destroyed: destroy, changed: false, ...(destroy ? {} : { thread: this.view(thread, now) }) };
       }
       const at = now.toISOString();
@@ -223,6 +225,8 @@ export class ThreadService {
       // The slot is already given back; deleting the items is idempotent, and a crash here leaves
       // a terminated thread (its item is deleted last) that the next terminate call destroys.
       if (destroy) await this.store.destroy(thread.tenant, sessionKey, thread.threadId);
+      // A kept thread's queued turns will never run: give them a final status clients can see.
+      else if (thread.queuedTurns > 0) await this.store.failQueuedTurns(thread.tenant, sessionKey, 'the thread was terminated', at);
       return { destroyed: destroy, changed: true, ...(destroy ? {} : { thread: this.view(after, now) }) };
     });
   }

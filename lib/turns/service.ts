@@ -62,7 +62,7 @@ export class TurnService {
       const busy = this.holdsLiveLease(thread, now);
       let outcome;
       if (!busy && thread.queuedTurns === 0) {
-        const claim = this.claim(thread, agent, { ...turn, status: 'running' }, now, { kind: 'putTurn', turn: { ...turn, status: 'running' } });
+        const claim = this.claim(thread, agent, turn, now, 'new');
         outcome = await this.store.transition(thread, claim.after, undefined, [], claim.writes);
         if (outcome.ok) {
           await this.startExecution(claim.after, claim.turn, agent);
@@ -201,8 +201,7 @@ export class TurnService {
         throw new TurnError('thread_busy', `thread "${sessionKey}" is running turn ${thread.lease?.turnId ?? turnId}`, { runningTurnId: thread.lease?.turnId ?? turnId });
       }
       const agent = this.agentOf(thread);
-      const running: Turn = { ...newTurn(thread, turnId, input, now), status: 'running' };
-      const claim = this.claim(thread, agent, running, now, { kind: 'putTurn', turn: running });
+      const claim = this.claim(thread, agent, newTurn(thread, turnId, input, now), now, 'new');
       claim.writes.push({ kind: 'assertLease', ...guard });
       const outcome = await this.store.transition(thread, claim.after, undefined, [], claim.writes);
       if (outcome.ok) {
@@ -229,7 +228,7 @@ export class TurnService {
       const queued = head && (await this.store.getTurn(tenant, sessionKey, head.turnId));
       if (!head || !queued) return false;
       const agent = this.agentOf(thread);
-      const claim = this.claim(thread, agent, { ...queued, status: 'running' }, now, { kind: 'updateTurn', turn: { ...queued, status: 'running' }, expected: 'queued' });
+      const claim = this.claim(thread, agent, queued, now, 'from-queue');
       claim.after.queuedTurns = thread.queuedTurns - 1;
       claim.writes.push({ kind: 'dequeue', queueSeq: head.queueSeq });
       const outcome = await this.store.transition(thread, claim.after, undefined, [], claim.writes);
@@ -291,15 +290,16 @@ export class TurnService {
    * The claim of a free thread for a turn: lease with a new fencing token, the user message, a
    * running-turn slot (reused when the lease being taken over had expired), and the old turn failed.
    */
-  private claim(thread: Thread, agent: AgentConfig, running: Turn, now: Date, turnWrite: ThreadWrite) {
+  private claim(thread: Thread, agent: AgentConfig, accepted: Turn, now: Date, source: 'new' | 'from-queue') {
     const at = now.toISOString();
     const fencingToken = thread.fencingSeq + 1;
     const messageSeq = thread.messageSeq + 1;
-    const lease: ThreadLease = { turnId: running.turnId, leaseExpiresAt: new Date(now.getTime() + this.leaseMs(agent)).toISOString(), fencingToken };
-    const turn: Turn = { ...running, status: 'running', fencingToken, userSeq: messageSeq, startedAt: at, generation: thread.generation };
+    const lease: ThreadLease = { turnId: accepted.turnId, leaseExpiresAt: new Date(now.getTime() + this.leaseMs(agent)).toISOString(), fencingToken };
+    const turn: Turn = { ...accepted, status: 'running', fencingToken, userSeq: messageSeq, startedAt: at, generation: thread.generation };
     const writes: ThreadWrite[] = [
-      turnWrite.kind === 'putTurn' ? { kind: 'putTurn', turn } : { kind: 'updateTurn', turn, expected: 'queued' },
-      { kind: 'putMessage', message: { seq: messageSeq, role: 'user', content: running.input, turnId: running.turnId, agent: thread.agent, createdAt: at } },
+      // A new turn is inserted (refused if its id exists: idempotency); a queued one moves on exactly once.
+      source === 'new' ? { kind: 'putTurn', turn } : { kind: 'updateTurn', turn, expected: 'queued' },
+      { kind: 'putMessage', message: { seq: messageSeq, role: 'user', content: accepted.input, turnId: accepted.turnId, agent: thread.agent, createdAt: at } },
     ];
     if (thread.lease) {
       // Takeover of an expired lease: its turn's slot passes to this turn (no new slot is taken).

@@ -115,6 +115,19 @@ describe('turns', () => {
     expect((await stack.call('GET', `/v1/threads/restartq/turns/${stalled.body.turnId}`)).body.status).toBe('failed');
   });
 
+  it('terminating a kept thread gives its queued turns a final status', async () => {
+    await spawn('holder', 'endq');
+    const stalled = await submit('endq', 'stall forever');
+    const queued = [await submit('endq', 'a'), await submit('endq', 'b')];
+    expect(queued.map((q) => q.body.status)).toEqual(['queued', 'queued']);
+    await stack.call('DELETE', '/v1/threads/endq');
+    for (const t of [stalled, ...queued]) {
+      expect((await stack.call('GET', `/v1/threads/endq/turns/${t.body.turnId}`)).body).toMatchObject({ status: 'failed', error: 'the thread was terminated' });
+    }
+    expect((await stack.table.scanAll()).filter((item) => item.kind === 'queue' && String(item.pk).endsWith('#endq'))).toEqual([]);
+    expect((await stack.agentCounters()).holder!.runningTurns).toBe(0);
+  });
+
   it('shows the agent only its memory window (maxTurns)', async () => {
     await spawn('forgetful', 'window');
     let reply = '';

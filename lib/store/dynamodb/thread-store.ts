@@ -233,6 +233,28 @@ export class DynamoThreadStore implements ThreadStore {
     }
   }
 
+  async failQueuedTurns(tenant: string, sessionKey: string, error: string, at: string): Promise<number> {
+    const pk = keys.threadPk(tenant, sessionKey);
+    let failed = 0;
+    for (let head = await this.queueHead(tenant, sessionKey); head; head = await this.queueHead(tenant, sessionKey)) {
+      const outcome = await transactWrite(this.client, [
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: { pk, sk: keys.turn(head.turnId) },
+            UpdateExpression: 'SET #status = :failed, #error = :error, endedAt = :at',
+            ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
+            ExpressionAttributeValues: { ':failed': 'failed', ':error': error, ':at': at },
+          },
+        },
+        // Another caller may be emptying the same queue: each entry is removed once.
+        { Delete: { TableName: this.tableName, Key: { pk, sk: keys.queue(head.queueSeq) }, ConditionExpression: 'attribute_exists(pk)' } },
+      ]);
+      if (outcome.ok) failed += 1;
+    }
+    return failed;
+  }
+
   async trimMessages(tenant: string, sessionKey: string, floorSeq: number): Promise<void> {
     if (floorSeq < 1) return;
     await this.deleteWhere(keys.threadPk(tenant, sessionKey), { from: keys.message(1), to: keys.message(floorSeq) }, () => true);
