@@ -2,7 +2,17 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { BatchWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { startDynamoDbLocal } from '../infra/local/dynamodb-local.js';
+import { ensureTable } from '../infra/local/table.js';
+import { parseConfig } from '../lib/config/load.js';
+import { sweepIdleThreads } from '../lib/maintenance/idle-sweep.js';
+import { createDocumentClient } from '../lib/store/dynamodb/client.js';
+import { DynamoThreadStore } from '../lib/store/dynamodb/thread-store.js';
+import type { Thread } from '../lib/threads/model.js';
+import { ThreadService } from '../lib/threads/service.js';
+import { TurnService } from '../lib/turns/service.js';
 import { startLocalStack } from '../infra/local/stack.js';
 
 /**
@@ -121,6 +131,10 @@ async function main(): Promise<void> {
     fanOut[String(n)] = samples[1]!;
   }
 
+  // 4. Idle sweep: items read and time versus table size (100 idle threads each time).
+  const idleSweep: Record<string, { threads: number; idle: number; itemsRead: number; threadsCleaned: number; durationMs: number }> = {};
+  for (const size of [1_000, 10_000]) idleSweep[String(size)] = await benchSweep(dynamo.endpoint, size, 100);
+
   const results = {
     machine: { node: process.version, cpus: (await import('node:os')).cpus().length },
     perTurnOverhead: {
@@ -139,10 +153,45 @@ async function main(): Promise<void> {
       floor: { TransactWriteItemsCommand: 2, QueryCommand: 1, GetItemCommand: 6 },
     },
     fanOut: { subAgentLatencyMs: SUB_AGENT_LATENCY_MS, byCount: fanOut },
+    idleSweep,
   };
   await stack.stop();
   await dynamo.stop();
   report(results);
+}
+
+/** Fills a fresh table with `size` live threads, `idle` of them inactive for an hour, and sweeps once. */
+async function benchSweep(endpoint: string, size: number, idle: number) {
+  const tableName = `bench-sweep-${size}`;
+  const raw = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  await ensureTable(raw, tableName);
+  const client = createDocumentClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const store = new DynamoThreadStore(client, tableName);
+  const config = parseConfig({ threadManagement: { maxThreads: 100_000 }, agents: { plain: agent(['offline'], { maxActiveThreads: 100_000 }) } });
+  const now = Date.now();
+  const items = Array.from({ length: size }, (_, i) => {
+    const at = new Date(i < idle ? now - 3_600_000 : now - (i % 600) * 1000).toISOString();
+    const thread: Thread = {
+      tenant: 'bench', sessionKey: `t-${i}`, threadId: `thr_${i}`, agent: 'plain', mode: 'thread-bound', status: 'active', generation: 1, version: 1,
+      createdAt: at, lastActiveAt: at, turnCount: 0, messageSeq: 0, memoryFloorSeq: 0, queueSeq: 0, queuedTurns: 0, fencingSeq: 0, metadata: {}, auditSeq: 0, auditHash: '0'.repeat(64),
+    };
+    return store.threadItem(thread);
+  });
+  for (let i = 0; i < items.length; i += 25) {
+    let requests = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+    while (requests.length > 0) {
+      const result = await client.send(new BatchWriteCommand({ RequestItems: { [tableName]: requests } }));
+      requests = (result.UnprocessedItems?.[tableName] ?? []) as typeof requests;
+    }
+  }
+  await client.send(new UpdateCommand({ TableName: tableName, Key: { pk: `AGENT#plain`, sk: 'COUNTERS' }, UpdateExpression: 'SET activeThreads = :n', ExpressionAttributeValues: { ':n': size } }));
+  await client.send(new UpdateCommand({ TableName: tableName, Key: { pk: 'DEPLOYMENT', sk: 'COUNTERS' }, UpdateExpression: 'SET activeThreads = :n', ExpressionAttributeValues: { ':n': size } }));
+  const threads = new ThreadService(config, store);
+  const turns = new TurnService(config, store, { start: async () => undefined });
+  const report = await sweepIdleThreads({ config, store, threads, turns });
+  client.destroy();
+  raw.destroy();
+  return { threads: size, idle, itemsRead: report.itemsRead, threadsCleaned: report.threadsCleaned, durationMs: report.durationMs };
 }
 
 function percentiles(values: number[]) {

@@ -6,7 +6,7 @@ import { ROUTES } from '../../lib/api/routes.js';
 import { loadConfig } from '../../lib/config/load.js';
 import { DynamoApiKeyStore } from '../../lib/store/dynamodb/api-key-store.js';
 import { createDocumentClient } from '../../lib/store/dynamodb/client.js';
-import { recoverStaleTurns } from '../../lib/turns/recovery.js';
+import { rateIntervalMs } from '../../lib/config/schedule.js';
 import { renderTurnDefinition } from '../../lib/workflows/turn-workflow.js';
 import { startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
 import { createApiServer } from './http-server.js';
@@ -18,6 +18,8 @@ const FUNCTIONS_DIR = fileURLToPath(new URL('../../functions/', import.meta.url)
 /** Local names of the workflow's functions (CDK uses `<stack>-agent-<name>` and its own turn-control name). */
 export const LOCAL_AGENT_FUNCTION_PREFIX = 'threadbound-agent-';
 const LOCAL_TURN_CONTROL = 'threadbound-turn-control';
+/** The idle sweep's interval when cleanupSchedule is a cron expression (no fixed interval to copy). */
+const DEFAULT_LOCAL_CLEANUP_MS = 5 * 60_000;
 
 /** How to start the local stack. */
 export interface LocalStackOptions {
@@ -33,8 +35,10 @@ export interface LocalStackOptions {
   tableName?: string;
   onError?: (error: unknown) => void;
   onExecutionError?: (execution: LocalExecution) => void;
-  /** How often stale leases and stranded queues are recovered (the local stand-in for the sweep). */
+  /** How often stale leases and stranded queues are recovered (1 minute on AWS; faster locally). */
   recoveryIntervalMs?: number;
+  /** How often the idle sweep runs (default: threadManagement.cleanupSchedule when it is a rate). */
+  cleanupIntervalMs?: number;
 }
 
 /** A running local stack. */
@@ -62,9 +66,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   let dynamo: DynamoDbLocal | undefined;
   let server: Server | undefined;
   let stepFunctions: LocalStepFunctions | undefined;
-  let recoveryTimer: NodeJS.Timeout | undefined;
+  const timers: NodeJS.Timeout[] = [];
   const stop = async () => {
-    clearInterval(recoveryTimer);
+    for (const timer of timers) clearInterval(timer);
     if (server) await new Promise<void>((done) => {
       server!.close(() => done());
       server!.closeAllConnections();
@@ -126,13 +130,17 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const turnControl = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'workflow', 'turn-control.ts')).href)) as { handler: LocalFunction };
     localFunctions.set(LOCAL_TURN_CONTROL, turnControl.handler);
 
-    // Turns whose process died (a crash, a kill) hold their thread until the lease expires; then
-    // this pass fails them and starts what was queued behind them. Same modules as the handlers.
-    const context = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'shared', 'context.ts')).href)) as typeof import('../../functions/shared/context.js');
-    const recover = () => recoverStaleTurns(context.threadStore, context.turns, { onError: (error) => options.onError?.(error) }).catch((error: unknown) => options.onError?.(error));
+    // The schedules of the cloud stack, as timers invoking the same handlers: reconciliation once at
+    // start (the CDK Trigger after a deploy), stuck-turn recovery, and the idle sweep.
+    const maintenance = async (name: string) => ((await import(pathToFileURL(join(FUNCTIONS_DIR, 'maintenance', `${name}.ts`)).href)) as { handler: () => Promise<unknown> }).handler;
+    const guarded = (job: () => Promise<unknown>) => () => job().catch((error: unknown) => options.onError?.(error));
+    if (config.threadManagement.startupReconciliation) await guarded(await maintenance('reconcile'))();
+    const recover = guarded(await maintenance('recover-turns'));
     await recover();
-    recoveryTimer = setInterval(recover, options.recoveryIntervalMs ?? 5_000);
-    recoveryTimer.unref();
+    const sweep = guarded(await maintenance('idle-sweep'));
+    timers.push(setInterval(recover, options.recoveryIntervalMs ?? 5_000));
+    timers.push(setInterval(sweep, options.cleanupIntervalMs ?? rateIntervalMs(config.threadManagement.cleanupSchedule) ?? DEFAULT_LOCAL_CLEANUP_MS));
+    for (const timer of timers) timer.unref();
 
     server = createApiServer({ routes: ROUTES, handlers, authorizer: authorizer.handler, onError: options.onError });
     const port = await new Promise<number>((done, fail) => {

@@ -3,7 +3,9 @@ import type { Construct } from 'constructs';
 import type { Config } from '../../lib/config/schema.js';
 import { ApiKeyAuthorizer } from '../constructs/api-key-authorizer.js';
 import { ThreadboundHttpApi } from '../constructs/http-api.js';
+import { IdleSweep } from '../constructs/idle-sweep.js';
 import { RouteHandlers } from '../constructs/route-handlers.js';
+import { StartupReconciliation } from '../constructs/startup-reconciliation.js';
 import { ThreadboundTable } from '../constructs/threadbound-table.js';
 import { TurnRecovery } from '../constructs/turn-recovery.js';
 import { TurnWorkflow } from '../constructs/turn-workflow.js';
@@ -19,7 +21,8 @@ export interface ThreadboundStackProps extends StackProps {
 /**
  * threadbound in one stack: the table, one Lambda per API handler, the authorizer, the HTTP API and
  * the turn workflow (one Lambda per agent, turn-control, the state machine, the execution-ended rule)
- * and the turn recovery schedule.
+ * the turn recovery schedule, the idle sweep on `threadManagement.cleanupSchedule` and (when
+ * `threadManagement.startupReconciliation`) the reconciliation run after every deployment.
  */
 export class ThreadboundStack extends Stack {
   /** The validated configuration this stack was built from. */
@@ -28,6 +31,9 @@ export class ThreadboundStack extends Stack {
   readonly authorizer: ApiKeyAuthorizer;
   readonly turnWorkflow: TurnWorkflow;
   readonly turnRecovery: TurnRecovery;
+  readonly idleSweep: IdleSweep;
+  /** Absent when `threadManagement.startupReconciliation` is false. */
+  readonly startupReconciliation: StartupReconciliation | undefined;
   readonly handlers: RouteHandlers;
   readonly httpApi: ThreadboundHttpApi;
 
@@ -44,6 +50,22 @@ export class ThreadboundStack extends Stack {
       handlers: this.handlers.functions,
       authorizer: this.authorizer.authorizer,
     });
+    this.idleSweep = new IdleSweep(this, 'IdleSweep', {
+      table: this.table.table,
+      configPath: props.configPath,
+      schedule: props.config.threadManagement.cleanupSchedule,
+      turns: this.turnWorkflow,
+    });
+    // Last, and after everything else holding a function: the reconciliation runs once the table,
+    // the state machine and every function of this deployment (with this config) are in place.
+    this.startupReconciliation = props.config.threadManagement.startupReconciliation
+      ? new StartupReconciliation(this, 'StartupReconciliation', {
+          table: this.table.table,
+          configPath: props.configPath,
+          turns: this.turnWorkflow,
+          executeAfter: [this.table, this.turnWorkflow, this.turnRecovery, this.idleSweep, this.handlers, this.authorizer],
+        })
+      : undefined;
 
     new CfnOutput(this, 'ApiUrl', { value: this.httpApi.stage.url, description: 'Base URL of the HTTP API (routes start with /v1)' });
     new CfnOutput(this, 'TableName', { value: this.table.table.tableName, description: 'The DynamoDB table (API keys are items in it)' });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 /** Audit event types written so far; later areas add theirs. */
-export type AuditEventType = 'thread_spawn' | 'thread_restart' | 'thread_terminate' | 'agent_exec' | 'plan_refused';
+export type AuditEventType = 'thread_spawn' | 'thread_restart' | 'thread_terminate' | 'thread_cleanup' | 'thread_moved' | 'agent_exec' | 'plan_refused';
 
 /** The hash a chain starts from. */
 export const GENESIS_HASH = '0'.repeat(64);

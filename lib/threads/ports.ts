@@ -102,14 +102,29 @@ export interface ThreadStore {
   /** Fails every queued turn of a (terminated) thread and empties its queue. Idempotent. */
   failQueuedTurns(tenant: string, sessionKey: string, error: string, at: string): Promise<number>;
 
+  /**
+   * Deletes, oldest first, the messages memory no longer shows: seq below `keepFromSeq` or created
+   * before `olderThan`. At most `limit` per call (the next call continues). Returns how many.
+   */
+  trimHistory(tenant: string, sessionKey: string, options: { keepFromSeq: number; olderThan: string; limit: number }): Promise<number>;
+
   /** Deletes messages with seq <= floorSeq (they already left memory). Idempotent. */
   trimMessages(tenant: string, sessionKey: string, floorSeq: number): Promise<void>;
 
   /** A page of the tenant's threads, newest first, starting after `after`. */
   listByTenant(tenant: string, options: { after?: ThreadPosition; pageSize: number }): Promise<ThreadPage>;
 
-  /** A page of live (not terminated) threads of one shard of the sparse index, least recently active first. */
-  listLive(shard: number, options: { cursor?: Record<string, unknown>; pageSize: number }): Promise<{ threads: Thread[]; cursor?: Record<string, unknown> }>;
+  /**
+   * A page of live (not terminated) threads of one shard of the sparse index, least recently active
+   * first; with `activeBefore`, only those whose lastActiveAt is earlier (the idle candidates).
+   */
+  listLive(shard: number, options: { cursor?: Record<string, unknown>; pageSize: number; activeBefore?: string }): Promise<{ threads: Thread[]; cursor?: Record<string, unknown> }>;
+
+  /** How many times each counter item changed (agents by name, the deployment under ""): read before a recount. */
+  counterVersions(agents: string[]): Promise<Map<string, number>>;
+
+  /** Sets an agent's (or with undefined, the deployment's) counters, only if it did not change since `observedChanges`. */
+  repairCounters(agent: string | undefined, values: { activeThreads: number; runningTurns?: number }, observedChanges: number): Promise<boolean>;
 
   /** Counters of the named agents plus the deployment total of live threads. */
   counters(agents: string[]): Promise<{ agents: Record<string, AgentCounters>; activeThreads: number }>;

@@ -26,8 +26,19 @@ export interface ListInput {
   limit: number;
 }
 
+/** How a thread is terminated. */
+export interface TerminateOptions {
+  reason?: string;
+  /** thread_cleanup for the idle sweep and reconciliation; thread_terminate otherwise. */
+  auditType?: 'thread_terminate' | 'thread_cleanup';
+  /** Terminate only if the thread is idle (no turn running or queued) and its lastActiveAt is still this. */
+  onlyIfIdleSince?: string;
+}
+
 /** The result of a terminate call. */
 export interface TerminateResult {
+  /** The thread was no longer idle as the caller saw it (onlyIfIdleSince): nothing was done. */
+  skipped?: boolean;
   /** The thread's items were deleted (the agent has autoDestroy). */
   destroyed: boolean;
   /** False when the thread was already terminated: nothing changed and no slot was given back. */
@@ -194,9 +205,15 @@ export class ThreadService {
   }
 
   /** Terminates a thread (deleting its items when the agent has autoDestroy); repeat calls change nothing. */
-  async terminate(principal: Principal, sessionKey: string, options: { reason?: string } = {}): Promise<TerminateResult> {
+  async terminate(principal: Principal, sessionKey: string, options: TerminateOptions = {}): Promise<TerminateResult> {
     return this.optimistic(principal.tenant, sessionKey, async (thread, now) => {
       const destroy = this.config.agents[thread.agent]?.autoDestroy ?? false;
+      // A system caller (the idle sweep, reconciliation) ends only a thread that is still as it saw
+      // it: no turn running or queued, not active since. Decided on the read the write is
+      // conditioned on, so a turn that starts meanwhile makes the write fail and this check run again.
+      if (options.onlyIfIdleSince !== undefined && (thread.status === 'terminated' || thread.lease || thread.queuedTurns > 0 || thread.lastActiveAt !== options.onlyIfIdleSince)) {
+        return { destroyed: false, changed: false, skipped: true };
+      }
       if (thread.status === 'terminated') {
         // A repeat finishes what an interrupted first call left: the deletion, or the queue.
         if (destroy) await this.store.destroy(thread.tenant, sessionKey, thread.threadId);
@@ -205,7 +222,7 @@ export class ThreadService {
       }
       const at = now.toISOString();
       const reason = options.reason ?? 'terminated by client';
-      const audit = this.nextAudit(thread, principal, 'thread_terminate', at, {
+      const audit = this.nextAudit(thread, principal, options.auditType ?? 'thread_terminate', at, {
         reason,
         destroyed: destroy,
         ...(thread.lease ? { releasedTurnId: thread.lease.turnId } : {}),
@@ -228,6 +245,24 @@ export class ThreadService {
       // A kept thread's queued turns will never run: give them a final status clients can see.
       else if (thread.queuedTurns > 0) await this.store.failQueuedTurns(thread.tenant, sessionKey, 'the thread was terminated', at);
       return { destroyed: destroy, changed: true, ...(destroy ? {} : { thread: this.view(after, now) }) };
+    });
+  }
+
+  /**
+   * Moves an idle thread to the agent its agent was renamed to (config `renamedFrom`): the slot moves
+   * between the two agents' counters in the same transaction. A thread running a turn is left alone.
+   */
+  async moveToAgent(tenant: string, sessionKey: string, agentName: string, actor: string): Promise<boolean> {
+    const agent = this.agentConfig(agentName);
+    return this.optimistic(tenant, sessionKey, async (thread, now) => {
+      if (thread.status === 'terminated' || thread.agent === agentName || thread.lease || thread.queuedTurns > 0) return false;
+      const audit = nextAuditEntry(thread, { type: 'thread_moved', at: now.toISOString(), tenant, actor, data: { from: thread.agent, to: agentName } });
+      const after: Thread = { ...thread, agent: agentName, mode: agent.mode, version: thread.version + 1, auditSeq: audit.seq, auditHash: audit.hash };
+      const counters: CounterDelta[] = [
+        { agent: thread.agent, activeThreads: -1 },
+        { agent: agentName, activeThreads: 1 },
+      ];
+      return (await this.store.transition(thread, after, audit, counters)).ok ? true : undefined;
     });
   }
 

@@ -49,6 +49,8 @@ export interface Message {
   turnId: string;
   agent: string;
   createdAt: string;
+  /** Epoch seconds after which DynamoDB's TTL may delete it (createdAt + memory.maxAge): a safety net for the trim. */
+  expiresAt?: number;
 }
 
 /** Statuses after which a turn never changes again. */

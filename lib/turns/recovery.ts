@@ -1,22 +1,33 @@
+import { durationMs } from '../config/duration.js';
+import type { Config } from '../config/schema.js';
 import { INDEX_SHARDS } from '../table/definition.js';
 import type { ThreadStore } from '../threads/ports.js';
 import type { TurnService } from './service.js';
 
+/** The shortest lease any agent's turn can hold (3 × timeout + 5 s, see TurnService). */
+function shortestLeaseMs(config: Config): number {
+  return Math.min(...Object.values(config.agents).map((agent) => 3 * durationMs(agent.timeout) + 5_000));
+}
+
 /**
  * One pass over the live threads (the sparse index, every shard) recovering those whose lease has
- * expired or whose queue is stranded. Returns how many threads it changed.
+ * expired or whose queue is stranded. A lease is taken when the thread becomes active, so only
+ * threads inactive for longer than the shortest lease can hold an expired one: only those are read.
+ * Returns how many threads it changed.
  */
 export async function recoverStaleTurns(
+  config: Config,
   store: ThreadStore,
   turns: TurnService,
   options: { now?: Date; onError?: (error: unknown, sessionKey: string) => void } = {},
 ): Promise<number> {
   const { now = new Date(), onError } = options;
+  const activeBefore = new Date(now.getTime() - shortestLeaseMs(config)).toISOString();
   let changed = 0;
   for (let shard = 0; shard < INDEX_SHARDS; shard += 1) {
     let cursor: Record<string, unknown> | undefined;
     do {
-      const page = await store.listLive(shard, { cursor, pageSize: 100 });
+      const page = await store.listLive(shard, { cursor, pageSize: 100, activeBefore });
       for (const thread of page.threads) {
         const stuck = thread.lease ? Date.parse(thread.lease.leaseExpiresAt) <= now.getTime() : thread.queuedTurns > 0;
         if (!stuck) continue;

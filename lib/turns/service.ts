@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { nextAuditEntry } from '../threads/audit.js';
 import type { Principal } from '../auth/api-keys.js';
-import { durationSeconds } from '../config/duration.js';
+import { durationMs, durationSeconds } from '../config/duration.js';
 import type { AgentConfig, Config } from '../config/schema.js';
 import { ThreadError } from '../threads/errors.js';
 import type { Thread, ThreadLease } from '../threads/model.js';
@@ -142,7 +142,7 @@ export class TurnService {
         messageSeq += 1;
         finished.reply = outcome.reply;
         finished.replySeq = messageSeq;
-        writes.push({ kind: 'putMessage', message: { seq: messageSeq, role: 'assistant', content: outcome.reply, turnId: ref.turnId, agent: thread.agent, createdAt: at } });
+        writes.push({ kind: 'putMessage', message: { seq: messageSeq, role: 'assistant', content: outcome.reply, turnId: ref.turnId, agent: thread.agent, createdAt: at, ...this.messageTtl(thread.agent, now) } });
       } else {
         finished.error = outcome.error;
       }
@@ -172,6 +172,7 @@ export class TurnService {
       if (guard) writes.push({ kind: 'assertLease', ...guard });
       const result = await this.store.transition(thread, after, audit, counters, writes);
       if (result.ok) {
+        await this.trimMemory(after);
         if (startNext && after.queuedTurns > 0) await this.startNext(ref.tenant, ref.sessionKey);
         return 'finished';
       }
@@ -214,6 +215,20 @@ export class TurnService {
       }
     }
     throw new ThreadError('conflict', `thread "${sessionKey}" is being changed by other requests; retry`, { sessionKey });
+  }
+
+  /**
+   * Memory is temporary as configured: after each turn, messages beyond memory.maxTurns exchanges or
+   * older than memory.maxAge are deleted (a few per turn; TTL on each message is the safety net).
+   */
+  private async trimMemory(thread: Thread): Promise<void> {
+    const memory = this.config.agents[thread.agent]?.memory;
+    if (!memory) return;
+    await this.store.trimHistory(thread.tenant, thread.sessionKey, {
+      keepFromSeq: thread.messageSeq - 2 * memory.maxTurns + 1,
+      olderThan: new Date(this.now().getTime() - durationMs(memory.maxAge)).toISOString(),
+      limit: 25,
+    });
   }
 
   /** Starts the oldest queued turn if the thread is free; returns whether one started. */
@@ -266,6 +281,26 @@ export class TurnService {
     return 'none';
   }
 
+  /**
+   * Releases a lease whose turn is already final or does not exist (an orphan: nothing will ever
+   * finish it), without waiting for it to expire. Returns whether it released one.
+   */
+  async releaseOrphanLease(tenant: string, sessionKey: string): Promise<boolean> {
+    for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
+      await optimisticBackoff(attempt);
+      const thread = await this.store.get(tenant, sessionKey);
+      if (!thread?.lease || thread.status === 'terminated') return false;
+      const turn = await this.store.getTurn(tenant, sessionKey, thread.lease.turnId);
+      if (turn && !FINAL_STATUSES.includes(turn.status)) return false;
+      const after: Thread = { ...thread, version: thread.version + 1, lease: undefined };
+      if ((await this.store.transition(thread, after, undefined, [{ agent: thread.agent, runningTurns: -1 }])).ok) {
+        if (after.queuedTurns > 0) await this.startNext(tenant, sessionKey);
+        return true;
+      }
+    }
+    return false;
+  }
+
   /** A turn of the caller's thread; with `waitSeconds`, waits (polling) until it is final or the time is up. */
   async get(tenant: string, sessionKey: string, turnId: string, waitSeconds = 0): Promise<TurnView> {
     const deadline = Date.now() + waitSeconds * 1000;
@@ -299,7 +334,7 @@ export class TurnService {
     const writes: ThreadWrite[] = [
       // A new turn is inserted (refused if its id exists: idempotency); a queued one moves on exactly once.
       source === 'new' ? { kind: 'putTurn', turn } : { kind: 'updateTurn', turn, expected: 'queued' },
-      { kind: 'putMessage', message: { seq: messageSeq, role: 'user', content: accepted.input, turnId: accepted.turnId, agent: thread.agent, createdAt: at } },
+      { kind: 'putMessage', message: { seq: messageSeq, role: 'user', content: accepted.input, turnId: accepted.turnId, agent: thread.agent, createdAt: at, ...this.messageTtl(thread.agent, now) } },
     ];
     if (thread.lease) {
       // Takeover of an expired lease: its turn's slot passes to this turn (no new slot is taken).
@@ -355,6 +390,12 @@ export class TurnService {
   /** A lease lasts the turn's whole budget (main, sub-agents, merge: each up to the timeout) plus a grace. */
   private leaseMs(agent: AgentConfig): number {
     return 3 * durationSeconds(agent.timeout) * 1000 + LEASE_GRACE_MS;
+  }
+
+  /** The TTL of a message: when memory.maxAge has passed, DynamoDB may delete it even if no trim ran. */
+  private messageTtl(agent: string, now: Date): { expiresAt?: number } {
+    const maxAge = this.config.agents[agent]?.memory.maxAge;
+    return maxAge ? { expiresAt: Math.ceil((now.getTime() + durationMs(maxAge)) / 1000) } : {};
   }
 
   private expired(lease: ThreadLease, now: Date): boolean {

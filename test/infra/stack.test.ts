@@ -14,6 +14,8 @@ import { TABLE } from '../../lib/table/definition.js';
 import { TURN_WORKFLOW_FILE } from '../../lib/workflows/turn-workflow.js';
 import type { ThreadboundFunction } from '../../infra/constructs/threadbound-function.js';
 import { FUNCTION_RUNTIME } from '../../infra/constructs/threadbound-function.js';
+import { IDLE_SWEEP_MAX_EVENT_AGE, IDLE_SWEEP_RETRY_ATTEMPTS, IDLE_SWEEP_TIMEOUT } from '../../infra/constructs/idle-sweep.js';
+import { DEPLOY_NONCE_CONTEXT, DEPLOY_NONCE_PROPERTY, RECONCILE_TIMEOUT, RECONCILE_TRIGGER_TIMEOUT, type StartupReconciliation } from '../../infra/constructs/startup-reconciliation.js';
 import { TURN_RECOVERY_MAX_EVENT_AGE, TURN_RECOVERY_RETRY_ATTEMPTS, TURN_RECOVERY_SCHEDULE, TURN_RECOVERY_TIMEOUT } from '../../infra/constructs/turn-recovery.js';
 import {
   EXECUTION_ENDED_DLQ_RETENTION,
@@ -30,6 +32,8 @@ import type { ThreadboundStack } from '../../infra/stacks/threadbound-stack.js';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** cdk.json's context (feature flags), so the test synthesizes what `cdk synth` synthesizes. */
 const CDK_CONTEXT = (JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
+/** A fixed deploy nonce keeps the template deterministic (`cdk deploy` uses the synth time). */
+const TEST_NONCE = 'test-nonce-1';
 
 const WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:TransactWriteItems', 'dynamodb:PartiQLInsert', 'dynamodb:PartiQLUpdate', 'dynamodb:PartiQLDelete'];
 
@@ -68,13 +72,24 @@ let synthError: unknown;
 
 const logicalId = (construct: { node: { defaultChild?: unknown } }) => stack.getLogicalId(construct.node.defaultChild as never);
 const handlers = () => [...new Set(ROUTES.map((route) => route.handler))];
-/** Every Lambda of the stack: the authorizer, the route handlers, the agents, turn-control and turn recovery. */
+/** The startup reconciliation (the repository config enables it). */
+const reconciliation = (): StartupReconciliation => {
+  expect(stack.startupReconciliation).toBeDefined();
+  return stack.startupReconciliation!;
+};
+/** The maintenance functions: turn recovery, the idle sweep and the startup reconciliation. */
+const maintenanceFunctions = (): ThreadboundFunction[] => [stack.turnRecovery.handler, stack.idleSweep.handler, reconciliation().handler];
+/**
+ * Every threadbound Lambda of the stack: the authorizer, the route handlers, the agents,
+ * turn-control and the maintenance functions. (The one other function is the CDK Trigger's
+ * provider, checked on its own.)
+ */
 const allFunctions = (): ThreadboundFunction[] => [
   stack.authorizer.handler,
   ...stack.handlers.functions.values(),
   ...stack.turnWorkflow.agents.values(),
   stack.turnWorkflow.turnControl,
-  stack.turnRecovery.handler,
+  ...maintenanceFunctions(),
 ];
 
 /** Every statement of every IAM policy attached to the role with this logical id. */
@@ -87,7 +102,7 @@ function statementsOfRole(roleLogicalId: string): Statement[] {
 
 beforeAll(() => {
   outdir = tempOutdir();
-  const built = buildApp({ configPath: join(ROOT, 'threadbound.config.json'), appProps: { outdir, context: CDK_CONTEXT } });
+  const built = buildApp({ configPath: join(ROOT, 'threadbound.config.json'), appProps: { outdir, context: { ...CDK_CONTEXT, [DEPLOY_NONCE_CONTEXT]: TEST_NONCE } } });
   stack = built.stack;
   try {
     built.app.synth();
@@ -174,8 +189,11 @@ describe('HTTP API', () => {
 });
 
 describe('Lambda functions', () => {
-  it('has one function per distinct route handler, the authorizer, one per agent, turn-control and turn recovery', () => {
-    template.resourceCountIs('AWS::Lambda::Function', handlers().length + 1 + Object.keys(stack.config.agents).length + 1 + 1);
+  it('has one function per distinct route handler, the authorizer, one per agent, turn-control, the three maintenance functions and the Trigger provider', () => {
+    template.resourceCountIs('AWS::Lambda::Function', handlers().length + 1 + Object.keys(stack.config.agents).length + 1 + 3 + 1);
+    expect(new Set(Object.keys(template.findResources('AWS::Lambda::Function')))).toEqual(
+      new Set([...allFunctions().map((fn) => logicalId(fn.function)), stack.resolve(reconciliation().provider.function.logicalId) as string]),
+    );
     expect([...stack.handlers.functions.keys()].sort()).toEqual(handlers().sort());
     expect([...stack.turnWorkflow.agents.keys()].sort()).toEqual(Object.keys(stack.config.agents).sort());
   });
@@ -188,33 +206,36 @@ describe('Lambda functions', () => {
     template.hasResourceProperties('AWS::Lambda::Function', { Role: { 'Fn::GetAtt': [logicalId(stack.handlers.functions.get('turns-get')!.role), 'Arn'] }, Timeout: 29 });
   });
 
-  it('runs every function on arm64, the newest Node.js runtime, with active tracing', () => {
+  it('runs every threadbound function on arm64, the newest Node.js runtime, with active tracing', () => {
     const newestNode = Runtime.ALL.filter((runtime) => /^nodejs\d/.test(runtime.name))
       .map((runtime) => runtime.name)
       .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }))
       .at(-1);
     expect(FUNCTION_RUNTIME.name).toBe(newestNode);
-    template.allResourcesProperties('AWS::Lambda::Function', {
-      Architectures: ['arm64'],
-      Runtime: FUNCTION_RUNTIME.name,
-      TracingConfig: { Mode: 'Active' },
-      Handler: 'index.handler',
-      MemorySize: Match.anyValue(),
-      Timeout: Match.anyValue(),
-      LoggingConfig: { LogGroup: { Ref: Match.anyValue() } },
-      Environment: {
-        Variables: {
-          TABLE_NAME: { Ref: logicalId(stack.table.table) },
-          THREADBOUND_CONFIG: '/var/task/threadbound.config.json',
-          POWERTOOLS_SERVICE_NAME: 'threadbound',
-          NODE_OPTIONS: '--enable-source-maps',
+    for (const fn of allFunctions()) {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Role: { 'Fn::GetAtt': [logicalId(fn.role), 'Arn'] },
+        Architectures: ['arm64'],
+        Runtime: FUNCTION_RUNTIME.name,
+        TracingConfig: { Mode: 'Active' },
+        Handler: 'index.handler',
+        MemorySize: Match.anyValue(),
+        Timeout: Match.anyValue(),
+        LoggingConfig: { LogGroup: { Ref: Match.anyValue() } },
+        Environment: {
+          Variables: {
+            TABLE_NAME: { Ref: logicalId(stack.table.table) },
+            THREADBOUND_CONFIG: '/var/task/threadbound.config.json',
+            POWERTOOLS_SERVICE_NAME: 'threadbound',
+            NODE_OPTIONS: '--enable-source-maps',
+          },
         },
-      },
-    });
+      });
+    }
   });
 
-  it('bundles each function as ESM with the config file beside it', () => {
-    for (const fn of Object.values(template.findResources('AWS::Lambda::Function'))) {
+  it('bundles each threadbound function as ESM with the config file beside it', () => {
+    for (const fn of allFunctions().map((candidate) => template.toJSON().Resources[logicalId(candidate.function)] as Json)) {
       // The code's S3 key is the asset hash; the assembly holds the bundle as asset.<hash>/.
       const asset = join(outdir, `asset.${(fn.Properties.Code.S3Key as string).replace(/\.zip$/, '')}`);
       expect(existsSync(join(asset, 'index.mjs')), asset).toBe(true);
@@ -238,12 +259,13 @@ describe('Lambda functions', () => {
 });
 
 describe('least privilege', () => {
-  it('uses a dedicated role per function (and one for the state machine) and no AWS managed policies', () => {
-    template.resourceCountIs('AWS::IAM::Role', allFunctions().length + 1);
+  it('uses a dedicated role per function (and one for the state machine, one for the Trigger provider) and no AWS managed policies', () => {
+    template.resourceCountIs('AWS::IAM::Role', allFunctions().length + 2);
     template.allResourcesProperties('AWS::IAM::Role', { ManagedPolicyArns: Match.absent() });
     const roles = template.findResources('AWS::IAM::Role');
     const stateMachineRole = logicalId(stack.turnWorkflow.stateMachine.role);
-    expect(new Set(allFunctions().map((fn) => logicalId(fn.role)))).toEqual(new Set(Object.keys(roles).filter((id) => id !== stateMachineRole)));
+    const providerRole = stack.resolve(reconciliation().provider.role.logicalId) as string;
+    expect(new Set(allFunctions().map((fn) => logicalId(fn.role)))).toEqual(new Set(Object.keys(roles).filter((id) => id !== stateMachineRole && id !== providerRole)));
     for (const fn of allFunctions()) {
       expect(roles[logicalId(fn.role)]!.Properties.AssumeRolePolicyDocument.Statement).toEqual([{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } }]);
     }
@@ -294,9 +316,9 @@ describe('least privilege', () => {
     expect(ROUTES.some((route) => route.table === 'read')).toBe(true);
   });
 
-  it('gives the agents, turn-control and turn recovery read/write table access', () => {
+  it('gives the agents, turn-control and the maintenance functions read/write table access', () => {
     const tableArn = { 'Fn::GetAtt': [logicalId(stack.table.table), 'Arn'] };
-    for (const fn of [...stack.turnWorkflow.agents.values(), stack.turnWorkflow.turnControl, stack.turnRecovery.handler]) {
+    for (const fn of [...stack.turnWorkflow.agents.values(), stack.turnWorkflow.turnControl, ...maintenanceFunctions()]) {
       const statements = statementsOfRole(logicalId(fn.role)).filter((statement) => actionsOf(statement).some((action) => action.startsWith('dynamodb:')));
       expect(statements.flatMap(actionsOf), fn.node.path).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']));
       for (const resource of statements.flatMap(resourcesOf)) expect([tableArn, { 'Fn::Join': ['', [tableArn, '/index/*']] }], fn.node.path).toContainEqual(resource);
@@ -438,13 +460,13 @@ describe('turn workflow', () => {
     }
   });
 
-  it('lets startsTurns routes, turn-control and turn recovery (only) start executions of this state machine, and tells them its ARN', () => {
+  it('lets startsTurns routes, turn-control and the maintenance functions (only) start executions of this state machine, and tells them its ARN', () => {
     // The ARN is formatted from the explicit name (see TurnWorkflow): it must name this state machine.
     expect(JSON.stringify(formattedArn())).toContain(`:stateMachine:${stateMachine().StateMachineName as string}"`);
     const starters = [...stack.handlers.turnStarters].map((handler) => stack.handlers.functions.get(handler)!);
     expect([...stack.handlers.turnStarters].sort()).toEqual([...new Set((ROUTES as readonly RouteDefinition[]).filter((route) => route.startsTurns === true).map((route) => route.handler))].sort());
     expect(starters.length).toBeGreaterThan(0);
-    const others = [stack.turnWorkflow.turnControl, stack.turnRecovery.handler];
+    const others = [stack.turnWorkflow.turnControl, ...maintenanceFunctions()];
     for (const fn of [...starters, ...others]) {
       const statements = statementsOfRole(logicalId(fn.role)).filter((statement) => actionsOf(statement).some((action) => action.startsWith('states:')));
       expect(statements, fn.node.path).toEqual([{ Effect: 'Allow', Action: 'states:StartExecution', Resource: formattedArn() }]);
@@ -460,7 +482,7 @@ describe('turn workflow', () => {
     }
   });
 
-  it('lets no function invoke a Lambda (only the state machine does)', () => {
+  it('lets no function invoke a Lambda (only the state machine and the Trigger provider do)', () => {
     for (const fn of allFunctions()) {
       expect(statementsOfRole(logicalId(fn.role)).flatMap(actionsOf).filter((action) => action.startsWith('lambda:')), fn.node.path).toEqual([]);
     }
@@ -515,8 +537,8 @@ describe('stuck-turn backstops', () => {
   const functionArn = (fn: ThreadboundFunction) => ({ 'Fn::GetAtt': [logicalId(fn.function), 'Arn'] });
   const ruleArn = (rule: { node: { defaultChild?: unknown } }) => ({ 'Fn::GetAtt': [logicalId(rule), 'Arn'] });
 
-  it('has exactly two EventBridge rules, both on the default bus: execution-ended and the recovery schedule', () => {
-    template.resourceCountIs('AWS::Events::Rule', 2);
+  it('has exactly three EventBridge rules, all on the default bus: execution-ended, the recovery schedule and the idle sweep schedule', () => {
+    template.resourceCountIs('AWS::Events::Rule', 3);
     template.allResourcesProperties('AWS::Events::Rule', { EventBusName: Match.absent(), State: 'ENABLED' });
   });
 
@@ -600,7 +622,9 @@ describe('stuck-turn backstops', () => {
 
   it('runs turn recovery on its own schedule, TURN_RECOVERY_SCHEDULE (rate(1 minute)), not the cleanup schedule', () => {
     expect(TURN_RECOVERY_SCHEDULE).toBe('rate(1 minute)');
-    template.resourcePropertiesCountIs('AWS::Events::Rule', { ScheduleExpression: Match.anyValue() }, 1);
+    // Two scheduled rules: this one and the idle sweep's (below).
+    template.resourcePropertiesCountIs('AWS::Events::Rule', { ScheduleExpression: Match.anyValue() }, 2);
+    template.resourcePropertiesCountIs('AWS::Events::Rule', { ScheduleExpression: TURN_RECOVERY_SCHEDULE }, 1);
     const rule = template.toJSON().Resources[logicalId(stack.turnRecovery.schedule)].Properties as Json;
     expect(rule.ScheduleExpression).toBe(TURN_RECOVERY_SCHEDULE);
     expect(rule.EventPattern).toBeUndefined();
@@ -617,10 +641,10 @@ describe('stuck-turn backstops', () => {
       Principal: 'events.amazonaws.com',
       SourceArn: ruleArn(stack.turnRecovery.schedule),
     });
-    // The only function EventBridge may invoke besides turn-control.
+    // EventBridge may invoke turn-control, turn recovery and the idle sweep, nothing else.
     const eventInvoked = Object.values(template.findResources('AWS::Lambda::Permission', { Properties: { Principal: 'events.amazonaws.com' } })).map((permission) => permission.Properties.FunctionName as unknown);
-    expect(eventInvoked).toHaveLength(2);
-    expect(eventInvoked).toEqual(expect.arrayContaining([functionArn(stack.turnWorkflow.turnControl), functionArn(stack.turnRecovery.handler)]));
+    expect(eventInvoked).toHaveLength(3);
+    expect(eventInvoked).toEqual(expect.arrayContaining([functionArn(stack.turnWorkflow.turnControl), functionArn(stack.turnRecovery.handler), functionArn(stack.idleSweep.handler)]));
   });
 
   it('builds the recovery function from functions/maintenance/recover-turns.ts: 60 s, STATE_MACHINE_ARN, no Lambda retries', () => {
@@ -655,6 +679,141 @@ describe('stuck-turn backstops', () => {
   });
 });
 
+describe('maintenance: idle sweep and startup reconciliation', () => {
+  const functionArn = (fn: ThreadboundFunction) => ({ 'Fn::GetAtt': [logicalId(fn.function), 'Arn'] });
+  const ruleArn = (rule: { node: { defaultChild?: unknown } }) => ({ 'Fn::GetAtt': [logicalId(rule), 'Arn'] });
+  const resources = () => template.toJSON().Resources as Record<string, Json>;
+  const triggers = () => Object.entries(template.findResources('Custom::Trigger'));
+  const providerRoleId = () => stack.resolve(reconciliation().provider.role.logicalId) as string;
+  const providerFunctionId = () => stack.resolve(reconciliation().provider.function.logicalId) as string;
+  /** The entry file a function was bundled from, as named by its source map. */
+  const sourceMap = (fn: ThreadboundFunction) => {
+    const code = resources()[logicalId(fn.function)]!.Properties.Code as Json;
+    return readFileSync(join(outdir, `asset.${(code.S3Key as string).replace(/\.zip$/, '')}`, 'index.mjs.map'), 'utf8');
+  };
+  /** StartExecution on the turn state machine only, read/write on the table and its indexes, and nothing else. */
+  const expectMaintenancePermissions = (fn: ThreadboundFunction) => {
+    const statements = statementsOfRole(logicalId(fn.role));
+    const states = statements.filter((statement) => actionsOf(statement).some((action) => action.startsWith('states:')));
+    expect(states, fn.node.path).toEqual([{ Effect: 'Allow', Action: 'states:StartExecution', Resource: stack.resolve(stack.turnWorkflow.stateMachineArn) as unknown }]);
+    const tableArn = { 'Fn::GetAtt': [logicalId(stack.table.table), 'Arn'] };
+    const dynamo = statements.filter((statement) => actionsOf(statement).some((action) => action.startsWith('dynamodb:')));
+    expect(dynamo.flatMap(actionsOf), fn.node.path).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']));
+    expect(dynamo.flatMap(resourcesOf), fn.node.path).toEqual([tableArn, { 'Fn::Join': ['', [tableArn, '/index/*']] }]);
+    expect(statements.flatMap(actionsOf).filter((action) => !/^(logs|xray|dynamodb|states):/.test(action)), fn.node.path).toEqual([]);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Role: { 'Fn::GetAtt': [logicalId(fn.role), 'Arn'] },
+      Environment: { Variables: { STATE_MACHINE_ARN: stack.resolve(stack.turnWorkflow.stateMachineArn) as unknown } },
+    });
+  };
+
+  it('runs the idle sweep on exactly the config\'s threadManagement.cleanupSchedule', () => {
+    const expression = stack.config.threadManagement.cleanupSchedule;
+    expect(expression).toMatch(/^(rate|cron)\(/);
+    const rule = resources()[logicalId(stack.idleSweep.schedule)]!.Properties as Json;
+    expect(rule.ScheduleExpression).toBe(expression);
+    expect(rule.EventPattern).toBeUndefined();
+    expect(rule.Targets).toEqual([
+      {
+        Id: expect.any(String),
+        Arn: functionArn(stack.idleSweep.handler),
+        RetryPolicy: { MaximumRetryAttempts: IDLE_SWEEP_RETRY_ATTEMPTS, MaximumEventAgeInSeconds: IDLE_SWEEP_MAX_EVENT_AGE.toSeconds() },
+      },
+    ]);
+    template.resourcePropertiesCountIs('AWS::Events::Rule', { ScheduleExpression: expression }, 1);
+    // Invoked by that rule only.
+    const permissions = Object.values(template.findResources('AWS::Lambda::Permission', { Properties: { FunctionName: functionArn(stack.idleSweep.handler) } }));
+    expect(permissions.map((permission) => permission.Properties as Json)).toEqual([
+      { Action: 'lambda:InvokeFunction', FunctionName: functionArn(stack.idleSweep.handler), Principal: 'events.amazonaws.com', SourceArn: ruleArn(stack.idleSweep.schedule) },
+    ]);
+  });
+
+  it('builds the idle sweep from functions/maintenance/idle-sweep.ts: 60 s, no Lambda retries', () => {
+    expect(IDLE_SWEEP_TIMEOUT.toSeconds()).toBe(60);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Role: { 'Fn::GetAtt': [logicalId(stack.idleSweep.handler.role), 'Arn'] },
+      Handler: 'index.handler',
+      Timeout: 60,
+    });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { FunctionName: { Ref: logicalId(stack.idleSweep.handler.function) }, MaximumRetryAttempts: 0 });
+    expect(sourceMap(stack.idleSweep.handler)).toContain('functions/maintenance/idle-sweep.ts');
+  });
+
+  it('builds the reconciliation from functions/maintenance/reconcile.ts, 5 minutes, invoked by nothing but the Trigger', () => {
+    expect(RECONCILE_TIMEOUT.toSeconds()).toBe(300);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Role: { 'Fn::GetAtt': [logicalId(reconciliation().handler.role), 'Arn'] },
+      Handler: 'index.handler',
+      Timeout: RECONCILE_TIMEOUT.toSeconds(),
+    });
+    expect(sourceMap(reconciliation().handler)).toContain('functions/maintenance/reconcile.ts');
+    expect(Object.keys(template.findResources('AWS::Lambda::Permission', { Properties: { FunctionName: functionArn(reconciliation().handler) } }))).toEqual([]);
+    expect(JSON.stringify(template.findResources('AWS::Events::Rule'))).not.toContain(logicalId(reconciliation().handler.function));
+  });
+
+  it('lets the idle sweep and the reconciliation start executions of the turn state machine only, and read/write the table', () => {
+    expectMaintenancePermissions(stack.idleSweep.handler);
+    expectMaintenancePermissions(reconciliation().handler);
+  });
+
+  it('has one Trigger, invoking the reconciliation\'s current version synchronously (a failure fails the deploy), with the deploy nonce', () => {
+    expect(triggers()).toHaveLength(1);
+    const [, trigger] = triggers()[0]!;
+    // HandlerArn is the function's current version: the Version resource of the reconcile function.
+    const versionId = (trigger.Properties.HandlerArn as { Ref: string }).Ref;
+    expect(resources()[versionId]).toMatchObject({ Type: 'AWS::Lambda::Version', Properties: { FunctionName: { Ref: logicalId(reconciliation().handler.function) } } });
+    expect(trigger.Properties).toEqual({
+      ServiceToken: { 'Fn::GetAtt': [providerFunctionId(), 'Arn'] },
+      HandlerArn: { Ref: versionId },
+      // RequestResponse: the provider waits for the result and fails the resource (so the
+      // deployment) when the function throws. EVENT would only report that the invoke was accepted.
+      InvocationType: 'RequestResponse',
+      Timeout: String(RECONCILE_TRIGGER_TIMEOUT.toMilliseconds()),
+      ExecuteOnHandlerChange: true,
+      [DEPLOY_NONCE_PROPERTY]: TEST_NONCE,
+    });
+    expect(reconciliation().deployNonce).toBe(TEST_NONCE);
+    // The provider waits longer than the function may run.
+    expect(RECONCILE_TRIGGER_TIMEOUT.toSeconds()).toBeGreaterThan(RECONCILE_TIMEOUT.toSeconds());
+  });
+
+  it('runs the Trigger after the table, the state machine and every function (DependsOn)', () => {
+    const [, trigger] = triggers()[0]!;
+    const dependsOn = new Set([trigger.DependsOn ?? []].flat() as string[]);
+    expect(dependsOn).toContain(logicalId(stack.table.table));
+    expect(dependsOn).toContain(logicalId(stack.turnWorkflow.stateMachine));
+    // The state machine's role policy too (it can invoke the agents once the trigger runs).
+    expect(dependsOn).toContain(logicalId(stack.turnWorkflow.stateMachine.role.node.findChild('DefaultPolicy')));
+    for (const fn of allFunctions().filter((candidate) => candidate !== reconciliation().handler)) {
+      expect(dependsOn, fn.node.path).toContain(logicalId(fn.function));
+      expect(dependsOn, fn.node.path).toContain(logicalId(fn.role.node.findChild('DefaultPolicy')));
+    }
+    // The reconciliation function itself comes in through HandlerArn (its version), whose
+    // function waits for its role policy.
+    expect([resources()[logicalId(reconciliation().handler.function)]!.DependsOn].flat()).toContain(logicalId(reconciliation().handler.role.node.findChild('DefaultPolicy')));
+    // Nothing waits for the trigger.
+    const [triggerId] = triggers()[0]!;
+    for (const [id, resource] of Object.entries(resources())) expect([resource.DependsOn ?? []].flat(), id).not.toContain(triggerId);
+  });
+
+  it('runs the Trigger provider with its own log group and no managed policy: it may only invoke the reconciliation and write its logs', () => {
+    const role = resources()[providerRoleId()]!;
+    expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    const statements = (role.Properties.Policies as { PolicyDocument: { Statement: Statement[] } }[]).flatMap((policy) => policy.PolicyDocument.Statement);
+    const logGroupId = logicalId(reconciliation().provider.logGroup);
+    expect(statements).toEqual([
+      { Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: [{ 'Fn::Join': ['', [functionArn(reconciliation().handler), ':*']] }] },
+      { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': [logGroupId, 'Arn'] } },
+    ]);
+    // Nothing else attaches a policy to it.
+    expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).not.toContain(providerRoleId());
+    const fn = resources()[providerFunctionId()]!;
+    expect(fn.Properties.Role).toEqual({ 'Fn::GetAtt': [providerRoleId(), 'Arn'] });
+    expect(fn.Properties.LoggingConfig).toEqual({ LogGroup: { Ref: logGroupId } });
+    expect(resources()[logGroupId]!.Properties.RetentionInDays).toBe(30);
+  });
+});
+
 describe('cdk-nag (AwsSolutions, through CDK policy validation)', () => {
   it('synthesizes the app with zero unacknowledged findings', () => {
     // In-process synth throws on any unacknowledged finding (`cdk synth` exits 1);
@@ -673,10 +832,12 @@ describe('cdk-nag (AwsSolutions, through CDK policy validation)', () => {
 
     const tableArn = `<${logicalId(stack.table.table)}.Arn>`;
     const rolePolicy = (fn: { role: { node: { path: string } } }) => `${fn.role.node.path}/DefaultPolicy/Resource`;
-    const workflowFunctions = [...stack.turnWorkflow.agents.values(), stack.turnWorkflow.turnControl, stack.turnRecovery.handler];
+    const workflowFunctions = [...stack.turnWorkflow.agents.values(), stack.turnWorkflow.turnControl, ...maintenanceFunctions()];
     const expected = [
       // X-Ray of every function, and the state machine's log delivery + X-Ray actions. (The DLQ
-      // raises nothing: SSE-SQS, TLS-only, and turn-control's DeadLetterConfig satisfies SQS3.)
+      // raises nothing: SSE-SQS, TLS-only, and turn-control's DeadLetterConfig satisfies SQS3. The
+      // Trigger provider raises nothing either: plain CfnResources, which cdk-nag does not inspect;
+      // its role and function are checked by the startup reconciliation tests instead.)
       ...allFunctions().map((fn) => `AwsSolutions-IAM5[Resource::*] @ ${rolePolicy(fn)}`),
       `AwsSolutions-IAM5[Resource::*] @ ${rolePolicy(stack.turnWorkflow.stateMachine)}`,
       // The GSIs, for every function with table access.

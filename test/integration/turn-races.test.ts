@@ -6,8 +6,9 @@ let stack: TestStack;
 beforeAll(async () => {
   stack = await startTestStack({
     agents: {
-      rejecter: testAgent(['test:delay=30'], { onBusy: 'reject' }),
-      queuer: testAgent(['test:delay=20'], { onBusy: 'enqueue' }),
+      // A memory window larger than the race, so the whole history stays to be checked.
+      rejecter: testAgent(['test:delay=30'], { onBusy: 'reject', memory: { maxTurns: 100, maxAge: '24h', maxBytes: 1_000_000 } }),
+      queuer: testAgent(['test:delay=20'], { onBusy: 'enqueue', memory: { maxTurns: 100, maxAge: '24h', maxBytes: 1_000_000 } }),
     } as never,
   });
 });

@@ -1,4 +1,5 @@
-import { BatchGetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { BatchGetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AgentCounters, CounterDelta } from '../../threads/ports.js';
 import { keys } from './keys.js';
 
@@ -43,7 +44,7 @@ export class CounterItems {
       Update: {
         TableName: this.tableName,
         Key: key,
-        UpdateExpression: 'SET #f = if_not_exists(#f, :zero) + :one',
+        UpdateExpression: 'SET #f = if_not_exists(#f, :zero) + :one ADD changes :one',
         ConditionExpression: 'attribute_not_exists(#f) OR #f < :max',
         ExpressionAttributeNames: { '#f': field },
         ExpressionAttributeValues: { ':zero': 0, ':one': 1, ':max': max },
@@ -53,7 +54,7 @@ export class CounterItems {
 
   private update(key: { pk: string; sk: string }, changes: [string, number][]) {
     const names: Record<string, string> = {};
-    const values: Record<string, number> = { ':zero': 0 };
+    const values: Record<string, number> = { ':zero': 0, ':one': 1 };
     const sets: string[] = [];
     const conditions: string[] = [];
     changes.forEach(([field, delta], i) => {
@@ -70,12 +71,59 @@ export class CounterItems {
       Update: {
         TableName: this.tableName,
         Key: key,
-        UpdateExpression: `SET ${sets.join(', ')}`,
+        // `changes` counts every change, so a repair can tell that nothing moved while it recounted.
+        UpdateExpression: `SET ${sets.join(', ')} ADD changes :one`,
         ...(conditions.length > 0 ? { ConditionExpression: conditions.join(' AND ') } : {}),
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: values,
       },
     };
+  }
+}
+
+/** The `changes` of each counter item (agents by name, the deployment under ""), for a conditional repair. */
+export async function readCounterVersions(client: DynamoDBDocumentClient, tableName: string, agents: string[]): Promise<Map<string, number>> {
+  const versions = new Map<string, number>();
+  const wanted = [...agents.map((agent) => keys.agentCounters(agent)), keys.deploymentCounters()];
+  let pending: Record<string, unknown>[] = wanted;
+  while (pending.length > 0) {
+    const result = await client.send(new BatchGetCommand({ RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } } }));
+    for (const item of result.Responses?.[tableName] ?? []) versions.set(String(item.pk) === keys.deploymentCounters().pk ? '' : String(item.pk).slice('AGENT#'.length), Number(item.changes ?? 0));
+    pending = result.UnprocessedKeys?.[tableName]?.Keys ?? [];
+  }
+  return versions;
+}
+
+/**
+ * Sets counters to recounted values, only if no change happened since `observedChanges` was read
+ * (closes the race with spawns, terminates and turns during the recount, ABA included).
+ */
+export async function repairCounter(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  agent: string | undefined,
+  values: { activeThreads: number; runningTurns?: number },
+  observedChanges: number,
+): Promise<boolean> {
+  try {
+    await client.send(
+      new UpdateCommand({
+        TableName: tableName,
+        Key: agent === undefined ? keys.deploymentCounters() : keys.agentCounters(agent),
+        UpdateExpression: `SET activeThreads = :active${values.runningTurns === undefined ? '' : ', runningTurns = :running'} ADD changes :one`,
+        ConditionExpression: observedChanges === 0 ? 'attribute_not_exists(changes) OR changes = :zero' : 'changes = :observed',
+        ExpressionAttributeValues: {
+          ':active': values.activeThreads,
+          ':one': 1,
+          ...(values.runningTurns === undefined ? {} : { ':running': values.runningTurns }),
+          ...(observedChanges === 0 ? { ':zero': 0 } : { ':observed': observedChanges }),
+        },
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
   }
 }
 

@@ -12,6 +12,7 @@ export const keys = {
   apiKey: (hash: string) => ({ pk: `APIKEY#${hash}`, sk: 'META' }),
   agentCounters: (agent: string) => ({ pk: `AGENT#${agent}`, sk: 'COUNTERS' }),
   deploymentCounters: () => ({ pk: 'DEPLOYMENT', sk: 'COUNTERS' }),
+  maintenanceCursor: (job: string) => ({ pk: `MAINTENANCE#${job}`, sk: 'CURSOR' }),
   tenantIndex: (tenant: string) => `TENANT#${tenant}`,
   tenantSort: (createdAt: string, sessionKey: string) => `${createdAt}#${sessionKey}`,
   activeIndex: (tenant: string, sessionKey: string) => `ACTIVE#${shardOf(`${tenant}#${sessionKey}`)}`,

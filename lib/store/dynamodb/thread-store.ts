@@ -16,14 +16,14 @@ import type {
   TransitionRefusal,
 } from '../../threads/ports.js';
 import type { Message, Turn } from '../../turns/model.js';
-import { CounterItems, readCounters } from './counters.js';
+import { CounterItems, readCounters, readCounterVersions, repairCounter } from './counters.js';
 import { keys } from './keys.js';
 import { transactWrite, type TransactItems } from './transact.js';
 
 /** Seconds a client should wait before retrying a spawn refused by a full limit. */
 export const LIMIT_RETRY_AFTER_SECONDS = 30;
 
-const KEY_ATTRIBUTES = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk', 'gsi3pk', 'gsi3sk', 'kind', TABLE.ttlAttribute] as const;
+const KEY_ATTRIBUTES = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk', 'gsi3pk', 'gsi3sk', 'kind'] as const;
 
 /** ThreadStore on the single DynamoDB table. */
 export class DynamoThreadStore implements ThreadStore {
@@ -255,6 +255,18 @@ export class DynamoThreadStore implements ThreadStore {
     return failed;
   }
 
+  async trimHistory(tenant: string, sessionKey: string, options: { keepFromSeq: number; olderThan: string; limit: number }): Promise<number> {
+    // Messages are in time order, so both rules cut a prefix: stop at the first message that stays.
+    const oldest = await this.messagesAfter(tenant, sessionKey, 0, options.limit);
+    const doomed = [];
+    for (const message of oldest) {
+      if (message.seq >= options.keepFromSeq && message.createdAt >= options.olderThan) break;
+      doomed.push({ pk: keys.threadPk(tenant, sessionKey), sk: keys.message(message.seq) });
+    }
+    for (let i = 0; i < doomed.length; i += 25) await this.batchDelete(doomed.slice(i, i + 25));
+    return doomed.length;
+  }
+
   async trimMessages(tenant: string, sessionKey: string, floorSeq: number): Promise<void> {
     if (floorSeq < 1) return;
     await this.deleteWhere(keys.threadPk(tenant, sessionKey), { from: keys.message(1), to: keys.message(floorSeq) }, () => true);
@@ -285,19 +297,28 @@ export class DynamoThreadStore implements ThreadStore {
     return { threads: (result.Items ?? []).map(toThread), more: result.LastEvaluatedKey !== undefined };
   }
 
-  async listLive(shard: number, options: { cursor?: Record<string, unknown>; pageSize: number }): Promise<{ threads: Thread[]; cursor?: Record<string, unknown> }> {
+  async listLive(shard: number, options: { cursor?: Record<string, unknown>; pageSize: number; activeBefore?: string }): Promise<{ threads: Thread[]; cursor?: Record<string, unknown> }> {
     const index = TABLE.indexes.activeByLastActive;
     const result = await this.client.send(
       new QueryCommand({
         TableName: this.tableName,
         IndexName: index.name,
-        KeyConditionExpression: `${index.partitionKey} = :pk`,
-        ExpressionAttributeValues: { ':pk': keys.activeShard(shard) },
+        // The sort key starts with lastActiveAt, so idle candidates are a key range: no filter, no Scan.
+        KeyConditionExpression: `${index.partitionKey} = :pk${options.activeBefore ? ` AND ${index.sortKey} < :before` : ''}`,
+        ExpressionAttributeValues: { ':pk': keys.activeShard(shard), ...(options.activeBefore ? { ':before': options.activeBefore } : {}) },
         Limit: options.pageSize,
         ExclusiveStartKey: options.cursor,
       }),
     );
     return { threads: (result.Items ?? []).map(toThread), ...(result.LastEvaluatedKey ? { cursor: result.LastEvaluatedKey } : {}) };
+  }
+
+  counterVersions(agents: string[]): Promise<Map<string, number>> {
+    return readCounterVersions(this.client, this.tableName, agents);
+  }
+
+  repairCounters(agent: string | undefined, values: { activeThreads: number; runningTurns?: number }, observedChanges: number): Promise<boolean> {
+    return repairCounter(this.client, this.tableName, agent, values, observedChanges);
   }
 
   counters(agents: string[]): Promise<{ agents: Record<string, AgentCounters>; activeThreads: number }> {
@@ -323,7 +344,8 @@ export class DynamoThreadStore implements ThreadStore {
     return entries;
   }
 
-  private threadItem(thread: Thread): Record<string, unknown> {
+  /** The item a thread is stored as (keys and index keys included). */
+  threadItem(thread: Thread): Record<string, unknown> {
     const byTenant = TABLE.indexes.byTenant;
     const active = TABLE.indexes.activeByLastActive;
     return {

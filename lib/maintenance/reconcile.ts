@@ -1,0 +1,125 @@
+import type { Principal } from '../auth/api-keys.js';
+import type { Config } from '../config/schema.js';
+import { INDEX_SHARDS } from '../table/definition.js';
+import type { Thread } from '../threads/model.js';
+import type { ThreadStore } from '../threads/ports.js';
+import type { ThreadService } from '../threads/service.js';
+import type { TurnService } from '../turns/service.js';
+
+/** What a reconciliation run found and did. */
+export interface ReconcileReport {
+  threadsSeen: number;
+  leasesReleased: number;
+  threadsTerminated: number;
+  threadsMoved: number;
+  countersRepaired: { agent: string; field: 'activeThreads' | 'runningTurns'; from: number; to: number }[];
+  /** Counters that changed while they were recounted: left for the next run. */
+  countersSkipped: string[];
+  /** Agents with more live threads than a lowered maxActiveThreads allows (new spawns are refused until below). */
+  overLimit: { agent: string; activeThreads: number; maxActiveThreads: number }[];
+  /** Threads left for a later run because a turn was running (never interrupted). */
+  deferred: number;
+}
+
+/** The identity reconciliation acts as in audit entries. */
+export const RECONCILE_ACTOR = 'system:reconcile';
+
+/**
+ * Startup reconciliation (after every deploy, and at local start): brings the threads in line with
+ * the current config and the counters in line with the threads.
+ * 1. Each live thread: an orphaned or expired lease is released; a thread of an agent that was
+ *    renamed (`renamedFrom`) moves to the new name; one of an agent that was removed is terminated
+ *    with the reason. Threads running a turn are left for a later run.
+ * 2. The counters are recounted from the threads and repaired with conditional writes that only
+ *    land if no counter changed during the count.
+ */
+export async function reconcile(deps: { config: Config; store: ThreadStore; threads: ThreadService; turns: TurnService }, options: { now?: Date } = {}): Promise<ReconcileReport> {
+  const now = options.now ?? new Date();
+  const report: ReconcileReport = { threadsSeen: 0, leasesReleased: 0, threadsTerminated: 0, threadsMoved: 0, countersRepaired: [], countersSkipped: [], overLimit: [], deferred: 0 };
+  const renamedTo = new Map(Object.entries(deps.config.agents).flatMap(([name, agent]) => agent.renamedFrom.map((old) => [old, name] as const)));
+
+  await forEachLiveThread(deps.store, async (thread) => {
+    report.threadsSeen += 1;
+    if (thread.lease) {
+      const expired = Date.parse(thread.lease.leaseExpiresAt) <= now.getTime();
+      if ((await deps.turns.releaseOrphanLease(thread.tenant, thread.sessionKey)) || (expired && (await deps.turns.recover(thread.tenant, thread.sessionKey)) !== 'none')) {
+        report.leasesReleased += 1;
+      }
+    }
+    if (thread.agent in deps.config.agents) return;
+    const fresh = await deps.store.get(thread.tenant, thread.sessionKey);
+    if (!fresh || fresh.status === 'terminated') return;
+    if (fresh.lease || fresh.queuedTurns > 0) {
+      report.deferred += 1;
+      return;
+    }
+    const target = renamedTo.get(fresh.agent);
+    if (target) {
+      if (await deps.threads.moveToAgent(fresh.tenant, fresh.sessionKey, target, RECONCILE_ACTOR)) report.threadsMoved += 1;
+      return;
+    }
+    const system: Principal = { tenant: fresh.tenant, admin: true, keyId: RECONCILE_ACTOR };
+    const result = await deps.threads.terminate(system, fresh.sessionKey, {
+      reason: `agent "${fresh.agent}" was removed from the configuration`,
+      auditType: 'thread_cleanup',
+      onlyIfIdleSince: fresh.lastActiveAt,
+    });
+    if (result.changed) report.threadsTerminated += 1;
+    else report.deferred += 1;
+  });
+
+  await repairCounters(deps, report);
+  return report;
+}
+
+/** Recounts live threads and held leases per agent, then repairs what differs (see reconcile). */
+async function repairCounters(deps: { config: Config; store: ThreadStore }, report: ReconcileReport): Promise<void> {
+  const configured = Object.keys(deps.config.agents);
+  const versions = await deps.store.counterVersions(configured);
+  const counted = new Map(configured.map((agent) => [agent, { activeThreads: 0, runningTurns: 0 }]));
+  let total = 0;
+  await forEachLiveThread(deps.store, async (thread) => {
+    const entry = counted.get(thread.agent) ?? { activeThreads: 0, runningTurns: 0 };
+    entry.activeThreads += 1;
+    if (thread.lease) entry.runningTurns += 1;
+    counted.set(thread.agent, entry);
+    total += 1;
+  });
+  // Agents seen only in threads (removed, with a deferred thread) are recounted too.
+  const extra = [...counted.keys()].filter((agent) => !versions.has(agent) && !configured.includes(agent));
+  for (const [agent, changes] of await deps.store.counterVersions(extra)) if (agent !== '') versions.set(agent, changes);
+  const stored = await deps.store.counters([...counted.keys()]);
+
+  for (const [agent, count] of counted) {
+    const current = stored.agents[agent] ?? { activeThreads: 0, runningTurns: 0, timedOutTurns: 0 };
+    const max = deps.config.agents[agent]?.maxActiveThreads;
+    if (max !== undefined && count.activeThreads > max) report.overLimit.push({ agent, activeThreads: count.activeThreads, maxActiveThreads: max });
+    if (current.activeThreads === count.activeThreads && current.runningTurns === count.runningTurns) continue;
+    if (await deps.store.repairCounters(agent, count, versions.get(agent) ?? 0)) {
+      for (const field of ['activeThreads', 'runningTurns'] as const) {
+        if (current[field] !== count[field]) report.countersRepaired.push({ agent, field, from: current[field], to: count[field] });
+      }
+    } else {
+      report.countersSkipped.push(agent);
+    }
+  }
+  if (stored.activeThreads !== total) {
+    if (await deps.store.repairCounters(undefined, { activeThreads: total }, versions.get('') ?? 0)) {
+      report.countersRepaired.push({ agent: '(deployment)', field: 'activeThreads', from: stored.activeThreads, to: total });
+    } else {
+      report.countersSkipped.push('(deployment)');
+    }
+  }
+}
+
+/** Calls `visit` for every live thread (all shards of the sparse index). */
+async function forEachLiveThread(store: ThreadStore, visit: (thread: Thread) => Promise<void>): Promise<void> {
+  for (let shard = 0; shard < INDEX_SHARDS; shard += 1) {
+    let cursor: Record<string, unknown> | undefined;
+    do {
+      const page = await store.listLive(shard, { cursor, pageSize: 100 });
+      for (const thread of page.threads) await visit(thread);
+      cursor = page.cursor;
+    } while (cursor);
+  }
+}
