@@ -12,7 +12,7 @@ const BUDGET_MS = 40_000;
 
 /** Scheduled (threadManagement.cleanupSchedule): one bounded run of the idle sweep, continuing where the last stopped. */
 export async function handler(): Promise<SweepReport> {
-  const report = await sweepIdleThreads({ config, store: threadStore, threads, turns }, { cursor: await cursors.get(JOB), budgetMs: BUDGET_MS });
+  const report = await sweepIdleThreads({ config, store: threadStore, threads, turns }, { cursor: await cursors.get(JOB), budgetMs: BUDGET_MS, onError: (error, sessionKey) => logger.error('idle sweep: thread failed', { sessionKey, error: error as Error }) });
   await cursors.put(JOB, report.cursor);
   metrics.addMetric('ThreadsCleaned', MetricUnit.Count, report.threadsCleaned);
   metrics.addMetric('LeasesReleased', MetricUnit.Count, report.leasesReleased);

@@ -6,7 +6,7 @@ import { metrics } from '../shared/metrics.js';
 
 /** Run after every deploy (CDK Trigger) and at local start: threads in line with the config, counters with the threads. */
 export async function handler(): Promise<ReconcileReport> {
-  const report = await reconcile({ config, store: threadStore, threads, turns });
+  const report = await reconcile({ config, store: threadStore, threads, turns }, { onError: (error, sessionKey) => logger.error('reconciliation: thread failed', { sessionKey, error: error as Error }) });
   metrics.addMetric('CountersRepaired', MetricUnit.Count, report.countersRepaired.length);
   metrics.addMetric('LeasesReleased', MetricUnit.Count, report.leasesReleased);
   metrics.addMetric('ThreadsCleaned', MetricUnit.Count, report.threadsTerminated);

@@ -1,14 +1,22 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { recoverStaleTurns } from '../../lib/turns/recovery.js';
-import { config, threadStore, turns } from '../shared/context.js';
+import { DynamoCursorStore } from '../../lib/store/dynamodb/cursor-store.js';
+import { config, documentClient, threadStore, turns } from '../shared/context.js';
 import { logger } from '../shared/logger.js';
 import { metrics } from '../shared/metrics.js';
 
+const cursors = new DynamoCursorStore(documentClient, process.env.TABLE_NAME ?? '');
+const JOB = 'turn-recovery';
+
 /** Scheduled: fail turns whose lease expired (their process died) and start what was queued behind them. */
 export async function handler(): Promise<{ recovered: number }> {
-  const recovered = await recoverStaleTurns(config, threadStore, turns, { onError: (error, sessionKey) => logger.error('turn recovery failed', { sessionKey, error: error as Error }) });
-  metrics.addMetric('LeasesReleased', MetricUnit.Count, recovered);
+  const { changed, cursor } = await recoverStaleTurns(config, threadStore, turns, {
+    cursor: await cursors.get(JOB),
+    onError: (error, sessionKey) => logger.error('turn recovery failed', { sessionKey, error: error as Error }),
+  });
+  await cursors.put(JOB, cursor);
+  metrics.addMetric('LeasesReleased', MetricUnit.Count, changed);
   metrics.publishStoredMetrics();
-  if (recovered > 0) logger.info('recovered stale turns', { recovered });
-  return { recovered };
+  if (changed > 0) logger.info('recovered stale turns', { recovered: changed });
+  return { recovered: changed };
 }

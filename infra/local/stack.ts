@@ -133,7 +133,21 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     // The schedules of the cloud stack, as timers invoking the same handlers: reconciliation once at
     // start (the CDK Trigger after a deploy), stuck-turn recovery, and the idle sweep.
     const maintenance = async (name: string) => ((await import(pathToFileURL(join(FUNCTIONS_DIR, 'maintenance', `${name}.ts`)).href)) as { handler: () => Promise<unknown> }).handler;
-    const guarded = (job: () => Promise<unknown>) => () => job().catch((error: unknown) => options.onError?.(error));
+    // One run of a job at a time: a tick that finds the previous run still going is skipped.
+    const guarded = (job: () => Promise<unknown>) => {
+      let running = false;
+      return async () => {
+        if (running) return;
+        running = true;
+        try {
+          await job();
+        } catch (error) {
+          options.onError?.(error);
+        } finally {
+          running = false;
+        }
+      };
+    };
     if (config.threadManagement.startupReconciliation) await guarded(await maintenance('reconcile'))();
     const recover = guarded(await maintenance('recover-turns'));
     await recover();

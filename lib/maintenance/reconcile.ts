@@ -19,6 +19,8 @@ export interface ReconcileReport {
   overLimit: { agent: string; activeThreads: number; maxActiveThreads: number }[];
   /** Threads left for a later run because a turn was running (never interrupted). */
   deferred: number;
+  /** Threads that could not be handled (reported through onError; the run went on). */
+  errors: number;
 }
 
 /** The identity reconciliation acts as in audit entries. */
@@ -33,13 +35,27 @@ export const RECONCILE_ACTOR = 'system:reconcile';
  * 2. The counters are recounted from the threads and repaired with conditional writes that only
  *    land if no counter changed during the count.
  */
-export async function reconcile(deps: { config: Config; store: ThreadStore; threads: ThreadService; turns: TurnService }, options: { now?: Date } = {}): Promise<ReconcileReport> {
+export async function reconcile(
+  deps: { config: Config; store: ThreadStore; threads: ThreadService; turns: TurnService },
+  options: { now?: Date; onError?: (error: unknown, sessionKey: string) => void } = {},
+): Promise<ReconcileReport> {
   const now = options.now ?? new Date();
-  const report: ReconcileReport = { threadsSeen: 0, leasesReleased: 0, threadsTerminated: 0, threadsMoved: 0, countersRepaired: [], countersSkipped: [], overLimit: [], deferred: 0 };
+  const report: ReconcileReport = { threadsSeen: 0, leasesReleased: 0, threadsTerminated: 0, threadsMoved: 0, countersRepaired: [], countersSkipped: [], overLimit: [], deferred: 0, errors: 0 };
   const renamedTo = new Map(Object.entries(deps.config.agents).flatMap(([name, agent]) => agent.renamedFrom.map((old) => [old, name] as const)));
 
   await forEachLiveThread(deps.store, async (thread) => {
     report.threadsSeen += 1;
+    try {
+      await reconcileThread(thread);
+    } catch (error) {
+      // One thread must not stop the others, nor the counter repair after them.
+      report.errors += 1;
+      options.onError?.(error, thread.sessionKey);
+    }
+  });
+
+  async function reconcileThread(thread: Thread): Promise<void> {
+    if (thread.status === 'terminated') return; // a pending deletion: the idle sweep finishes it
     if (thread.lease) {
       const expired = Date.parse(thread.lease.leaseExpiresAt) <= now.getTime();
       if ((await deps.turns.releaseOrphanLease(thread.tenant, thread.sessionKey)) || (expired && (await deps.turns.recover(thread.tenant, thread.sessionKey)) !== 'none')) {
@@ -49,8 +65,8 @@ export async function reconcile(deps: { config: Config; store: ThreadStore; thre
     if (thread.agent in deps.config.agents) return;
     const fresh = await deps.store.get(thread.tenant, thread.sessionKey);
     if (!fresh || fresh.status === 'terminated') return;
-    if (fresh.lease || fresh.queuedTurns > 0) {
-      report.deferred += 1;
+    if (fresh.lease) {
+      report.deferred += 1; // a running turn is never interrupted
       return;
     }
     const target = renamedTo.get(fresh.agent);
@@ -66,34 +82,37 @@ export async function reconcile(deps: { config: Config; store: ThreadStore; thre
     });
     if (result.changed) report.threadsTerminated += 1;
     else report.deferred += 1;
-  });
+  }
 
   await repairCounters(deps, report);
   return report;
 }
 
-/** Recounts live threads and held leases per agent, then repairs what differs (see reconcile). */
+/**
+ * Recounts live threads and held leases per configured agent, then repairs what differs. The
+ * recount reads the table itself, strongly consistent: the index may lag behind a spawn or a claim
+ * that already bumped the counter, and a repair from a stale count would set a counter below what
+ * is held, so that the next release is refused. Counter versions are read before the count.
+ * Counters of agents no longer configured are not repaired (they limit nothing).
+ */
 async function repairCounters(deps: { config: Config; store: ThreadStore }, report: ReconcileReport): Promise<void> {
   const configured = Object.keys(deps.config.agents);
   const versions = await deps.store.counterVersions(configured);
   const counted = new Map(configured.map((agent) => [agent, { activeThreads: 0, runningTurns: 0 }]));
   let total = 0;
-  await forEachLiveThread(deps.store, async (thread) => {
-    const entry = counted.get(thread.agent) ?? { activeThreads: 0, runningTurns: 0 };
+  await deps.store.liveThreadsConsistent((thread) => {
+    total += 1;
+    const entry = counted.get(thread.agent);
+    if (!entry) return;
     entry.activeThreads += 1;
     if (thread.lease) entry.runningTurns += 1;
-    counted.set(thread.agent, entry);
-    total += 1;
   });
-  // Agents seen only in threads (removed, with a deferred thread) are recounted too.
-  const extra = [...counted.keys()].filter((agent) => !versions.has(agent) && !configured.includes(agent));
-  for (const [agent, changes] of await deps.store.counterVersions(extra)) if (agent !== '') versions.set(agent, changes);
-  const stored = await deps.store.counters([...counted.keys()]);
+  const stored = await deps.store.counters(configured);
 
   for (const [agent, count] of counted) {
     const current = stored.agents[agent] ?? { activeThreads: 0, runningTurns: 0, timedOutTurns: 0 };
-    const max = deps.config.agents[agent]?.maxActiveThreads;
-    if (max !== undefined && count.activeThreads > max) report.overLimit.push({ agent, activeThreads: count.activeThreads, maxActiveThreads: max });
+    const max = deps.config.agents[agent]!.maxActiveThreads;
+    if (count.activeThreads > max) report.overLimit.push({ agent, activeThreads: count.activeThreads, maxActiveThreads: max });
     if (current.activeThreads === count.activeThreads && current.runningTurns === count.runningTurns) continue;
     if (await deps.store.repairCounters(agent, count, versions.get(agent) ?? 0)) {
       for (const field of ['activeThreads', 'runningTurns'] as const) {

@@ -50,6 +50,11 @@ export interface Thread {
   lineage?: ThreadLineage;
   lease?: ThreadLease;
   metadata: Record<string, string>;
+  /**
+   * Terminated with autoDestroy but not yet deleted: the thread keeps its place in the sparse index
+   * until then, so the idle sweep finishes a deletion that was interrupted.
+   */
+  destroyPending?: boolean;
   /** Head of this thread's audit hash chain. */
   auditSeq: number;
   auditHash: string;

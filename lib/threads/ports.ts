@@ -120,6 +120,15 @@ export interface ThreadStore {
    */
   listLive(shard: number, options: { cursor?: Record<string, unknown>; pageSize: number; activeBefore?: string }): Promise<{ threads: Thread[]; cursor?: Record<string, unknown> }>;
 
+  /**
+   * Every live thread's agent and lease, read from the table itself with strongly consistent reads
+   * (a Scan: only for reconciliation's recount, which must not see the index's lag).
+   */
+  liveThreadsConsistent(visit: (thread: Pick<Thread, 'agent' | 'lease'>) => void): Promise<void>;
+
+  /** The index key of a live thread in the sparse index: a cursor that resumes right after it. */
+  liveCursorOf(thread: Thread): Record<string, unknown>;
+
   /** How many times each counter item changed (agents by name, the deployment under ""): read before a recount. */
   counterVersions(agents: string[]): Promise<Map<string, number>>;
 

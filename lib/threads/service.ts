@@ -75,10 +75,9 @@ export class ThreadService {
   async ensureChild(parent: Thread, agentName: string, parentTurnId: string): Promise<Thread> {
     const sessionKey = `${parent.sessionKey}:${agentName}`;
     const existing = await this.store.get(parent.tenant, sessionKey);
-    if (existing) {
-      if (existing.status === 'terminated') throw new ThreadError('thread_terminated', `child thread "${sessionKey}" is terminated`, { sessionKey });
-      return existing;
-    }
+    if (existing?.status === 'active') return existing;
+    // A child someone terminated is replaced by a fresh one: the parent's sub-agent must stay usable.
+    if (existing) await this.store.destroy(parent.tenant, sessionKey, existing.threadId);
     const lineage = { parentSessionKey: parent.sessionKey, parentTurnId, depth: (parent.lineage?.depth ?? 0) + 1 };
     try {
       return await this.insert(parent.tenant, `turn:${parentTurnId}`, agentName, this.agentConfig(agentName), sessionKey, {}, lineage);
@@ -209,9 +208,10 @@ export class ThreadService {
     return this.optimistic(principal.tenant, sessionKey, async (thread, now) => {
       const destroy = this.config.agents[thread.agent]?.autoDestroy ?? false;
       // A system caller (the idle sweep, reconciliation) ends only a thread that is still as it saw
-      // it: no turn running or queued, not active since. Decided on the read the write is
+      // it: no turn running, not active since (turns only queue behind a running one; queued turns
+      // left by a lease that expired are failed with the thread). Decided on the read the write is
       // conditioned on, so a turn that starts meanwhile makes the write fail and this check run again.
-      if (options.onlyIfIdleSince !== undefined && (thread.status === 'terminated' || thread.lease || thread.queuedTurns > 0 || thread.lastActiveAt !== options.onlyIfIdleSince)) {
+      if (options.onlyIfIdleSince !== undefined && (thread.status === 'terminated' || thread.lease || thread.lastActiveAt !== options.onlyIfIdleSince)) {
         return { destroyed: false, changed: false, skipped: true };
       }
       if (thread.status === 'terminated') {
@@ -234,6 +234,7 @@ export class ThreadService {
         terminatedAt: at,
         terminationReason: reason,
         lease: undefined,
+        ...(destroy ? { destroyPending: true } : {}),
         auditSeq: audit.seq,
         auditHash: audit.hash,
       };
@@ -244,8 +245,22 @@ export class ThreadService {
       if (destroy) await this.store.destroy(thread.tenant, sessionKey, thread.threadId);
       // A kept thread's queued turns will never run: give them a final status clients can see.
       else if (thread.queuedTurns > 0) await this.store.failQueuedTurns(thread.tenant, sessionKey, 'the thread was terminated', at);
+      await this.terminateChildren(principal, thread, options);
       return { destroyed: destroy, changed: true, ...(destroy ? {} : { thread: this.view(after, now) }) };
     });
+  }
+
+  /** Sub-agent threads live with their parent: they end with it (their own autoDestroy applies). */
+  private async terminateChildren(principal: Principal, parent: Thread, options: TerminateOptions): Promise<void> {
+    for (const sub of this.config.agents[parent.agent]?.subAgents ?? []) {
+      const sessionKey = `${parent.sessionKey}:${sub}`;
+      if (!(await this.store.get(parent.tenant, sessionKey))) continue;
+      try {
+        await this.terminate(principal, sessionKey, { reason: `its parent thread "${parent.sessionKey}" was terminated`, auditType: options.auditType ?? 'thread_terminate' });
+      } catch (error) {
+        if (!(error instanceof ThreadError && error.code === 'thread_not_found')) throw error;
+      }
+    }
   }
 
   /**
@@ -255,7 +270,8 @@ export class ThreadService {
   async moveToAgent(tenant: string, sessionKey: string, agentName: string, actor: string): Promise<boolean> {
     const agent = this.agentConfig(agentName);
     return this.optimistic(tenant, sessionKey, async (thread, now) => {
-      if (thread.status === 'terminated' || thread.agent === agentName || thread.lease || thread.queuedTurns > 0) return false;
+      // Queued turns move along (they run under the new name); a running one is never disturbed.
+      if (thread.status === 'terminated' || thread.agent === agentName || thread.lease) return false;
       const audit = nextAuditEntry(thread, { type: 'thread_moved', at: now.toISOString(), tenant, actor, data: { from: thread.agent, to: agentName } });
       const after: Thread = { ...thread, agent: agentName, mode: agent.mode, version: thread.version + 1, auditSeq: audit.seq, auditHash: audit.hash };
       const counters: CounterDelta[] = [

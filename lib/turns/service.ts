@@ -237,6 +237,8 @@ export class TurnService {
       await optimisticBackoff(attempt);
       const thread = await this.store.get(tenant, sessionKey);
       if (!thread || thread.status === 'terminated' || thread.queuedTurns === 0) return false;
+      // An agent that left the config runs nothing more; reconciliation or the sweep ends the thread.
+      if (!(thread.agent in this.config.agents)) return false;
       const now = this.now();
       if (this.holdsLiveLease(thread, now)) return false;
       const head = await this.store.queueHead(tenant, sessionKey);
@@ -269,7 +271,7 @@ export class TurnService {
       const now = this.now();
       if (!thread || thread.status === 'terminated') return 'none';
       if (this.holdsLiveLease(thread, now)) return 'none';
-      if (thread.queuedTurns > 0) return (await this.startNext(tenant, sessionKey)) ? 'started' : 'none';
+      if (thread.queuedTurns > 0 && thread.agent in this.config.agents) return (await this.startNext(tenant, sessionKey)) ? 'started' : 'none';
       if (!thread.lease) return 'none';
       const at = now.toISOString();
       const after: Thread = { ...thread, version: thread.version + 1, lease: undefined };

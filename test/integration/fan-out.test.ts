@@ -39,6 +39,25 @@ describe('fan-out to thread-bound sub-agents', () => {
     // Each sub-agent worked in its own child thread, with lineage.
     const child = await stack.call('GET', '/v1/threads/par:alpha');
     expect(child.body).toMatchObject({ agent: 'alpha', lineage: { parentSessionKey: 'par', parentTurnId: submitted.body.turnId, depth: 1 } });
+
+    // Child threads live with their parent: terminating it terminates them, and gives their slots back.
+    expect((await stack.agentCounters()).alpha!.activeThreads).toBeGreaterThan(0);
+    await stack.call('DELETE', '/v1/threads/par');
+    for (const agent of ['alpha', 'beta', 'gamma', 'delta']) {
+      expect((await stack.call('GET', `/v1/threads/par:${agent}`)).body).toMatchObject({ status: 'terminated', terminationReason: 'its parent thread "par" was terminated' });
+    }
+  });
+
+  it('replaces a child thread that was terminated on its own, so the sub-agent stays usable', async () => {
+    await stack.call('POST', '/v1/threads', { body: { agent: 'lead', sessionKey: 'phoenix' } });
+    await stack.finalTurn('phoenix', (await stack.call('POST', '/v1/threads/phoenix/turns', { body: { input: '@alpha first' } })).body.turnId);
+    const before = (await stack.call('GET', '/v1/threads/phoenix:alpha')).body;
+    await stack.call('DELETE', '/v1/threads/phoenix:alpha');
+    const turn = await stack.finalTurn('phoenix', (await stack.call('POST', '/v1/threads/phoenix/turns', { body: { input: '@alpha second' } })).body.turnId);
+    expect(turn.subAgents[0]).toMatchObject({ agent: 'alpha', status: 'succeeded' });
+    const after = (await stack.call('GET', '/v1/threads/phoenix:alpha')).body;
+    expect(after).toMatchObject({ status: 'active', turnCount: 1 });
+    expect(after.threadId).not.toBe(before.threadId);
   });
 
   it('degrades instead of failing: one sub-agent throws, one times out, the turn still gives one reply naming both', async () => {

@@ -25,7 +25,7 @@ const baseAgents = {
   burner: testAgent(['offline'], { autoDestroy: true }),
   slowish: testAgent(['offline'], { timeout: '15m' }),
   brief: testAgent(['offline'], { memory: { maxTurns: 2, maxAge: '1h', maxBytes: 100000 } }),
-  legacy: testAgent(['offline']),
+  legacy: testAgent(['offline'], { onBusy: 'enqueue' }),
   'renamed-old': testAgent(['offline']),
 };
 const configWith = (agents: Record<string, unknown>) => parseConfig(testConfig({ threadManagement: { idleTimeout: '30m' }, agents } as never));
@@ -122,6 +122,73 @@ describe('idle sweep', () => {
     } while (cursor && runs < 20);
     expect(cleaned).toBe(9);
     expect(runs).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('idle sweep, when things go wrong', () => {
+  it('goes on past a thread it cannot handle, and reports it', async () => {
+    const { threads } = services(baseConfig);
+    for (const key of ['ok-1', 'bad', 'ok-2']) await threads.spawn(acme, { agent: 'keeper', sessionKey: key });
+    clock += minutes(31);
+    const failing = Object.create(store) as DynamoThreadStore;
+    failing.get = async (tenant, sessionKey) => {
+      if (sessionKey === 'bad') throw new Error('read failed');
+      return store.get(tenant, sessionKey);
+    };
+    const errors: string[] = [];
+    const report = await sweepIdleThreads({ ...services(baseConfig), threads: new ThreadService(baseConfig, failing, { now }) }, { now: now(), onError: (_e, key) => errors.push(key) });
+    expect(report).toMatchObject({ threadsCleaned: 2, errors: 1 });
+    expect(errors).toEqual(['bad']);
+    await threads.terminate(acme, 'bad');
+  });
+
+  it('starts over a shard whose stored cursor lies beyond the current idle range', async () => {
+    const { threads } = services(baseConfig);
+    await threads.spawn(acme, { agent: 'keeper', sessionKey: 'far' });
+    clock += minutes(31);
+    const stale = { shard: 0, key: { pk: 'x', sk: 'META', gsi2pk: 'ACTIVE#0', gsi2sk: '9999-12-31T00:00:00.000Z#x#y' } };
+    const report = await sweepIdleThreads(services(baseConfig), { now: now(), cursor: stale });
+    expect(report.threadsCleaned).toBe(1);
+  });
+
+  it('finishes an auto-destroy that was interrupted', async () => {
+    let crashed = false;
+    const dying = new Proxy(table.client, {
+      get: (target, property) =>
+        property === 'send'
+          ? async (command: { constructor: { name: string } }) => {
+              if (command.constructor.name === 'DeleteCommand' && !crashed) {
+                crashed = true;
+                throw new Error('process died');
+              }
+              return target.send(command as never);
+            }
+          : Reflect.get(target, property),
+    });
+    const interrupted = new ThreadService(baseConfig, new DynamoThreadStore(dying, table.tableName), { now });
+    await interrupted.spawn(acme, { agent: 'burner', sessionKey: 'half-gone' });
+    await expect(interrupted.terminate(acme, 'half-gone')).rejects.toThrow('process died');
+    expect(await store.get('acme', 'half-gone')).toMatchObject({ status: 'terminated', destroyPending: true });
+    clock += minutes(31);
+    await sweepIdleThreads(services(baseConfig), { now: now() });
+    expect(await store.get('acme', 'half-gone')).toBeUndefined();
+  });
+
+  it('leaves a thread of a removed agent with a queue to be ended, without failing', async () => {
+    const { threads, turns } = services(baseConfig);
+    await threads.spawn(acme, { agent: 'legacy', sessionKey: 'stranded' });
+    await turns.submit(acme, 'stranded', { input: 'running' });
+    const queued = await turns.submit(acme, 'stranded', { input: 'waiting' });
+    expect(queued.turn.status).toBe('queued');
+    clock += minutes(40);
+    const { legacy: _gone, ...rest } = baseAgents;
+    const without = configWith(rest);
+    const first = await sweepIdleThreads(services(without), { now: now() });
+    expect(first).toMatchObject({ errors: 0, leasesReleased: 1 });
+    clock += minutes(31);
+    const second = await sweepIdleThreads(services(without), { now: now() });
+    expect(second).toMatchObject({ errors: 0, threadsCleaned: 1 });
+    expect(await store.getTurn('acme', 'stranded', queued.turn.turnId)).toMatchObject({ status: 'failed', error: 'the thread was terminated' });
   });
 });
 

@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, DeleteCommand, GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DeleteCommand, GetCommand, QueryCommand, ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AuditEntry } from '../../audit/chain.js';
 import { TABLE } from '../../table/definition.js';
 import { LimitReachedError, ThreadError } from '../../threads/errors.js';
@@ -313,6 +313,34 @@ export class DynamoThreadStore implements ThreadStore {
     return { threads: (result.Items ?? []).map(toThread), ...(result.LastEvaluatedKey ? { cursor: result.LastEvaluatedKey } : {}) };
   }
 
+  liveCursorOf(thread: Thread): Record<string, unknown> {
+    const index = TABLE.indexes.activeByLastActive;
+    return {
+      ...keys.thread(thread.tenant, thread.sessionKey),
+      [index.partitionKey]: keys.activeIndex(thread.tenant, thread.sessionKey),
+      [index.sortKey]: keys.activeSort(thread.lastActiveAt, thread.tenant, thread.sessionKey),
+    };
+  }
+
+  async liveThreadsConsistent(visit: (thread: Pick<Thread, 'agent' | 'lease'>) => void): Promise<void> {
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          ConsistentRead: true,
+          FilterExpression: 'kind = :thread AND #status = :active',
+          ProjectionExpression: '#agent, lease',
+          ExpressionAttributeNames: { '#status': 'status', '#agent': 'agent' },
+          ExpressionAttributeValues: { ':thread': 'thread', ':active': 'active' },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? []) visit(item as Pick<Thread, 'agent' | 'lease'>);
+      start = page.LastEvaluatedKey;
+    } while (start);
+  }
+
   counterVersions(agents: string[]): Promise<Map<string, number>> {
     return readCounterVersions(this.client, this.tableName, agents);
   }
@@ -354,8 +382,9 @@ export class DynamoThreadStore implements ThreadStore {
       ...thread,
       [byTenant.partitionKey]: keys.tenantIndex(thread.tenant),
       [byTenant.sortKey]: keys.tenantSort(thread.createdAt, thread.sessionKey),
-      // Sparse index: only live threads carry these keys, so the idle sweep never reads terminated ones.
-      ...(thread.status === 'active'
+      // Sparse index: only live threads (and ones whose deletion is pending) carry these keys, so the
+      // idle sweep never reads the terminated ones.
+      ...(thread.status === 'active' || thread.destroyPending
         ? {
             [active.partitionKey]: keys.activeIndex(thread.tenant, thread.sessionKey),
             [active.sortKey]: keys.activeSort(thread.lastActiveAt, thread.tenant, thread.sessionKey),
