@@ -13,7 +13,10 @@ export interface SubAgentOutcome {
   endedAt?: string;
 }
 
-/** One turn of a thread: a user input and, once done, exactly one reply. */
+/**
+ * One turn of a thread: a user input and, once done, exactly one reply. Its execution is named by
+ * its turnId (execution names are unique, so starting it twice starts one).
+ */
 export interface Turn {
   tenant: string;
   sessionKey: string;
@@ -23,8 +26,6 @@ export interface Turn {
   status: TurnStatus;
   input: string;
   idempotencyKey?: string;
-  /** The Step Functions execution name (the turnId: names are unique, so a start is idempotent). */
-  executionName: string;
   /** The thread generation the turn was accepted under. */
   generation: number;
   /** The thread's fencing token while this turn held the lease. */

@@ -112,7 +112,9 @@ export class TurnService {
     if (existing.input !== input) {
       throw new TurnError('idempotency_key_reused', 'this idempotencyKey was used for a different input on this thread', { turnId: existing.turnId });
     }
-    if (existing.status === 'running' && thread.lease?.turnId === existing.turnId) await this.startExecution(thread, existing, agent);
+    // Only re-issue the start: a failure here says nothing about the execution the first attempt
+    // may have started, so it must not fail the turn (the lease's expiry covers a start that never was).
+    if (existing.status === 'running' && thread.lease?.turnId === existing.turnId) await this.workflow.start(existing.turnId, { turn: this.turnRef(thread, existing, agent) });
     return existing;
   }
 
@@ -356,8 +358,9 @@ export class TurnService {
     return { after, turn, writes };
   }
 
-  private async startExecution(thread: Thread, turn: Turn, agent: AgentConfig): Promise<void> {
-    const ref: TurnRef = {
+  /** What the workflow carries of a claimed turn. */
+  private turnRef(thread: Thread, turn: Turn, agent: AgentConfig): TurnRef {
+    return {
       tenant: thread.tenant,
       sessionKey: thread.sessionKey,
       turnId: turn.turnId,
@@ -366,8 +369,13 @@ export class TurnService {
       timeoutSeconds: durationSeconds(agent.timeout),
       maxChildren: Math.max(1, agent.maxChildren),
     };
+  }
+
+  /** Starts a just-claimed turn's execution (named by its turnId); if that fails, fails the turn at once. */
+  private async startExecution(thread: Thread, turn: Turn, agent: AgentConfig): Promise<void> {
+    const ref = this.turnRef(thread, turn, agent);
     try {
-      await this.workflow.start(turn.executionName, { turn: ref });
+      await this.workflow.start(turn.turnId, { turn: ref });
     } catch (error) {
       // Nothing will run the turn: give the lease and the slot back now rather than at expiry. The
       // queue is left for the recovery pass, so an outage fails this turn, not every queued one.
@@ -425,7 +433,6 @@ function newTurn(thread: Thread, turnId: string, input: string, now: Date, idemp
     status: 'queued',
     input,
     ...(idempotencyKey ? { idempotencyKey } : {}),
-    executionName: turnId,
     generation: thread.generation,
     createdAt: now.toISOString(),
   };

@@ -109,4 +109,22 @@ describe('when the workflow cannot be started', () => {
     expect(turn).toMatchObject({ status: 'failed', error: expect.stringContaining('could not be started') });
     expect((await running()).helper!.runningTurns).toBe(0);
   });
+
+  it('an idempotent repeat during an outage re-issues the start but never fails the running turn', async () => {
+    await threads.spawn(acme, { agent: 'helper', sessionKey: 'repeat-outage' });
+    const first = await turns.submit(acme, 'repeat-outage', { input: 'hello', idempotencyKey: 'k-1' });
+    expect(first.turn.status).toBe('running');
+    stepFunctionsDown = true;
+    try {
+      await expect(turns.submit(acme, 'repeat-outage', { input: 'hello', idempotencyKey: 'k-1' })).rejects.toThrow('ServiceUnavailable');
+    } finally {
+      stepFunctionsDown = false;
+    }
+    expect((await store.get('acme', 'repeat-outage'))!.lease?.turnId).toBe(first.turn.turnId);
+    expect(await store.getTurn('acme', 'repeat-outage', first.turn.turnId)).toMatchObject({ status: 'running' });
+    const again = await turns.submit(acme, 'repeat-outage', { input: 'hello', idempotencyKey: 'k-1' });
+    expect(again).toMatchObject({ created: false, turn: { turnId: first.turn.turnId, status: 'running' } });
+    expect(started.filter((name) => name === first.turn.turnId)).toHaveLength(2); // the same name: one execution on AWS
+    await threads.restart(acme, 'repeat-outage', { clearMemory: false });
+  });
 });
