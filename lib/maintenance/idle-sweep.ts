@@ -78,8 +78,19 @@ export async function sweepIdleThreads(
       await deps.threads.terminate(system, thread.sessionKey);
       return;
     }
-    // Sub-agent threads live and end with their parent (terminating it terminates them).
-    if (thread.lineage) return;
+    // Sub-agent threads live and end with their parent (terminating it terminates them); one whose
+    // parent is gone (a terminate that died before reaching its children) is ended here.
+    if (thread.lineage) {
+      const parent = await deps.store.get(thread.tenant, thread.lineage.parentSessionKey);
+      if (parent?.status === 'active') return;
+      const result = await deps.threads.terminate(system, thread.sessionKey, {
+        reason: `its parent thread "${thread.lineage.parentSessionKey}" was terminated`,
+        auditType: 'thread_cleanup',
+        onlyIfIdleSince: thread.lastActiveAt,
+      });
+      if (result.changed) report.threadsCleaned += 1;
+      return;
+    }
     if (thread.lease || thread.queuedTurns > 0) {
       // A running turn is never interrupted; a dead one's lease is released (or passed to the queue).
       if (!thread.lease || Date.parse(thread.lease.leaseExpiresAt) <= now.getTime()) {

@@ -37,9 +37,8 @@ export const RECONCILE_ACTOR = 'system:reconcile';
  */
 export async function reconcile(
   deps: { config: Config; store: ThreadStore; threads: ThreadService; turns: TurnService },
-  options: { now?: Date; onError?: (error: unknown, sessionKey: string) => void } = {},
+  options: { onError?: (error: unknown, sessionKey: string) => void } = {},
 ): Promise<ReconcileReport> {
-  const now = options.now ?? new Date();
   const report: ReconcileReport = { threadsSeen: 0, leasesReleased: 0, threadsTerminated: 0, threadsMoved: 0, countersRepaired: [], countersSkipped: [], overLimit: [], deferred: 0, errors: 0 };
   const renamedTo = new Map(Object.entries(deps.config.agents).flatMap(([name, agent]) => agent.renamedFrom.map((old) => [old, name] as const)));
 
@@ -56,12 +55,8 @@ export async function reconcile(
 
   async function reconcileThread(thread: Thread): Promise<void> {
     if (thread.status === 'terminated') return; // a pending deletion: the idle sweep finishes it
-    if (thread.lease) {
-      const expired = Date.parse(thread.lease.leaseExpiresAt) <= now.getTime();
-      if ((await deps.turns.releaseOrphanLease(thread.tenant, thread.sessionKey)) || (expired && (await deps.turns.recover(thread.tenant, thread.sessionKey)) !== 'none')) {
-        report.leasesReleased += 1;
-      }
-    }
+    // An orphaned or expired lease is released (recover leaves a live one alone).
+    if (thread.lease && (await deps.turns.recover(thread.tenant, thread.sessionKey)) !== 'none') report.leasesReleased += 1;
     if (thread.agent in deps.config.agents) return;
     const fresh = await deps.store.get(thread.tenant, thread.sessionKey);
     if (!fresh || fresh.status === 'terminated') return;

@@ -262,47 +262,30 @@ export class TurnService {
   }
 
   /**
-   * Unsticks a thread whose turn will never finish (its process died): once the lease has expired,
-   * the turn is marked failed and its slot released, or handed to the next queued turn.
-   * Returns what it did. Safe to run at any time and from several places at once.
+   * Unsticks a thread whose turn will never finish: its lease expired (the process died) or its turn
+   * is already final or missing (an orphan lease). The turn, if still running, is marked failed and
+   * the slot released, or handed to the next queued turn. Safe to run at any time, from many places.
    */
   async recover(tenant: string, sessionKey: string): Promise<'none' | 'released' | 'started'> {
     for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
       await optimisticBackoff(attempt);
       const thread = await this.store.get(tenant, sessionKey);
-      const now = this.now();
       if (!thread || thread.status === 'terminated') return 'none';
-      if (this.holdsLiveLease(thread, now)) return 'none';
-      if (thread.queuedTurns > 0 && thread.agent in this.config.agents) return (await this.startNext(tenant, sessionKey)) ? 'started' : 'none';
-      if (!thread.lease) return 'none';
-      const at = now.toISOString();
-      const after: Thread = { ...thread, version: thread.version + 1, lease: undefined };
-      const outcome = await this.store.transition(thread, after, undefined, [{ agent: thread.agent, runningTurns: -1 }], [
-        { kind: 'failTurn', turnId: thread.lease.turnId, error: 'the turn did not finish before its lease expired', at },
-      ]);
-      if (outcome.ok) return 'released';
-    }
-    return 'none';
-  }
-
-  /**
-   * Releases a lease whose turn is already final or does not exist (an orphan: nothing will ever
-   * finish it), without waiting for it to expire. Returns whether it released one.
-   */
-  async releaseOrphanLease(tenant: string, sessionKey: string): Promise<boolean> {
-    for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
-      await optimisticBackoff(attempt);
-      const thread = await this.store.get(tenant, sessionKey);
-      if (!thread?.lease || thread.status === 'terminated') return false;
+      const canStart = thread.queuedTurns > 0 && thread.agent in this.config.agents;
+      if (!thread.lease) return canStart && (await this.startNext(tenant, sessionKey)) ? 'started' : 'none';
       const turn = await this.store.getTurn(tenant, sessionKey, thread.lease.turnId);
-      if (turn && !FINAL_STATUSES.includes(turn.status)) return false;
+      const orphan = !turn || FINAL_STATUSES.includes(turn.status);
+      if (!orphan && this.holdsLiveLease(thread)) return 'none';
+      // An expired lease of a running turn passes straight to the next queued turn (startNext fails it).
+      if (!orphan && canStart) return (await this.startNext(tenant, sessionKey)) ? 'started' : 'none';
       const after: Thread = { ...thread, version: thread.version + 1, lease: undefined };
-      if ((await this.store.transition(thread, after, undefined, [{ agent: thread.agent, runningTurns: -1 }])).ok) {
-        if (after.queuedTurns > 0) await this.startNext(tenant, sessionKey);
-        return true;
+      const writes: ThreadWrite[] = orphan ? [] : [{ kind: 'failTurn', turnId: thread.lease.turnId, error: 'the turn did not finish before its lease expired', at: this.now().toISOString() }];
+      if ((await this.store.transition(thread, after, undefined, [{ agent: thread.agent, runningTurns: -1 }], writes)).ok) {
+        if (canStart) await this.startNext(tenant, sessionKey);
+        return 'released';
       }
     }
-    return false;
+    return 'none';
   }
 
   /** A turn of the caller's thread; with `waitSeconds`, waits (polling) until it is final or the time is up. */

@@ -174,6 +174,20 @@ describe('idle sweep, when things go wrong', () => {
     expect(await store.get('acme', 'half-gone')).toBeUndefined();
   });
 
+  it('ends a child thread whose parent was terminated without it (a terminate that died half-way)', async () => {
+    const { threads } = services(baseConfig);
+    await threads.spawn(acme, { agent: 'keeper', sessionKey: 'orphan-parent' });
+    const parent = (await store.get('acme', 'orphan-parent'))!;
+    const child = await threads.ensureChild(parent, 'burner', 'turn_00000000000000000000000000');
+    // keeper lists no sub-agents, so this terminate never reaches the child: as if it had died there.
+    await threads.terminate(acme, 'orphan-parent');
+    expect((await store.get('acme', child.sessionKey))!.status).toBe('active');
+    clock += minutes(31);
+    await sweepIdleThreads(services(baseConfig), { now: now() });
+    expect(await store.get('acme', child.sessionKey)).toBeUndefined(); // burner: autoDestroy
+    expect((await store.counters(['burner'])).agents.burner!.activeThreads).toBe(0);
+  });
+
   it('leaves a thread of a removed agent with a queue to be ended, without failing', async () => {
     const { threads, turns } = services(baseConfig);
     await threads.spawn(acme, { agent: 'legacy', sessionKey: 'stranded' });
@@ -226,7 +240,7 @@ describe('startup reconciliation', () => {
     await set(keys.agentCounters('burner'), { activeThreads: 5 });
     await set(keys.deploymentCounters(), { activeThreads: 1 });
 
-    const report = await reconcile(services(baseConfig), { now: now() });
+    const report = await reconcile(services(baseConfig));
     expect(report.leasesReleased).toBe(1);
     expect((await store.get('acme', 'rc-0'))!.lease).toBeUndefined();
     expect(report.countersRepaired).toEqual(
@@ -239,7 +253,7 @@ describe('startup reconciliation', () => {
     );
     expect(await store.counters(['keeper', 'burner'])).toMatchObject({ activeThreads: 3, agents: { keeper: { activeThreads: 3, runningTurns: 0 }, burner: { activeThreads: 0 } } });
     // Nothing left to repair the second time.
-    expect((await reconcile(services(baseConfig), { now: now() })).countersRepaired).toEqual([]);
+    expect((await reconcile(services(baseConfig))).countersRepaired).toEqual([]);
   });
 
   it('does not repair a counter that changed during the recount (left for the next run)', async () => {
@@ -254,10 +268,10 @@ describe('startup reconciliation', () => {
       return store.counters(agents);
     };
     await table.client.send(new UpdateCommand({ TableName: table.tableName, Key: keys.agentCounters('keeper'), UpdateExpression: 'SET activeThreads = :n', ExpressionAttributeValues: { ':n': 42 } }));
-    const report = await reconcile({ ...services(baseConfig), store: racing }, { now: now() });
+    const report = await reconcile({ ...services(baseConfig), store: racing });
     expect(report.countersSkipped).toContain('keeper');
     expect((await store.counters(['keeper'])).agents.keeper!.activeThreads).toBe(43);
-    await reconcile(services(baseConfig), { now: now() });
+    await reconcile(services(baseConfig));
     expect((await store.counters(['keeper'])).agents.keeper!.activeThreads).toBe(4);
   });
 
@@ -272,7 +286,7 @@ describe('startup reconciliation', () => {
     // The next deploy: "legacy" is gone, "renamed-old" is now "fresh".
     const { legacy: _removed, 'renamed-old': _renamed, ...kept } = baseAgents;
     const next = configWith({ ...kept, fresh: testAgent(['offline'], { renamedFrom: ['renamed-old'] }) });
-    const report = await reconcile(services(next), { now: now() });
+    const report = await reconcile(services(next));
     expect(report).toMatchObject({ threadsTerminated: 2, threadsMoved: 1, deferred: 1 });
     for (const key of ['legacy-0', 'legacy-1']) {
       expect(await store.get('acme', key)).toMatchObject({ status: 'terminated', terminationReason: 'agent "legacy" was removed from the configuration' });
