@@ -149,8 +149,10 @@ async function main(): Promise<void> {
       total: round(Object.values(perTurn).reduce((a, b) => a + b, 0)),
       // The floor of this design for a direct reply: the claim and the finish are one transaction
       // each, memory is one query; the reads are the API key (cached by the authorizer on AWS), the
-      // thread at submit, and the thread + turn fencing checks in the agent and at the finish.
-      floor: { TransactWriteItemsCommand: 2, QueryCommand: 1, GetItemCommand: 6 },
+      // thread at submit, and the thread + turn fencing checks in the agent and at the finish. Once
+      // a thread's history is longer than memory.maxTurns (as here), one batch deletes the exchange
+      // that falls out of the window.
+      floor: { TransactWriteItemsCommand: 2, QueryCommand: 1, GetItemCommand: 6, BatchWriteItemCommand: 1 },
     },
     fanOut: { subAgentLatencyMs: SUB_AGENT_LATENCY_MS, byCount: fanOut },
     idleSweep,

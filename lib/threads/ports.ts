@@ -102,6 +102,9 @@ export interface ThreadStore {
   /** Fails every queued turn of a (terminated) thread and empties its queue. Idempotent. */
   failQueuedTurns(tenant: string, sessionKey: string, error: string, at: string): Promise<number>;
 
+  /** Deletes these messages of a thread (those that do not exist are ignored). */
+  deleteMessages(tenant: string, sessionKey: string, seqs: number[]): Promise<void>;
+
   /**
    * Deletes, oldest first, the messages memory no longer shows: seq below `keepFromSeq` or created
    * before `olderThan`. At most `limit` per call (the next call continues). Returns how many.

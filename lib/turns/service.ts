@@ -221,16 +221,19 @@ export class TurnService {
 
   /**
    * Memory is temporary as configured: after each turn, messages beyond memory.maxTurns exchanges or
-   * older than memory.maxAge are deleted (a few per turn; TTL on each message is the safety net).
+   * older than memory.maxAge are deleted (TTL on each message is the safety net). Kept off the read
+   * path: a finish moves the window by at most two messages (the turn's input and reply), so the two
+   * just below it are deleted by key; and only a thread older than maxAge can hold a message older
+   * than maxAge, so only then is the history read.
    */
   private async trimMemory(thread: Thread): Promise<void> {
     const memory = this.config.agents[thread.agent]?.memory;
     if (!memory) return;
-    await this.store.trimHistory(thread.tenant, thread.sessionKey, {
-      keepFromSeq: thread.messageSeq - 2 * memory.maxTurns + 1,
-      olderThan: new Date(this.now().getTime() - durationMs(memory.maxAge)).toISOString(),
-      limit: 25,
-    });
+    const keepFromSeq = thread.messageSeq - 2 * memory.maxTurns + 1;
+    const fallen = [keepFromSeq - 2, keepFromSeq - 1].filter((seq) => seq > thread.memoryFloorSeq);
+    if (fallen.length > 0) await this.store.deleteMessages(thread.tenant, thread.sessionKey, fallen);
+    const olderThan = new Date(this.now().getTime() - durationMs(memory.maxAge)).toISOString();
+    if (thread.createdAt < olderThan) await this.store.trimHistory(thread.tenant, thread.sessionKey, { keepFromSeq, olderThan, limit: 25 });
   }
 
   /** Starts the oldest queued turn if the thread is free; returns whether one started. */

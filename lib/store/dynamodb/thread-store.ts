@@ -255,6 +255,11 @@ export class DynamoThreadStore implements ThreadStore {
     return failed;
   }
 
+  async deleteMessages(tenant: string, sessionKey: string, seqs: number[]): Promise<void> {
+    const pk = keys.threadPk(tenant, sessionKey);
+    for (let i = 0; i < seqs.length; i += 25) await this.batchDelete(seqs.slice(i, i + 25).map((seq) => ({ pk, sk: keys.message(seq) })));
+  }
+
   async trimHistory(tenant: string, sessionKey: string, options: { keepFromSeq: number; olderThan: string; limit: number }): Promise<number> {
     // Messages are in time order, so both rules cut a prefix: stop at the first message that stays.
     const oldest = await this.messagesAfter(tenant, sessionKey, 0, options.limit);
