@@ -1,11 +1,9 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { sweepIdleThreads, type SweepReport } from '../../lib/maintenance/idle-sweep.js';
-import { DynamoCursorStore } from '../../lib/store/dynamodb/cursor-store.js';
-import { config, documentClient, threads, threadStore, turns } from '../shared/context.js';
+import { config, cursors, threads, threadStore, turns } from '../shared/context.js';
 import { logger } from '../shared/logger.js';
 import { metrics } from '../shared/metrics.js';
 
-const cursors = new DynamoCursorStore(documentClient, process.env.TABLE_NAME ?? '');
 const JOB = 'idle-sweep';
 /** Leaves the function time to record its cursor before its own timeout. */
 const BUDGET_MS = 40_000;

@@ -1,11 +1,9 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { recoverStaleTurns } from '../../lib/turns/recovery.js';
-import { DynamoCursorStore } from '../../lib/store/dynamodb/cursor-store.js';
-import { config, documentClient, threadStore, turns } from '../shared/context.js';
+import { recoverStaleTurns } from '../../lib/maintenance/turn-recovery.js';
+import { config, cursors, threadStore, turns } from '../shared/context.js';
 import { logger } from '../shared/logger.js';
 import { metrics } from '../shared/metrics.js';
 
-const cursors = new DynamoCursorStore(documentClient, process.env.TABLE_NAME ?? '');
 const JOB = 'turn-recovery';
 
 /** Scheduled: fail turns whose lease expired (their process died) and start what was queued behind them. */

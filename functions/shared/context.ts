@@ -3,6 +3,7 @@ import { agentsOverview } from '../../lib/agents/overview.js';
 import { AgentRuntime } from '../../lib/agents/runtime.js';
 import { loadConfig } from '../../lib/config/load.js';
 import { DynamoApiKeyStore } from '../../lib/store/dynamodb/api-key-store.js';
+import { DynamoCursorStore } from '../../lib/store/dynamodb/cursor-store.js';
 import { createDocumentClient } from '../../lib/store/dynamodb/client.js';
 import { DynamoThreadStore } from '../../lib/store/dynamodb/thread-store.js';
 import { ThreadService } from '../../lib/threads/service.js';
@@ -19,6 +20,7 @@ export const config = loadConfig();
 export const documentClient = createDocumentClient();
 export const threadStore = new DynamoThreadStore(documentClient, tableName());
 export const apiKeyStore = new DynamoApiKeyStore(documentClient, tableName());
+export const cursors = new DynamoCursorStore(documentClient, tableName());
 export const threads = new ThreadService(config, threadStore);
 export const agents = { overview: () => agentsOverview(config, threadStore) };
 // The state machine ARN is only read when a turn starts, so functions that start none need not set it.

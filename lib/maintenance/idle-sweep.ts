@@ -1,24 +1,18 @@
 import type { Principal } from '../auth/api-keys.js';
 import { durationMs } from '../config/duration.js';
 import type { Config } from '../config/schema.js';
-import { INDEX_SHARDS, TABLE } from '../table/definition.js';
 import type { Thread } from '../threads/model.js';
 import type { ThreadStore } from '../threads/ports.js';
 import type { ThreadService } from '../threads/service.js';
 import type { TurnService } from '../turns/service.js';
+import { walkLiveThreads, type WalkResult } from './live-threads.js';
 import type { SweepCursor } from './ports.js';
 
-/** What one sweep run did. */
-export interface SweepReport {
-  /** Thread items read from the index (the sweep's cost). */
-  itemsRead: number;
+/** What one sweep run did: the walk (items read, errors, where the next run continues) and its effects. */
+export interface SweepReport extends WalkResult {
   threadsCleaned: number;
   leasesReleased: number;
-  /** Threads that could not be handled (reported through onError; the run went on). */
-  errors: number;
   durationMs: number;
-  /** Where the next run continues; absent when this run reached the end of the index. */
-  cursor?: SweepCursor;
 }
 
 /** The identity the sweep acts as in audit entries. */
@@ -37,39 +31,17 @@ export async function sweepIdleThreads(
 ): Promise<SweepReport> {
   const started = Date.now();
   const now = options.now ?? new Date();
-  const maxItems = options.maxItems ?? 2_000;
-  const budgetMs = options.budgetMs ?? 20_000;
   const idleTimeoutOf = (agent: string) => durationMs(deps.config.agents[agent]?.idleTimeout ?? deps.config.threadManagement.idleTimeout);
   const shortest = Math.min(idleTimeoutOf(''), ...Object.keys(deps.config.agents).map(idleTimeoutOf));
-  const activeBefore = new Date(now.getTime() - shortest).toISOString();
-  const report: SweepReport = { itemsRead: 0, threadsCleaned: 0, leasesReleased: 0, errors: 0, durationMs: 0 };
-
-  for (let shard = options.cursor?.shard ?? 0; shard < INDEX_SHARDS; shard += 1) {
-    let key = shard === options.cursor?.shard ? options.cursor.key : undefined;
-    // A cursor from a run with a longer idle timeout may lie beyond this run's key range: restart the shard.
-    if (key && String(key[TABLE.indexes.activeByLastActive.sortKey]) >= activeBefore) key = undefined;
-    do {
-      const page = await deps.store.listLive(shard, { activeBefore, cursor: key, pageSize: Math.min(100, maxItems - report.itemsRead) });
-      for (const thread of page.threads) {
-        // Bounded per thread, so one run never outlives its budget by a whole page of deletions.
-        if (report.itemsRead >= maxItems || Date.now() - started > budgetMs) {
-          return { ...report, durationMs: Date.now() - started, cursor: { shard, ...(key ? { key } : {}) } };
-        }
-        report.itemsRead += 1;
-        try {
-          await visit(thread);
-        } catch (error) {
-          // One thread that cannot be handled (e.g. its agent left the config) must not stop the sweep.
-          report.errors += 1;
-          options.onError?.(error, thread.sessionKey);
-        }
-        key = deps.store.liveCursorOf(thread);
-      }
-      key = page.cursor;
-    } while (key && report.itemsRead < maxItems);
-    if (key) return { ...report, durationMs: Date.now() - started, cursor: { shard, key } };
-  }
-  return { ...report, durationMs: Date.now() - started };
+  const report = { threadsCleaned: 0, leasesReleased: 0 };
+  const walk = await walkLiveThreads(deps.store, visit, {
+    activeBefore: new Date(now.getTime() - shortest).toISOString(),
+    cursor: options.cursor,
+    maxItems: options.maxItems ?? 2_000,
+    budgetMs: options.budgetMs ?? 20_000,
+    onError: options.onError,
+  });
+  return { ...walk, ...report, durationMs: Date.now() - started };
 
   async function visit(thread: Thread): Promise<void> {
     const system: Principal = { tenant: thread.tenant, admin: true, keyId: SWEEP_ACTOR };

@@ -1,10 +1,10 @@
 import type { Principal } from '../auth/api-keys.js';
 import type { Config } from '../config/schema.js';
-import { INDEX_SHARDS } from '../table/definition.js';
 import type { Thread } from '../threads/model.js';
 import type { ThreadStore } from '../threads/ports.js';
 import type { ThreadService } from '../threads/service.js';
 import type { TurnService } from '../turns/service.js';
+import { walkLiveThreads } from './live-threads.js';
 
 /** What a reconciliation run found and did. */
 export interface ReconcileReport {
@@ -42,16 +42,9 @@ export async function reconcile(
   const report: ReconcileReport = { threadsSeen: 0, leasesReleased: 0, threadsTerminated: 0, threadsMoved: 0, countersRepaired: [], countersSkipped: [], overLimit: [], deferred: 0, errors: 0 };
   const renamedTo = new Map(Object.entries(deps.config.agents).flatMap(([name, agent]) => agent.renamedFrom.map((old) => [old, name] as const)));
 
-  await forEachLiveThread(deps.store, async (thread) => {
-    report.threadsSeen += 1;
-    try {
-      await reconcileThread(thread);
-    } catch (error) {
-      // One thread must not stop the others, nor the counter repair after them.
-      report.errors += 1;
-      options.onError?.(error, thread.sessionKey);
-    }
-  });
+  const walk = await walkLiveThreads(deps.store, reconcileThread, { onError: options.onError });
+  report.threadsSeen = walk.itemsRead;
+  report.errors = walk.errors;
 
   async function reconcileThread(thread: Thread): Promise<void> {
     if (thread.status === 'terminated') return; // a pending deletion: the idle sweep finishes it
@@ -123,17 +116,5 @@ async function repairCounters(deps: { config: Config; store: ThreadStore }, repo
     } else {
       report.countersSkipped.push('(deployment)');
     }
-  }
-}
-
-/** Calls `visit` for every live thread (all shards of the sparse index). */
-async function forEachLiveThread(store: ThreadStore, visit: (thread: Thread) => Promise<void>): Promise<void> {
-  for (let shard = 0; shard < INDEX_SHARDS; shard += 1) {
-    let cursor: Record<string, unknown> | undefined;
-    do {
-      const page = await store.listLive(shard, { cursor, pageSize: 100 });
-      for (const thread of page.threads) await visit(thread);
-      cursor = page.cursor;
-    } while (cursor);
   }
 }
