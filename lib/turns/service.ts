@@ -98,6 +98,9 @@ export class TurnService {
           agent: thread.agent,
         });
       }
+      // The takeover of an expired lease found its turn no longer running (an orphan): recover
+      // releases it without failing anything, then decide again.
+      if (outcome.reason === 'turn_state' && thread.lease) await this.recover(principal.tenant, sessionKey);
       // 'version': another writer changed the thread between our read and write; decide again.
     }
     throw new ThreadError('conflict', `thread "${sessionKey}" is being changed by other requests; retry`, { sessionKey });
@@ -260,6 +263,8 @@ export class TurnService {
       }
       // The agent is at maxConcurrentTurns: the turn stays queued until a slot frees up.
       if (outcome.reason === 'turn_limit') return false;
+      // An orphan lease (see submit): recover releases it and starts the queue itself.
+      if (outcome.reason === 'turn_state' && thread.lease) return (await this.recover(tenant, sessionKey)) === 'started';
     }
     return false;
   }
@@ -284,8 +289,7 @@ export class TurnService {
       const after: Thread = { ...thread, version: thread.version + 1, lease: undefined };
       const writes: ThreadWrite[] = orphan ? [] : [{ kind: 'failTurn', turnId: thread.lease.turnId, error: 'the turn did not finish before its lease expired', at: this.now().toISOString() }];
       if ((await this.store.transition(thread, after, undefined, [{ agent: thread.agent, runningTurns: -1 }], writes)).ok) {
-        if (canStart) await this.startNext(tenant, sessionKey);
-        return 'released';
+        return canStart && (await this.startNext(tenant, sessionKey)) ? 'started' : 'released';
       }
     }
     return 'none';

@@ -127,4 +127,17 @@ describe('when the workflow cannot be started', () => {
     expect(started.filter((name) => name === first.turn.turnId)).toHaveLength(2); // the same name: one execution on AWS
     await threads.restart(acme, 'repeat-outage', { clearMemory: false });
   });
+
+  it('a submit that finds an expired orphan lease (its turn already gone) takes the thread at once', async () => {
+    await threads.spawn(acme, { agent: 'helper', sessionKey: 'orphaned' });
+    const thread = (await store.get('acme', 'orphaned'))!;
+    const lease = { turnId: 'turn_00000000000000000000000000', fencingToken: 1, leaseExpiresAt: new Date(clock - 1000).toISOString() };
+    await store.transition(thread, { ...thread, version: thread.version + 1, lease, fencingSeq: 1 }, undefined, [{ agent: 'helper', runningTurns: 1 }]);
+    const started = Date.now();
+    const { turn } = await turns.submit(acme, 'orphaned', { input: 'hello' });
+    expect(turn.status).toBe('running');
+    expect(Date.now() - started).toBeLessThan(2_000); // not after a minute of refused takeovers
+    expect((await running()).helper!.runningTurns).toBe(1);
+    await threads.restart(acme, 'orphaned', { clearMemory: false });
+  });
 });
