@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import type { RawSubResult } from '../../lib/agents/runtime.js';
+import { processRedactor } from '../../lib/secrets/redactor.js';
 import { agentRuntime } from '../shared/context.js';
 import { logger } from '../shared/logger.js';
+import { flushMetrics } from '../shared/metrics.js';
 import { turnRefSchema } from '../shared/workflow-events.js';
 
 const planItem = z.object({ agent: z.string(), task: z.string(), sessionKey: z.string(), timeoutSeconds: z.number().int().positive() });
@@ -23,9 +25,22 @@ export function agentHandler(agentName: string) {
     const acting = event.phase === 'main' ? event.turn.agent : event.phase === 'sub' ? event.item.agent : event.plan.mergeWith;
     if (!agentName || acting !== agentName) throw new Error(`this function runs agent "${agentName}", not "${acting}"`);
     logger.appendKeys({ tenant: event.turn.tenant, sessionKey: event.turn.sessionKey, turnId: event.turn.turnId, agent: agentName });
-    if (event.phase === 'main') return agentRuntime.main(event.turn);
-    if (event.phase === 'sub') return agentRuntime.sub(event.turn, event.item);
-    return agentRuntime.coalesce(event.turn, event.plan.mergeWith, event.results as RawSubResult[], event.plan.mergeTimeoutSeconds);
+    try {
+      const result =
+        event.phase === 'main'
+          ? await agentRuntime.main(event.turn)
+          : event.phase === 'sub'
+            ? await agentRuntime.sub(event.turn, event.item)
+            : await agentRuntime.coalesce(event.turn, event.plan.mergeWith, event.results as RawSubResult[], event.plan.mergeTimeoutSeconds);
+      // What goes back to the workflow leaves the process too.
+      return processRedactor.redactDeep(result);
+    } catch (error) {
+      // The error's message becomes the workflow's Cause: scrub it like any other output.
+      if (error instanceof Error) error.message = processRedactor.redact(error.message);
+      throw error;
+    } finally {
+      flushMetrics();
+    }
   };
 }
 

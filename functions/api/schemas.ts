@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import type { AuditEventType } from '../../lib/audit/chain.js';
+import { TENANT_PATTERN } from '../../lib/auth/api-keys.js';
+import { DURATION_PATTERN, durationMs } from '../../lib/config/duration.js';
 import { NAME_PATTERN } from '../../lib/config/schema.js';
 import { SESSION_KEY_PATTERN } from '../../lib/threads/session-key.js';
 
@@ -56,3 +59,39 @@ export const messagesQuery = z.strictObject({
   after: z.coerce.number().int().min(0).default(0),
   limit: z.coerce.number().int().min(1).max(100).default(50),
 });
+
+export const secretPath = z.object({
+  name: z.string().regex(NAME_PATTERN, 'must be a secret name'),
+});
+
+const AUDIT_TYPES = [
+  'thread_spawn',
+  'thread_restart',
+  'thread_terminate',
+  'thread_cleanup',
+  'thread_moved',
+  'agent_exec',
+  'plan_refused',
+  'secret_reveal',
+  'secret_denied',
+  'secret_refresh',
+] as const satisfies readonly AuditEventType[];
+
+/** Longest window one audit query may cover. */
+export const MAX_AUDIT_WINDOW = '31d';
+
+export const auditQuery = z
+  .strictObject({
+    /** Events at or after this instant (ISO 8601). */
+    since: z.iso.datetime({ offset: true }).optional(),
+    /** Events of the last period ("24h", "7d"); the default when neither is given is 24h. */
+    period: z.string().regex(DURATION_PATTERN, 'must be a duration such as "30m", "24h" or "7d"').optional(),
+    type: z.enum(AUDIT_TYPES).optional(),
+    sessionKey: threadPath.shape.sessionKey.optional(),
+    agent: z.string().regex(NAME_PATTERN, 'must be an agent name').optional(),
+    tenant: z.string().regex(TENANT_PATTERN, 'must be a tenant name').optional(),
+    cursor: z.string().min(1).max(1024).optional(),
+    limit: z.coerce.number().int().min(1).max(200).default(50),
+  })
+  .refine((q) => !(q.since && q.period), { message: 'give since or period, not both', path: ['period'] })
+  .refine((q) => !q.period || !DURATION_PATTERN.test(q.period) || durationMs(q.period) <= durationMs(MAX_AUDIT_WINDOW), { message: `at most ${MAX_AUDIT_WINDOW}`, path: ['period'] });

@@ -1,7 +1,16 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { agentsOverview } from '../../lib/agents/overview.js';
 import { AgentRuntime } from '../../lib/agents/runtime.js';
 import { loadConfig } from '../../lib/config/load.js';
+import { configuredProviders } from '../../lib/models/chain.js';
+import { SecretAdmin } from '../../lib/secrets/admin.js';
+import { processRedactor } from '../../lib/secrets/redactor.js';
+import { SecretResolver } from '../../lib/secrets/resolver.js';
+import { SecretsManagerSource } from '../../lib/secrets/secrets-manager-source.js';
+import { DynamoSecretLedger } from '../../lib/store/dynamodb/secret-ledger.js';
+import { DynamoAuditSearch } from '../../lib/store/dynamodb/audit-search.js';
 import { DynamoApiKeyStore } from '../../lib/store/dynamodb/api-key-store.js';
 import { DynamoCursorStore } from '../../lib/store/dynamodb/cursor-store.js';
 import { createDocumentClient } from '../../lib/store/dynamodb/client.js';
@@ -9,6 +18,8 @@ import { DynamoThreadStore } from '../../lib/store/dynamodb/thread-store.js';
 import { ThreadService } from '../../lib/threads/service.js';
 import { TurnService } from '../../lib/turns/service.js';
 import { StepFunctionsStarter } from '../../lib/workflows/sfn-starter.js';
+import { logger } from './logger.js';
+import { metrics } from './metrics.js';
 
 /** The table every function works on (set by CDK and by the local stack). */
 function tableName(): string {
@@ -27,7 +38,23 @@ export const agents = { overview: () => agentsOverview(config, threadStore) };
 export const turns = new TurnService(config, threadStore, {
   start: (name, input) => new StepFunctionsStarter(sfnClient(), requiredEnv('STATE_MACHINE_ARN')).start(name, input),
 });
-export const agentRuntime = new AgentRuntime(config, threadStore, threads, turns);
+// Endpoint from AWS_ENDPOINT_URL_SECRETS_MANAGER when set (the local stack), else the region's.
+export const secretsManager = new SecretsManagerClient({});
+export const secretLedger = new DynamoSecretLedger(documentClient, tableName());
+/** One resolver per process: its cache and its de-duplication of fetches span every invocation. */
+const secretsManagerSource = new SecretsManagerSource(secretsManager);
+export const secretResolver = new SecretResolver(config, secretsManagerSource, secretLedger);
+export const secretAdmin = new SecretAdmin(config, secretsManagerSource, secretLedger);
+export const auditSearch = new DynamoAuditSearch(documentClient, tableName());
+export const agentRuntime = new AgentRuntime(config, threadStore, threads, turns, { providers: configuredProviders(config), secrets: secretResolver });
+
+// A redaction hit means a secret value was about to leave the process: count it, in the metrics
+// and on the secret's own figures, and say so (the line names the secret, never the value).
+processRedactor.onExposure((secret, count) => {
+  metrics.addMetric('ExposureRisk', MetricUnit.Count, count);
+  logger.warn('exposure risk: a secret value was redacted from outgoing data', { secret, count });
+  secretLedger.recordExposures(secret, count).catch((error: unknown) => logger.error('could not count an exposure-risk event', { secret, error: error as Error }));
+});
 
 let sfn: SFNClient | undefined;
 function sfnClient(): SFNClient {

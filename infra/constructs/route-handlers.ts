@@ -16,12 +16,20 @@ export interface TurnStarter {
   allowStartingTurns(fn: ThreadboundFunction): void;
 }
 
+/** Something that can let a function see secrets' metadata or start their rotation (the {@link ThreadboundSecrets}). */
+export interface SecretGrants {
+  grantDescribe(fn: ThreadboundFunction): void;
+  grantRotate(fn: ThreadboundFunction): void;
+}
+
 /** Props of {@link RouteHandlers}. */
 export interface RouteHandlersProps {
   readonly table: dynamodb.Table;
   readonly configPath: string;
   /** Required as soon as one route has `startsTurns`. */
   readonly turns?: TurnStarter;
+  /** Required as soon as one route has `secrets`. */
+  readonly secrets?: SecretGrants;
   /** @default ROUTES */
   readonly routes?: readonly RouteDefinition[];
 }
@@ -31,13 +39,15 @@ interface HandlerNeeds {
   table: TableAccess;
   startsTurns: boolean;
   timeoutSeconds: number;
+  secrets: Set<NonNullable<RouteDefinition['secrets']>>;
 }
 
 /**
  * One Lambda per distinct route handler of the route table (functions/api/<handler>.ts), each
  * with exactly the table access its routes declare (none, read, or read/write), the right to start
- * turn executions only if one of its routes `startsTurns`, and the longest `timeoutSeconds` of its
- * routes (10 s by default).
+ * turn executions only if one of its routes `startsTurns`, Secrets Manager metadata or rotation
+ * only as its routes' `secrets` say (never a value), and the longest `timeoutSeconds` of its routes
+ * (10 s by default).
  */
 export class RouteHandlers extends Construct {
   /** Functions by handler name. */
@@ -64,6 +74,7 @@ export class RouteHandlers extends Construct {
         table: current === undefined || ACCESS_RANK[route.table] > ACCESS_RANK[current.table] ? route.table : current.table,
         startsTurns: (current?.startsTurns ?? false) || route.startsTurns === true,
         timeoutSeconds: Math.max(current?.timeoutSeconds ?? 0, timeoutSeconds),
+        secrets: new Set([...(current?.secrets ?? []), ...(route.secrets ? [route.secrets] : [])]),
       });
     }
 
@@ -84,6 +95,9 @@ export class RouteHandlers extends Construct {
         props.turns.allowStartingTurns(fn);
         turnStarters.add(handler);
       }
+      if (need.secrets.size > 0 && props.secrets === undefined) throw new Error(`handler ${handler} needs Secrets Manager access, but RouteHandlers got no secrets (props.secrets)`);
+      if (need.secrets.has('describe')) props.secrets!.grantDescribe(fn);
+      if (need.secrets.has('rotate')) props.secrets!.grantRotate(fn);
       functions.set(handler, fn);
       access.set(handler, need.table);
     }

@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   const adminKey = stack.keys.find((k) => k.admin);
   const lines = [
     '',
-    `threadbound local stack (DynamoDB Local at ${stack.dynamoEndpoint}, table ${stack.tableName})`,
+    `threadbound local stack (DynamoDB Local at ${stack.dynamoEndpoint}, table ${stack.tableName}; Secrets Manager at ${stack.secretsManager.endpoint})`,
     stack.keysGenerated ? 'API keys generated for this data dir (kept in its keys.json):' : 'API keys:',
     ...stack.keys.map((k) => `  ${k.admin ? 'admin ' : 'tenant'} ${k.tenant.padEnd(10)} ${k.key}`),
     '',
@@ -54,6 +54,8 @@ async function main(): Promise<void> {
     `  curl -s -X POST $TB/v1/threads/<sessionKey>/turns -H "Authorization: Bearer $KEY" -H 'content-type: application/json' -d '{"input":"analyse the BTC price trend"}'`,
     `  curl -s $TB/v1/agents -H "Authorization: Bearer $KEY"`,
     '  npm run demo    # the whole fan-out scenario, with child threads and audit trail',
+    '  npm run threadbound -- secrets create anthropic-api-key < key.txt   # a provider key, read from stdin, never echoed',
+    '  npm run threadbound -- secrets list',
     ...(adminKey ? [`  (admin routes: KEY=${adminKey.key})`] : []),
     '',
     `threadbound listening on ${stack.url}`,

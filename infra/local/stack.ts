@@ -1,4 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -11,6 +12,7 @@ import { renderTurnDefinition } from '../../lib/workflows/turn-workflow.js';
 import { startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
 import { createApiServer } from './http-server.js';
 import { localKeys, registerKeys, type LocalKey } from './keys.js';
+import { startLocalSecretsManager, type LocalSecretsManager } from './secrets-manager.js';
 import { startLocalStepFunctions, type LocalExecution, type LocalFunction, type LocalStepFunctions } from './step-functions.js';
 import { ensureTable } from './table.js';
 
@@ -49,8 +51,12 @@ export interface LocalStack {
   tableName: string;
   dynamoEndpoint: string;
   stepFunctions: LocalStepFunctions;
+  secretsManager: LocalSecretsManager;
   stop(): Promise<void>;
 }
+
+/** Where a running local stack says how to reach it (the CLI reads it): `<dataDir>/local.json`. */
+export const LOCAL_ENDPOINTS_FILE = 'local.json';
 
 /**
  * Starts the backend on this machine: DynamoDB Local (persisted in the data dir), the table from
@@ -66,14 +72,18 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   let dynamo: DynamoDbLocal | undefined;
   let server: Server | undefined;
   let stepFunctions: LocalStepFunctions | undefined;
+  let secretsManager: LocalSecretsManager | undefined;
   const timers: NodeJS.Timeout[] = [];
+  const endpointsFile = join(dataDir, LOCAL_ENDPOINTS_FILE);
   const stop = async () => {
     for (const timer of timers) clearInterval(timer);
+    rmSync(endpointsFile, { force: true });
     if (server) await new Promise<void>((done) => {
       server!.close(() => done());
       server!.closeAllConnections();
     });
     await stepFunctions?.stop();
+    await secretsManager?.stop();
     await dynamo?.stop();
   };
 
@@ -90,11 +100,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       functions: (name) => localFunctions.get(name.split(':function:').pop()!),
       onExecutionError: options.onExecutionError,
     });
+    // Secrets Manager's JSON protocol on loopback, persisted in the data dir beside DynamoDB's data.
+    secretsManager = await startLocalSecretsManager({ dataFile: join(dataDir, 'secrets-manager.json') });
     // The handlers build their SDK clients from the environment, exactly as in Lambda. Local
     // credentials are fixed so a developer's real AWS credentials are never sent anywhere.
     Object.assign(process.env, {
       AWS_ENDPOINT_URL_DYNAMODB: endpoint,
       AWS_ENDPOINT_URL_SFN: stepFunctions.endpoint,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsManager.endpoint,
       STATE_MACHINE_ARN: stepFunctions.stateMachineArn,
       AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
       AWS_ACCESS_KEY_ID: 'local',
@@ -164,7 +177,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         done(typeof address === 'object' && address ? address.port : options.port);
       });
     });
-    return { url: `http://127.0.0.1:${port}`, keys: keys.keys, keysGenerated: keys.generated, tableName, dynamoEndpoint: endpoint, stepFunctions, stop };
+    const url = `http://127.0.0.1:${port}`;
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(endpointsFile, `${JSON.stringify({ url, secretsManagerEndpoint: secretsManager.endpoint }, null, 2)}\n`);
+    return { url, keys: keys.keys, keysGenerated: keys.generated, tableName, dynamoEndpoint: endpoint, stepFunctions, secretsManager, stop };
   } catch (error) {
     await stop();
     throw error;

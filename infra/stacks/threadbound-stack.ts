@@ -6,6 +6,7 @@ import { ThreadboundHttpApi } from '../constructs/http-api.js';
 import { IdleSweep } from '../constructs/idle-sweep.js';
 import { RouteHandlers } from '../constructs/route-handlers.js';
 import { StartupReconciliation } from '../constructs/startup-reconciliation.js';
+import { ThreadboundSecrets } from '../constructs/threadbound-secrets.js';
 import { ThreadboundTable } from '../constructs/threadbound-table.js';
 import { TurnRecovery } from '../constructs/turn-recovery.js';
 import { TurnWorkflow } from '../constructs/turn-workflow.js';
@@ -20,9 +21,11 @@ export interface ThreadboundStackProps extends StackProps {
 
 /**
  * threadbound in one stack: the table, one Lambda per API handler, the authorizer, the HTTP API and
- * the turn workflow (one Lambda per agent, turn-control, the state machine, the execution-ended rule)
- * the turn recovery schedule, the idle sweep on `threadManagement.cleanupSchedule` and (when
- * `threadManagement.startupReconciliation`) the reconciliation run after every deployment.
+ * the turn workflow (one Lambda per agent, turn-control, the state machine, the execution-ended rule),
+ * the config's secrets (a customer managed key, one secret per `aws-secretsmanager://` source, each
+ * agent allowed to read only its own), the turn recovery schedule, the idle sweep on
+ * `threadManagement.cleanupSchedule` and (when `threadManagement.startupReconciliation`) the
+ * reconciliation run after every deployment.
  */
 export class ThreadboundStack extends Stack {
   /** The validated configuration this stack was built from. */
@@ -30,6 +33,8 @@ export class ThreadboundStack extends Stack {
   readonly table: ThreadboundTable;
   readonly authorizer: ApiKeyAuthorizer;
   readonly turnWorkflow: TurnWorkflow;
+  /** The config's secrets, their KMS key and each agent's read grant. */
+  readonly secrets: ThreadboundSecrets;
   readonly turnRecovery: TurnRecovery;
   readonly idleSweep: IdleSweep;
   /** Absent when `threadManagement.startupReconciliation` is false. */
@@ -44,8 +49,9 @@ export class ThreadboundStack extends Stack {
     this.table = new ThreadboundTable(this, 'Data');
     this.authorizer = new ApiKeyAuthorizer(this, 'Authorizer', { table: this.table.table, configPath: props.configPath });
     this.turnWorkflow = new TurnWorkflow(this, 'TurnWorkflow', { table: this.table.table, config: props.config, configPath: props.configPath });
+    this.secrets = new ThreadboundSecrets(this, 'Secrets', { config: props.config, agents: this.turnWorkflow.agents });
     this.turnRecovery = new TurnRecovery(this, 'TurnRecovery', { table: this.table.table, configPath: props.configPath, turns: this.turnWorkflow });
-    this.handlers = new RouteHandlers(this, 'Handlers', { table: this.table.table, configPath: props.configPath, turns: this.turnWorkflow });
+    this.handlers = new RouteHandlers(this, 'Handlers', { table: this.table.table, configPath: props.configPath, turns: this.turnWorkflow, secrets: this.secrets });
     this.httpApi = new ThreadboundHttpApi(this, 'Http', {
       handlers: this.handlers.functions,
       authorizer: this.authorizer.authorizer,

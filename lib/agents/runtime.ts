@@ -1,6 +1,11 @@
 import type { AgentConfig, Config } from '../config/schema.js';
 import { durationSeconds } from '../config/duration.js';
-import { completeWithChain, builtInProviders, type ProviderResolver } from '../models/chain.js';
+import { builtInProviders, completeWithChain, type ProviderContext, type ProviderResolver } from '../models/chain.js';
+import type { ModelReply, ModelRequest } from '../models/port.js';
+import { SecretError } from '../secrets/errors.js';
+import type { SecretRequester } from '../secrets/ports.js';
+import { processRedactor, type Redactor } from '../secrets/redactor.js';
+import type { SecretResolver } from '../secrets/resolver.js';
 import { nextAuditEntry, withAuditHead } from '../threads/audit.js';
 import type { Thread } from '../threads/model.js';
 import type { ThreadStore } from '../threads/ports.js';
@@ -34,15 +39,20 @@ export type RawSubResult = SubAgentOutcome | { agent: string; sessionKey: string
 /** Runs an agent's part of a turn: the main answer or plan, a sub-agent task, or the merge. */
 export class AgentRuntime {
   private readonly now: () => Date;
+  private readonly providers: ProviderResolver;
+  private readonly secrets: SecretResolver | undefined;
+  private readonly redactor: Redactor;
 
   constructor(
     private readonly config: Config,
     private readonly store: ThreadStore,
     private readonly threads: ThreadService,
     private readonly turns: TurnService,
-    private readonly resolve: ProviderResolver = builtInProviders,
-    options: { now?: () => Date } = {},
+    options: { providers?: ProviderResolver; secrets?: SecretResolver; redactor?: Redactor; now?: () => Date } = {},
   ) {
+    this.providers = options.providers ?? builtInProviders;
+    this.secrets = options.secrets;
+    this.redactor = options.redactor ?? processRedactor;
     this.now = options.now ?? (() => new Date());
   }
 
@@ -51,7 +61,7 @@ export class AgentRuntime {
     const { thread, input, userSeq } = await this.leased(ref);
     const agent = this.agent(thread.agent);
     const memory = await loadMemory(this.store, thread, agent.memory, this.now(), userSeq);
-    const { reply } = await completeWithChain(agent.models, { agent: thread.agent, role: 'main', input, memory, subAgents: agent.subAgents, signal: AbortSignal.timeout(ref.timeoutSeconds * 1000) }, this.resolve);
+    const reply = await this.ask(agent.models, { agent: thread.agent, role: 'main', input, memory, subAgents: agent.subAgents, signal: AbortSignal.timeout(ref.timeoutSeconds * 1000) }, ref);
     if (!reply.plan || reply.plan.length === 0) return { kind: 'reply', reply: reply.text };
 
     const refusal = this.planRefusal(thread, agent, reply.plan, reply.mergeWith);
@@ -85,7 +95,7 @@ export class AgentRuntime {
     try {
       const memory = await loadMemory(this.store, thread, agent.memory, this.now(), turn.userSeq);
       const signal = AbortSignal.timeout(item.timeoutSeconds * 1000);
-      const { reply } = await completeWithChain(agent.models, { agent: item.agent, role: 'sub', input: item.task, memory, subAgents: [], signal }, this.resolve);
+      const reply = await this.ask(agent.models, { agent: item.agent, role: 'sub', input: item.task, memory, subAgents: [], signal }, { tenant: child.tenant, sessionKey: child.sessionKey, turnId: turn.turnId });
       await this.turns.finish(claimed, { status: 'succeeded', reply: reply.text, subAgents: [] }, guard);
       return childOutcome({ ...turn, status: 'succeeded', reply: reply.text, endedAt: this.now().toISOString() });
     } catch (error) {
@@ -100,8 +110,28 @@ export class AgentRuntime {
     const agent = this.agent(mergeWith);
     const subAgents = results.map(normaliseResult);
     const memory = await loadMemory(this.store, thread, agent.memory, this.now(), userSeq);
-    const { reply } = await completeWithChain(agent.models, { agent: mergeWith, role: 'coalesce', input, memory, subAgents: [], results: subAgents, signal: AbortSignal.timeout(timeoutSeconds * 1000) }, this.resolve);
+    const reply = await this.ask(agent.models, { agent: mergeWith, role: 'coalesce', input, memory, subAgents: [], results: subAgents, signal: AbortSignal.timeout(timeoutSeconds * 1000) }, ref);
     return { reply: reply.text, subAgents };
+  }
+
+  /**
+   * Asks the agent's model chain, with the agent's own secrets as credentials, and scrubs every
+   * known secret value from the answer before anything stores, returns or logs it.
+   */
+  private async ask(models: string[], request: ModelRequest, turn: Pick<TurnRef, 'tenant' | 'sessionKey' | 'turnId'>): Promise<ModelReply> {
+    const requester: SecretRequester = { agent: request.agent, tenant: turn.tenant, sessionKey: turn.sessionKey, turnId: turn.turnId };
+    const secrets = this.secrets;
+    const context: ProviderContext = {
+      credentials: (secret) => ({
+        apiKey: async (options) => {
+          if (!secrets) throw new SecretError('secret_unavailable', `no secret resolver is configured, so secret "${secret}" cannot be read`, { secret });
+          const { value, versionId } = await secrets.resolve(secret, requester, options);
+          return { value, versionId };
+        },
+      }),
+    };
+    const { reply } = await completeWithChain(models, request, this.providers, context);
+    return this.redactor.redactDeep(reply);
   }
 
   /** The thread and turn, only while this turn still holds the thread's lease (fencing). */

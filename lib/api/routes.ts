@@ -17,6 +17,8 @@ export interface RouteDefinition {
   startsTurns?: boolean;
   /** Longest time the handler may run (seconds; API Gateway allows at most 30). */
   timeoutSeconds?: number;
+  /** What the handler may do in Secrets Manager: read metadata (never values) or start a rotation. */
+  secrets?: 'describe' | 'rotate';
 }
 
 /** Every route of /v1. */
@@ -32,6 +34,11 @@ export const ROUTES: readonly RouteDefinition[] = [
   { method: 'GET', path: '/v1/threads/{sessionKey}/messages', handler: 'messages-list', auth: 'tenant', table: 'read', body: false },
   { method: 'GET', path: '/v1/threads/{sessionKey}/audit', handler: 'threads-audit', auth: 'tenant', table: 'read', body: false },
   { method: 'GET', path: '/v1/agents', handler: 'agents-list', auth: 'tenant', table: 'read', body: false },
+  { method: 'GET', path: '/v1/secrets', handler: 'secrets-list', auth: 'admin', table: 'read', body: false, secrets: 'describe' },
+  { method: 'GET', path: '/v1/secrets/{name}', handler: 'secrets-get', auth: 'admin', table: 'read', body: false, secrets: 'describe' },
+  { method: 'POST', path: '/v1/secrets/{name}/refresh', handler: 'secrets-refresh', auth: 'admin', table: 'write', body: false },
+  { method: 'POST', path: '/v1/secrets/{name}/rotate', handler: 'secrets-rotate', auth: 'admin', table: 'none', body: false, secrets: 'rotate' },
+  { method: 'GET', path: '/v1/audit', handler: 'audit-list', auth: 'admin', table: 'read', body: false },
 ];
 
 /** The API Gateway route key of a route, e.g. "GET /v1/threads/{sessionKey}". */

@@ -1,7 +1,18 @@
 import { createHash } from 'node:crypto';
+import { processRedactor } from '../secrets/redactor.js';
 
 /** Audit event types written so far; later areas add theirs. */
-export type AuditEventType = 'thread_spawn' | 'thread_restart' | 'thread_terminate' | 'thread_cleanup' | 'thread_moved' | 'agent_exec' | 'plan_refused';
+export type AuditEventType =
+  | 'thread_spawn'
+  | 'thread_restart'
+  | 'thread_terminate'
+  | 'thread_cleanup'
+  | 'thread_moved'
+  | 'agent_exec'
+  | 'plan_refused'
+  | 'secret_reveal'
+  | 'secret_denied'
+  | 'secret_refresh';
 
 /** The hash a chain starts from. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -42,9 +53,9 @@ export function entryHash(entry: Omit<AuditEntry, 'hash'>): string {
   return createHash('sha256').update(entry.prevHash).update('\n').update(canonicalJson(entry)).digest('hex');
 }
 
-/** Appends an event to a chain whose head is (seq, hash). */
+/** Appends an event to a chain whose head is (seq, hash); known secret values are scrubbed before hashing. */
 export function chainEntry(chain: string, head: { seq: number; hash: string }, event: AuditEvent): AuditEntry {
-  const unhashed = { ...event, chain, seq: head.seq + 1, prevHash: head.hash };
+  const unhashed = { ...processRedactor.redactDeep(event), chain, seq: head.seq + 1, prevHash: head.hash };
   return { ...unhashed, hash: entryHash(unhashed) };
 }
 

@@ -18,6 +18,18 @@ const secretSource = z
     'must be "aws-secretsmanager://<secret name>" or a Secrets Manager secret ARN',
   );
 
+/** Providers whose models need an API key, and the secret that holds it unless `providers.<id>.apiKeySecret` says otherwise. */
+export const KEYED_PROVIDERS: Readonly<Record<string, { defaultSecret: string }>> = {
+  anthropic: { defaultSecret: 'anthropic-api-key' },
+};
+
+const providerSchema = z.strictObject({
+  /** The secret holding this provider's API key (default: KEYED_PROVIDERS' default for it). */
+  apiKeySecret: name.optional(),
+  /** Base URL of the provider's API: a proxy, a regional endpoint, a local server. */
+  baseUrl: z.url({ protocol: /^https?$/ }).optional(),
+});
+
 const threadManagementSchema = z.strictObject({
   /** auto: the server assigns the sessionKey when the client gives none; manual: the client must give it. */
   defaultMode: z.enum(['auto', 'manual']).default('auto'),
@@ -90,6 +102,8 @@ export const configSchema = z
     threadManagement: threadManagementSchema,
     agents: z.record(name, agentSchema).refine((agents) => Object.keys(agents).length > 0, 'at least one agent is required'),
     secrets: z.record(name, secretSchema).default({}),
+    /** Settings per model provider (keyed by the part before ":" of a model reference). */
+    providers: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/, 'must be a provider id such as "anthropic"'), providerSchema).default({}),
   })
   .superRefine((config, ctx) => {
     const agentNames = new Set(Object.keys(config.agents));
@@ -101,6 +115,12 @@ export const configSchema = z
       });
       agent.secrets.forEach((secret, i) => {
         if (!(secret in config.secrets)) ctx.addIssue({ code: 'custom', path: at('secrets', i), message: `unknown secret "${secret}" (declare it under "secrets")` });
+      });
+      agent.models.forEach((model, i) => {
+        const secret = providerSecret(config, model);
+        if (secret !== undefined && !agent.secrets.includes(secret)) {
+          ctx.addIssue({ code: 'custom', path: at('models', i), message: `"${model}" needs the API key in secret "${secret}": add it to this agent's secrets` });
+        }
       });
       const denied = new Set(agent.tools.deny);
       agent.tools.allow.forEach((tool, i) => {
@@ -121,6 +141,13 @@ export const configSchema = z
       });
     }
   });
+
+/** The secret holding the API key of a model reference's provider, or undefined when it needs none. */
+export function providerSecret(config: Pick<Config, 'providers'>, model: string): string | undefined {
+  const provider = model.split(':')[0]!;
+  const keyed = KEYED_PROVIDERS[provider];
+  return keyed ? (config.providers[provider]?.apiKeySecret ?? keyed.defaultSecret) : undefined;
+}
 
 /** A validated configuration, defaults applied. */
 export type Config = z.output<typeof configSchema>;

@@ -1,5 +1,8 @@
+import { providerSecret, type Config } from '../config/schema.js';
+import { SecretError } from '../secrets/errors.js';
+import { AnthropicProvider } from './anthropic.js';
 import { OfflineProvider } from './offline.js';
-import { ModelError, type ModelProvider, type ModelReply, type ModelRequest } from './port.js';
+import { ModelError, type ModelProvider, type ModelReply, type ModelRequest, type ProviderCredentials } from './port.js';
 import { TestProvider } from './test-provider.js';
 
 /** One model the chain tried, and what happened. */
@@ -9,15 +12,35 @@ export interface ModelAttempt {
   reason?: string;
 }
 
-/** Resolves a model reference to a provider, or undefined when its provider is not available here. */
-export type ProviderResolver = (ref: string) => ModelProvider | undefined;
+/** What a provider may use while it answers one agent's request. */
+export interface ProviderContext {
+  /** The API key in `secret`, resolved for this agent's turn (least privilege and audit apply). */
+  credentials(secret: string): ProviderCredentials;
+}
 
-/** The providers built in so far: `offline` and `test:*` (the cloud providers plug in here). */
+/** Resolves a model reference to a provider, or undefined when its provider is not available here. */
+export type ProviderResolver = (ref: string, context: ProviderContext) => ModelProvider | undefined;
+
+/** The providers that need nothing: `offline` and `test:*`. */
 export const builtInProviders: ProviderResolver = (ref) => {
   if (ref === 'offline') return new OfflineProvider();
   if (ref.startsWith('test:')) return new TestProvider(ref.slice('test:'.length));
   return undefined;
 };
+
+/** Every provider of this build, with its settings from the config's `providers`. */
+export function configuredProviders(config: Pick<Config, 'providers'>): ProviderResolver {
+  return (ref, context) => {
+    const builtIn = builtInProviders(ref, context);
+    if (builtIn) return builtIn;
+    const [provider, ...rest] = ref.split(':');
+    const model = rest.join(':');
+    if (provider === 'anthropic') {
+      return new AnthropicProvider(model, context.credentials(providerSecret(config, ref)!), { baseUrl: config.providers.anthropic?.baseUrl });
+    }
+    return undefined;
+  };
+}
 
 /**
  * Asks the agent's models in order until one answers. A model whose provider is not available is
@@ -26,11 +49,12 @@ export const builtInProviders: ProviderResolver = (ref) => {
 export async function completeWithChain(
   models: string[],
   request: ModelRequest,
-  resolve: ProviderResolver = builtInProviders,
+  resolve: ProviderResolver,
+  context: ProviderContext,
 ): Promise<{ reply: ModelReply; attempts: ModelAttempt[] }> {
   const attempts: ModelAttempt[] = [];
   for (const model of models) {
-    const provider = resolve(model);
+    const provider = resolve(model, context);
     if (!provider) {
       attempts.push({ model, outcome: 'unavailable', reason: 'provider not available in this build' });
       continue;
@@ -40,7 +64,8 @@ export async function completeWithChain(
       attempts.push({ model, outcome: 'answered' });
       return { reply, attempts };
     } catch (error) {
-      const retryable = error instanceof ModelError ? error.retryable : false;
+      // A key that cannot be had (not set yet, Secrets Manager down) makes this model unusable, not the turn.
+      const retryable = error instanceof ModelError ? error.retryable : error instanceof SecretError;
       attempts.push({ model, outcome: 'failed', reason: (error as Error).message });
       if (!retryable) throw error;
     }

@@ -31,7 +31,19 @@ export interface ModelProvider {
   complete(request: ModelRequest): Promise<ModelReply>;
 }
 
-/** A model call failed; `retryable` says whether the next model of the chain may be tried. */
+/**
+ * A provider's API key for one agent's turn, resolved through the secret resolver (never from the
+ * environment). `rejectedVersion` names the version the provider just refused with 401/403: the
+ * resolver refetches once, unless another caller already did.
+ */
+export interface ProviderCredentials {
+  apiKey(options?: { rejectedVersion?: string }): Promise<{ value: string; versionId: string }>;
+}
+
+/**
+ * A model call failed. `retryable` says whether the next model of the chain may be tried;
+ * `status` is the provider's HTTP status when it answered (401/403 mean the key was refused).
+ */
 export class ModelError extends Error {
   override readonly name = 'ModelError';
   readonly code = 'model_failed';
@@ -40,8 +52,11 @@ export class ModelError extends Error {
     message: string,
     readonly model: string,
     readonly retryable: boolean,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; status?: number },
   ) {
     super(message, options);
+    this.status = options?.status;
   }
+
+  readonly status: number | undefined;
 }

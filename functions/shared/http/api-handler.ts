@@ -8,6 +8,7 @@ import { logger } from '../logger.js';
 import { errorResponder } from './error-responder.js';
 import { jsonBody, validate } from './parse.js';
 import { principalOf } from './principal.js';
+import { redactResponse } from './redact-response.js';
 
 type Parsed<S> = S extends z.ZodType ? z.output<S> : undefined;
 
@@ -55,6 +56,7 @@ export function apiHandler<B extends z.ZodType | undefined = undefined, Q extend
 /** The shared middy chain without authentication (for the health route). */
 export function publicHandler(core: (event: APIGatewayProxyEventV2, context: Context) => Promise<ApiResult>) {
   return middy<APIGatewayProxyEventV2, ApiResult>(core)
+    .use(redactResponse())
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(errorResponder());
 }

@@ -1,5 +1,7 @@
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { AuditCursorError } from '../../../lib/audit/query.js';
+import { SecretError, type SecretErrorCode } from '../../../lib/secrets/errors.js';
 import { LimitReachedError, ThreadError, type ThreadErrorCode } from '../../../lib/threads/errors.js';
 import { TurnError, type TurnErrorCode } from '../../../lib/turns/errors.js';
 import { logger } from '../logger.js';
@@ -28,6 +30,14 @@ const TURN_STATUS: Record<TurnErrorCode, number> = {
   idempotency_key_reused: 422,
 };
 
+const SECRET_STATUS: Record<SecretErrorCode, number> = {
+  unknown_secret: 404,
+  secret_not_found: 404,
+  secret_denied: 403,
+  secret_unavailable: 503,
+  rotation_refused: 409,
+};
+
 /** Seconds to wait before retrying a turn refused by a full maxConcurrentTurns: turns end in seconds. */
 const TURN_RETRY_AFTER_SECONDS = 2;
 
@@ -42,6 +52,8 @@ export function toErrorResponse(error: unknown, requestId: string): APIGatewayPr
     const headers: Record<string, string> = error.code === 'turn_limit_reached' ? { 'retry-after': String(TURN_RETRY_AFTER_SECONDS) } : {};
     return errorResponse(TURN_STATUS[error.code], error.code, error.message, error.details, headers);
   }
+  if (error instanceof AuditCursorError) return errorResponse(400, error.code, error.message);
+  if (error instanceof SecretError) return errorResponse(SECRET_STATUS[error.code], error.code, error.message, error.details);
   logger.error('unhandled error', { error: error as Error });
   return errorResponse(500, 'internal_error', 'internal error', { requestId });
 }

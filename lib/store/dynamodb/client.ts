@@ -1,5 +1,6 @@
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { processRedactor } from '../../secrets/redactor.js';
 
 /**
  * The document client every adapter uses. The endpoint comes from the SDK's own
@@ -7,7 +8,12 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
  * between DynamoDB and DynamoDB Local.
  */
 export function createDocumentClient(config: DynamoDBClientConfig = {}): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(new DynamoDBClient(config), {
+  const client = new DynamoDBClient(config);
+  // The last line of the redaction defence: whatever a code path forgot to scrub, no secret value
+  // this process has seen is ever written to the table. At the serialize step the input is
+  // marshalled (plain objects of strings), so one deep walk covers every command.
+  client.middlewareStack.add((next) => (args) => next({ ...args, input: processRedactor.redactDeep(args.input) }), { step: 'serialize', priority: 'high', name: 'threadboundRedactSecrets' });
+  return DynamoDBDocumentClient.from(client, {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   });
 }

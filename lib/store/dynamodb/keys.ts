@@ -12,6 +12,10 @@ export const keys = {
   apiKey: (hash: string) => ({ pk: `APIKEY#${hash}`, sk: 'META' }),
   agentCounters: (agent: string) => ({ pk: `AGENT#${agent}`, sk: 'COUNTERS' }),
   deploymentCounters: () => ({ pk: 'DEPLOYMENT', sk: 'COUNTERS' }),
+  /** Per-secret state: cache epoch, access counts, the head of its audit chain. */
+  secretState: (name: string) => ({ pk: `SECRET#${name}`, sk: 'STATE' }),
+  /** The head of an agent's own audit chain (events outside any thread, e.g. secret_denied). */
+  agentAuditHead: (agent: string) => ({ pk: `AGENT#${agent}`, sk: 'AUDITHEAD' }),
   maintenanceCursor: (job: string) => ({ pk: `MAINTENANCE#${job}`, sk: 'CURSOR' }),
   tenantIndex: (tenant: string) => `TENANT#${tenant}`,
   tenantSort: (createdAt: string, sessionKey: string) => `${createdAt}#${sessionKey}`,

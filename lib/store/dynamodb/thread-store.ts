@@ -17,13 +17,12 @@ import type {
 } from '../../threads/ports.js';
 import type { Message, Turn } from '../../turns/model.js';
 import { CounterItems, readCounters, readCounterVersions, repairCounter } from './counters.js';
+import { auditPut, readChain, stripKeys } from './audit-items.js';
 import { keys } from './keys.js';
 import { transactWrite, type TransactItems } from './transact.js';
 
 /** Seconds a client should wait before retrying a spawn refused by a full limit. */
 export const LIMIT_RETRY_AFTER_SECONDS = 30;
-
-const KEY_ATTRIBUTES = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk', 'gsi3pk', 'gsi3sk', 'kind'] as const;
 
 /** ThreadStore on the single DynamoDB table. */
 export class DynamoThreadStore implements ThreadStore {
@@ -358,23 +357,8 @@ export class DynamoThreadStore implements ThreadStore {
     return readCounters(this.client, this.tableName, agents);
   }
 
-  async auditTrail(tenant: string, sessionKey: string, threadId: string): Promise<AuditEntry[]> {
-    const entries: AuditEntry[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const result = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': keys.threadPk(tenant, sessionKey), ':prefix': `AUDIT#${threadId}#` },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      entries.push(...(result.Items ?? []).map((item) => stripKeys(item) as unknown as AuditEntry));
-      start = result.LastEvaluatedKey;
-    } while (start);
-    return entries;
+  auditTrail(tenant: string, sessionKey: string, threadId: string): Promise<AuditEntry[]> {
+    return readChain(this.client, this.tableName, keys.threadPk(tenant, sessionKey), threadId);
   }
 
   /** The item a thread is stored as (keys and index keys included). */
@@ -399,23 +383,7 @@ export class DynamoThreadStore implements ThreadStore {
   }
 
   private auditPut(entry: AuditEntry, thread: Thread) {
-    const pk = keys.threadPk(thread.tenant, thread.sessionKey);
-    const index = TABLE.indexes.auditByDate;
-    return {
-      Put: {
-        TableName: this.tableName,
-        Item: {
-          pk,
-          sk: keys.audit(entry.chain, entry.seq),
-          kind: 'audit',
-          ...entry,
-          [index.partitionKey]: keys.auditIndex(entry.at, pk),
-          [index.sortKey]: keys.auditSort(entry.at, pk, entry.seq),
-        },
-        // Append-only: an entry, once written, is never overwritten.
-        ConditionExpression: 'attribute_not_exists(pk)',
-      },
-    };
+    return auditPut(this.tableName, keys.threadPk(thread.tenant, thread.sessionKey), entry);
   }
 
   /** Deletes the items of a partition (optionally within a sort-key range) that `keep` does not exclude. */
@@ -445,12 +413,6 @@ export class DynamoThreadStore implements ThreadStore {
       requests = (result.UnprocessedItems?.[this.tableName] ?? []) as typeof requests;
     }
   }
-}
-
-function stripKeys(item: Record<string, unknown>): Record<string, unknown> {
-  const rest = { ...item };
-  for (const attribute of KEY_ATTRIBUTES) delete rest[attribute];
-  return rest;
 }
 
 function toThread(item: Record<string, unknown>): Thread {

@@ -1,0 +1,172 @@
+import Anthropic, { APIConnectionError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
+import type { Message } from '../turns/model.js';
+import { ModelError, type ModelProvider, type ModelReply, type ModelRequest, type ProviderCredentials } from './port.js';
+
+/** Where the SDK sends requests unless configured otherwise (passed explicitly, so ANTHROPIC_BASE_URL is never read). */
+const DEFAULT_BASE_URL = 'https://api.anthropic.com';
+/** Output budget of one reply. The SDK refuses non-streaming calls above ~21k tokens. */
+const DEFAULT_MAX_TOKENS = 4096;
+/** Longest provider message kept in a ModelError (a proxy may answer with a whole HTML page). */
+const MAX_MESSAGE = 300;
+
+/** What a failed Anthropic call means for the model chain. */
+export interface AnthropicFailure {
+  /** Whether the next model of the chain may be tried. */
+  retryable: boolean;
+  /** 401/403: the key was refused, so it is worth refetching it once. */
+  keyRefused: boolean;
+  /** The HTTP status when the API answered. */
+  status?: number;
+  /** What went wrong, in words: status, error type and the API's message; never a header value. */
+  message: string;
+}
+
+const RETRYABLE_STATUSES = new Set([408, 409, 429]);
+
+const clip = (text: string) => (text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}…` : text);
+
+/**
+ * Classifies an error thrown by the Anthropic SDK, before anything formats it into text.
+ * Rate limits (429), timeouts (408), conflicts (409), server errors (>= 500, 529 included),
+ * connection failures and aborts are retryable; 401/403 refuse the key; every other error
+ * (400, 404, 422, client-side SDK errors …) is not retryable. Pure: reads only its arguments.
+ */
+export function classifyAnthropicError(error: unknown, signal?: AbortSignal): AnthropicFailure {
+  if (signal?.aborted || error instanceof APIUserAbortError) {
+    const reason = signal?.reason as { name?: string } | undefined;
+    const timedOut = reason?.name === 'TimeoutError';
+    return { retryable: true, keyRefused: false, message: timedOut ? 'request timed out (deadline reached)' : 'request aborted' };
+  }
+  if (error instanceof APIConnectionError) {
+    // APIConnectionTimeoutError is a subclass: the SDK's own timeout.
+    return { retryable: true, keyRefused: false, message: clip(`connection failed: ${error.message}`) };
+  }
+  if (error instanceof APIError && typeof error.status === 'number') {
+    const status = error.status;
+    const detail = error.apiMessage ?? error.message;
+    const message = clip(`HTTP ${status}${error.type ? ` ${error.type}` : ''}: ${detail}`);
+    if (status === 401 || status === 403) return { retryable: false, keyRefused: true, status, message };
+    return { retryable: RETRYABLE_STATUSES.has(status) || status >= 500, keyRefused: false, status, message };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { retryable: false, keyRefused: false, message: clip(message) };
+}
+
+const SYSTEM_PROMPTS: Record<ModelRequest['role'], (request: ModelRequest) => string> = {
+  main: (request) =>
+    [
+      `You are the agent "${request.agent}". Answer the user's last message in plain text.`,
+      request.subAgents.length > 0
+        ? `This agent has sub-agents (${request.subAgents.join(', ')}), but handing work to them is not available here: answer yourself.`
+        : '',
+    ]
+      .filter(Boolean)
+      .join(' '),
+  sub: (request) =>
+    `You are the sub-agent "${request.agent}". Another agent handed you the task in the last user message. Do it and reply with the result in plain text.`,
+  coalesce: (request) =>
+    `You are the agent "${request.agent}". Sub-agents worked on the user's request; their outcomes are given as JSON in the last user message. Merge them into one answer to the request, in plain text. Say plainly what is missing when a sub-agent failed or timed out.`,
+};
+
+type Turn = { role: 'user' | 'assistant'; content: string };
+
+/**
+ * The thread's memory as alternating turns (consecutive messages of one role joined, empty ones
+ * skipped, a leading assistant message dropped: the conversation starts with the user), then
+ * `last` as the final user turn.
+ */
+export function toAnthropicMessages(memory: Message[], last: string): Turn[] {
+  const turns: Turn[] = [];
+  for (const message of [...memory, { role: 'user' as const, content: last }]) {
+    if (message.content.trim() === '') continue;
+    const previous = turns.at(-1);
+    if (!previous && message.role === 'assistant') continue;
+    if (previous?.role === message.role) previous.content = `${previous.content}\n\n${message.content}`;
+    else turns.push({ role: message.role, content: message.content });
+  }
+  return turns;
+}
+
+/** The last user message of a request: the input, or for coalesce the input with the sub-agent results as JSON. */
+function lastUserMessage(request: ModelRequest): string {
+  if (request.role !== 'coalesce') return request.input;
+  const results = (request.results ?? []).map(({ agent, status, reply, error }) => ({ agent, status, reply, error }));
+  return `Request:\n${request.input}\n\nSub-agent results (JSON):\n${JSON.stringify(results, null, 2)}`;
+}
+
+type Key = { value: string; versionId: string };
+
+/**
+ * `anthropic:<model>` through the official SDK. The key comes from `credentials` on every call;
+ * one client is kept per key version, so a rotated key gets a new client. The SDK never retries
+ * (`maxRetries: 0`): the model chain decides about retries and fallback. A refused key (401/403)
+ * is refetched once and the call retried once with the new version.
+ */
+export class AnthropicProvider implements ModelProvider {
+  readonly id: string;
+  private client: { versionId: string; value: string; client: Anthropic } | undefined;
+
+  constructor(
+    private readonly model: string,
+    private readonly credentials: ProviderCredentials,
+    private readonly options: { baseUrl?: string; maxTokens?: number } = {},
+  ) {
+    this.id = `anthropic:${model}`;
+  }
+
+  async complete(request: ModelRequest): Promise<ModelReply> {
+    const key = await this.credentials.apiKey();
+    let refused: { failure: AnthropicFailure; error: unknown };
+    try {
+      return await this.call(key, request);
+    } catch (error) {
+      const failure = classifyAnthropicError(error, request.signal);
+      if (!failure.keyRefused) throw this.modelError(failure, error, key);
+      refused = { failure, error };
+    }
+    const renewed = await this.credentials.apiKey({ rejectedVersion: key.versionId });
+    if (renewed.versionId === key.versionId && renewed.value === key.value) {
+      // The resolver has nothing newer: the same key would be refused again.
+      throw this.modelError(refused.failure, refused.error, key, 'refused, and no newer version exists');
+    }
+    try {
+      return await this.call(renewed, request);
+    } catch (error) {
+      const failure = classifyAnthropicError(error, request.signal);
+      throw this.modelError(failure, error, renewed, failure.keyRefused ? 'refused again after a refetch' : undefined);
+    }
+  }
+
+  private async call(key: Key, request: ModelRequest): Promise<ModelReply> {
+    const message = await this.clientFor(key).messages.create(
+      {
+        model: this.model,
+        max_tokens: this.options.maxTokens ?? DEFAULT_MAX_TOKENS,
+        system: SYSTEM_PROMPTS[request.role](request),
+        messages: toAnthropicMessages(request.memory, lastUserMessage(request)),
+      },
+      { signal: request.signal },
+    );
+    const text = message.content.flatMap((block) => (block.type === 'text' ? [block.text] : [])).join('');
+    return { text, model: this.id };
+  }
+
+  private clientFor(key: Key): Anthropic {
+    if (this.client?.versionId !== key.versionId || this.client.value !== key.value) {
+      this.client = {
+        versionId: key.versionId,
+        value: key.value,
+        client: new Anthropic({ apiKey: key.value, baseURL: this.options.baseUrl ?? DEFAULT_BASE_URL, maxRetries: 0 }),
+      };
+    }
+    return this.client.client;
+  }
+
+  private modelError(failure: AnthropicFailure, cause: unknown, key: Key, keyNote?: string): ModelError {
+    const what = keyNote ? `key version ${key.versionId} ${keyNote}: ` : '';
+    // Belt and braces: the SDK's messages carry no request headers, but never let the key through.
+    const text = `${this.id} failed: ${what}${failure.message}`;
+    const message = key.value.length > 0 ? text.replaceAll(key.value, '***') : text;
+    return new ModelError(message, this.id, failure.retryable, { status: failure.status, cause });
+  }
+}

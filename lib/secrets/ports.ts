@@ -1,0 +1,76 @@
+/** A secret value and the Secrets Manager version it came from. */
+export interface SecretVersion {
+  value: string;
+  versionId: string;
+}
+
+/** Where secret values come from: Secrets Manager's AWSCURRENT version of a secret. */
+export interface SecretSource {
+  /** The AWSCURRENT version of `secretId` (a name or an ARN). Throws SecretError('secret_not_found') when it has none. */
+  current(secretId: string): Promise<SecretVersion>;
+}
+
+/** Why the resolver went to Secrets Manager instead of its cache. */
+export type RevealReason = 'cold' | 'expired' | 'refresh' | 'auth-retry';
+
+/** Who is asking for a secret: the agent, and the turn it runs when there is one. */
+export interface SecretRequester {
+  agent: string;
+  tenant?: string;
+  sessionKey?: string;
+  turnId?: string;
+}
+
+/** Per-secret figures kept in the table (never the value). */
+export interface SecretStats {
+  /** Every resolve, cache hits included. */
+  accesses: number;
+  /** Fetches from Secrets Manager. */
+  reveals: number;
+  /** Requests refused because the agent's config does not list the secret. */
+  denials: number;
+  /** Bumped by `refresh`: every process drops its cached copy when it sees a newer epoch. */
+  epoch: number;
+  lastRevealAt?: string;
+  lastRevealVersionId?: string;
+  exposures: number;
+}
+
+/**
+ * The shared, per-secret state in the table: the cache epoch, the access counts and the audit
+ * of reveals and denials.
+ */
+export interface SecretLedger {
+  /** Counts one access and returns the secret's current cache epoch (one conditional-free update). */
+  recordAccess(name: string): Promise<{ epoch: number }>;
+  /** Audits a fetch from Secrets Manager (`secret_reveal`) and counts it. */
+  recordReveal(name: string, requester: SecretRequester, details: { versionId: string; reason: RevealReason; at: string }): Promise<void>;
+  /** Audits a refused request (`secret_denied`) in the agent's chain and counts it. */
+  recordDenial(name: string, requester: SecretRequester, at: string): Promise<void>;
+  /** Counts redaction hits of a secret (each one an exposure-risk event). */
+  recordExposures(name: string, count: number): Promise<void>;
+  /** Bumps the cache epoch so every process refetches on its next access; returns the new epoch. */
+  bumpEpoch(name: string, actor: string, at: string): Promise<number>;
+  stats(names: string[]): Promise<Map<string, SecretStats>>;
+}
+
+/** What Secrets Manager says about a secret: metadata and rotation status, never a value. */
+export interface SecretMetadata {
+  arn: string;
+  /** Version ids by staging label (AWSCURRENT, AWSPENDING, AWSPREVIOUS). */
+  versions: Record<string, string[]>;
+  rotationEnabled: boolean;
+  lastRotatedDate?: string;
+  nextRotationDate?: string;
+  lastChangedDate?: string;
+  lastAccessedDate?: string;
+  deletedDate?: string;
+}
+
+/** The control side of Secrets Manager used by operators: describe and rotate. */
+export interface SecretControl {
+  /** The secret's metadata, or undefined when Secrets Manager has no such secret. */
+  describe(secretId: string): Promise<SecretMetadata | undefined>;
+  /** Starts a rotation now; resolves with the version id the rotation will create. */
+  rotate(secretId: string): Promise<{ versionId: string }>;
+}

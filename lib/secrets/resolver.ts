@@ -1,0 +1,142 @@
+import type { Config } from '../config/schema.js';
+import { durationMs } from '../config/duration.js';
+import { SecretError } from './errors.js';
+import type { RevealReason, SecretLedger, SecretRequester, SecretSource, SecretVersion } from './ports.js';
+import { processRedactor, type Redactor } from './redactor.js';
+import { secretId } from './reference.js';
+
+/** How long a secret that does not exist (yet) is remembered as missing, so every turn does not ask again. */
+export const MISSING_SECRET_RETRY_MS = 30_000;
+
+interface Cached {
+  version: SecretVersion;
+  fetchedAt: number;
+  /** The table's cache epoch when the fetch started: a newer epoch means `refresh` was called since. */
+  epoch: number;
+}
+
+/** A resolved secret: its value, for in-process use only, and the version it is. */
+export interface ResolvedSecret extends SecretVersion {
+  name: string;
+}
+
+/** Options of one resolve. */
+export interface ResolveOptions {
+  /** The version a provider just refused (401/403): refetch once unless the cache already moved past it. */
+  rejectedVersion?: string;
+}
+
+/**
+ * Resolves the secrets an agent's config lists, from Secrets Manager, at run time. One instance
+ * per process: it caches each value for the secret's `cacheDuration`, makes one fetch for any
+ * number of concurrent cold requests, drops its copy when the table's cache epoch moves
+ * (`refresh`), refetches once when a provider refuses a key, and audits every fetch. An agent asking
+ * for a secret its config does not list is refused and audited.
+ */
+export class SecretResolver {
+  private readonly cache = new Map<string, Cached>();
+  private readonly inflight = new Map<string, Promise<Cached>>();
+  private readonly missing = new Map<string, number>();
+  private readonly now: () => number;
+
+  constructor(
+    private readonly config: Config,
+    private readonly source: SecretSource,
+    private readonly ledger: SecretLedger,
+    options: { redactor?: Redactor; now?: () => number } = {},
+  ) {
+    this.redactor = options.redactor ?? processRedactor;
+    this.now = options.now ?? Date.now;
+  }
+
+  private readonly redactor: Redactor;
+
+  /** The value of secret `name` for `requester.agent`, if that agent's config lists it. */
+  async resolve(name: string, requester: SecretRequester, options: ResolveOptions = {}): Promise<ResolvedSecret> {
+    const secret = this.config.secrets[name];
+    const agent = this.config.agents[requester.agent];
+    if (!secret || !agent?.secrets.includes(name)) {
+      // Least privilege in code: refuse and audit before touching the cache or Secrets Manager.
+      await this.ledger.recordDenial(name, requester, new Date(this.now()).toISOString());
+      throw new SecretError('secret_denied', `agent "${requester.agent}" may not read secret "${name}" (not in its config's secrets)`, { agent: requester.agent, secret: name });
+    }
+    const { epoch } = await this.ledger.recordAccess(name);
+    const cached = this.cache.get(name);
+    const reason = this.staleness(name, cached, epoch, options);
+    if (!reason) return { name, ...cached!.version };
+    const fresh = await this.fetchOnce(name, secretId(secret.source), secret.jsonKey, epoch, reason, requester);
+    return { name, ...fresh.version };
+  }
+
+  /**
+   * The variables of the agent's secrets that declare an `envVar`, for in-process tools only:
+   * never written to process.env, so no child process or crash dump inherits them.
+   */
+  async environment(requester: SecretRequester): Promise<Record<string, string>> {
+    const names = (this.config.agents[requester.agent]?.secrets ?? []).filter((name) => this.config.secrets[name]?.envVar);
+    const values = await Promise.all(names.map((name) => this.resolve(name, requester)));
+    return Object.fromEntries(values.map((v) => [this.config.secrets[v.name]!.envVar!, v.value]));
+  }
+
+  /** Why the cached copy cannot be served, or undefined when it can. */
+  private staleness(name: string, cached: Cached | undefined, epoch: number, options: ResolveOptions): RevealReason | undefined {
+    if (!cached) return 'cold';
+    if (epoch > cached.epoch) return 'refresh';
+    // Refetch on a refused key only if the cache still holds that version: when a concurrent turn
+    // already replaced it, the new version is served and Secrets Manager is not asked again.
+    if (options.rejectedVersion !== undefined && options.rejectedVersion === cached.version.versionId) return 'auth-retry';
+    if (this.now() - cached.fetchedAt >= durationMs(this.config.secrets[name]!.cacheDuration)) return 'expired';
+    return undefined;
+  }
+
+  /** One fetch per secret at a time: concurrent callers share the one in flight. */
+  private fetchOnce(name: string, id: string, jsonKey: string | undefined, epoch: number, reason: RevealReason, requester: SecretRequester): Promise<Cached> {
+    const running = this.inflight.get(name);
+    if (running) return running;
+    const fetch = (async () => {
+      const missingUntil = this.missing.get(name);
+      if (missingUntil !== undefined && this.now() < missingUntil && reason === 'cold') throw notFound(name);
+      let version: SecretVersion;
+      try {
+        version = await this.source.current(id);
+      } catch (error) {
+        if (!(error instanceof SecretError && error.code === 'secret_not_found')) throw error;
+        this.missing.set(name, this.now() + MISSING_SECRET_RETRY_MS);
+        throw notFound(name, error);
+      }
+      this.missing.delete(name);
+      const value = jsonKey === undefined ? version.value : jsonField(name, version.value, jsonKey);
+      // Known before anything else can see it: the whole secret string and the extracted field.
+      this.redactor.register(name, version.value);
+      this.redactor.register(name, value);
+      const fresh: Cached = { version: { value, versionId: version.versionId }, fetchedAt: this.now(), epoch };
+      await this.ledger.recordReveal(name, requester, { versionId: version.versionId, reason, at: new Date(fresh.fetchedAt).toISOString() });
+      this.cache.set(name, fresh);
+      return fresh;
+    })();
+    this.inflight.set(name, fetch);
+    const clear = () => {
+      if (this.inflight.get(name) === fetch) this.inflight.delete(name);
+    };
+    fetch.then(clear, clear);
+    return fetch;
+  }
+}
+
+function notFound(name: string, cause?: unknown): SecretError {
+  return new SecretError('secret_not_found', `secret "${name}" has no current value in Secrets Manager (set it with "threadbound secrets create ${name}")`, { secret: name }, { cause });
+}
+
+/** The field `key` of a JSON secret string (e.g. `{"apiKey": "…"}`). */
+function jsonField(name: string, text: string, key: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // The parse error would quote the text: say only what is wrong.
+    throw new SecretError('secret_unavailable', `secret "${name}" is not JSON, but its config names jsonKey "${key}"`, { secret: name });
+  }
+  const field = parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>)[key] : undefined;
+  if (typeof field !== 'string') throw new SecretError('secret_unavailable', `secret "${name}" has no string field "${key}"`, { secret: name });
+  return field;
+}

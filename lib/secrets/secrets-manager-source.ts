@@ -1,0 +1,66 @@
+import { DescribeSecretCommand, GetSecretValueCommand, InvalidRequestException, ResourceNotFoundException, RotateSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecretError } from './errors.js';
+import type { SecretControl, SecretMetadata, SecretSource, SecretVersion } from './ports.js';
+
+/**
+ * Secrets Manager behind the ports: values are always the AWSCURRENT version, so a rotation in
+ * flight (AWSPENDING) is never served; metadata and rotation for operators.
+ */
+export class SecretsManagerSource implements SecretSource, SecretControl {
+  constructor(private readonly client: SecretsManagerClient) {}
+
+  async current(secretId: string): Promise<SecretVersion> {
+    try {
+      const result = await this.client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }));
+      if (result.SecretString === undefined || !result.VersionId) {
+        throw new SecretError('secret_unavailable', `secret "${secretId}" has no string value (binary secrets are not supported)`, { secretId });
+      }
+      return { value: result.SecretString, versionId: result.VersionId };
+    } catch (error) {
+      if (error instanceof SecretError) throw error;
+      if (error instanceof ResourceNotFoundException) {
+        throw new SecretError('secret_not_found', `secret "${secretId}" has no current value in Secrets Manager`, { secretId }, { cause: error });
+      }
+      // Only the error's name: an SDK error carries the request, never the response value, but
+      // nothing here needs more than the name and the message.
+      throw new SecretError('secret_unavailable', `Secrets Manager refused or failed GetSecretValue for "${secretId}": ${(error as Error).name}: ${(error as Error).message}`, { secretId }, { cause: error });
+    }
+  }
+
+  async describe(secretId: string): Promise<SecretMetadata | undefined> {
+    try {
+      const result = await this.client.send(new DescribeSecretCommand({ SecretId: secretId }));
+      const versions: Record<string, string[]> = {};
+      for (const [versionId, stages] of Object.entries(result.VersionIdsToStages ?? {})) {
+        for (const stage of stages) (versions[stage] ??= []).push(versionId);
+      }
+      const dates = {
+        lastRotatedDate: result.LastRotatedDate,
+        nextRotationDate: result.NextRotationDate,
+        lastChangedDate: result.LastChangedDate,
+        lastAccessedDate: result.LastAccessedDate,
+        deletedDate: result.DeletedDate,
+      };
+      return {
+        arn: result.ARN!,
+        versions,
+        rotationEnabled: result.RotationEnabled ?? false,
+        ...Object.fromEntries(Object.entries(dates).flatMap(([field, date]) => (date ? [[field, date.toISOString()]] : []))),
+      };
+    } catch (error) {
+      if (error instanceof ResourceNotFoundException) return undefined;
+      throw new SecretError('secret_unavailable', `Secrets Manager failed DescribeSecret for "${secretId}": ${(error as Error).name}`, { secretId }, { cause: error });
+    }
+  }
+
+  async rotate(secretId: string): Promise<{ versionId: string }> {
+    try {
+      const result = await this.client.send(new RotateSecretCommand({ SecretId: secretId }));
+      return { versionId: result.VersionId! };
+    } catch (error) {
+      if (error instanceof ResourceNotFoundException) throw new SecretError('secret_not_found', `secret "${secretId}" does not exist in Secrets Manager`, { secretId }, { cause: error });
+      if (error instanceof InvalidRequestException) throw new SecretError('rotation_refused', `Secrets Manager refused to rotate "${secretId}": ${error.message}`, { secretId }, { cause: error });
+      throw new SecretError('secret_unavailable', `Secrets Manager failed RotateSecret for "${secretId}": ${(error as Error).name}`, { secretId }, { cause: error });
+    }
+  }
+}

@@ -1,0 +1,114 @@
+import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { chainEntry, GENESIS_HASH, type AuditEntry, type AuditEvent } from '../../audit/chain.js';
+import { optimisticBackoff, OPTIMISTIC_ATTEMPTS } from '../../threads/optimistic.js';
+import { TABLE } from '../../table/definition.js';
+import { keys } from './keys.js';
+import { transactWrite } from './transact.js';
+
+/** Attributes that place an item in the table; everything else is the stored object. */
+export const KEY_ATTRIBUTES = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk', 'gsi3pk', 'gsi3sk', 'kind'] as const;
+
+/** The stored object without its key attributes. */
+export function stripKeys(item: Record<string, unknown>): Record<string, unknown> {
+  const rest = { ...item };
+  for (const attribute of KEY_ATTRIBUTES) delete rest[attribute];
+  return rest;
+}
+
+/** The Put of an audit entry in partition `pk`, indexed by date for `GET /v1/audit`. */
+export function auditPut(tableName: string, pk: string, entry: AuditEntry) {
+  const index = TABLE.indexes.auditByDate;
+  return {
+    Put: {
+      TableName: tableName,
+      Item: {
+        pk,
+        sk: keys.audit(entry.chain, entry.seq),
+        kind: 'audit',
+        ...entry,
+        [index.partitionKey]: keys.auditIndex(entry.at, pk),
+        [index.sortKey]: keys.auditSort(entry.at, pk, entry.seq),
+      },
+      // Append-only: an entry, once written, is never overwritten.
+      ConditionExpression: 'attribute_not_exists(pk)',
+    },
+  };
+}
+
+/** Counters and fields updated on a chain's head item in the same transaction as the append. */
+export interface HeadUpdate {
+  add?: Record<string, number>;
+  set?: Record<string, string | number>;
+}
+
+/**
+ * Audit chains of partitions that have no thread to serialise them (`SECRET#<name>`,
+ * `AGENT#<name>`): the head (seq, hash) lives on a head item, and each append is one transaction
+ * that moves the head conditionally and puts the entry.
+ */
+export class PartitionAuditLog {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  /** Appends `event` to the chain of (pk, headSk), updating the head item's counters with it. */
+  async append(pk: string, headSk: string, chain: string, event: AuditEvent, update: HeadUpdate = {}): Promise<AuditEntry> {
+    for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
+      await optimisticBackoff(attempt);
+      const head = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk, sk: headSk }, ConsistentRead: true, ProjectionExpression: 'auditSeq, auditHash' }));
+      const seq = (head.Item?.auditSeq as number | undefined) ?? 0;
+      const entry = chainEntry(chain, { seq, hash: (head.Item?.auditHash as string | undefined) ?? GENESIS_HASH }, event);
+      const names: Record<string, string> = { '#seq': 'auditSeq', '#hash': 'auditHash' };
+      const values: Record<string, unknown> = { ':seq': entry.seq, ':hash': entry.hash, ':prev': seq };
+      const sets = ['#seq = :seq', '#hash = :hash'];
+      const adds: string[] = [];
+      Object.entries(update.set ?? {}).forEach(([field, value], i) => {
+        names[`#s${i}`] = field;
+        values[`:s${i}`] = value;
+        sets.push(`#s${i} = :s${i}`);
+      });
+      Object.entries(update.add ?? {}).forEach(([field, value], i) => {
+        names[`#a${i}`] = field;
+        values[`:a${i}`] = value;
+        adds.push(`#a${i} :a${i}`);
+      });
+      const outcome = await transactWrite(this.client, [
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: { pk, sk: headSk },
+            UpdateExpression: `SET ${sets.join(', ')}${adds.length ? ` ADD ${adds.join(', ')}` : ''}`,
+            // Two appenders that read the same head: only one may link its entry to it; the other rereads.
+            ConditionExpression: '(attribute_not_exists(#seq) AND :prev = :zero) OR #seq = :prev',
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: { ...values, ':zero': 0 },
+          },
+        },
+        auditPut(this.tableName, pk, entry),
+      ]);
+      if (outcome.ok) return entry;
+    }
+    throw new Error(`could not append to the audit chain ${chain}: too much contention`);
+  }
+}
+
+/** Every entry of the chain `chain` in partition `pk`, in order. */
+export async function readChain(client: DynamoDBDocumentClient, tableName: string, pk: string, chain: string): Promise<AuditEntry[]> {
+  const entries: AuditEntry[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const result = await client.send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': pk, ':prefix': `AUDIT#${chain}#` },
+        ConsistentRead: true,
+        ExclusiveStartKey: start,
+      }),
+    );
+    entries.push(...(result.Items ?? []).map((item) => stripKeys(item) as unknown as AuditEntry));
+    start = result.LastEvaluatedKey;
+  } while (start);
+  return entries;
+}

@@ -1,0 +1,456 @@
+import { ROUTES } from '../../lib/api/routes.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Template } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../lib/config/load.js';
+import { configSchema, type Config } from '../../lib/config/schema.js';
+import { SecretsManagerSource } from '../../lib/secrets/secrets-manager-source.js';
+import { ThreadboundFunction } from '../../infra/constructs/threadbound-function.js';
+import { AGENT_VERSION_STAGE } from '../../infra/constructs/threadbound-secrets.js';
+import { buildApp } from '../../infra/stacks/build-app.js';
+import type { ThreadboundStack } from '../../infra/stacks/threadbound-stack.js';
+
+// The secrets of the config in the template: the customer managed key, one owned secret per
+// `aws-secretsmanager://` source, and — for every agent of the config — exactly its own secrets in
+// its Lambda role's policy. Synthesized without bundling (the template is all that is looked at),
+// cdk-nag on.
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CONFIG_PATH = join(ROOT, 'threadbound.config.json');
+const CDK_CONTEXT = (JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
+/** `cdk synth --exclusively`'s switch: bundle no stack. */
+const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
+
+type Json = Record<string, any>;
+interface Statement {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Json;
+}
+interface ValidationReport {
+  pluginReports: {
+    pluginName: string;
+    conclusion: string;
+    violations: { ruleName: string; violatingConstructs: { constructPath: string }[] }[];
+    suppressedViolations?: { ruleName: string; acknowledgedId: string; reason?: string; violatingConstructs: { constructPath: string }[] }[];
+  }[];
+}
+
+const actionsOf = (statement: Statement): string[] => (Array.isArray(statement.Action) ? statement.Action : [statement.Action]);
+const resourcesOf = (statement: Statement): unknown[] => (Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource]);
+const asList = (value: unknown): unknown[] => (Array.isArray(value) ? value : [value]);
+/** Compares resources (strings or intrinsics) as a set. */
+const asSet = (values: unknown[]): Set<string> => new Set(values.map((value) => JSON.stringify(value)));
+const isSecretsAction = (action: string) => action.toLowerCase().startsWith('secretsmanager:');
+const isKmsAction = (action: string) => action.toLowerCase().startsWith('kms:');
+
+const COMPLETE_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:shared/openai-key-AbC123';
+const PARTIAL_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:shared/mistral-key';
+
+/**
+ * The repository config with other agents' secrets (every agent on the `offline` model, which needs
+ * no provider key, so any secret list is valid) and the given `secrets` record.
+ */
+function configWith(agentSecrets: Record<string, string[]>, secrets: Record<string, unknown>): Config {
+  const base = loadConfig(CONFIG_PATH);
+  return configSchema.parse({
+    ...base,
+    agents: Object.fromEntries(Object.entries(base.agents).map(([name, agent]) => [name, { ...agent, models: ['offline'], secrets: agentSecrets[name] ?? [] }])),
+    secrets,
+  });
+}
+
+/**
+ * Several secrets and agents: main → s1, s2 (owned); data → s2 (owned) and ext (complete ARN);
+ * trading → ext-partial (partial ARN only, so no KMS grant); analysis → none. s3 is owned and
+ * rotated but read by no agent.
+ */
+function multiSecretConfig(): Config {
+  return configWith(
+    { main: ['s1', 's2'], data: ['s2', 'ext'], analysis: [], trading: ['ext-partial'] },
+    {
+      s1: { source: 'aws-secretsmanager://tb-test/s1', cacheDuration: '5m' },
+      s2: { source: 'aws-secretsmanager://tb-test/s2', rotation: { schedule: 'rate(1 day)', strategy: 'generated' } },
+      s3: { source: 'aws-secretsmanager://tb-test/s3', rotation: { schedule: 'cron(0 3 * * ? *)', strategy: 'staged' } },
+      ext: { source: COMPLETE_ARN },
+      'ext-partial': { source: PARTIAL_ARN, rotation: { strategy: 'provider-admin' } },
+    },
+  );
+}
+
+interface Synthesized {
+  stack: ThreadboundStack;
+  template: Template;
+  report: ValidationReport;
+  synthError: unknown;
+}
+
+const outdirs: string[] = [];
+afterAll(() => {
+  for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Synthesizes the app for a config (cdk-nag on, no bundling); `extend` may add to the stack first. */
+function synth(config: Config, extend?: (stack: ThreadboundStack) => void): Synthesized {
+  const outdir = mkdtempSync(join(tmpdir(), 'threadbound-cdk-'));
+  outdirs.push(outdir);
+  const { app, stack } = buildApp({ configPath: CONFIG_PATH, config, appProps: { outdir, context: { ...CDK_CONTEXT, ...NO_BUNDLING } } });
+  extend?.(stack);
+  let synthError: unknown;
+  try {
+    app.synth();
+  } catch (error) {
+    synthError = error;
+  }
+  const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as ValidationReport;
+  return { stack, template: Template.fromStack(stack), report, synthError };
+}
+
+const roleId = (stack: ThreadboundStack, fn: ThreadboundFunction) => stack.getLogicalId(fn.role.node.defaultChild as never);
+
+/** Every statement of every IAM policy attached to the role with this logical id. */
+function statementsOfRole(template: Template, roleLogicalId: string): Statement[] {
+  return Object.values(template.findResources('AWS::IAM::Policy'))
+    .filter((policy) => (policy.Properties.Roles as Json[]).some((role) => role.Ref === roleLogicalId))
+    .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Statement[]);
+}
+
+/** Logical ids of the template's secrets by their `Name`. */
+function secretIdsByName(template: Template): Map<string, string> {
+  return new Map(Object.entries(template.findResources('AWS::SecretsManager::Secret')).map(([id, resource]) => [resource.Properties.Name as string, id]));
+}
+
+function onlyKeyId(template: Template): string {
+  const keys = Object.keys(template.findResources('AWS::KMS::Key'));
+  expect(keys).toHaveLength(1);
+  return keys[0]!;
+}
+
+const ownedName = (source: string): string | undefined => (source.startsWith('aws-secretsmanager://') ? source.slice('aws-secretsmanager://'.length) : undefined);
+
+/**
+ * The IAM resource that names a configured secret, worked out from the template and the config only:
+ * `{Ref}` of the template's secret with that exact name for an owned source, the ARN itself for a
+ * complete ARN, `<ARN>-??????` for a partial one.
+ */
+function expectedResource(template: Template, config: Config, secretName: string): unknown {
+  const source = config.secrets[secretName]!.source;
+  const name = ownedName(source);
+  if (name !== undefined) {
+    const id = secretIdsByName(template).get(name);
+    expect(id, `the template has a secret named ${name}`).toBeDefined();
+    return { Ref: id };
+  }
+  return /-[A-Za-z0-9]{6}$/.test(source) ? source : `${source}-??????`;
+}
+
+/**
+ * For every agent of the config: the resources of its role's statements with
+ * `secretsmanager:GetSecretValue` are exactly its configured secrets, it has no other Secrets Manager
+ * action, and it may `kms:Decrypt` the stack's key only via Secrets Manager for exactly its owned
+ * secrets — or, with no secrets (or none owned), has no such statement at all.
+ */
+function expectAgentsReadExactlyTheirSecrets({ stack, template }: Synthesized, config: Config): void {
+  expect(new Set(stack.turnWorkflow.agents.keys())).toEqual(new Set(Object.keys(config.agents)));
+  for (const [agentName, agent] of Object.entries(config.agents)) {
+    const statements = statementsOfRole(template, roleId(stack, stack.turnWorkflow.agents.get(agentName)!));
+    const secretStatements = statements.filter((statement) => actionsOf(statement).some(isSecretsAction));
+    const kmsStatements = statements.filter((statement) => actionsOf(statement).some(isKmsAction));
+
+    if (agent.secrets.length === 0) {
+      expect(secretStatements, `${agentName}: no Secrets Manager permission`).toEqual([]);
+      expect(kmsStatements, `${agentName}: no KMS permission`).toEqual([]);
+      continue;
+    }
+
+    const readStatements = secretStatements.filter((statement) => actionsOf(statement).includes('secretsmanager:GetSecretValue'));
+    expect(asSet(readStatements.flatMap(resourcesOf)), `${agentName}: GetSecretValue resources`).toEqual(asSet(agent.secrets.map((name) => expectedResource(template, config, name))));
+    // Agents only read values: no DescribeSecret, no write, no wildcard action.
+    expect(new Set(secretStatements.flatMap(actionsOf)), agentName).toEqual(new Set(['secretsmanager:GetSecretValue']));
+    // Only the AWSCURRENT version: never a pending (untested) or previous (revoked) key.
+    for (const statement of secretStatements) {
+      expect(statement.Effect).toBe('Allow');
+      expect(statement.Condition, agentName).toEqual({ StringEquals: { 'secretsmanager:VersionStage': 'AWSCURRENT' } });
+    }
+
+    const owned = agent.secrets.filter((name) => ownedName(config.secrets[name]!.source) !== undefined);
+    if (owned.length === 0) {
+      expect(kmsStatements, `${agentName}: only ARN-sourced secrets, whose owner's key policy grants decryption`).toEqual([]);
+      continue;
+    }
+    expect(kmsStatements, agentName).toHaveLength(1);
+    const [decrypt] = kmsStatements as [Statement];
+    expect(decrypt.Effect).toBe('Allow');
+    expect(actionsOf(decrypt), agentName).toEqual(['kms:Decrypt']);
+    expect(resourcesOf(decrypt), agentName).toEqual([{ 'Fn::GetAtt': [onlyKeyId(template), 'Arn'] }]);
+    expect(Object.keys(decrypt.Condition ?? {}), agentName).toEqual(['StringEquals']);
+    const conditions = decrypt.Condition!.StringEquals as Json;
+    expect(Object.keys(conditions).sort()).toEqual(['kms:EncryptionContext:SecretARN', 'kms:ViaService']);
+    expect(conditions['kms:ViaService']).toEqual({ 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] });
+    expect(asSet(asList(conditions['kms:EncryptionContext:SecretARN'])), `${agentName}: decrypts only its own secrets`).toEqual(
+      asSet(owned.map((name) => expectedResource(template, config, name))),
+    );
+  }
+}
+
+/** No IAM policy of the stack has a Secrets Manager or KMS action, or a Secrets Manager resource, with a `*`. */
+function expectNoSecretsWildcard(template: Template): void {
+  for (const [id, policy] of Object.entries(template.findResources('AWS::IAM::Policy'))) {
+    for (const statement of policy.Properties.PolicyDocument.Statement as Statement[]) {
+      const actions = actionsOf(statement);
+      if (!actions.some((action) => isSecretsAction(action) || isKmsAction(action))) continue;
+      for (const action of actions) expect(action, id).not.toContain('*');
+      for (const resource of resourcesOf(statement)) expect(JSON.stringify(resource), id).not.toContain('*');
+    }
+  }
+  template.resourceCountIs('AWS::SecretsManager::ResourcePolicy', 0);
+}
+
+/** The only functions that may read a secret value or use the key: the agents. */
+function expectOnlyAgentsReadSecrets({ stack, template }: Synthesized): void {
+  const agentRoles = new Set([...stack.turnWorkflow.agents.values()].map((fn) => roleId(stack, fn)));
+  for (const [id, policy] of Object.entries(template.findResources('AWS::IAM::Policy'))) {
+    const roles = (policy.Properties.Roles as Json[]).map((role) => role.Ref as string);
+    if (roles.every((role) => agentRoles.has(role))) continue;
+    const actions = (policy.Properties.PolicyDocument.Statement as Statement[]).flatMap(actionsOf);
+    expect(actions, id).not.toContain('secretsmanager:GetSecretValue');
+    expect(actions.filter(isKmsAction), id).toEqual([]);
+  }
+}
+
+const unacknowledged = (report: ValidationReport) => report.pluginReports.flatMap((plugin) => plugin.violations);
+const suppressed = (report: ValidationReport) => report.pluginReports.flatMap((plugin) => plugin.suppressedViolations ?? []);
+
+describe('a config with several agents and secrets', () => {
+  let config: Config;
+  let synthesized: Synthesized;
+  beforeAll(() => {
+    config = multiSecretConfig();
+    synthesized = synth(config);
+  });
+
+  it('gives every agent GetSecretValue on exactly its own secrets and kms:Decrypt for exactly its owned ones (none for an agent without secrets)', () => {
+    expectAgentsReadExactlyTheirSecrets(synthesized, config);
+    // The fixture covers each case: owned only, owned + ARN, ARN only (partial), none.
+    expect(config.agents.main!.secrets).toEqual(['s1', 's2']);
+    expect(config.agents.analysis!.secrets).toEqual([]);
+  });
+
+  it('names the ARN-sourced secrets literally: a complete ARN as it is, a partial one with the 6-character suffix wildcard', () => {
+    const { stack, template } = synthesized;
+    const resourcesOfAgent = (agent: string) =>
+      statementsOfRole(template, roleId(stack, stack.turnWorkflow.agents.get(agent)!))
+        .filter((statement) => actionsOf(statement).includes('secretsmanager:GetSecretValue'))
+        .flatMap(resourcesOf);
+    expect(resourcesOfAgent('data')).toContain(COMPLETE_ARN);
+    expect(resourcesOfAgent('trading')).toEqual([`${PARTIAL_ARN}-??????`]);
+  });
+
+  it('has no "*" in any Secrets Manager or KMS statement, and lets no other function read a secret value or use the key', () => {
+    expectNoSecretsWildcard(synthesized.template);
+    expectOnlyAgentsReadSecrets(synthesized);
+  });
+
+  it('creates exactly the aws-secretsmanager:// secrets, named as configured, encrypted with the stack key, retained, valued by the operator', () => {
+    const { template } = synthesized;
+    const keyId = onlyKeyId(template);
+    const secrets = template.findResources('AWS::SecretsManager::Secret');
+    expect(new Set(Object.values(secrets).map((secret) => secret.Properties.Name))).toEqual(new Set(['tb-test/s1', 'tb-test/s2', 'tb-test/s3']));
+    expect(Object.keys(secrets)).toHaveLength(3);
+    for (const [id, secret] of Object.entries(secrets)) {
+      expect(secret.Properties.KmsKeyId, id).toEqual({ 'Fn::GetAtt': [keyId, 'Arn'] });
+      expect(secret.DeletionPolicy, id).toBe('Retain');
+      expect(secret.UpdateReplacePolicy, id).toBe('Retain');
+      expect(secret.Properties.Description, id).toContain('`threadbound secrets create`');
+      expect(secret.Properties.Description, id).toContain('never by CloudFormation');
+      // A generated placeholder, never a value in the template; never changed (a change regenerates the value).
+      expect(secret.Properties.SecretString, id).toBeUndefined();
+      expect(secret.Properties.GenerateSecretString, id).toEqual({ ExcludePunctuation: true, PasswordLength: 32 });
+      expect(secret.Properties.ReplicaRegions, id).toBeUndefined();
+    }
+    // The ARN-sourced secrets belong to someone else: referenced, not created.
+    expect(JSON.stringify(secrets)).not.toContain('shared/');
+  });
+
+  it('encrypts them with one customer managed key: rotation on, retained, described, aliased alias/<stack>-secrets', () => {
+    const { template, stack } = synthesized;
+    const keyId = onlyKeyId(template);
+    const key = template.findResources('AWS::KMS::Key')[keyId]!;
+    expect(key.Properties.EnableKeyRotation).toBe(true);
+    expect(key.DeletionPolicy).toBe('Retain');
+    expect(key.UpdateReplacePolicy).toBe('Retain');
+    expect(key.Properties.Description).toMatch(/Secrets Manager/);
+    template.resourceCountIs('AWS::KMS::Alias', 1);
+    template.hasResourceProperties('AWS::KMS::Alias', { AliasName: `alias/${stack.stackName}-secrets`, TargetKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
+    // The key policy names no function role: what a role may decrypt is in its own policy (above).
+    const keyPolicy = JSON.stringify(key.Properties.KeyPolicy);
+    for (const fn of stack.turnWorkflow.agents.values()) expect(keyPolicy).not.toContain(roleId(stack, fn));
+  });
+
+  it('is cdk-nag clean: only AwsSolutions-SMG4 is acknowledged for the secrets, once per owned secret, with a reason that follows its config', () => {
+    const { report, synthError, stack } = synthesized;
+    expect(synthError === undefined ? undefined : String((synthError as Error).message)).toBeUndefined();
+    expect(unacknowledged(report)).toEqual([]);
+    const secretsPath = `${stack.secrets.node.path}/`;
+    const onSecrets = suppressed(report).flatMap((violation) =>
+      violation.violatingConstructs.filter((construct) => construct.constructPath.startsWith(secretsPath)).map((construct) => ({ ...violation, path: construct.constructPath })),
+    );
+    expect(onSecrets.map((violation) => `${violation.ruleName} @ ${violation.path}`).sort()).toEqual(
+      ['s1', 's2', 's3'].map((name) => `AwsSolutions-SMG4 @ ${stack.secrets.secret(name).node.path}/Resource`).sort(),
+    );
+    const reasonOf = (name: string) => onSecrets.find((violation) => violation.path === `${stack.secrets.secret(name).node.path}/Resource`)!;
+    for (const name of ['s1', 's2', 's3']) expect(reasonOf(name).acknowledgedId).toBe('AwsSolutions::AwsSolutions-SMG4');
+    // Without rotation: threadbound does not rotate it; the operator rotates at the provider.
+    expect(reasonOf('s1').reason).toMatch(/threadbound does not rotate it/);
+    expect(reasonOf('s1').reason).toContain('threadbound secrets create');
+    // With rotation: the schedule comes with the rotation construct (issue 6).
+    for (const name of ['s2', 's3']) {
+      expect(reasonOf(name).reason).toMatch(/rotation construct/);
+      expect(reasonOf(name).reason).toContain('issue 6');
+      expect(reasonOf(name).reason).toContain(config.secrets[name]!.rotation!.strategy);
+    }
+    // Rules other than SMG4 raise nothing on the secrets and the key (KMS5: rotation is on).
+    expect(suppressed(report).map((violation) => violation.ruleName)).not.toContain('AwsSolutions-KMS5');
+  });
+
+  it('exposes the secrets by config name', () => {
+    const { stack } = synthesized;
+    const ids = secretIdsByName(synthesized.template);
+    expect(stack.resolve(stack.secrets.secretArn('s1'))).toEqual({ Ref: ids.get('tb-test/s1') });
+    expect(stack.secrets.secretArn('ext')).toBe(COMPLETE_ARN);
+    expect(stack.secrets.secretArn('ext-partial')).toBe(PARTIAL_ARN);
+    expect(() => stack.secrets.secretArn('nope')).toThrow(/unknown secret "nope"/);
+    expect(stack.secrets.rotatedSecretNames().sort()).toEqual(['ext-partial', 's2', 's3']);
+  });
+});
+
+describe('the agent code matches the IAM condition', () => {
+  it('the Secrets Manager source always asks for VersionStage AWSCURRENT (a request without it would be denied)', async () => {
+    const inputs: Json[] = [];
+    const client = {
+      send: async (command: { input: Json }) => {
+        inputs.push(command.input);
+        return { SecretString: 'value', VersionId: 'v1' };
+      },
+    };
+    await new SecretsManagerSource(client as never).current('tb-test/s1');
+    expect(inputs).toEqual([{ SecretId: 'tb-test/s1', VersionStage: AGENT_VERSION_STAGE }]);
+  });
+});
+
+describe('grantDescribe and grantRotate (for the admin secrets routes)', () => {
+  let config: Config;
+  let synthesized: Synthesized;
+  let describer: ThreadboundFunction;
+  let rotator: ThreadboundFunction;
+  beforeAll(() => {
+    config = multiSecretConfig();
+    synthesized = synth(config, (stack) => {
+      const probe = (id: string) =>
+        new ThreadboundFunction(stack, id, { entry: 'functions/api/health.ts', configPath: CONFIG_PATH, tableName: 'unused', description: `test probe ${id}` });
+      describer = probe('DescribeProbe');
+      rotator = probe('RotateProbe');
+      stack.secrets.grantDescribe(describer);
+      stack.secrets.grantRotate(rotator);
+    });
+  });
+
+  it('grantDescribe: DescribeSecret on every configured secret, no value and no key', () => {
+    const { stack, template } = synthesized;
+    const statements = statementsOfRole(template, roleId(stack, describer)).filter((statement) => actionsOf(statement).some((action) => isSecretsAction(action) || isKmsAction(action)));
+    expect(statements.flatMap(actionsOf)).toEqual(['secretsmanager:DescribeSecret']);
+    expect(asSet(statements.flatMap(resourcesOf))).toEqual(asSet(Object.keys(config.secrets).map((name) => expectedResource(template, config, name))));
+  });
+
+  it('grantRotate: RotateSecret on exactly the secrets with rotation, no value and no key', () => {
+    const { stack, template } = synthesized;
+    const statements = statementsOfRole(template, roleId(stack, rotator)).filter((statement) => actionsOf(statement).some((action) => isSecretsAction(action) || isKmsAction(action)));
+    expect(statements.flatMap(actionsOf)).toEqual(['secretsmanager:RotateSecret']);
+    const rotated = Object.entries(config.secrets)
+      .filter(([, secret]) => secret.rotation !== undefined)
+      .map(([name]) => name);
+    expect(rotated.sort()).toEqual(['ext-partial', 's2', 's3']);
+    expect(asSet(statements.flatMap(resourcesOf))).toEqual(asSet(rotated.map((name) => expectedResource(template, config, name))));
+  });
+
+  it('changes nothing for the agents and stays cdk-nag clean', () => {
+    expectAgentsReadExactlyTheirSecrets(synthesized, config);
+    expectNoSecretsWildcard(synthesized.template);
+    expectOnlyAgentsReadSecrets(synthesized);
+    expect(unacknowledged(synthesized.report)).toEqual([]);
+  });
+});
+
+describe('the API handlers of the secrets routes', () => {
+  it('gives each handler exactly the Secrets Manager actions its routes declare in ROUTES, never a value or the key', () => {
+    const config = multiSecretConfig();
+    const { stack, template } = synth(config);
+    for (const [handler, fn] of stack.handlers.functions) {
+      const declared = new Set(ROUTES.filter((route) => route.handler === handler).flatMap((route) => (route.secrets ? [route.secrets] : [])));
+      const actions = statementsOfRole(template, roleId(stack, fn)).flatMap(actionsOf).filter((action) => isSecretsAction(action) || isKmsAction(action));
+      const expected = [...(declared.has('describe') ? ['secretsmanager:DescribeSecret'] : []), ...(declared.has('rotate') ? ['secretsmanager:RotateSecret'] : [])];
+      expect({ handler, actions: actions.sort() }).toEqual({ handler, actions: expected.sort() });
+    }
+    expect([...stack.handlers.functions.keys()]).toEqual(expect.arrayContaining(['secrets-list', 'secrets-get', 'secrets-rotate', 'secrets-refresh']));
+  });
+});
+
+describe('edge cases of the config', () => {
+  it('no secrets at all: no key, no secret, no Secrets Manager or KMS permission anywhere', () => {
+    const config = configWith({}, {});
+    const synthesized = synth(config);
+    synthesized.template.resourceCountIs('AWS::KMS::Key', 0);
+    synthesized.template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    expect(synthesized.stack.secrets.key).toBeUndefined();
+    expectAgentsReadExactlyTheirSecrets(synthesized, config);
+    for (const policy of Object.values(synthesized.template.findResources('AWS::IAM::Policy'))) {
+      const actions = (policy.Properties.PolicyDocument.Statement as Statement[]).flatMap(actionsOf);
+      expect(actions.filter((action) => isSecretsAction(action) || isKmsAction(action))).toEqual([]);
+    }
+    expect(unacknowledged(synthesized.report)).toEqual([]);
+  });
+
+  it('two config entries creating the same secret name fail synth', () => {
+    const base = multiSecretConfig();
+    const config = { ...base, secrets: { ...base.secrets, s4: { ...base.secrets.s1! } } };
+    expect(() => buildApp({ configPath: CONFIG_PATH, config, nag: false, appProps: { context: { ...CDK_CONTEXT, ...NO_BUNDLING } } })).toThrow(/"s1" and "s4" both create the secret "tb-test\/s1"/);
+  });
+});
+
+describe('the shipped threadbound.config.json', () => {
+  let config: Config;
+  let synthesized: Synthesized;
+  beforeAll(() => {
+    config = loadConfig(CONFIG_PATH);
+    synthesized = synth(config);
+  });
+
+  it('gives every agent exactly its own secrets: main anthropic-api-key, the others none', () => {
+    expect(Object.fromEntries(Object.entries(config.agents).map(([name, agent]) => [name, agent.secrets]))).toEqual({
+      main: ['anthropic-api-key'],
+      data: [],
+      analysis: [],
+      trading: [],
+    });
+    expectAgentsReadExactlyTheirSecrets(synthesized, config);
+    expectNoSecretsWildcard(synthesized.template);
+    expectOnlyAgentsReadSecrets(synthesized);
+  });
+
+  it('creates threadbound/anthropic-api-key with the stack key and acknowledges SMG4 as rotated by the rotation construct', () => {
+    const { template, report, stack } = synthesized;
+    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    template.hasResourceProperties('AWS::SecretsManager::Secret', { Name: 'threadbound/anthropic-api-key', KmsKeyId: { 'Fn::GetAtt': [onlyKeyId(template), 'Arn'] } });
+    template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    expect(unacknowledged(report)).toEqual([]);
+    const smg4 = suppressed(report).filter((violation) => violation.ruleName === 'AwsSolutions-SMG4');
+    expect(smg4.flatMap((violation) => violation.violatingConstructs.map((construct) => construct.constructPath))).toEqual([
+      `${stack.secrets.secret('anthropic-api-key').node.path}/Resource`,
+    ]);
+    expect(smg4[0]!.reason).toMatch(/rotation construct.*issue 6/);
+  });
+});
