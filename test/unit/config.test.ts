@@ -47,11 +47,29 @@ describe('config', () => {
     ['a bad secret source', { secrets: { 'anthropic-api-key': { source: 'file:///etc/key' } } }, 'secrets.anthropic-api-key.source', 'aws-secretsmanager'],
     ['a bad model reference', { agents: { data: { models: ['gpt4'] } } }, 'agents.data.models.0', 'provider'],
     ['a bad agent name', { agents: { 'Bad Name': { models: ['offline'] } } }, 'agents', ''],
+    ['a model whose API key the agent may not read', { agents: { data: { models: ['anthropic:claude-x', 'offline'] } } }, 'agents.data.models.0', 'add it to this agent'],
+    ['a provider key secret the agent does not list', { providers: { anthropic: { apiKeySecret: 'other-key' } } }, 'agents.main.models.0', '"other-key"'],
+    ['a provider base URL that is not http(s)', { providers: { anthropic: { baseUrl: 'ftp://example.com' } } }, 'providers.anthropic.baseUrl', ''],
+    ['an envVar that is no variable name', { secrets: { 'anthropic-api-key': { envVar: 'my key' } } }, 'secrets.anthropic-api-key.envVar', 'environment variable'],
+    ['a secret ARN of another service', { secrets: { 'anthropic-api-key': { source: 'arn:aws:ssm:us-east-1:123456789012:parameter/key' } } }, 'secrets.anthropic-api-key.source', 'ARN'],
+    ['a bad cacheDuration', { secrets: { 'anthropic-api-key': { cacheDuration: 'forever' } } }, 'secrets.anthropic-api-key.cacheDuration', 'duration'],
   ])('rejects %s with its JSON path', (_name, overrides, path, text) => {
     const issues = issuesOf(testConfig(overrides as never));
     const issue = issues.find((i) => i.path.startsWith(path));
     expect(issue, JSON.stringify(issues)).toBeDefined();
     expect(`${issue!.path} ${issue!.message}`).toContain(text);
+  });
+
+  it('accepts secret references by name or ARN, with jsonKey and envVar, and a provider with its own key secret and base URL', () => {
+    const config = parseConfig(
+      testConfig({
+        agents: { main: { secrets: ['anthropic-api-key', 'shared'] } },
+        secrets: { shared: { source: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:team/shared-AbC123', jsonKey: 'token', envVar: 'SHARED_TOKEN' } },
+        providers: { anthropic: { baseUrl: 'http://127.0.0.1:8080' } },
+      } as never),
+    );
+    expect(config.secrets.shared).toMatchObject({ cacheDuration: '1h', jsonKey: 'token', envVar: 'SHARED_TOKEN' });
+    expect(config.providers.anthropic?.baseUrl).toBe('http://127.0.0.1:8080');
   });
 
   it('fails fast on a missing file or invalid JSON, naming the file', () => {
