@@ -75,6 +75,8 @@ const AUDIT_TYPES = [
   'secret_reveal',
   'secret_denied',
   'secret_refresh',
+  'secret_rotated',
+  'secret_rotation_failed',
 ] as const satisfies readonly AuditEventType[];
 
 /** Longest window one audit query may cover. */

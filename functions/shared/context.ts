@@ -44,7 +44,8 @@ export const secretLedger = new DynamoSecretLedger(documentClient, tableName());
 /** One resolver per process: its cache and its de-duplication of fetches span every invocation. */
 const secretsManagerSource = new SecretsManagerSource(secretsManager);
 export const secretResolver = new SecretResolver(config, secretsManagerSource, secretLedger);
-export const secretAdmin = new SecretAdmin(config, secretsManagerSource, secretLedger);
+// ROTATION_FUNCTION_ARN is set on the function that starts rotations (CDK and the local stack).
+export const secretAdmin = new SecretAdmin(config, secretsManagerSource, secretLedger, { rotationFunctionArn: process.env.ROTATION_FUNCTION_ARN });
 export const auditSearch = new DynamoAuditSearch(documentClient, tableName());
 export const agentRuntime = new AgentRuntime(config, threadStore, threads, turns, { providers: configuredProviders(config), secrets: secretResolver });
 

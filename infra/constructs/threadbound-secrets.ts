@@ -1,9 +1,11 @@
-import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Arn, ArnFormat, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { Config, SecretConfig } from '../../lib/config/schema.js';
+import { ROTATION_FUNCTION_ARN_ENV, SecretRotation, type RotatedSecret } from './secret-rotation.js';
 import type { ThreadboundFunction } from './threadbound-function.js';
 
 /** Scheme of a secret the stack creates and owns: `aws-secretsmanager://<secret name>`. */
@@ -53,24 +55,16 @@ export function secretsKeyAlias(stackName: string): string {
 }
 
 /**
- * The cdk-nag reason for an owned secret without a rotation schedule (AwsSolutions-SMG4), which
- * depends on its config: not rotated by threadbound at all, or rotated once the rotation construct
- * (issue 6) attaches the schedule.
+ * The cdk-nag reason for an owned secret without `rotation` (AwsSolutions-SMG4: no rotation
+ * schedule). A secret with `rotation` gets its schedule from {@link SecretRotation} and needs none.
  */
 export function rotationAcknowledgementReason(configName: string, secretName: string, secret: SecretConfig): string {
-  if (secret.rotation === undefined) {
-    return (
-      `The config gives secret "${configName}" (Secrets Manager name ${secretName}) no "rotation": threadbound does not rotate it. ` +
-      'It holds an operator-owned provider API key that only the provider can reissue, so no rotation Lambda can rotate it: the operator ' +
-      'rotates the key at the provider and stores the new value with `threadbound secrets create`; agents refetch it after ' +
-      `cacheDuration (${secret.cacheDuration}) or at once on the provider's first authentication failure. The value is encrypted with the stack's customer managed key and only the agents that list the secret may read it.`
-    );
-  }
+  if (secret.rotation !== undefined) throw new Error(`secret "${configName}" has rotation: its RotationSchedule satisfies AwsSolutions-SMG4, nothing to acknowledge`);
   return (
-    `The config rotates secret "${configName}" (Secrets Manager name ${secretName}; strategy "${secret.rotation.strategy}", ` +
-    `schedule ${secret.rotation.schedule}). Its AWS::SecretsManager::RotationSchedule is attached by the rotation construct together ` +
-    'with the rotation Lambda (issue 6), not here; until that lands the secret is not rotated automatically and the operator ' +
-    'replaces the value with `threadbound secrets create`. This acknowledgement is removed when the schedule exists.'
+    `The config gives secret "${configName}" (Secrets Manager name ${secretName}) no "rotation": threadbound does not rotate it. ` +
+    'It holds an operator-owned provider API key that only the provider can reissue, so no rotation Lambda can rotate it: the operator ' +
+    'rotates the key at the provider and stores the new value with `threadbound secrets create`; agents refetch it after ' +
+    `cacheDuration (${secret.cacheDuration}) or at once on the provider's first authentication failure. The value is encrypted with the stack's customer managed key and only the agents that list the secret may read it.`
   );
 }
 
@@ -80,6 +74,10 @@ export interface ThreadboundSecretsProps {
   readonly config: Config;
   /** Agent Lambdas by agent name (`TurnWorkflow.agents`): each may read exactly its configured secrets. */
   readonly agents: ReadonlyMap<string, ThreadboundFunction>;
+  /** The table (the rotation Lambda records outcomes and audit entries in it). */
+  readonly table: dynamodb.Table;
+  /** Absolute path of the config file copied into the rotation Lambda's bundle. */
+  readonly configPath: string;
 }
 
 /**
@@ -93,7 +91,9 @@ export interface ThreadboundSecretsProps {
  * - per ARN source a reference only (the stack does not own it, nor its key);
  * - each agent's role: `secretsmanager:GetSecretValue` on exactly its own secrets and, when any of
  *   them is owned, `kms:Decrypt` on the key only via Secrets Manager and only for those secrets'
- *   encryption context. An agent without secrets gets no Secrets Manager or KMS permission.
+ *   encryption context. An agent without secrets gets no Secrets Manager or KMS permission;
+ * - when any secret has `rotation`, the {@link SecretRotation} (`rotation`): the rotation Lambda,
+ *   its grants, one schedule and one failure alarm per rotating secret.
  *
  * `secret.grantRead` is deliberately not used: it adds `DescribeSecret` (which agents do not call),
  * does not limit the version stage, and grants `kms:Decrypt` through a key policy statement naming each role, limited to Secrets
@@ -106,6 +106,8 @@ export class ThreadboundSecrets extends Construct {
   readonly secrets: ReadonlyMap<string, secretsmanager.ISecret>;
   /** Where each configured secret lives, by config name. */
   readonly locations: ReadonlyMap<string, SecretLocation>;
+  /** The rotation Lambda, schedules and alarms; undefined when no secret has `rotation`. */
+  readonly rotation: SecretRotation | undefined;
 
   private readonly config: Config;
   /** The IAM resource naming each secret: the owned secret's ARN, a complete ARN, or `<partial ARN>-??????`. */
@@ -154,13 +156,13 @@ export class ThreadboundSecrets extends Construct {
         });
         secrets.set(name, secret);
         this.policyArns.set(name, secret.secretArn);
-        const reason = rotationAcknowledgementReason(name, location.secretName, config);
         if (config.rotation === undefined) {
-          // Not rotated by threadbound: an operator-owned provider key (see the reason).
-          Validations.of(secret.node.defaultChild!).acknowledge({ id: 'AwsSolutions::AwsSolutions-SMG4', reason });
-        } else {
-          // TODO(issue 6): remove this acknowledgement once the rotation construct attaches this secret's RotationSchedule.
-          Validations.of(secret.node.defaultChild!).acknowledge({ id: 'AwsSolutions::AwsSolutions-SMG4', reason });
+          // Not rotated by threadbound: an operator-owned provider key (see the reason). A secret
+          // with rotation gets its RotationSchedule below, which satisfies SMG4.
+          Validations.of(secret.node.defaultChild!).acknowledge({
+            id: 'AwsSolutions::AwsSolutions-SMG4',
+            reason: rotationAcknowledgementReason(name, location.secretName, config),
+          });
         }
       } else {
         const secret = location.complete
@@ -177,6 +179,20 @@ export class ThreadboundSecrets extends Construct {
       if (fn === undefined) throw new Error(`agent "${agentName}" has no Lambda to grant its secrets to`);
       this.grantRead(fn, agent.secrets);
     }
+
+    const rotated: RotatedSecret[] = this.rotatedSecretNames().map((name) => {
+      const location = locations.get(name)!;
+      return {
+        name,
+        rotation: props.config.secrets[name]!.rotation!,
+        secretId: secrets.get(name)!.secretArn,
+        policyArn: this.policyArns.get(name)!,
+        account: location.kind === 'owned' ? stack.account : Arn.split(location.arn, ArnFormat.COLON_RESOURCE_NAME).account!,
+        owned: location.kind === 'owned',
+      };
+    });
+    this.rotation =
+      rotated.length === 0 ? undefined : new SecretRotation(this, 'Rotation', { table: props.table, configPath: props.configPath, secrets: rotated, key: this.key });
   }
 
   /** ARN of a configured secret: the owned secret's ARN (a token), or the ARN of the config. */
@@ -242,19 +258,30 @@ export class ThreadboundSecrets extends Construct {
   }
 
   /**
-   * Lets the function start the rotation (`secretsmanager:RotateSecret`) of the secrets whose config
-   * has `rotation`, for `POST /v1/secrets/{name}/rotate`. Nothing when none has. RotateSecret also
-   * needs `lambda:InvokeFunction` on the rotation Lambda, which comes with the rotation construct (issue 6).
+   * Lets the function start the rotation of the secrets whose config has `rotation`, for
+   * `POST /v1/secrets/{name}/rotate`: `secretsmanager:RotateSecret` on exactly those secrets and —
+   * the RotateSecret API reference: "You also need lambda:InvokeFunction permissions on the rotation
+   * function" — `lambda:InvokeFunction` on the rotation Lambda (its unqualified ARN, the one passed as
+   * RotationLambdaARN), whose ARN the function gets as ROTATION_FUNCTION_ARN. No value, no key.
+   * Nothing when no secret has `rotation`.
    */
   grantRotate(fn: ThreadboundFunction): void {
     const names = this.rotatedSecretNames();
-    if (names.length === 0) return;
+    if (names.length === 0 || this.rotation === undefined) return;
     fn.role.addToPolicy(
       new iam.PolicyStatement({
         actions: ['secretsmanager:RotateSecret'],
         resources: names.map((name) => this.policyArns.get(name)!),
       }),
     );
+    const rotationFunction = this.rotation.handler.function;
+    fn.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['lambda:InvokeFunction'],
+        resources: [rotationFunction.functionArn],
+      }),
+    );
+    fn.function.addEnvironment(ROTATION_FUNCTION_ARN_ENV, rotationFunction.functionArn);
   }
 
   /** Config names of the secrets with `rotation`. */

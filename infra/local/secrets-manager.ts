@@ -520,50 +520,8 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
     return true;
   };
 
-  const rotateSecret = (body: Body) => {
-    const secret = findLive(secretId(body));
-    const token = versionIdParam(body, 'ClientRequestToken') ?? randomUUID();
-    const lambdaArn = text(body, 'RotationLambdaARN', { max: 2048 }) ?? secret.rotationLambdaArn;
-    const rules = body.RotationRules as RotationRules | undefined;
-    const immediately = bool(body, 'RotateImmediately') ?? true;
-    if (rules !== undefined) {
-      integer(rules as Body, 'AutomaticallyAfterDays', { min: 1, max: 1000 });
-      if (rules.AutomaticallyAfterDays !== undefined && rules.ScheduleExpression !== undefined) {
-        throw invalidParameter('You can specify AutomaticallyAfterDays or ScheduleExpression in RotationRules, but not both.');
-      }
-      const expression = rules.ScheduleExpression;
-      if (expression !== undefined && !/^(rate|cron)\(.+\)$/.test(expression)) throw invalidParameter(`Invalid ScheduleExpression: ${expression}`);
-      const rate = /^rate\((\d+) (hour|hours|day|days)\)$/.exec(expression ?? '');
-      if (expression?.startsWith('rate(') && (!rate || (rate[2]!.startsWith('hour') && Number(rate[1]) < 4))) {
-        throw invalidParameter('A rate() schedule must be in hours (at least 4) or days.');
-      }
-    }
-    if (!lambdaArn) throw invalidRequest('No Lambda rotation function ARN is associated with this secret.');
-    const fn = options.rotationFunction?.(lambdaArn);
-    if (!fn) {
-      throw new ServiceError('AccessDeniedException', 'Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy grants access to the principal secretsmanager.amazonaws.com.');
-    }
-    // Documented: AWSPENDING on a version other than AWSCURRENT's means a rotation is still in progress.
-    const pending = withStage(secret, PENDING);
-    if (pending && !pending.stages.includes(CURRENT)) throw invalidRequest("A previous rotation isn't complete. That rotation will be reattempted.");
-    const retried = version(secret, token);
-    if (retried) {
-      // The token names a version that exists already: a retried request, which must not rotate twice.
-      return { ARN: secret.arn, Name: secret.name, VersionId: token };
-    }
-
-    secret.rotationEnabled = true;
-    secret.rotationLambdaArn = lambdaArn;
-    if (rules !== undefined) secret.rotationRules = { ...rules };
-    secret.nextRotationDate = nextRotation(secret.rotationRules, secret.lastRotatedDate ? new Date(secret.lastRotatedDate) : now())?.toISOString();
-    secret.lastChangedDate = iso();
-    // The new version exists, with AWSPENDING and no value, before the function runs: createSecret fills it.
-    const placeholder: StoredVersion = { versionId: token, stages: [], createdDate: iso() };
-    secret.versions.push(placeholder);
-    attach(secret, PENDING, placeholder);
-    persist();
-
-    const arn = secret.arn;
+  /** Runs a rotation (all four steps, or testSecret alone) in the background, after RotateSecret has answered. */
+  const launch = (arn: string, token: string, fn: RotationFunction, immediately: boolean) => {
     const run = (async () => {
       // As on AWS, the rotation starts after RotateSecret has answered.
       await new Promise((resolve) => setImmediate(resolve));
@@ -598,6 +556,61 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
     });
     running.add(run);
     void run.finally(() => running.delete(run));
+  };
+
+  const rotateSecret = (body: Body) => {
+    const secret = findLive(secretId(body));
+    const token = versionIdParam(body, 'ClientRequestToken') ?? randomUUID();
+    const lambdaArn = text(body, 'RotationLambdaARN', { max: 2048 }) ?? secret.rotationLambdaArn;
+    const rules = body.RotationRules as RotationRules | undefined;
+    const immediately = bool(body, 'RotateImmediately') ?? true;
+    if (rules !== undefined) {
+      integer(rules as Body, 'AutomaticallyAfterDays', { min: 1, max: 1000 });
+      if (rules.AutomaticallyAfterDays !== undefined && rules.ScheduleExpression !== undefined) {
+        throw invalidParameter('You can specify AutomaticallyAfterDays or ScheduleExpression in RotationRules, but not both.');
+      }
+      const expression = rules.ScheduleExpression;
+      if (expression !== undefined && !/^(rate|cron)\(.+\)$/.test(expression)) throw invalidParameter(`Invalid ScheduleExpression: ${expression}`);
+      const rate = /^rate\((\d+) (hour|hours|day|days)\)$/.exec(expression ?? '');
+      if (expression?.startsWith('rate(') && (!rate || (rate[2]!.startsWith('hour') && Number(rate[1]) < 4))) {
+        throw invalidParameter('A rate() schedule must be in hours (at least 4) or days.');
+      }
+    }
+    if (!lambdaArn) throw invalidRequest('No Lambda rotation function ARN is associated with this secret.');
+    const fn = options.rotationFunction?.(lambdaArn);
+    if (!fn) {
+      throw new ServiceError('AccessDeniedException', 'Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy grants access to the principal secretsmanager.amazonaws.com.');
+    }
+    // The function and rules are the secret's rotation configuration from now on, also when the
+    // call goes on to reattempt a pending rotation (which needs rotation enabled to pass its guard).
+    secret.rotationEnabled = true;
+    secret.rotationLambdaArn = lambdaArn;
+    if (rules !== undefined) secret.rotationRules = { ...rules };
+    secret.nextRotationDate = nextRotation(secret.rotationRules, secret.lastRotatedDate ? new Date(secret.lastRotatedDate) : now())?.toISOString();
+    secret.lastChangedDate = iso();
+    persist();
+    // Documented: AWSPENDING on a version other than AWSCURRENT's means a rotation is still in progress.
+    const pending = withStage(secret, PENDING);
+    if (pending && !pending.stages.includes(CURRENT)) {
+      // "That rotation will be reattempted": as on AWS, the function runs again for the pending
+      // version's token, so idempotent steps finish it (or fail again, leaving it pending).
+      launch(secret.arn, pending.versionId, fn, true);
+      throw invalidRequest("A previous rotation isn't complete. That rotation will be reattempted.");
+    }
+    const retried = version(secret, token);
+    if (retried) {
+      // The token names a version that exists already: a retried request, which must not rotate twice.
+      return { ARN: secret.arn, Name: secret.name, VersionId: token };
+    }
+
+    // The new version exists, with AWSPENDING and no value, before the function runs: createSecret fills it.
+    const placeholder: StoredVersion = { versionId: token, stages: [], createdDate: iso() };
+    secret.versions.push(placeholder);
+    attach(secret, PENDING, placeholder);
+    persist();
+
+    launch(secret.arn, token, fn, immediately);
+
     return { ARN: secret.arn, Name: secret.name, VersionId: token };
   };
 

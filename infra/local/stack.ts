@@ -12,6 +12,7 @@ import { renderTurnDefinition } from '../../lib/workflows/turn-workflow.js';
 import { startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
 import { createApiServer } from './http-server.js';
 import { localKeys, registerKeys, type LocalKey } from './keys.js';
+import { rotationTick } from './rotation-schedule.js';
 import { startLocalSecretsManager, type LocalSecretsManager } from './secrets-manager.js';
 import { startLocalStepFunctions, type LocalExecution, type LocalFunction, type LocalStepFunctions } from './step-functions.js';
 import { ensureTable } from './table.js';
@@ -20,6 +21,8 @@ const FUNCTIONS_DIR = fileURLToPath(new URL('../../functions/', import.meta.url)
 /** Local names of the workflow's functions (CDK uses `<stack>-agent-<name>` and its own turn-control name). */
 export const LOCAL_AGENT_FUNCTION_PREFIX = 'threadbound-agent-';
 const LOCAL_TURN_CONTROL = 'threadbound-turn-control';
+/** The rotation function's ARN as the local Secrets Manager knows it (CDK: the rotation Lambda's ARN). */
+export const LOCAL_ROTATION_FUNCTION_ARN = 'arn:aws:lambda:us-east-1:000000000000:function:threadbound-rotation';
 /** The idle sweep's interval when cleanupSchedule is a cron expression (no fixed interval to copy). */
 const DEFAULT_LOCAL_CLEANUP_MS = 5 * 60_000;
 
@@ -41,6 +44,8 @@ export interface LocalStackOptions {
   recoveryIntervalMs?: number;
   /** How often the idle sweep runs (default: threadManagement.cleanupSchedule when it is a rate). */
   cleanupIntervalMs?: number;
+  /** How often the rotation schedules are checked (default 1 minute; each secret rotates on its own schedule). */
+  rotationCheckIntervalMs?: number;
 }
 
 /** A running local stack. */
@@ -101,13 +106,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       onExecutionError: options.onExecutionError,
     });
     // Secrets Manager's JSON protocol on loopback, persisted in the data dir beside DynamoDB's data.
-    secretsManager = await startLocalSecretsManager({ dataFile: join(dataDir, 'secrets-manager.json') });
+    // Its rotations invoke the rotation handler's four steps, as Secrets Manager invokes the Lambda.
+    let rotationHandler: LocalFunction | undefined;
+    secretsManager = await startLocalSecretsManager({
+      dataFile: join(dataDir, 'secrets-manager.json'),
+      rotationFunction: (arn) => (arn === LOCAL_ROTATION_FUNCTION_ARN ? rotationHandler : undefined),
+    });
     // The handlers build their SDK clients from the environment, exactly as in Lambda. Local
     // credentials are fixed so a developer's real AWS credentials are never sent anywhere.
     Object.assign(process.env, {
       AWS_ENDPOINT_URL_DYNAMODB: endpoint,
       AWS_ENDPOINT_URL_SFN: stepFunctions.endpoint,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsManager.endpoint,
+      ROTATION_FUNCTION_ARN: LOCAL_ROTATION_FUNCTION_ARN,
       STATE_MACHINE_ARN: stepFunctions.stateMachineArn,
       AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
       AWS_ACCESS_KEY_ID: 'local',
@@ -142,6 +153,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     for (const agent of Object.keys(config.agents)) localFunctions.set(`${LOCAL_AGENT_FUNCTION_PREFIX}${agent}`, agentHandler(agent));
     const turnControl = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'workflow', 'turn-control.ts')).href)) as { handler: LocalFunction };
     localFunctions.set(LOCAL_TURN_CONTROL, turnControl.handler);
+    rotationHandler = ((await import(pathToFileURL(join(FUNCTIONS_DIR, 'rotation', 'handler.ts')).href)) as { handler: LocalFunction }).handler;
 
     // The schedules of the cloud stack, as timers invoking the same handlers: reconciliation once at
     // start (the CDK Trigger after a deploy), stuck-turn recovery, and the idle sweep.
@@ -167,6 +179,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const sweep = guarded(await maintenance('idle-sweep'));
     timers.push(setInterval(recover, options.recoveryIntervalMs ?? 5_000));
     timers.push(setInterval(sweep, options.cleanupIntervalMs ?? rateIntervalMs(config.threadManagement.cleanupSchedule) ?? DEFAULT_LOCAL_CLEANUP_MS));
+    // The rotation schedules CDK attaches to each rotating secret, checked on a timer.
+    const { secretAdmin, secretsManager: secretsClient } = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'shared', 'context.ts')).href)) as typeof import('../../functions/shared/context.js');
+    const rotateDue = guarded(rotationTick(config, secretsClient, (name) => secretAdmin.rotate(name), new Date()));
+    timers.push(setInterval(rotateDue, options.rotationCheckIntervalMs ?? 60_000));
     for (const timer of timers) timer.unref();
 
     server = createApiServer({ routes: ROUTES, handlers, authorizer: authorizer.handler, onError: options.onError });

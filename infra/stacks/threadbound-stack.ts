@@ -23,7 +23,8 @@ export interface ThreadboundStackProps extends StackProps {
  * threadbound in one stack: the table, one Lambda per API handler, the authorizer, the HTTP API and
  * the turn workflow (one Lambda per agent, turn-control, the state machine, the execution-ended rule),
  * the config's secrets (a customer managed key, one secret per `aws-secretsmanager://` source, each
- * agent allowed to read only its own), the turn recovery schedule, the idle sweep on
+ * agent allowed to read only its own; for secrets with `rotation` the rotation Lambda, schedules and
+ * alarms), the turn recovery schedule, the idle sweep on
  * `threadManagement.cleanupSchedule` and (when `threadManagement.startupReconciliation`) the
  * reconciliation run after every deployment.
  */
@@ -33,7 +34,7 @@ export class ThreadboundStack extends Stack {
   readonly table: ThreadboundTable;
   readonly authorizer: ApiKeyAuthorizer;
   readonly turnWorkflow: TurnWorkflow;
-  /** The config's secrets, their KMS key and each agent's read grant. */
+  /** The config's secrets, their KMS key, each agent's read grant and (`secrets.rotation`) their rotation. */
   readonly secrets: ThreadboundSecrets;
   readonly turnRecovery: TurnRecovery;
   readonly idleSweep: IdleSweep;
@@ -49,7 +50,7 @@ export class ThreadboundStack extends Stack {
     this.table = new ThreadboundTable(this, 'Data');
     this.authorizer = new ApiKeyAuthorizer(this, 'Authorizer', { table: this.table.table, configPath: props.configPath });
     this.turnWorkflow = new TurnWorkflow(this, 'TurnWorkflow', { table: this.table.table, config: props.config, configPath: props.configPath });
-    this.secrets = new ThreadboundSecrets(this, 'Secrets', { config: props.config, agents: this.turnWorkflow.agents });
+    this.secrets = new ThreadboundSecrets(this, 'Secrets', { config: props.config, agents: this.turnWorkflow.agents, table: this.table.table, configPath: props.configPath });
     this.turnRecovery = new TurnRecovery(this, 'TurnRecovery', { table: this.table.table, configPath: props.configPath, turns: this.turnWorkflow });
     this.handlers = new RouteHandlers(this, 'Handlers', { table: this.table.table, configPath: props.configPath, turns: this.turnWorkflow, secrets: this.secrets });
     this.httpApi = new ThreadboundHttpApi(this, 'Http', {
@@ -69,7 +70,15 @@ export class ThreadboundStack extends Stack {
           table: this.table.table,
           configPath: props.configPath,
           turns: this.turnWorkflow,
-          executeAfter: [this.table, this.turnWorkflow, this.turnRecovery, this.idleSweep, this.handlers, this.authorizer],
+          executeAfter: [
+            this.table,
+            this.turnWorkflow,
+            this.turnRecovery,
+            this.idleSweep,
+            this.handlers,
+            this.authorizer,
+            ...(this.secrets.rotation ? [this.secrets.rotation] : []),
+          ],
         })
       : undefined;
 

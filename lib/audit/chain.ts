@@ -12,7 +12,9 @@ export type AuditEventType =
   | 'plan_refused'
   | 'secret_reveal'
   | 'secret_denied'
-  | 'secret_refresh';
+  | 'secret_refresh'
+  | 'secret_rotated'
+  | 'secret_rotation_failed';
 
 /** The hash a chain starts from. */
 export const GENESIS_HASH = '0'.repeat(64);

@@ -170,3 +170,17 @@ export class AnthropicProvider implements ModelProvider {
     return new ModelError(message, this.id, failure.retryable, { status: failure.status, cause });
   }
 }
+
+/**
+ * Proves a key against the Anthropic API with the cheapest authenticated call (list one model, no
+ * tokens spent); throws a non-retryable ModelError when the key is refused.
+ */
+export async function verifyAnthropicKey(key: string, options: { baseUrl?: string; signal?: AbortSignal } = {}): Promise<void> {
+  const client = new Anthropic({ apiKey: key, baseURL: options.baseUrl ?? DEFAULT_BASE_URL, maxRetries: 0 });
+  try {
+    await client.models.list({ limit: 1 }, { signal: options.signal ?? AbortSignal.timeout(10_000) });
+  } catch (error) {
+    const failure = classifyAnthropicError(error, options.signal);
+    throw new ModelError(`anthropic key check failed: ${failure.message}`.replaceAll(key, '***'), 'anthropic', failure.retryable, { status: failure.status, cause: error });
+  }
+}

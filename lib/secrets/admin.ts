@@ -2,6 +2,7 @@ import type { Config, SecretConfig } from '../config/schema.js';
 import { SecretError } from './errors.js';
 import type { SecretControl, SecretLedger, SecretMetadata, SecretStats } from './ports.js';
 import { secretId } from './reference.js';
+import { rotationRules } from './rotation-rules.js';
 
 /** What an operator sees of a secret: configuration, who may read it, figures and Secrets Manager's metadata — never a value. */
 export interface SecretStatus {
@@ -25,8 +26,12 @@ export class SecretAdmin {
     private readonly config: Config,
     private readonly control: SecretControl,
     private readonly ledger: SecretLedger,
-    private readonly now: () => Date = () => new Date(),
+    private readonly options: { rotationFunctionArn?: string; now?: () => Date } = {},
   ) {}
+
+  private now(): Date {
+    return this.options.now?.() ?? new Date();
+  }
 
   /** Every configured secret's status. */
   async list(): Promise<SecretStatus[]> {
@@ -48,11 +53,18 @@ export class SecretAdmin {
     return { name, epoch: await this.ledger.bumpEpoch(name, actor, this.now().toISOString()) };
   }
 
-  /** Starts a rotation of a secret whose config enables rotation. */
-  async rotate(name: string): Promise<{ name: string; versionId: string }> {
+  /**
+   * Starts a rotation of a secret whose config enables rotation, with the deployment's rotation
+   * function and the config's schedule (so the secret's rotation configuration follows the config).
+   */
+  async rotate(name: string): Promise<{ name: string; versionId: string; reattempted: boolean }> {
     const secret = this.secret(name);
     if (!secret.rotation) throw new SecretError('rotation_refused', `secret "${name}" has no rotation in the config`, { secret: name });
-    return { name, ...(await this.control.rotate(secretId(secret.source))) };
+    const functionArn = this.options.rotationFunctionArn;
+    // The very rules CDK gives the RotationSchedule (the window in Secrets Manager's whole hours).
+    const rules = rotationRules(name, secret.rotation);
+    const settings = functionArn ? { functionArn, schedule: rules.scheduleExpression, ...(rules.duration ? { window: rules.duration } : {}) } : undefined;
+    return { name, ...(await this.control.rotate(secretId(secret.source), settings)) };
   }
 
   private secret(name: string): SecretConfig {

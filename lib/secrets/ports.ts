@@ -34,6 +34,10 @@ export interface SecretStats {
   lastRevealAt?: string;
   lastRevealVersionId?: string;
   exposures: number;
+  lastRotatedAt?: string;
+  lastRotatedVersionId?: string;
+  /** The last failed rotation step, until a rotation succeeds. */
+  lastRotationFailure?: { at: string; step: string; versionId: string; error: string };
 }
 
 /**
@@ -67,10 +71,23 @@ export interface SecretMetadata {
   deletedDate?: string;
 }
 
+/** A secret's rotation configuration as RotateSecret takes it. */
+export interface RotationSettings {
+  functionArn: string;
+  /** rate(...) or cron(...) */
+  schedule: string;
+  /** The window's length, e.g. "3h". */
+  window?: string;
+}
+
 /** The control side of Secrets Manager used by operators: describe and rotate. */
 export interface SecretControl {
   /** The secret's metadata, or undefined when Secrets Manager has no such secret. */
   describe(secretId: string): Promise<SecretMetadata | undefined>;
-  /** Starts a rotation now; resolves with the version id the rotation will create. */
-  rotate(secretId: string): Promise<{ versionId: string }>;
+  /**
+   * Starts a rotation now with the given rotation function and schedule (when given: they become
+   * the secret's rotation configuration). Resolves with the version being rotated in; `reattempted`
+   * when a previous rotation was still pending and Secrets Manager runs it again instead.
+   */
+  rotate(secretId: string, options?: RotationSettings): Promise<{ versionId: string; reattempted: boolean }>;
 }

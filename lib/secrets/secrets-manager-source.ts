@@ -1,6 +1,6 @@
 import { DescribeSecretCommand, GetSecretValueCommand, InvalidRequestException, ResourceNotFoundException, RotateSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SecretError } from './errors.js';
-import type { SecretControl, SecretMetadata, SecretSource, SecretVersion } from './ports.js';
+import type { RotationSettings, SecretControl, SecretMetadata, SecretSource, SecretVersion } from './ports.js';
 
 /**
  * Secrets Manager behind the ports: values are always the AWSCURRENT version, so a rotation in
@@ -53,12 +53,21 @@ export class SecretsManagerSource implements SecretSource, SecretControl {
     }
   }
 
-  async rotate(secretId: string): Promise<{ versionId: string }> {
+  async rotate(secretId: string, settings?: RotationSettings): Promise<{ versionId: string; reattempted: boolean }> {
+    const rotation = settings
+      ? { RotationLambdaARN: settings.functionArn, RotationRules: { ScheduleExpression: settings.schedule, ...(settings.window ? { Duration: settings.window } : {}) } }
+      : {};
     try {
-      const result = await this.client.send(new RotateSecretCommand({ SecretId: secretId }));
-      return { versionId: result.VersionId! };
+      const result = await this.client.send(new RotateSecretCommand({ SecretId: secretId, ...rotation }));
+      return { versionId: result.VersionId!, reattempted: false };
     } catch (error) {
       if (error instanceof ResourceNotFoundException) throw new SecretError('secret_not_found', `secret "${secretId}" does not exist in Secrets Manager`, { secretId }, { cause: error });
+      if (error instanceof InvalidRequestException && /previous rotation isn.t complete/i.test(error.message)) {
+        // Documented: AWSPENDING on a version other than AWSCURRENT's is a rotation in progress,
+        // which Secrets Manager runs again (an operator's staged key, or a failed attempt).
+        const pending = Object.entries((await this.client.send(new DescribeSecretCommand({ SecretId: secretId }))).VersionIdsToStages ?? {}).find(([, stages]) => stages.includes('AWSPENDING'));
+        return { versionId: pending?.[0] ?? 'unknown', reattempted: true };
+      }
       if (error instanceof InvalidRequestException) throw new SecretError('rotation_refused', `Secrets Manager refused to rotate "${secretId}": ${error.message}`, { secretId }, { cause: error });
       throw new SecretError('secret_unavailable', `Secrets Manager failed RotateSecret for "${secretId}": ${(error as Error).name}`, { secretId }, { cause: error });
     }

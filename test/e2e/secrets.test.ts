@@ -117,6 +117,18 @@ describe('secrets end to end', () => {
     expect(refreshed.code).toBe(0);
     expect(await turn('alpha', 'after refresh')).toMatchObject({ status: 'succeeded', reply: 'echo: after refresh' });
 
+    // Rotate now (staged, nothing staged: the current key is proven against the provider and kept).
+    const rotated = await cli(['secrets', 'rotate', SECRET]);
+    expect(rotated.code).toBe(0);
+    let rotatedStatus: { metadata?: { lastRotatedDate?: string } } = {};
+    for (let i = 0; i < 50 && !rotatedStatus.metadata?.lastRotatedDate; i += 1) {
+      rotatedStatus = JSON.parse((await cli(['secrets', 'status', SECRET, '--json'])).stdout) as typeof rotatedStatus;
+      if (!rotatedStatus.metadata?.lastRotatedDate) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(rotatedStatus.metadata?.lastRotatedDate).toBeDefined();
+    expect(fake.requests.some((r) => r.path.startsWith('/v1/models') && r.apiKey === KEY_V2)).toBe(true);
+    expect(await turn('alpha', 'after rotate')).toMatchObject({ status: 'succeeded', reply: 'echo: after rotate' });
+
     // The operator's views: status, list, and the audit of reveals of the last 24 h.
     const status = await cli(['secrets', 'status', SECRET]);
     expect(status.code).toBe(0);

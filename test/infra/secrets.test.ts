@@ -210,12 +210,16 @@ function expectNoSecretsWildcard(template: Template): void {
   template.resourceCountIs('AWS::SecretsManager::ResourcePolicy', 0);
 }
 
-/** The only functions that may read a secret value or use the key: the agents. */
+/**
+ * The only functions that may read a secret value or use the key: the agents, and the rotation
+ * Lambda (whose exact statements test/infra/rotation.test.ts checks).
+ */
 function expectOnlyAgentsReadSecrets({ stack, template }: Synthesized): void {
-  const agentRoles = new Set([...stack.turnWorkflow.agents.values()].map((fn) => roleId(stack, fn)));
+  const readerRoles = new Set([...stack.turnWorkflow.agents.values()].map((fn) => roleId(stack, fn)));
+  if (stack.secrets.rotation) readerRoles.add(roleId(stack, stack.secrets.rotation.handler));
   for (const [id, policy] of Object.entries(template.findResources('AWS::IAM::Policy'))) {
     const roles = (policy.Properties.Roles as Json[]).map((role) => role.Ref as string);
-    if (roles.every((role) => agentRoles.has(role))) continue;
+    if (roles.every((role) => readerRoles.has(role))) continue;
     const actions = (policy.Properties.PolicyDocument.Statement as Statement[]).flatMap(actionsOf);
     expect(actions, id).not.toContain('secretsmanager:GetSecretValue');
     expect(actions.filter(isKmsAction), id).toEqual([]);
@@ -250,7 +254,7 @@ describe('a config with several agents and secrets', () => {
     expect(resourcesOfAgent('trading')).toEqual([`${PARTIAL_ARN}-??????`]);
   });
 
-  it('has no "*" in any Secrets Manager or KMS statement, and lets no other function read a secret value or use the key', () => {
+  it('has no "*" in any Secrets Manager or KMS statement, and lets no other function (but the rotation Lambda) read a secret value or use the key', () => {
     expectNoSecretsWildcard(synthesized.template);
     expectOnlyAgentsReadSecrets(synthesized);
   });
@@ -291,28 +295,26 @@ describe('a config with several agents and secrets', () => {
     for (const fn of stack.turnWorkflow.agents.values()) expect(keyPolicy).not.toContain(roleId(stack, fn));
   });
 
-  it('is cdk-nag clean: only AwsSolutions-SMG4 is acknowledged for the secrets, once per owned secret, with a reason that follows its config', () => {
+  it('is cdk-nag clean: only AwsSolutions-SMG4 is acknowledged for the secrets, once per owned secret without rotation, with its reason', () => {
     const { report, synthError, stack } = synthesized;
     expect(synthError === undefined ? undefined : String((synthError as Error).message)).toBeUndefined();
     expect(unacknowledged(report)).toEqual([]);
     const secretsPath = `${stack.secrets.node.path}/`;
+    // The rotation Lambda (Secrets/Rotation/…) has the findings of every function role; rotation.test.ts lists them.
+    const rotationPath = `${stack.secrets.rotation!.node.path}/`;
     const onSecrets = suppressed(report).flatMap((violation) =>
-      violation.violatingConstructs.filter((construct) => construct.constructPath.startsWith(secretsPath)).map((construct) => ({ ...violation, path: construct.constructPath })),
+      violation.violatingConstructs
+        .filter((construct) => construct.constructPath.startsWith(secretsPath) && !construct.constructPath.startsWith(rotationPath))
+        .map((construct) => ({ ...violation, path: construct.constructPath })),
     );
-    expect(onSecrets.map((violation) => `${violation.ruleName} @ ${violation.path}`).sort()).toEqual(
-      ['s1', 's2', 's3'].map((name) => `AwsSolutions-SMG4 @ ${stack.secrets.secret(name).node.path}/Resource`).sort(),
-    );
-    const reasonOf = (name: string) => onSecrets.find((violation) => violation.path === `${stack.secrets.secret(name).node.path}/Resource`)!;
-    for (const name of ['s1', 's2', 's3']) expect(reasonOf(name).acknowledgedId).toBe('AwsSolutions::AwsSolutions-SMG4');
+    // s2 and s3 rotate: their RotationSchedule satisfies SMG4 (rotation.test.ts checks the schedules).
+    expect(onSecrets.map((violation) => `${violation.ruleName} @ ${violation.path}`)).toEqual([`AwsSolutions-SMG4 @ ${stack.secrets.secret('s1').node.path}/Resource`]);
+    const [s1] = onSecrets as [(typeof onSecrets)[number]];
+    expect(s1.acknowledgedId).toBe('AwsSolutions::AwsSolutions-SMG4');
     // Without rotation: threadbound does not rotate it; the operator rotates at the provider.
-    expect(reasonOf('s1').reason).toMatch(/threadbound does not rotate it/);
-    expect(reasonOf('s1').reason).toContain('threadbound secrets create');
-    // With rotation: the schedule comes with the rotation construct (issue 6).
-    for (const name of ['s2', 's3']) {
-      expect(reasonOf(name).reason).toMatch(/rotation construct/);
-      expect(reasonOf(name).reason).toContain('issue 6');
-      expect(reasonOf(name).reason).toContain(config.secrets[name]!.rotation!.strategy);
-    }
+    expect(s1.reason).toMatch(/threadbound does not rotate it/);
+    expect(s1.reason).toContain('threadbound secrets create');
+    expect(s1.reason).toContain(config.secrets.s1!.cacheDuration);
     // Rules other than SMG4 raise nothing on the secrets and the key (KMS5: rotation is on).
     expect(suppressed(report).map((violation) => violation.ruleName)).not.toContain('AwsSolutions-KMS5');
   });
@@ -400,12 +402,14 @@ describe('the API handlers of the secrets routes', () => {
 });
 
 describe('edge cases of the config', () => {
-  it('no secrets at all: no key, no secret, no Secrets Manager or KMS permission anywhere', () => {
+  it('no secrets at all: no key, no secret, no rotation, no Secrets Manager or KMS permission anywhere', () => {
     const config = configWith({}, {});
     const synthesized = synth(config);
     synthesized.template.resourceCountIs('AWS::KMS::Key', 0);
     synthesized.template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    synthesized.template.resourceCountIs('AWS::SecretsManager::RotationSchedule', 0);
     expect(synthesized.stack.secrets.key).toBeUndefined();
+    expect(synthesized.stack.secrets.rotation).toBeUndefined();
     expectAgentsReadExactlyTheirSecrets(synthesized, config);
     for (const policy of Object.values(synthesized.template.findResources('AWS::IAM::Policy'))) {
       const actions = (policy.Properties.PolicyDocument.Statement as Statement[]).flatMap(actionsOf);
@@ -441,16 +445,15 @@ describe('the shipped threadbound.config.json', () => {
     expectOnlyAgentsReadSecrets(synthesized);
   });
 
-  it('creates threadbound/anthropic-api-key with the stack key and acknowledges SMG4 as rotated by the rotation construct', () => {
+  it('creates threadbound/anthropic-api-key with the stack key and its rotation schedule: nothing acknowledged for SMG4', () => {
     const { template, report, stack } = synthesized;
     template.resourceCountIs('AWS::SecretsManager::Secret', 1);
     template.hasResourceProperties('AWS::SecretsManager::Secret', { Name: 'threadbound/anthropic-api-key', KmsKeyId: { 'Fn::GetAtt': [onlyKeyId(template), 'Arn'] } });
     template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
     expect(unacknowledged(report)).toEqual([]);
-    const smg4 = suppressed(report).filter((violation) => violation.ruleName === 'AwsSolutions-SMG4');
-    expect(smg4.flatMap((violation) => violation.violatingConstructs.map((construct) => construct.constructPath))).toEqual([
-      `${stack.secrets.secret('anthropic-api-key').node.path}/Resource`,
-    ]);
-    expect(smg4[0]!.reason).toMatch(/rotation construct.*issue 6/);
+    expect(suppressed(report).filter((violation) => violation.ruleName === 'AwsSolutions-SMG4')).toEqual([]);
+    template.resourceCountIs('AWS::SecretsManager::RotationSchedule', 1);
+    template.hasResourceProperties('AWS::SecretsManager::RotationSchedule', { SecretId: { Ref: secretIdsByName(template).get('threadbound/anthropic-api-key') } });
+    expect(stack.secrets.rotation).toBeDefined();
   });
 });

@@ -79,10 +79,15 @@ const reconciliation = (): StartupReconciliation => {
 };
 /** The maintenance functions: turn recovery, the idle sweep and the startup reconciliation. */
 const maintenanceFunctions = (): ThreadboundFunction[] => [stack.turnRecovery.handler, stack.idleSweep.handler, reconciliation().handler];
+/** The secret rotation Lambda (the repository config rotates anthropic-api-key). */
+const rotationFunction = (): ThreadboundFunction => {
+  expect(stack.secrets.rotation).toBeDefined();
+  return stack.secrets.rotation!.handler;
+};
 /**
  * Every threadbound Lambda of the stack: the authorizer, the route handlers, the agents,
- * turn-control and the maintenance functions. (The one other function is the CDK Trigger's
- * provider, checked on its own.)
+ * turn-control, the maintenance functions and the secret rotation. (The one other function is the
+ * CDK Trigger's provider, checked on its own.)
  */
 const allFunctions = (): ThreadboundFunction[] => [
   stack.authorizer.handler,
@@ -90,6 +95,7 @@ const allFunctions = (): ThreadboundFunction[] => [
   ...stack.turnWorkflow.agents.values(),
   stack.turnWorkflow.turnControl,
   ...maintenanceFunctions(),
+  rotationFunction(),
 ];
 
 /** Every statement of every IAM policy attached to the role with this logical id. */
@@ -189,8 +195,8 @@ describe('HTTP API', () => {
 });
 
 describe('Lambda functions', () => {
-  it('has one function per distinct route handler, the authorizer, one per agent, turn-control, the three maintenance functions and the Trigger provider', () => {
-    template.resourceCountIs('AWS::Lambda::Function', handlers().length + 1 + Object.keys(stack.config.agents).length + 1 + 3 + 1);
+  it('has one function per distinct route handler, the authorizer, one per agent, turn-control, the three maintenance functions, the secret rotation and the Trigger provider', () => {
+    template.resourceCountIs('AWS::Lambda::Function', handlers().length + 1 + Object.keys(stack.config.agents).length + 1 + 3 + 1 + 1);
     expect(new Set(Object.keys(template.findResources('AWS::Lambda::Function')))).toEqual(
       new Set([...allFunctions().map((fn) => logicalId(fn.function)), stack.resolve(reconciliation().provider.function.logicalId) as string]),
     );
@@ -316,9 +322,9 @@ describe('least privilege', () => {
     expect(ROUTES.some((route) => route.table === 'read')).toBe(true);
   });
 
-  it('gives the agents, turn-control and the maintenance functions read/write table access', () => {
+  it('gives the agents, turn-control, the maintenance functions and the secret rotation read/write table access', () => {
     const tableArn = { 'Fn::GetAtt': [logicalId(stack.table.table), 'Arn'] };
-    for (const fn of [...stack.turnWorkflow.agents.values(), stack.turnWorkflow.turnControl, ...maintenanceFunctions()]) {
+    for (const fn of [...stack.turnWorkflow.agents.values(), stack.turnWorkflow.turnControl, ...maintenanceFunctions(), rotationFunction()]) {
       const statements = statementsOfRole(logicalId(fn.role)).filter((statement) => actionsOf(statement).some((action) => action.startsWith('dynamodb:')));
       expect(statements.flatMap(actionsOf), fn.node.path).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']));
       for (const resource of statements.flatMap(resourcesOf)) expect([tableArn, { 'Fn::Join': ['', [tableArn, '/index/*']] }], fn.node.path).toContainEqual(resource);
@@ -482,9 +488,13 @@ describe('turn workflow', () => {
     }
   });
 
-  it('lets no function invoke a Lambda (only the state machine and the Trigger provider do)', () => {
+  it('lets no function invoke a Lambda (only the state machine and the Trigger provider do), but secrets-rotate the rotation Lambda', () => {
+    // RotateSecret's caller needs lambda:InvokeFunction on the rotation function (API reference).
+    const rotator = stack.handlers.functions.get('secrets-rotate')!;
     for (const fn of allFunctions()) {
-      expect(statementsOfRole(logicalId(fn.role)).flatMap(actionsOf).filter((action) => action.startsWith('lambda:')), fn.node.path).toEqual([]);
+      const statements = statementsOfRole(logicalId(fn.role)).filter((statement) => actionsOf(statement).some((action) => action.startsWith('lambda:')));
+      const expected = fn === rotator ? [{ Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: { 'Fn::GetAtt': [logicalId(rotationFunction().function), 'Arn'] } }] : [];
+      expect(statements, fn.node.path).toEqual(expected);
     }
   });
 
@@ -832,7 +842,7 @@ describe('cdk-nag (AwsSolutions, through CDK policy validation)', () => {
 
     const tableArn = `<${logicalId(stack.table.table)}.Arn>`;
     const rolePolicy = (fn: { role: { node: { path: string } } }) => `${fn.role.node.path}/DefaultPolicy/Resource`;
-    const workflowFunctions = [...stack.turnWorkflow.agents.values(), stack.turnWorkflow.turnControl, ...maintenanceFunctions()];
+    const workflowFunctions = [...stack.turnWorkflow.agents.values(), stack.turnWorkflow.turnControl, ...maintenanceFunctions(), rotationFunction()];
     const expected = [
       // X-Ray of every function, and the state machine's log delivery + X-Ray actions. (The DLQ
       // raises nothing: SSE-SQS, TLS-only, and turn-control's DeadLetterConfig satisfies SQS3. The
@@ -846,9 +856,10 @@ describe('cdk-nag (AwsSolutions, through CDK policy validation)', () => {
         .map(([handler]) => `AwsSolutions-IAM5[Resource::${tableArn}/index/*] @ ${rolePolicy(stack.handlers.functions.get(handler)!)}`),
       ...workflowFunctions.map((fn) => `AwsSolutions-IAM5[Resource::${tableArn}/index/*] @ ${rolePolicy(fn)}`),
       ...ROUTES.filter((route) => route.auth === 'none').map((route) => `AwsSolutions-APIG4 @ ${stack.httpApi.routes.get(routeKey(route))!.node.path}/Resource`),
-      // Every secret the stack owns: no rotation schedule yet (test/infra/secrets.test.ts checks the reasons).
+      // Every secret the stack owns without `rotation` (none in the repository config): no rotation
+      // schedule (test/infra/secrets.test.ts checks the reasons); a rotated one has its schedule.
       ...[...stack.secrets.locations]
-        .filter(([, location]) => location.kind === 'owned')
+        .filter(([name, location]) => location.kind === 'owned' && stack.config.secrets[name]!.rotation === undefined)
         .map(([name]) => `AwsSolutions-SMG4 @ ${stack.secrets.secret(name).node.path}/Resource`),
     ];
     expect(actual.sort()).toEqual(expected.sort());
@@ -895,5 +906,22 @@ describe('cdk-nag (AwsSolutions, through CDK policy validation)', () => {
     const report = readReport(dir);
     expect(unacknowledged(report)).toEqual([]);
     expect(report.pluginReports.flatMap((plugin) => plugin.suppressedViolations ?? []).map((violation) => violation.ruleName)).toEqual(['AwsSolutions-DDB3']);
+  });
+});
+
+describe('secret rotation (the repository config rotates anthropic-api-key; test/infra/rotation.test.ts checks the rest)', () => {
+  it('builds the rotation Lambda from functions/rotation/handler.ts: 60 s, the common environment, nothing from EventBridge', () => {
+    const fn = stack.secrets.rotation!.handler;
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Role: { 'Fn::GetAtt': [logicalId(fn.role), 'Arn'] },
+      Handler: 'index.handler',
+      Timeout: 60,
+      Environment: { Variables: { TABLE_NAME: { Ref: logicalId(stack.table.table) }, THREADBOUND_CONFIG: '/var/task/threadbound.config.json' } },
+    });
+    const code = template.toJSON().Resources[logicalId(fn.function)].Properties.Code as Json;
+    expect(readFileSync(join(outdir, `asset.${(code.S3Key as string).replace(/\.zip$/, '')}`, 'index.mjs.map'), 'utf8')).toContain('functions/rotation/handler.ts');
+    // Only Secrets Manager may invoke it (one permission per rotating secret).
+    const invokers = Object.values(template.findResources('AWS::Lambda::Permission', { Properties: { FunctionName: { 'Fn::GetAtt': [logicalId(fn.function), 'Arn'] } } }));
+    expect(invokers.map((permission) => permission.Properties.Principal)).toEqual(['secretsmanager.amazonaws.com']);
   });
 });

@@ -182,10 +182,20 @@ export async function startFakeAnthropic(options: { acceptKeys?: string[]; defau
       };
       requests.push(recorded);
       const path = recorded.path.split('?')[0];
-      if (recorded.method !== 'POST' || path !== '/v1/messages') return sendError(res, 404, 'not_found_error', 'Not Found');
+      const models = recorded.method === 'GET' && path === '/v1/models';
+      if (!models && (recorded.method !== 'POST' || path !== '/v1/messages')) return sendError(res, 404, 'not_found_error', 'Not Found');
       if (recorded.apiKey === undefined) return sendError(res, 401, 'authentication_error', 'x-api-key header is required');
       if (accepted && !accepted.has(recorded.apiKey)) return sendError(res, 401, 'authentication_error', 'invalid x-api-key');
       if (!req.headers['anthropic-version']) return sendError(res, 400, 'invalid_request_error', 'anthropic-version: header is required');
+      // The Models API's list, as a key check costs no tokens (GET /v1/models?limit=1).
+      if (models) {
+        return send(res, 200, {
+          data: [{ type: 'model', id: 'claude-fake-1', display_name: 'Claude Fake 1', created_at: '2026-01-01T00:00:00Z' }],
+          has_more: false,
+          first_id: 'claude-fake-1',
+          last_id: 'claude-fake-1',
+        });
+      }
       if (typeof body !== 'object' || body === null) return sendError(res, 400, 'invalid_request_error', 'Request body must be a JSON object');
       for (const field of ['model', 'max_tokens', 'messages']) {
         if (!(field in body)) return sendError(res, 400, 'invalid_request_error', `${field}: Field required`);

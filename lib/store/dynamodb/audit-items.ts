@@ -38,7 +38,8 @@ export function auditPut(tableName: string, pk: string, entry: AuditEntry) {
 /** Counters and fields updated on a chain's head item in the same transaction as the append. */
 export interface HeadUpdate {
   add?: Record<string, number>;
-  set?: Record<string, string | number>;
+  set?: Record<string, unknown>;
+  remove?: string[];
 }
 
 /**
@@ -73,12 +74,16 @@ export class PartitionAuditLog {
         values[`:a${i}`] = value;
         adds.push(`#a${i} :a${i}`);
       });
+      const removes = (update.remove ?? []).map((field, i) => {
+        names[`#r${i}`] = field;
+        return `#r${i}`;
+      });
       const outcome = await transactWrite(this.client, [
         {
           Update: {
             TableName: this.tableName,
             Key: { pk, sk: headSk },
-            UpdateExpression: `SET ${sets.join(', ')}${adds.length ? ` ADD ${adds.join(', ')}` : ''}`,
+            UpdateExpression: `SET ${sets.join(', ')}${adds.length ? ` ADD ${adds.join(', ')}` : ''}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
             // Two appenders that read the same head: only one may link its entry to it; the other rereads.
             ConditionExpression: '(attribute_not_exists(#seq) AND :prev = :zero) OR #seq = :prev',
             ExpressionAttributeNames: names,

@@ -14,6 +14,8 @@ export const keys = {
   deploymentCounters: () => ({ pk: 'DEPLOYMENT', sk: 'COUNTERS' }),
   /** Per-secret state: cache epoch, access counts, the head of its audit chain. */
   secretState: (name: string) => ({ pk: `SECRET#${name}`, sk: 'STATE' }),
+  /** A retired key version waiting for its revocation (provider-admin rotation). */
+  secretRevocation: (name: string, versionId: string) => ({ pk: `SECRET#${name}`, sk: `REVOKE#${versionId}` }),
   /** The head of an agent's own audit chain (events outside any thread, e.g. secret_denied). */
   agentAuditHead: (agent: string) => ({ pk: `AGENT#${agent}`, sk: 'AUDITHEAD' }),
   maintenanceCursor: (job: string) => ({ pk: `MAINTENANCE#${job}`, sk: 'CURSOR' }),

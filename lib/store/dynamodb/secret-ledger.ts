@@ -1,5 +1,6 @@
-import { BatchGetCommand, GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AuditEvent } from '../../audit/chain.js';
+import type { RevocationQueue, RotationOutcome, RotationRecorder } from '../../rotation/ports.js';
 import type { RevealReason, SecretLedger, SecretRequester, SecretStats } from '../../secrets/ports.js';
 import { PartitionAuditLog } from './audit-items.js';
 import { keys } from './keys.js';
@@ -8,8 +9,11 @@ import { keys } from './keys.js';
 export const secretChain = (name: string) => `secret:${name}`;
 export const agentChain = (agent: string) => `agent:${agent}`;
 
-/** SecretLedger on the single table: one state item per secret, audit chains beside it. */
-export class DynamoSecretLedger implements SecretLedger {
+/**
+ * SecretLedger (and the rotation's recorder and revocation queue) on the single table: one state
+ * item per secret, audit chains and scheduled revocations beside it.
+ */
+export class DynamoSecretLedger implements SecretLedger, RotationRecorder, RevocationQueue {
   private readonly audit: PartitionAuditLog;
 
   constructor(
@@ -96,13 +100,66 @@ export class DynamoSecretLedger implements SecretLedger {
             denials: Number(item.denials ?? 0),
             exposures: Number(item.exposures ?? 0),
             epoch: Number(item.epoch ?? 0),
-            ...withoutUndefined({ lastRevealAt: item.lastRevealAt as string | undefined, lastRevealVersionId: item.lastRevealVersionId as string | undefined }),
+            ...withoutUndefined({
+              lastRevealAt: item.lastRevealAt as string | undefined,
+              lastRevealVersionId: item.lastRevealVersionId as string | undefined,
+              lastRotatedAt: item.lastRotatedAt as string | undefined,
+              lastRotatedVersionId: item.lastRotatedVersionId as string | undefined,
+              lastRotationFailure: item.lastRotationFailure as SecretStats['lastRotationFailure'],
+            }),
           });
         }
         request = result.UnprocessedKeys as typeof request;
       }
     }
     return stats;
+  }
+
+  async recordRotation(name: string, outcome: RotationOutcome): Promise<void> {
+    const { pk, sk } = keys.secretState(name);
+    const succeeded = outcome.status === 'succeeded';
+    const event: AuditEvent = {
+      type: succeeded ? 'secret_rotated' : 'secret_rotation_failed',
+      at: outcome.at,
+      actor: 'rotation',
+      data: { secret: name, step: outcome.step, versionId: outcome.versionId, strategy: outcome.strategy, ...withoutUndefined({ error: outcome.error }) },
+    };
+    await this.audit.append(
+      pk,
+      sk,
+      secretChain(name),
+      event,
+      succeeded
+        ? { set: { kind: 'secret', lastRotatedAt: outcome.at, lastRotatedVersionId: outcome.versionId }, remove: ['lastRotationFailure'] }
+        : { set: { kind: 'secret', lastRotationFailure: { at: outcome.at, step: outcome.step, versionId: outcome.versionId, error: outcome.error ?? 'unknown' } } },
+    );
+  }
+
+  async lastRotatedVersion(name: string): Promise<string | undefined> {
+    const state = await this.client.send(new GetCommand({ TableName: this.tableName, Key: keys.secretState(name), ConsistentRead: true, ProjectionExpression: 'lastRotatedVersionId' }));
+    return state.Item?.lastRotatedVersionId as string | undefined;
+  }
+
+  async schedule(name: string, versionId: string, notBefore: string): Promise<void> {
+    // A version id, never the key: the rotation reads the value back from Secrets Manager to revoke it.
+    await this.client.send(new PutCommand({ TableName: this.tableName, Item: { ...keys.secretRevocation(name, versionId), kind: 'revocation', versionId, notBefore } }));
+  }
+
+  async due(name: string, now: string): Promise<string[]> {
+    const result = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        FilterExpression: 'notBefore <= :now',
+        ExpressionAttributeValues: { ':pk': keys.secretState(name).pk, ':prefix': 'REVOKE#', ':now': now },
+        ConsistentRead: true,
+      }),
+    );
+    return (result.Items ?? []).map((item) => String(item.versionId));
+  }
+
+  async done(name: string, versionId: string): Promise<void> {
+    await this.client.send(new DeleteCommand({ TableName: this.tableName, Key: keys.secretRevocation(name, versionId) }));
   }
 }
 
