@@ -1,3 +1,4 @@
+import { PLACEHOLDER_FIELD } from '../../lib/secrets/reference.js';
 import { Arn, ArnFormat, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -12,12 +13,21 @@ import type { ThreadboundFunction } from './threadbound-function.js';
 export const OWNED_SECRET_SCHEME = 'aws-secretsmanager://';
 
 /**
- * The random placeholder every owned secret is created with. CloudFormation needs a value to create
- * an `AWS::SecretsManager::Secret`; the real value is put by the operator (`threadbound secrets
- * create`), never by CloudFormation. Never change it: CloudFormation generates a new value when
+ * The placeholder every owned secret but a `generated` one is created with, marked with
+ * PLACEHOLDER_FIELD so the resolver treats it as "not set yet". CloudFormation needs a value to
+ * create an `AWS::SecretsManager::Secret`; the real value is put by the operator (`threadbound
+ * secrets create`), never by CloudFormation. Never change it: CloudFormation generates a new value when
  * `GenerateSecretString` changes, which would overwrite the operator's value.
  */
-export const SECRET_PLACEHOLDER: secretsmanager.SecretStringGenerator = { passwordLength: 32, excludePunctuation: true };
+export const SECRET_PLACEHOLDER: secretsmanager.SecretStringGenerator = {
+  secretStringTemplate: JSON.stringify({ [PLACEHOLDER_FIELD]: 'not set yet: threadbound secrets create <name>' }),
+  generateStringKey: 'nonce',
+  passwordLength: 32,
+  excludePunctuation: true,
+};
+
+/** The first value of a `generated` secret: 43 letters and digits, the format its rotation also makes. */
+export const GENERATED_INITIAL_VALUE: secretsmanager.SecretStringGenerator = { passwordLength: 43, excludePunctuation: true };
 
 /**
  * The only version stage an agent may read. The resolver (lib/secrets/secrets-manager-source.ts)
@@ -150,7 +160,9 @@ export class ThreadboundSecrets extends Construct {
             `threadbound secret "${name}" (agents read it at run time). The value is set by the operator with ` +
             '`threadbound secrets create`, never by CloudFormation, which only created it with a generated placeholder.',
           encryptionKey: this.key,
-          generateSecretString: SECRET_PLACEHOLDER,
+          // A generated secret starts with a usable random value; any other starts with a marked
+          // placeholder the resolver treats as "not set yet" (never sent to a provider).
+          generateSecretString: config.rotation?.strategy === 'generated' ? GENERATED_INITIAL_VALUE : SECRET_PLACEHOLDER,
           // A deleted provider key is an outage: the secret outlives the stack.
           removalPolicy: RemovalPolicy.RETAIN,
         });
@@ -270,7 +282,9 @@ export class ThreadboundSecrets extends Construct {
     if (names.length === 0 || this.rotation === undefined) return;
     fn.role.addToPolicy(
       new iam.PolicyStatement({
-        actions: ['secretsmanager:RotateSecret'],
+        // DescribeSecret: when RotateSecret answers that a previous rotation is being reattempted
+        // (an operator's staged key), the caller reads which version that is. Metadata, no value.
+        actions: ['secretsmanager:RotateSecret', 'secretsmanager:DescribeSecret'],
         resources: names.map((name) => this.policyArns.get(name)!),
       }),
     );

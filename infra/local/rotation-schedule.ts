@@ -1,7 +1,8 @@
-import { DescribeSecretCommand, ResourceNotFoundException, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CreateSecretCommand, DescribeSecretCommand, ResourceExistsException, ResourceNotFoundException, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { randomBytes } from 'node:crypto';
 import type { Config } from '../../lib/config/schema.js';
 import { rateIntervalMs } from '../../lib/config/schedule.js';
-import { secretId } from '../../lib/secrets/reference.js';
+import { isOwnedSource, secretId } from '../../lib/secrets/reference.js';
 
 /** A cron() schedule has no fixed interval; locally it rotates daily (the contract's default). */
 const CRON_INTERVAL_MS = 86_400_000;
@@ -13,6 +14,9 @@ const CRON_INTERVAL_MS = 86_400_000;
  * rotation function, which the local endpoint runs step by step).
  */
 export function rotationTick(config: Config, client: SecretsManagerClient, rotate: (name: string) => Promise<unknown>, startedAt: Date, now: () => Date = () => new Date()) {
+  // When each secret was last tried here: a rotation that failed (LastRotatedDate does not move)
+  // is tried again after its interval, not on every tick.
+  const attempted = new Map<string, number>();
   return async (): Promise<string[]> => {
     const rotated: string[] = [];
     for (const [name, secret] of Object.entries(config.secrets)) {
@@ -27,10 +31,38 @@ export function rotationTick(config: Config, client: SecretsManagerClient, rotat
         throw error;
       }
       const interval = rateIntervalMs(secret.rotation.schedule) ?? CRON_INTERVAL_MS;
-      if (now().getTime() - last.getTime() < interval) continue;
+      const since = Math.max(last.getTime(), attempted.get(name) ?? 0);
+      if (now().getTime() - since < interval) continue;
+      attempted.set(name, now().getTime());
       await rotate(name);
       rotated.push(name);
     }
     return rotated;
   };
+}
+
+/**
+ * What CloudFormation does for `generated` secrets on AWS: creates each missing one with a random
+ * value (43 letters and digits, the format its rotation makes). Other secrets wait for the operator.
+ */
+export async function ensureGeneratedSecrets(config: Config, client: SecretsManagerClient): Promise<string[]> {
+  const created: string[] = [];
+  for (const [name, secret] of Object.entries(config.secrets)) {
+    if (secret.rotation?.strategy !== 'generated' || !isOwnedSource(secret.source)) continue;
+    try {
+      await client.send(new CreateSecretCommand({ Name: secretId(secret.source), SecretString: randomAlphanumeric(43), Description: `threadbound secret "${name}" (generated)` }));
+      created.push(name);
+    } catch (error) {
+      if (!(error instanceof ResourceExistsException)) throw error;
+    }
+  }
+  return created;
+}
+
+function randomAlphanumeric(length: number): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  // 248 = 62 * 4: rejecting bytes above it keeps every character equally likely.
+  return Array.from(randomBytes(length * 2).filter((byte) => byte < 248), (byte) => alphabet[byte % 62])
+    .slice(0, length)
+    .join('');
 }

@@ -520,8 +520,15 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
     return true;
   };
 
+  /** Rotations running now, as `<arn>|<token>`. */
+  const active = new Set<string>();
   /** Runs a rotation (all four steps, or testSecret alone) in the background, after RotateSecret has answered. */
   const launch = (arn: string, token: string, fn: RotationFunction, immediately: boolean) => {
+    // One run per version at a time: a RotateSecret arriving while that rotation still runs does
+    // not start a second, racing one.
+    const key = `${arn}|${token}`;
+    if (active.has(key)) return;
+    active.add(key);
     const run = (async () => {
       // As on AWS, the rotation starts after RotateSecret has answered.
       await new Promise((resolve) => setImmediate(resolve));
@@ -555,7 +562,10 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
       if (current) fail(current, 'finishSecret', token, 'InternalServiceError', error instanceof Error ? error.message : String(error));
     });
     running.add(run);
-    void run.finally(() => running.delete(run));
+    void run.finally(() => {
+      running.delete(run);
+      active.delete(key);
+    });
   };
 
   const rotateSecret = (body: Body) => {

@@ -12,7 +12,7 @@ import { renderTurnDefinition } from '../../lib/workflows/turn-workflow.js';
 import { startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
 import { createApiServer } from './http-server.js';
 import { localKeys, registerKeys, type LocalKey } from './keys.js';
-import { rotationTick } from './rotation-schedule.js';
+import { ensureGeneratedSecrets, rotationTick } from './rotation-schedule.js';
 import { startLocalSecretsManager, type LocalSecretsManager } from './secrets-manager.js';
 import { startLocalStepFunctions, type LocalExecution, type LocalFunction, type LocalStepFunctions } from './step-functions.js';
 import { ensureTable } from './table.js';
@@ -181,6 +181,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     timers.push(setInterval(sweep, options.cleanupIntervalMs ?? rateIntervalMs(config.threadManagement.cleanupSchedule) ?? DEFAULT_LOCAL_CLEANUP_MS));
     // The rotation schedules CDK attaches to each rotating secret, checked on a timer.
     const { secretAdmin, secretsManager: secretsClient } = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'shared', 'context.ts')).href)) as typeof import('../../functions/shared/context.js');
+    await ensureGeneratedSecrets(config, secretsClient);
     const rotateDue = guarded(rotationTick(config, secretsClient, (name) => secretAdmin.rotate(name), new Date()));
     timers.push(setInterval(rotateDue, options.rotationCheckIntervalMs ?? 60_000));
     for (const timer of timers) timer.unref();

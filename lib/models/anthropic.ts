@@ -100,7 +100,8 @@ type Key = { value: string; versionId: string };
  * `anthropic:<model>` through the official SDK. The key comes from `credentials` on every call;
  * one client is kept per key version, so a rotated key gets a new client. The SDK never retries
  * (`maxRetries: 0`): the model chain decides about retries and fallback. A refused key (401/403)
- * is refetched once and the call retried once with the new version.
+ * is refetched once and the call retried once with the new version; refused again, the model is
+ * given up (retryably, so the chain falls back).
  */
 export class AnthropicProvider implements ModelProvider {
   readonly id: string;
@@ -125,15 +126,17 @@ export class AnthropicProvider implements ModelProvider {
       refused = { failure, error };
     }
     const renewed = await this.credentials.apiKey({ rejectedVersion: key.versionId });
+    // A key refused after the one refetch makes this model unusable, not the turn: the error is
+    // retryable so the chain moves on to the next model (the audit and logs say why).
     if (renewed.versionId === key.versionId && renewed.value === key.value) {
       // The resolver has nothing newer: the same key would be refused again.
-      throw this.modelError(refused.failure, refused.error, key, 'refused, and no newer version exists');
+      throw this.modelError({ ...refused.failure, retryable: true }, refused.error, key, 'refused, and no newer version exists');
     }
     try {
       return await this.call(renewed, request);
     } catch (error) {
       const failure = classifyAnthropicError(error, request.signal);
-      throw this.modelError(failure, error, renewed, failure.keyRefused ? 'refused again after a refetch' : undefined);
+      throw this.modelError(failure.keyRefused ? { ...failure, retryable: true } : failure, error, renewed, failure.keyRefused ? 'refused again after a refetch' : undefined);
     }
   }
 

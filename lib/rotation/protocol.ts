@@ -1,4 +1,5 @@
 import type { Config, SecretConfig } from '../config/schema.js';
+import { processRedactor, type Redactor } from '../secrets/redactor.js';
 import { secretId } from '../secrets/reference.js';
 import { RotationError } from './errors.js';
 import type { RotatingSecret, RotationContext, RotationRecorder, RotationRequest, RotationStrategy, RotationStrategyName, SecretVersions } from './ports.js';
@@ -20,6 +21,7 @@ export class RotationProtocol {
     private readonly strategies: StrategyResolver,
     private readonly recorder: RotationRecorder,
     private readonly now: () => Date = () => new Date(),
+    private readonly redactor: Redactor = processRedactor,
   ) {}
 
   /** Runs one step; a failure is recorded (audit, status) and rethrown so Secrets Manager sees it. */
@@ -31,13 +33,15 @@ export class RotationProtocol {
       const stages = secret.versions[request.token];
       if (!stages) throw new RotationError('not_a_version', `version ${request.token} is not a version of secret ${secret.name}`);
       if (stages.includes(CURRENT)) {
-        // Already promoted: an earlier attempt finished. Only make sure that finish is on record.
-        if (request.step === 'finishSecret' && (await this.recorder.lastRotatedVersion(found.name)) !== request.token) await this.record(found, request, 'succeeded');
+        // Already promoted: an earlier attempt finished. Only make sure what follows the promotion
+        // (retiring the previous value, the record) happened, in case that attempt died after it.
+        if (request.step === 'finishSecret' && (await this.recorder.lastRotatedVersion(found.name)) !== request.token) {
+          await this.afterPromotion(request, found, Object.entries(secret.versions).find(([, labels]) => labels.includes('AWSPREVIOUS'))?.[0]);
+        }
         return;
       }
       if (!stages.includes(PENDING)) throw new RotationError('not_pending', `version ${request.token} of secret ${secret.name} is not AWSPENDING`);
       await this.run(request, secret, found);
-      if (request.step === 'finishSecret') await this.record(found, request, 'succeeded');
     } catch (error) {
       await this.record(found, request, 'failed', error);
       throw error;
@@ -46,18 +50,30 @@ export class RotationProtocol {
 
   private async run(request: RotationRequest, secret: RotatingSecret, found: { name: string; config: SecretConfig; strategy: RotationStrategy }): Promise<void> {
     const { token, secretId: id } = request;
+    // Every value this function reads or makes is known to the redactor before it can reach a log
+    // line or a recorded error.
+    const known = (value: string | undefined) => {
+      if (value !== undefined) this.redactor.register(found.name, value);
+      return value;
+    };
     const context: RotationContext = {
       name: found.name,
       config: found.config,
-      current: await this.versions.value(id, { stage: CURRENT }),
-      versionValue: (versionId) => this.versions.value(id, { versionId }),
+      current: known(await this.versions.value(id, { stage: CURRENT })),
+      versionValue: async (versionId) => known(await this.versions.value(id, { versionId })),
     };
-    const pending = () => this.versions.value(id, { versionId: token, stage: PENDING });
+    const pending = async () => known(await this.versions.value(id, { versionId: token, stage: PENDING }));
     switch (request.step) {
       case 'createSecret': {
         // A value already there (an earlier attempt, or an operator's staged key) is reused as it is.
         if ((await pending()) !== undefined) return;
-        await this.versions.putPending(id, token, await found.strategy.create(context));
+        const value = known(await found.strategy.create(context))!;
+        try {
+          await this.versions.putPending(id, token, value);
+        } catch (error) {
+          // A concurrent attempt for the same token put its value first: that one stands.
+          if ((await pending()) === undefined) throw error;
+        }
         return;
       }
       case 'setSecret':
@@ -74,12 +90,25 @@ export class RotationProtocol {
         // (whoever may call RotateSecret may invoke this function), and a refused key is never promoted.
         await found.strategy.test(context, await this.required(pending(), secret, token));
         const current = Object.entries(secret.versions).find(([, stages]) => stages.includes(CURRENT))?.[0];
-        // Moving AWSCURRENT makes Secrets Manager label the version it leaves AWSPREVIOUS.
-        await this.versions.moveStage(id, CURRENT, token, current);
-        await found.strategy.finished?.(context, current);
+        try {
+          // Moving AWSCURRENT makes Secrets Manager label the version it leaves AWSPREVIOUS.
+          await this.versions.moveStage(id, CURRENT, token, current);
+        } catch (error) {
+          // A concurrent attempt promoted the token while this one was testing: done, not failed.
+          if (!(await this.versions.describe(id)).versions[token]?.includes(CURRENT)) throw error;
+          return;
+        }
+        await this.afterPromotion(request, found, current, context);
         return;
       }
     }
+  }
+
+  /** What follows a promotion: the strategy retires the previous value, then the rotation is on record. */
+  private async afterPromotion(request: RotationRequest, found: { name: string; config: SecretConfig; strategy: RotationStrategy }, previous: string | undefined, context?: RotationContext): Promise<void> {
+    const ctx = context ?? { name: found.name, config: found.config, current: undefined, versionValue: (versionId: string) => this.versions.value(request.secretId, { versionId }) };
+    await found.strategy.finished?.(ctx, previous);
+    await this.record(found, request, 'succeeded');
   }
 
   private async required(value: Promise<string | undefined>, secret: RotatingSecret, token: string): Promise<string> {

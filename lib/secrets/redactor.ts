@@ -19,6 +19,10 @@ export class Redactor {
   register(secretName: string, value: string): void {
     if (value.length < MIN_REDACTED_LENGTH || this.values.get(value) === secretName) return;
     this.values.set(value, secretName);
+    // Its JSON-escaped form too (a value with a quote, a backslash or a newline), for text that is
+    // already serialised, such as a response body.
+    const escaped = JSON.stringify(value).slice(1, -1);
+    if (escaped !== value) this.values.set(escaped, secretName);
     this.ordered = [...this.values].sort(([a], [b]) => b.length - a.length);
   }
 

@@ -11,3 +11,14 @@ export function secretId(source: SecretConfig['source']): string {
 export function isOwnedSource(source: SecretConfig['source']): boolean {
   return source.startsWith(SCHEME);
 }
+
+/**
+ * The field that marks a value CloudFormation generated when it created a secret the operator must
+ * set (`threadbound secrets create`): such a value is "not set yet", never a key to send.
+ */
+export const PLACEHOLDER_FIELD = 'threadboundPlaceholder';
+
+/** True for a placeholder value (see PLACEHOLDER_FIELD). */
+export function isPlaceholder(value: string): boolean {
+  return value.startsWith('{') && value.includes(`"${PLACEHOLDER_FIELD}"`);
+}

@@ -3,7 +3,7 @@ import { durationMs } from '../config/duration.js';
 import { SecretError } from './errors.js';
 import type { RevealReason, SecretLedger, SecretRequester, SecretSource, SecretVersion } from './ports.js';
 import { processRedactor, type Redactor } from './redactor.js';
-import { secretId } from './reference.js';
+import { isPlaceholder, secretId } from './reference.js';
 
 /** How long a secret that does not exist (yet) is remembered as missing, so every turn does not ask again. */
 export const MISSING_SECRET_RETRY_MS = 30_000;
@@ -60,7 +60,13 @@ export class SecretResolver {
       await this.ledger.recordDenial(name, requester, new Date(this.now()).toISOString());
       throw new SecretError('secret_denied', `agent "${requester.agent}" may not read secret "${name}" (not in its config's secrets)`, { agent: requester.agent, secret: name });
     }
-    const { epoch } = await this.ledger.recordAccess(name);
+    // The access count and the epoch are bookkeeping: when the table cannot take them, the cached
+    // copy is still served (with its own epoch) rather than failing the turn.
+    const epoch = await this.ledger.recordAccess(name).then(
+      (state) => state.epoch,
+      () => this.cache.get(name)?.epoch ?? 0,
+    );
+    // Read after the await: a concurrent caller may have refreshed the cache meanwhile.
     const cached = this.cache.get(name);
     const reason = this.staleness(name, cached, epoch, options);
     if (!reason) return { name, ...cached!.version };
@@ -104,11 +110,16 @@ export class SecretResolver {
         this.missing.set(name, this.now() + MISSING_SECRET_RETRY_MS);
         throw notFound(name, error);
       }
+      // Known before anything else can see it: the whole string and, for JSON, every string field.
+      this.redactor.register(name, version.value);
+      for (const field of jsonStrings(version.value)) this.redactor.register(name, field);
+      if (isPlaceholder(version.value)) {
+        // Created by CloudFormation with a placeholder; the operator has not set the value yet.
+        this.missing.set(name, this.now() + MISSING_SECRET_RETRY_MS);
+        throw notFound(name);
+      }
       this.missing.delete(name);
       const value = jsonKey === undefined ? version.value : jsonField(name, version.value, jsonKey);
-      // Known before anything else can see it: the whole secret string and the extracted field.
-      this.redactor.register(name, version.value);
-      this.redactor.register(name, value);
       const fresh: Cached = { version: { value, versionId: version.versionId }, fetchedAt: this.now(), epoch };
       await this.ledger.recordReveal(name, requester, { versionId: version.versionId, reason, at: new Date(fresh.fetchedAt).toISOString() });
       this.cache.set(name, fresh);
@@ -120,6 +131,16 @@ export class SecretResolver {
     };
     fetch.then(clear, clear);
     return fetch;
+  }
+}
+
+/** The string values of a JSON object secret (none for a plain string). */
+function jsonStrings(text: string): string[] {
+  if (!text.startsWith('{')) return [];
+  try {
+    return Object.values(JSON.parse(text) as Record<string, unknown>).filter((v): v is string => typeof v === 'string');
+  } catch {
+    return [];
   }
 }
 

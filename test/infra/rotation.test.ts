@@ -1,11 +1,7 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Template } from 'aws-cdk-lib/assertions';
+import type { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lib/config/load.js';
-import { configSchema, type Config } from '../../lib/config/schema.js';
+import type { Config } from '../../lib/config/schema.js';
 import { rotationRules } from '../../lib/secrets/rotation-rules.js';
 import {
   METRICS_NAMESPACE,
@@ -16,43 +12,36 @@ import {
   ROTATION_TIMEOUT,
   SECRETS_MANAGER_PRINCIPAL,
 } from '../../infra/constructs/secret-rotation.js';
-import type { ThreadboundFunction } from '../../infra/constructs/threadbound-function.js';
-import { buildApp } from '../../infra/stacks/build-app.js';
-import type { ThreadboundStack } from '../../infra/stacks/threadbound-stack.js';
+import {
+  actionsOf,
+  asList,
+  asSet,
+  buildWithoutSynth,
+  COMPLETE_ARN,
+  CONFIG_PATH,
+  configWith,
+  expectedResource,
+  logicalIdOf,
+  OTHER_ACCOUNT,
+  ownedName,
+  PARTIAL_ARN,
+  removeTempOutdirs,
+  resourcesOf,
+  roleIdOf,
+  statementsOfRole,
+  suppressed,
+  synth,
+  unacknowledged,
+  type Json,
+  type Statement,
+  type Synthesized,
+} from '../support/infra.js';
 
 // Rotation of the config's secrets in the template (issue 6): the one rotation Lambda and exactly its
 // permissions, Secrets Manager's invoke permission, one RotationSchedule and one failure alarm per
 // rotating secret, the Errors alarm, the RotateSecret caller's grants; nothing for a secret without
 // `rotation`. Synthesized without bundling, cdk-nag on.
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CONFIG_PATH = join(ROOT, 'threadbound.config.json');
-const CDK_CONTEXT = (JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
-const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
-
-type Json = Record<string, any>;
-interface Statement {
-  Effect: string;
-  Action: string | string[];
-  Resource: unknown;
-  Condition?: Json;
-}
-interface ValidationReport {
-  pluginReports: {
-    violations: { ruleName: string; violatingConstructs: { constructPath: string }[] }[];
-    suppressedViolations?: { ruleName: string; reason?: string; violatingConstructs: { constructPath: string }[] }[];
-  }[];
-}
-
-const actionsOf = (statement: Statement): string[] => (Array.isArray(statement.Action) ? statement.Action : [statement.Action]);
-const resourcesOf = (statement: Statement): unknown[] => (Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource]);
-const asList = (value: unknown): unknown[] => (Array.isArray(value) ? value : [value]);
-const asSet = (values: unknown[]): Set<string> => new Set(values.map((value) => JSON.stringify(value)));
-
-/** The secrets' owner account in the ARN sources (another account than the stack's). */
-const OTHER_ACCOUNT = '111122223333';
-const COMPLETE_ARN = `arn:aws:secretsmanager:eu-west-1:${OTHER_ACCOUNT}:secret:shared/openai-key-AbC123`;
-const PARTIAL_ARN = `arn:aws:secretsmanager:eu-west-1:${OTHER_ACCOUNT}:secret:shared/mistral-key`;
 /** What grantReadWriteData allows on the table and its indexes (no Scan-free variant exists in CDK). */
 const TABLE_READ_WRITE_ACTIONS = [
   'dynamodb:BatchGetItem',
@@ -68,16 +57,6 @@ const TABLE_READ_WRITE_ACTIONS = [
   'dynamodb:Scan',
   'dynamodb:UpdateItem',
 ];
-
-/** The repository config with every agent on `offline` (no provider key needed), the given agent secrets and `secrets` record. */
-function configWith(agentSecrets: Record<string, string[]>, secrets: Record<string, unknown>): Config {
-  const base = loadConfig(CONFIG_PATH);
-  return configSchema.parse({
-    ...base,
-    agents: Object.fromEntries(Object.entries(base.agents).map(([name, agent]) => [name, { ...agent, models: ['offline'], secrets: agentSecrets[name] ?? [] }])),
-    secrets,
-  });
-}
 
 /**
  * Five rotating secrets — an owned `generated` one on a rate, an owned `staged` one on a cron with a
@@ -109,68 +88,23 @@ const EXPECTED_RULES: Record<string, Json> = {
 };
 const ROTATING = Object.keys(EXPECTED_RULES);
 const NOT_ROTATING = ['plain', 'ext-plain'];
+/** What both rotation alarms (per-secret failures and the Lambda's Errors) fire on: Sum ≥ 1 in 5 minutes, missing data not breaching. */
+const ALARM_ON_ANY_IN_5_MINUTES = {
+  Statistic: 'Sum',
+  Period: 300,
+  Threshold: 1,
+  ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+  EvaluationPeriods: 1,
+  TreatMissingData: 'notBreaching',
+};
 
-interface Synthesized {
-  stack: ThreadboundStack;
-  template: Template;
-  report: ValidationReport;
-  synthError: unknown;
-}
-
-const outdirs: string[] = [];
-afterAll(() => {
-  for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
-});
-
-function synth(config: Config): Synthesized {
-  const outdir = mkdtempSync(join(tmpdir(), 'threadbound-cdk-'));
-  outdirs.push(outdir);
-  const { app, stack } = buildApp({ configPath: CONFIG_PATH, config, appProps: { outdir, context: { ...CDK_CONTEXT, ...NO_BUNDLING } } });
-  let synthError: unknown;
-  try {
-    app.synth();
-  } catch (error) {
-    synthError = error;
-  }
-  const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as ValidationReport;
-  return { stack, template: Template.fromStack(stack), report, synthError };
-}
-
-const logicalIdOf = (stack: ThreadboundStack, construct: { node: { defaultChild?: unknown } }) => stack.getLogicalId(construct.node.defaultChild as never);
-const roleIdOf = (stack: ThreadboundStack, fn: ThreadboundFunction) => logicalIdOf(stack, fn.role);
-
-function statementsOfRole(template: Template, roleLogicalId: string): Statement[] {
-  return Object.values(template.findResources('AWS::IAM::Policy'))
-    .filter((policy) => (policy.Properties.Roles as Json[]).some((role) => role.Ref === roleLogicalId))
-    .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Statement[]);
-}
-
-function secretIdsByName(template: Template): Map<string, string> {
-  return new Map(Object.entries(template.findResources('AWS::SecretsManager::Secret')).map(([id, resource]) => [resource.Properties.Name as string, id]));
-}
-
-const ownedName = (source: string): string | undefined => (source.startsWith('aws-secretsmanager://') ? source.slice('aws-secretsmanager://'.length) : undefined);
-
-/** The IAM resource naming a configured secret, from the template and the config only (as secrets.test.ts). */
-function policyResource(template: Template, config: Config, name: string): unknown {
-  const source = config.secrets[name]!.source;
-  const owned = ownedName(source);
-  if (owned !== undefined) {
-    const id = secretIdsByName(template).get(owned);
-    expect(id, `the template has a secret named ${owned}`).toBeDefined();
-    return { Ref: id };
-  }
-  return /-[A-Za-z0-9]{6}$/.test(source) ? source : `${source}-??????`;
-}
+afterAll(removeTempOutdirs);
 
 /** `SecretId` of a secret's schedule: the owned secret's Ref, or the configured ARN as it is. */
 function scheduleSecretId(template: Template, config: Config, name: string): unknown {
   const source = config.secrets[name]!.source;
-  return ownedName(source) !== undefined ? policyResource(template, config, name) : source;
+  return ownedName(source) !== undefined ? expectedResource(template, config, name) : source;
 }
-
-const unacknowledged = (report: ValidationReport) => report.pluginReports.flatMap((plugin) => plugin.violations);
-const suppressed = (report: ValidationReport) => report.pluginReports.flatMap((plugin) => plugin.suppressedViolations ?? []);
 
 /** The rotation Lambda's exact statements for a config's rotating secrets. */
 function expectRotationRoleExactly({ stack, template }: Synthesized, config: Config, rotating: string[]): void {
@@ -200,7 +134,7 @@ function expectRotationRoleExactly({ stack, template }: Synthesized, config: Con
   const [secretStatement] = secretStatements as [Statement];
   expect([...actionsOf(secretStatement)].sort()).toEqual([...ROTATION_SECRET_ACTIONS].sort());
   expect(actionsOf(secretStatement)).not.toContain('secretsmanager:GetRandomPassword');
-  expect(asSet(resourcesOf(secretStatement))).toEqual(asSet(rotating.map((name) => policyResource(template, config, name))));
+  expect(asSet(resourcesOf(secretStatement))).toEqual(asSet(rotating.map((name) => expectedResource(template, config, name))));
   expect(secretStatement.Condition).toBeUndefined();
 
   // KMS: Decrypt + GenerateDataKey on the stack key only, via Secrets Manager, for exactly the owned rotating secrets.
@@ -217,7 +151,7 @@ function expectRotationRoleExactly({ stack, template }: Synthesized, config: Con
     const conditions = kmsStatement.Condition!.StringEquals as Json;
     expect(Object.keys(conditions).sort()).toEqual(['kms:EncryptionContext:SecretARN', 'kms:ViaService']);
     expect(conditions['kms:ViaService']).toEqual({ 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] });
-    expect(asSet(asList(conditions['kms:EncryptionContext:SecretARN']))).toEqual(asSet(ownedRotating.map((name) => policyResource(template, config, name))));
+    expect(asSet(asList(conditions['kms:EncryptionContext:SecretARN']))).toEqual(asSet(ownedRotating.map((name) => expectedResource(template, config, name))));
   }
 
   // No wildcard resource but X-Ray's "*" (no resource-level permissions) and the table's own indexes.
@@ -294,7 +228,7 @@ describe('a config with several rotating secrets (rate, cron + window, generated
       FunctionName: fnArn,
       Principal: SECRETS_MANAGER_PRINCIPAL,
       SourceAccount: ownedName(config.secrets[name]!.source) !== undefined ? { Ref: 'AWS::AccountId' } : OTHER_ACCOUNT,
-      SourceArn: policyResource(template, config, name),
+      SourceArn: expectedResource(template, config, name),
     }));
     expect(asSet(permissions.map((permission) => permission.Properties))).toEqual(asSet(expected));
     // Nothing else may invoke it through a resource policy.
@@ -313,14 +247,7 @@ describe('a config with several rotating secrets (rate, cron + window, generated
       expect(alarm.Namespace).toBe(METRICS_NAMESPACE);
       expect(alarm.Namespace).toBe('threadbound');
       expect(asSet(alarm.Dimensions)).toEqual(asSet([{ Name: 'service', Value: 'threadbound' }, { Name: 'secret', Value: name }]));
-      expect(alarm).toMatchObject({
-        Statistic: 'Sum',
-        Period: 300,
-        Threshold: 1,
-        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-        EvaluationPeriods: 1,
-        TreatMissingData: 'notBreaching',
-      });
+      expect(alarm).toMatchObject(ALARM_ON_ANY_IN_5_MINUTES);
       expect(alarm.AlarmName).toBe(`${stack.stackName}-secret-rotation-failed-${name}`);
       expect(alarm.AlarmDescription).toContain(`"${name}"`);
       expect(alarm.AlarmDescription).toContain(`threadbound secrets status ${name}`);
@@ -337,12 +264,7 @@ describe('a config with several rotating secrets (rate, cron + window, generated
     expect(errors[0]!.Properties).toMatchObject({
       MetricName: 'Errors',
       Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalIdOf(stack, stack.secrets.rotation!.handler.function) } }],
-      Statistic: 'Sum',
-      Period: 300,
-      Threshold: 1,
-      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-      EvaluationPeriods: 1,
-      TreatMissingData: 'notBreaching',
+      ...ALARM_ON_ANY_IN_5_MINUTES,
       AlarmName: `${stack.stackName}-secret-rotation-errors`,
     });
     expect(errors[0]!.Properties.AlarmDescription).toContain('threadbound secrets status');
@@ -358,7 +280,7 @@ describe('a config with several rotating secrets (rate, cron + window, generated
       statementsOfRole(template, roleIdOf(stack, stack.secrets.rotation!.handler)),
     ]);
     for (const name of NOT_ROTATING) {
-      expect(everything, name).not.toContain(JSON.stringify(policyResource(template, config, name)));
+      expect(everything, name).not.toContain(JSON.stringify(expectedResource(template, config, name)));
       expect(everything, name).not.toContain(`"${name}"`);
     }
     expect(stack.secrets.rotation!.schedules.has('plain')).toBe(false);
@@ -370,8 +292,8 @@ describe('a config with several rotating secrets (rate, cron + window, generated
     const statements = statementsOfRole(template, roleIdOf(stack, rotator)).filter((statement) => !actionsOf(statement).some((action) => /^(logs|xray):/.test(action)));
     expect(statements).toHaveLength(2);
     const rotate = statements.find((statement) => actionsOf(statement).includes('secretsmanager:RotateSecret'))!;
-    expect(actionsOf(rotate)).toEqual(['secretsmanager:RotateSecret']);
-    expect(asSet(resourcesOf(rotate))).toEqual(asSet(ROTATING.map((name) => policyResource(template, config, name))));
+    expect(actionsOf(rotate)).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:RotateSecret']);
+    expect(asSet(resourcesOf(rotate))).toEqual(asSet(ROTATING.map((name) => expectedResource(template, config, name))));
     // RotateSecret's caller needs lambda:InvokeFunction on the rotation function (API reference), the unqualified ARN it passes.
     expect(statements.find((statement) => statement !== rotate)).toEqual({ Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: fnArn });
     template.hasResourceProperties('AWS::Lambda::Function', {
@@ -456,7 +378,7 @@ describe('the shipped threadbound.config.json', () => {
     const { template, stack } = synthesized;
     expect(config.secrets['anthropic-api-key']!.rotation).toEqual({ schedule: 'cron(0 3 * * ? *)', strategy: 'staged' });
     const fnArn = { 'Fn::GetAtt': [logicalIdOf(stack, stack.secrets.rotation!.handler.function), 'Arn'] };
-    const secretRef = policyResource(template, config, 'anthropic-api-key');
+    const secretRef = expectedResource(template, config, 'anthropic-api-key');
     template.resourceCountIs('AWS::SecretsManager::RotationSchedule', 1);
     expect(Object.values(template.findResources('AWS::SecretsManager::RotationSchedule'))[0]!.Properties).toEqual({
       SecretId: secretRef,
@@ -517,6 +439,6 @@ describe('rotationRules: the config schedule and window as Secrets Manager takes
 
   it('fails cdk synth on such a config, before anything is built', () => {
     const config = configWith({}, { bad: { source: 'aws-secretsmanager://tb-rot/bad', rotation: { schedule: 'cron(0 23 * * ? *)', window: '2h', strategy: 'staged' } } });
-    expect(() => buildApp({ configPath: CONFIG_PATH, config, nag: false, appProps: { context: { ...CDK_CONTEXT, ...NO_BUNDLING } } })).toThrow(/secret "bad": rotation.window "2h"/);
+    expect(() => buildWithoutSynth(config)).toThrow(/secret "bad": rotation.window "2h"/);
   });
 });

@@ -1,68 +1,43 @@
+import { isPlaceholder } from '../../lib/secrets/reference.js';
 import { ROUTES } from '../../lib/api/routes.js';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Template } from 'aws-cdk-lib/assertions';
+import type { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lib/config/load.js';
-import { configSchema, type Config } from '../../lib/config/schema.js';
+import type { Config } from '../../lib/config/schema.js';
 import { SecretsManagerSource } from '../../lib/secrets/secrets-manager-source.js';
 import { ThreadboundFunction } from '../../infra/constructs/threadbound-function.js';
 import { AGENT_VERSION_STAGE } from '../../infra/constructs/threadbound-secrets.js';
-import { buildApp } from '../../infra/stacks/build-app.js';
-import type { ThreadboundStack } from '../../infra/stacks/threadbound-stack.js';
+import {
+  actionsOf,
+  asList,
+  asSet,
+  buildWithoutSynth,
+  COMPLETE_ARN,
+  CONFIG_PATH,
+  configWith,
+  expectedResource,
+  ownedName,
+  PARTIAL_ARN,
+  removeTempOutdirs,
+  resourcesOf,
+  roleIdOf,
+  secretIdsByName,
+  statementsOfRole,
+  suppressed,
+  synth,
+  unacknowledged,
+  type Json,
+  type Statement,
+  type Synthesized,
+} from '../support/infra.js';
 
 // The secrets of the config in the template: the customer managed key, one owned secret per
 // `aws-secretsmanager://` source, and — for every agent of the config — exactly its own secrets in
 // its Lambda role's policy. Synthesized without bundling (the template is all that is looked at),
 // cdk-nag on.
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CONFIG_PATH = join(ROOT, 'threadbound.config.json');
-const CDK_CONTEXT = (JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
-/** `cdk synth --exclusively`'s switch: bundle no stack. */
-const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
-
-type Json = Record<string, any>;
-interface Statement {
-  Effect: string;
-  Action: string | string[];
-  Resource: unknown;
-  Condition?: Json;
-}
-interface ValidationReport {
-  pluginReports: {
-    pluginName: string;
-    conclusion: string;
-    violations: { ruleName: string; violatingConstructs: { constructPath: string }[] }[];
-    suppressedViolations?: { ruleName: string; acknowledgedId: string; reason?: string; violatingConstructs: { constructPath: string }[] }[];
-  }[];
-}
-
-const actionsOf = (statement: Statement): string[] => (Array.isArray(statement.Action) ? statement.Action : [statement.Action]);
-const resourcesOf = (statement: Statement): unknown[] => (Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource]);
-const asList = (value: unknown): unknown[] => (Array.isArray(value) ? value : [value]);
-/** Compares resources (strings or intrinsics) as a set. */
-const asSet = (values: unknown[]): Set<string> => new Set(values.map((value) => JSON.stringify(value)));
 const isSecretsAction = (action: string) => action.toLowerCase().startsWith('secretsmanager:');
 const isKmsAction = (action: string) => action.toLowerCase().startsWith('kms:');
-
-const COMPLETE_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:shared/openai-key-AbC123';
-const PARTIAL_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:shared/mistral-key';
-
-/**
- * The repository config with other agents' secrets (every agent on the `offline` model, which needs
- * no provider key, so any secret list is valid) and the given `secrets` record.
- */
-function configWith(agentSecrets: Record<string, string[]>, secrets: Record<string, unknown>): Config {
-  const base = loadConfig(CONFIG_PATH);
-  return configSchema.parse({
-    ...base,
-    agents: Object.fromEntries(Object.entries(base.agents).map(([name, agent]) => [name, { ...agent, models: ['offline'], secrets: agentSecrets[name] ?? [] }])),
-    secrets,
-  });
-}
 
 /**
  * Several secrets and agents: main → s1, s2 (owned); data → s2 (owned) and ext (complete ARN);
@@ -82,70 +57,12 @@ function multiSecretConfig(): Config {
   );
 }
 
-interface Synthesized {
-  stack: ThreadboundStack;
-  template: Template;
-  report: ValidationReport;
-  synthError: unknown;
-}
-
-const outdirs: string[] = [];
-afterAll(() => {
-  for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
-});
-
-/** Synthesizes the app for a config (cdk-nag on, no bundling); `extend` may add to the stack first. */
-function synth(config: Config, extend?: (stack: ThreadboundStack) => void): Synthesized {
-  const outdir = mkdtempSync(join(tmpdir(), 'threadbound-cdk-'));
-  outdirs.push(outdir);
-  const { app, stack } = buildApp({ configPath: CONFIG_PATH, config, appProps: { outdir, context: { ...CDK_CONTEXT, ...NO_BUNDLING } } });
-  extend?.(stack);
-  let synthError: unknown;
-  try {
-    app.synth();
-  } catch (error) {
-    synthError = error;
-  }
-  const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as ValidationReport;
-  return { stack, template: Template.fromStack(stack), report, synthError };
-}
-
-const roleId = (stack: ThreadboundStack, fn: ThreadboundFunction) => stack.getLogicalId(fn.role.node.defaultChild as never);
-
-/** Every statement of every IAM policy attached to the role with this logical id. */
-function statementsOfRole(template: Template, roleLogicalId: string): Statement[] {
-  return Object.values(template.findResources('AWS::IAM::Policy'))
-    .filter((policy) => (policy.Properties.Roles as Json[]).some((role) => role.Ref === roleLogicalId))
-    .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Statement[]);
-}
-
-/** Logical ids of the template's secrets by their `Name`. */
-function secretIdsByName(template: Template): Map<string, string> {
-  return new Map(Object.entries(template.findResources('AWS::SecretsManager::Secret')).map(([id, resource]) => [resource.Properties.Name as string, id]));
-}
+afterAll(removeTempOutdirs);
 
 function onlyKeyId(template: Template): string {
   const keys = Object.keys(template.findResources('AWS::KMS::Key'));
   expect(keys).toHaveLength(1);
   return keys[0]!;
-}
-
-const ownedName = (source: string): string | undefined => (source.startsWith('aws-secretsmanager://') ? source.slice('aws-secretsmanager://'.length) : undefined);
-
-/**
- * The IAM resource that names a configured secret, worked out from the template and the config only:
- * `{Ref}` of the template's secret with that exact name for an owned source, the ARN itself for a
- * complete ARN, `<ARN>-??????` for a partial one.
- */
-function expectedResource(template: Template, config: Config, secretName: string): unknown {
-  const source = config.secrets[secretName]!.source;
-  const name = ownedName(source);
-  if (name !== undefined) {
-    const id = secretIdsByName(template).get(name);
-    expect(id, `the template has a secret named ${name}`).toBeDefined();
-    return { Ref: id };
-  }
-  return /-[A-Za-z0-9]{6}$/.test(source) ? source : `${source}-??????`;
 }
 
 /**
@@ -157,7 +74,7 @@ function expectedResource(template: Template, config: Config, secretName: string
 function expectAgentsReadExactlyTheirSecrets({ stack, template }: Synthesized, config: Config): void {
   expect(new Set(stack.turnWorkflow.agents.keys())).toEqual(new Set(Object.keys(config.agents)));
   for (const [agentName, agent] of Object.entries(config.agents)) {
-    const statements = statementsOfRole(template, roleId(stack, stack.turnWorkflow.agents.get(agentName)!));
+    const statements = statementsOfRole(template, roleIdOf(stack, stack.turnWorkflow.agents.get(agentName)!));
     const secretStatements = statements.filter((statement) => actionsOf(statement).some(isSecretsAction));
     const kmsStatements = statements.filter((statement) => actionsOf(statement).some(isKmsAction));
 
@@ -215,8 +132,8 @@ function expectNoSecretsWildcard(template: Template): void {
  * Lambda (whose exact statements test/infra/rotation.test.ts checks).
  */
 function expectOnlyAgentsReadSecrets({ stack, template }: Synthesized): void {
-  const readerRoles = new Set([...stack.turnWorkflow.agents.values()].map((fn) => roleId(stack, fn)));
-  if (stack.secrets.rotation) readerRoles.add(roleId(stack, stack.secrets.rotation.handler));
+  const readerRoles = new Set([...stack.turnWorkflow.agents.values()].map((fn) => roleIdOf(stack, fn)));
+  if (stack.secrets.rotation) readerRoles.add(roleIdOf(stack, stack.secrets.rotation.handler));
   for (const [id, policy] of Object.entries(template.findResources('AWS::IAM::Policy'))) {
     const roles = (policy.Properties.Roles as Json[]).map((role) => role.Ref as string);
     if (roles.every((role) => readerRoles.has(role))) continue;
@@ -225,9 +142,6 @@ function expectOnlyAgentsReadSecrets({ stack, template }: Synthesized): void {
     expect(actions.filter(isKmsAction), id).toEqual([]);
   }
 }
-
-const unacknowledged = (report: ValidationReport) => report.pluginReports.flatMap((plugin) => plugin.violations);
-const suppressed = (report: ValidationReport) => report.pluginReports.flatMap((plugin) => plugin.suppressedViolations ?? []);
 
 describe('a config with several agents and secrets', () => {
   let config: Config;
@@ -247,7 +161,7 @@ describe('a config with several agents and secrets', () => {
   it('names the ARN-sourced secrets literally: a complete ARN as it is, a partial one with the 6-character suffix wildcard', () => {
     const { stack, template } = synthesized;
     const resourcesOfAgent = (agent: string) =>
-      statementsOfRole(template, roleId(stack, stack.turnWorkflow.agents.get(agent)!))
+      statementsOfRole(template, roleIdOf(stack, stack.turnWorkflow.agents.get(agent)!))
         .filter((statement) => actionsOf(statement).includes('secretsmanager:GetSecretValue'))
         .flatMap(resourcesOf);
     expect(resourcesOfAgent('data')).toContain(COMPLETE_ARN);
@@ -272,8 +186,15 @@ describe('a config with several agents and secrets', () => {
       expect(secret.Properties.Description, id).toContain('`threadbound secrets create`');
       expect(secret.Properties.Description, id).toContain('never by CloudFormation');
       // A generated placeholder, never a value in the template; never changed (a change regenerates the value).
+      // A generated secret starts with a usable random value; the others with the marked placeholder.
       expect(secret.Properties.SecretString, id).toBeUndefined();
-      expect(secret.Properties.GenerateSecretString, id).toEqual({ ExcludePunctuation: true, PasswordLength: 32 });
+      const generated = Object.values(config.secrets).some((s) => s.source === `aws-secretsmanager://${secret.Properties.Name}` && s.rotation?.strategy === 'generated');
+      expect(secret.Properties.GenerateSecretString, id).toEqual(
+        generated
+          ? { ExcludePunctuation: true, PasswordLength: 43 }
+          : { ExcludePunctuation: true, PasswordLength: 32, GenerateStringKey: 'nonce', SecretStringTemplate: JSON.stringify({ threadboundPlaceholder: 'not set yet: threadbound secrets create <name>' }) },
+      );
+      if (!generated) expect(isPlaceholder(JSON.stringify({ ...JSON.parse(secret.Properties.GenerateSecretString.SecretStringTemplate), nonce: 'x' })), id).toBe(true);
       expect(secret.Properties.ReplicaRegions, id).toBeUndefined();
     }
     // The ARN-sourced secrets belong to someone else: referenced, not created.
@@ -292,7 +213,7 @@ describe('a config with several agents and secrets', () => {
     template.hasResourceProperties('AWS::KMS::Alias', { AliasName: `alias/${stack.stackName}-secrets`, TargetKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
     // The key policy names no function role: what a role may decrypt is in its own policy (above).
     const keyPolicy = JSON.stringify(key.Properties.KeyPolicy);
-    for (const fn of stack.turnWorkflow.agents.values()) expect(keyPolicy).not.toContain(roleId(stack, fn));
+    for (const fn of stack.turnWorkflow.agents.values()) expect(keyPolicy).not.toContain(roleIdOf(stack, fn));
   });
 
   it('is cdk-nag clean: only AwsSolutions-SMG4 is acknowledged for the secrets, once per owned secret without rotation, with its reason', () => {
@@ -363,15 +284,15 @@ describe('grantDescribe and grantRotate (for the admin secrets routes)', () => {
 
   it('grantDescribe: DescribeSecret on every configured secret, no value and no key', () => {
     const { stack, template } = synthesized;
-    const statements = statementsOfRole(template, roleId(stack, describer)).filter((statement) => actionsOf(statement).some((action) => isSecretsAction(action) || isKmsAction(action)));
+    const statements = statementsOfRole(template, roleIdOf(stack, describer)).filter((statement) => actionsOf(statement).some((action) => isSecretsAction(action) || isKmsAction(action)));
     expect(statements.flatMap(actionsOf)).toEqual(['secretsmanager:DescribeSecret']);
     expect(asSet(statements.flatMap(resourcesOf))).toEqual(asSet(Object.keys(config.secrets).map((name) => expectedResource(template, config, name))));
   });
 
   it('grantRotate: RotateSecret on exactly the secrets with rotation, no value and no key', () => {
     const { stack, template } = synthesized;
-    const statements = statementsOfRole(template, roleId(stack, rotator)).filter((statement) => actionsOf(statement).some((action) => isSecretsAction(action) || isKmsAction(action)));
-    expect(statements.flatMap(actionsOf)).toEqual(['secretsmanager:RotateSecret']);
+    const statements = statementsOfRole(template, roleIdOf(stack, rotator)).filter((statement) => actionsOf(statement).some((action) => isSecretsAction(action) || isKmsAction(action)));
+    expect(statements.flatMap(actionsOf)).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:RotateSecret']);
     const rotated = Object.entries(config.secrets)
       .filter(([, secret]) => secret.rotation !== undefined)
       .map(([name]) => name);
@@ -393,8 +314,9 @@ describe('the API handlers of the secrets routes', () => {
     const { stack, template } = synth(config);
     for (const [handler, fn] of stack.handlers.functions) {
       const declared = new Set(ROUTES.filter((route) => route.handler === handler).flatMap((route) => (route.secrets ? [route.secrets] : [])));
-      const actions = statementsOfRole(template, roleId(stack, fn)).flatMap(actionsOf).filter((action) => isSecretsAction(action) || isKmsAction(action));
-      const expected = [...(declared.has('describe') ? ['secretsmanager:DescribeSecret'] : []), ...(declared.has('rotate') ? ['secretsmanager:RotateSecret'] : [])];
+      const actions = statementsOfRole(template, roleIdOf(stack, fn)).flatMap(actionsOf).filter((action) => isSecretsAction(action) || isKmsAction(action));
+      // rotate: RotateSecret, and DescribeSecret to name the version of a reattempted rotation.
+      const expected = [...(declared.has('describe') ? ['secretsmanager:DescribeSecret'] : []), ...(declared.has('rotate') ? ['secretsmanager:RotateSecret', 'secretsmanager:DescribeSecret'] : [])];
       expect({ handler, actions: actions.sort() }).toEqual({ handler, actions: expected.sort() });
     }
     expect([...stack.handlers.functions.keys()]).toEqual(expect.arrayContaining(['secrets-list', 'secrets-get', 'secrets-rotate', 'secrets-refresh']));
@@ -421,7 +343,7 @@ describe('edge cases of the config', () => {
   it('two config entries creating the same secret name fail synth', () => {
     const base = multiSecretConfig();
     const config = { ...base, secrets: { ...base.secrets, s4: { ...base.secrets.s1! } } };
-    expect(() => buildApp({ configPath: CONFIG_PATH, config, nag: false, appProps: { context: { ...CDK_CONTEXT, ...NO_BUNDLING } } })).toThrow(/"s1" and "s4" both create the secret "tb-test\/s1"/);
+    expect(() => buildWithoutSynth(config)).toThrow(/"s1" and "s4" both create the secret "tb-test\/s1"/);
   });
 });
 

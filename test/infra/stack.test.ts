@@ -1,7 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { App, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -23,47 +21,29 @@ import {
   EXECUTION_ENDED_RETRY_ATTEMPTS,
   TURN_CONTROL_ASYNC_RETRY_ATTEMPTS,
 } from '../../infra/constructs/turn-workflow.js';
-import { buildApp } from '../../infra/stacks/build-app.js';
 import type { ThreadboundStack } from '../../infra/stacks/threadbound-stack.js';
+import {
+  actionsOf,
+  CONFIG_PATH,
+  readReport,
+  removeTempOutdirs,
+  resourcesOf,
+  statementsOfRole as statementsInTemplate,
+  suppressed,
+  synthApp,
+  tempOutdir,
+  unacknowledged,
+  type Json,
+  type Statement,
+} from '../support/infra.js';
 
 // CDK template assertions and cdk-nag for the real app. The app is synthesized ONCE (beforeAll):
 // every synth bundles every function with esbuild.
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-/** cdk.json's context (feature flags), so the test synthesizes what `cdk synth` synthesizes. */
-const CDK_CONTEXT = (JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
 /** A fixed deploy nonce keeps the template deterministic (`cdk deploy` uses the synth time). */
 const TEST_NONCE = 'test-nonce-1';
 
 const WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:TransactWriteItems', 'dynamodb:PartiQLInsert', 'dynamodb:PartiQLUpdate', 'dynamodb:PartiQLDelete'];
-
-type Json = Record<string, any>;
-interface Statement {
-  Effect: string;
-  Action: string | string[];
-  Resource: unknown;
-  Condition?: Json;
-}
-interface ValidationReport {
-  pluginReports: {
-    pluginName: string;
-    conclusion: string;
-    violations: { ruleName: string; severity: string; violatingConstructs: { constructPath: string }[] }[];
-    suppressedViolations?: { ruleName: string; acknowledgedId: string; acknowledgedAt?: string; reason?: string; violatingConstructs: { constructPath: string }[] }[];
-  }[];
-}
-
-const actionsOf = (statement: Statement): string[] => (Array.isArray(statement.Action) ? statement.Action : [statement.Action]);
-const resourcesOf = (statement: Statement): unknown[] => (Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource]);
-const readReport = (outdir: string): ValidationReport => JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as ValidationReport;
-const unacknowledged = (report: ValidationReport) => report.pluginReports.flatMap((plugin) => plugin.violations.map((violation) => ({ plugin: plugin.pluginName, ...violation })));
-
-const outdirs: string[] = [];
-function tempOutdir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'threadbound-cdk-'));
-  outdirs.push(dir);
-  return dir;
-}
 
 let outdir: string;
 let stack: ThreadboundStack;
@@ -99,29 +79,14 @@ const allFunctions = (): ThreadboundFunction[] => [
 ];
 
 /** Every statement of every IAM policy attached to the role with this logical id. */
-function statementsOfRole(roleLogicalId: string): Statement[] {
-  const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((policy) =>
-    (policy.Properties.Roles as Json[]).some((role) => role.Ref === roleLogicalId),
-  );
-  return policies.flatMap((policy) => policy.Properties.PolicyDocument.Statement as Statement[]);
-}
+const statementsOfRole = (roleLogicalId: string): Statement[] => statementsInTemplate(template, roleLogicalId);
 
 beforeAll(() => {
-  outdir = tempOutdir();
-  const built = buildApp({ configPath: join(ROOT, 'threadbound.config.json'), appProps: { outdir, context: { ...CDK_CONTEXT, [DEPLOY_NONCE_CONTEXT]: TEST_NONCE } } });
-  stack = built.stack;
-  try {
-    built.app.synth();
-  } catch (error) {
-    // Kept for the cdk-nag test, which shows the report; the other tests fail on their own.
-    synthError = error;
-  }
-  template = Template.fromStack(stack);
+  // synthError is kept for the cdk-nag test, which shows the report; the other tests fail on their own.
+  ({ outdir, stack, template, synthError } = synthApp({ context: { [DEPLOY_NONCE_CONTEXT]: TEST_NONCE } }));
 });
 
-afterAll(() => {
-  for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(removeTempOutdirs);
 
 describe('HTTP API', () => {
   it('has exactly one route per entry of the route table', () => {
@@ -247,7 +212,7 @@ describe('Lambda functions', () => {
       expect(existsSync(join(asset, 'index.mjs')), asset).toBe(true);
       expect(existsSync(join(asset, 'index.mjs.map')), asset).toBe(true);
       const config = JSON.parse(readFileSync(join(asset, 'threadbound.config.json'), 'utf8')) as Json;
-      expect(config).toEqual(JSON.parse(readFileSync(join(ROOT, 'threadbound.config.json'), 'utf8')));
+      expect(config).toEqual(JSON.parse(readFileSync(CONFIG_PATH, 'utf8')));
     }
   });
 
@@ -837,8 +802,8 @@ describe('cdk-nag (AwsSolutions, through CDK policy validation)', () => {
 
   it('acknowledges exactly the expected findings, each on its own construct, with a reason', () => {
     const report = readReport(outdir);
-    const suppressed = report.pluginReports.flatMap((plugin) => plugin.suppressedViolations ?? []);
-    const actual = suppressed.flatMap((violation) => violation.violatingConstructs.map((construct) => `${violation.ruleName} @ ${construct.constructPath}`));
+    const acknowledged = suppressed(report);
+    const actual = acknowledged.flatMap((violation) => violation.violatingConstructs.map((construct) => `${violation.ruleName} @ ${construct.constructPath}`));
 
     const tableArn = `<${logicalId(stack.table.table)}.Arn>`;
     const rolePolicy = (fn: { role: { node: { path: string } } }) => `${fn.role.node.path}/DefaultPolicy/Resource`;
@@ -863,7 +828,7 @@ describe('cdk-nag (AwsSolutions, through CDK policy validation)', () => {
         .map(([name]) => `AwsSolutions-SMG4 @ ${stack.secrets.secret(name).node.path}/Resource`),
     ];
     expect(actual.sort()).toEqual(expected.sort());
-    for (const violation of suppressed) {
+    for (const violation of acknowledged) {
       expect(violation.acknowledgedId).toBe(`AwsSolutions::${violation.ruleName}`);
       expect(violation.reason?.length ?? 0, violation.ruleName).toBeGreaterThan(60);
     }
@@ -905,7 +870,7 @@ describe('cdk-nag (AwsSolutions, through CDK policy validation)', () => {
     expect(() => app.synth()).not.toThrow();
     const report = readReport(dir);
     expect(unacknowledged(report)).toEqual([]);
-    expect(report.pluginReports.flatMap((plugin) => plugin.suppressedViolations ?? []).map((violation) => violation.ruleName)).toEqual(['AwsSolutions-DDB3']);
+    expect(suppressed(report).map((violation) => violation.ruleName)).toEqual(['AwsSolutions-DDB3']);
   });
 });
 

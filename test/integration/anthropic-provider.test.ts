@@ -140,12 +140,12 @@ describe('AnthropicProvider against the fake Messages API', () => {
     expect(fake.requests.map((r) => r.apiKey)).toEqual([OLD_KEY, NEW_KEY, NEW_KEY]);
   });
 
-  it('fails non-retryably with status 401 when the new key is refused too', async () => {
+  it('gives the model up (retryably: the chain falls back) with status 401 when the new key is refused too', async () => {
     fake.acceptKeys(['sk-ant-someone-else']);
     const credentials = rotatingCredentials();
     const failure = await modelError(provider(credentials).complete(request()));
 
-    expect(failure).toMatchObject({ retryable: false, status: 401, model: 'anthropic:claude-haiku-4-5' });
+    expect(failure).toMatchObject({ retryable: true, status: 401, model: 'anthropic:claude-haiku-4-5' });
     expect(failure.message).toContain('authentication_error');
     expect(failure.cause).toBeInstanceOf(AuthenticationError);
     expect(credentials.calls).toEqual([{}, { rejectedVersion: 'v1' }]);
@@ -155,7 +155,7 @@ describe('AnthropicProvider against the fake Messages API', () => {
   it('does not resend a refused key when the resolver has no newer version', async () => {
     fake.acceptKeys([]);
     const failure = await modelError(provider(fixedCredentials(OLD_KEY)).complete(request()));
-    expect(failure).toMatchObject({ retryable: false, status: 401 });
+    expect(failure).toMatchObject({ retryable: true, status: 401 });
     expect(fake.requests).toHaveLength(1);
   });
 

@@ -1,8 +1,9 @@
-import { CreateSecretCommand, GetSecretValueCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetSecretValueCommand, PutSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rotationTick } from '../../infra/local/rotation-schedule.js';
-import { startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.js';
-import { eventually, startTestStack, testAgent, TEST_KEYS, type TestStack } from '../support/local-stack.js';
+import type { FakeAnthropic } from '../support/fake-anthropic.js';
+import { eventually, TEST_KEYS, type TestStack } from '../support/local-stack.js';
+import { startSecretsTestStack, type SecretsTestStack } from '../support/secrets.js';
 
 // Rotation through the running stack: the admin route's RotateSecret, the local endpoint invoking
 // the rotation handler's four steps, and turns that keep running on the rotated key.
@@ -15,33 +16,32 @@ const providerKey = (i: number) => `sk-ant-rot-${String(i).padStart(4, '0')}-${'
 let fake: FakeAnthropic;
 let stack: TestStack;
 let sm: SecretsManagerClient;
+let started: SecretsTestStack | undefined;
 
 beforeAll(async () => {
-  fake = await startFakeAnthropic({ acceptKeys: [providerKey(0)] });
-  stack = await startTestStack({
-    agents: { main: testAgent(['anthropic:claude-test', 'offline'], { secrets: [KEY] }) as never },
+  started = await startSecretsTestStack({
+    acceptKeys: [providerKey(0)],
+    agentSecrets: [KEY],
     secrets: {
       [KEY]: { source: `aws-secretsmanager://${KEY_ID}`, cacheDuration: '1h', rotation: { schedule: 'rate(1 day)', strategy: 'staged' } },
       [SIGNING]: { source: `aws-secretsmanager://${SIGNING_ID}`, rotation: { schedule: 'rate(1 day)', strategy: 'generated' } },
-    } as never,
-    providers: { anthropic: { baseUrl: fake.url } },
+    },
+    // The generated key is created by the stack itself (as CloudFormation does on AWS).
+    values: { [KEY_ID]: providerKey(0) },
   });
-  sm = new SecretsManagerClient({ endpoint: stack.secretsManager.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-  await sm.send(new CreateSecretCommand({ Name: KEY_ID, SecretString: providerKey(0) }));
-  await sm.send(new CreateSecretCommand({ Name: SIGNING_ID, SecretString: 'initial-signing-key-0000000000000000000000' }));
+  ({ fake, stack, sm } = started);
 }, 60_000);
 
-afterAll(async () => {
-  sm?.destroy();
-  await stack?.stop();
-  await stack?.table.drop();
-  await fake?.close();
-});
+afterAll(() => started?.stop());
 
 const admin = (method: string, path: string) => stack.call(method, path, { key: TEST_KEYS.admin });
 const currentValue = async (id: string) => (await sm.send(new GetSecretValueCommand({ SecretId: id }))).SecretString!;
 
 describe('rotation with turns running', () => {
+  it('the stack created the generated secret with a usable random value', async () => {
+    expect(await currentValue(SIGNING_ID)).toMatch(/^[A-Za-z0-9]{43}$/);
+  });
+
   it('20 rotations (a new staged provider key each time, the old one revoked after promotion, and the generated key) while turns run on 4 threads: zero failed turns', async () => {
     const threads = ['r0', 'r1', 'r2', 'r3'];
     for (const sessionKey of threads) expect((await stack.call('POST', '/v1/threads', { body: { agent: 'main', sessionKey } })).status).toBe(201);

@@ -27,6 +27,7 @@ const config = parseConfig({
     beta: { source: 'aws-secretsmanager://team/beta', cacheDuration: '1m', envVar: 'BETA_TOKEN' },
     'json-key': { source: 'aws-secretsmanager://team/json', jsonKey: 'apiKey' },
     missing: { source: 'aws-secretsmanager://team/missing' },
+    placeholder: { source: 'aws-secretsmanager://team/placeholder' },
   },
 });
 
@@ -44,7 +45,8 @@ beforeAll(async () => {
   client = new SecretsManagerClient({ endpoint: sm.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
   await client.send(new CreateSecretCommand({ Name: 'team/alpha', SecretString: ALPHA_V1 }));
   await client.send(new CreateSecretCommand({ Name: 'team/beta', SecretString: 'beta-value-0001-XYZ' }));
-  await client.send(new CreateSecretCommand({ Name: 'team/json', SecretString: JSON.stringify({ apiKey: 'json-inner-value-XYZ', other: 'x' }) }));
+  await client.send(new CreateSecretCommand({ Name: 'team/json', SecretString: JSON.stringify({ apiKey: 'json-inner-value-XYZ', other: 'json-other-field-XYZ' }) }));
+  await client.send(new CreateSecretCommand({ Name: 'team/placeholder', SecretString: JSON.stringify({ threadboundPlaceholder: 'set me with threadbound secrets create', nonce: 'abcdefghijklmnop' }) }));
 });
 
 afterAll(async () => {
@@ -141,9 +143,18 @@ describe('SecretResolver', () => {
     const { resolver: r, redactor } = resolver();
     expect((await r.resolve('json-key', requester)).value).toBe('json-inner-value-XYZ');
     expect(redactor.redact('leak: json-inner-value-XYZ')).toBe('leak: [REDACTED:json-key]');
+    // The whole secret string, and its other fields too.
+    const whole = JSON.stringify({ apiKey: 'json-inner-value-XYZ', other: 'json-other-field-XYZ' });
+    expect(redactor.redact(`a ${whole} b json-other-field-XYZ`)).toBe('a [REDACTED:json-key] b [REDACTED:json-key]');
     const env = await r.environment({ ...requester, agent: 'helper' });
     expect(env).toEqual({ BETA_TOKEN: 'beta-value-0001-XYZ' });
     expect(process.env.BETA_TOKEN).toBeUndefined();
+  });
+
+  it('a value CloudFormation left as a placeholder is "not set yet", never served', async () => {
+    const placeholderConfig = parseConfig({ ...config, agents: { main: testAgent(['offline'], { secrets: ['placeholder'] }) } });
+    const r = new SecretResolver(placeholderConfig, new SecretsManagerSource(client), new DynamoSecretLedger(table.client, table.tableName), { redactor: new Redactor(), now: () => clock });
+    await expect(r.resolve('placeholder', requester)).rejects.toMatchObject({ code: 'secret_not_found' });
   });
 
   it('a secret with no value yet is an error naming the fix, and is not asked for again on every turn', async () => {

@@ -1,7 +1,8 @@
-import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { PutSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.js';
-import { startTestStack, testAgent, TEST_KEYS, type TestStack } from '../support/local-stack.js';
+import type { FakeAnthropic } from '../support/fake-anthropic.js';
+import { TEST_KEYS, type TestStack } from '../support/local-stack.js';
+import { startSecretsTestStack, type SecretsTestStack } from '../support/secrets.js';
 
 // Turns of an agent whose model is the real Anthropic SDK against a loopback fake, its key in the
 // local Secrets Manager endpoint: the resolver's cache, refresh and auth-retry as a deployment sees them.
@@ -13,23 +14,14 @@ const KEY_V2 = `sk-ant-test-${'2'.repeat(24)}`;
 let fake: FakeAnthropic;
 let stack: TestStack;
 let sm: SecretsManagerClient;
+let started: SecretsTestStack | undefined;
 
 beforeAll(async () => {
-  fake = await startFakeAnthropic({ acceptKeys: [KEY_V1] });
-  stack = await startTestStack({
-    agents: { main: testAgent(['anthropic:claude-test', 'offline'], { secrets: [SECRET] }) as never },
-    providers: { anthropic: { baseUrl: fake.url } },
-  });
-  sm = new SecretsManagerClient({ endpoint: stack.secretsManager.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-  await sm.send(new CreateSecretCommand({ Name: SECRET_ID, SecretString: KEY_V1 }));
+  started = await startSecretsTestStack({ acceptKeys: [KEY_V1], agentSecrets: [SECRET], values: { [SECRET_ID]: KEY_V1 } });
+  ({ fake, stack, sm } = started);
 }, 60_000);
 
-afterAll(async () => {
-  sm?.destroy();
-  await stack?.stop();
-  await stack?.table.drop();
-  await fake?.close();
-});
+afterAll(() => started?.stop());
 
 /** Runs one turn on a fresh or existing thread and returns its final view. */
 async function turn(sessionKey: string, input: string): Promise<any> {

@@ -26,6 +26,12 @@ describe('Redactor', () => {
     expect(redactor.size).toBe(2);
   });
 
+  it('also finds a value with a quote, backslash or newline in already-serialised JSON', () => {
+    const redactor = new Redactor();
+    redactor.register('odd', 'line1\nwith "quote" \\ end');
+    expect(redactor.redact(JSON.stringify({ v: 'x line1\nwith "quote" \\ end y' }))).toBe('{"v":"x [REDACTED:odd] y"}');
+  });
+
   it(`ignores values shorter than ${MIN_REDACTED_LENGTH} characters and leaves text alone when nothing is known`, () => {
     const redactor = new Redactor();
     const text = 'nothing to see';

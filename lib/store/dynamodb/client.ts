@@ -10,8 +10,8 @@ import { processRedactor } from '../../secrets/redactor.js';
 export function createDocumentClient(config: DynamoDBClientConfig = {}): DynamoDBDocumentClient {
   const client = new DynamoDBClient(config);
   // The last line of the redaction defence: whatever a code path forgot to scrub, no secret value
-  // this process has seen is ever written to the table. At the serialize step the input is
-  // marshalled (plain objects of strings), so one deep walk covers every command.
+  // this process has seen is ever written to the table. The walk covers the strings of plain
+  // objects and arrays in every command's input (the project stores no sets or binary values).
   client.middlewareStack.add((next) => (args) => next({ ...args, input: processRedactor.redactDeep(args.input) }), { step: 'serialize', priority: 'high', name: 'threadboundRedactSecrets' });
   return DynamoDBDocumentClient.from(client, {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },

@@ -2,8 +2,12 @@ import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, U
 import type { AuditEvent } from '../../audit/chain.js';
 import type { RevocationQueue, RotationOutcome, RotationRecorder } from '../../rotation/ports.js';
 import type { RevealReason, SecretLedger, SecretRequester, SecretStats } from '../../secrets/ports.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PartitionAuditLog } from './audit-items.js';
 import { keys } from './keys.js';
+
+/** Attempts of a counter update that meets an open transaction on the state item. */
+const COUNTER_ATTEMPTS = 8;
 
 /** The audit chain of a secret (in partition SECRET#<name>) and of an agent (AGENT#<name>). */
 export const secretChain = (name: string) => `secret:${name}`;
@@ -26,7 +30,7 @@ export class DynamoSecretLedger implements SecretLedger, RotationRecorder, Revoc
   async recordAccess(name: string): Promise<{ epoch: number }> {
     // One unconditional update counts the access and returns the epoch: the cheap check that
     // makes `refresh` reach every process without any of them polling.
-    const result = await this.client.send(
+    const result = await this.counterUpdate(
       new UpdateCommand({
         TableName: this.tableName,
         Key: keys.secretState(name),
@@ -68,13 +72,13 @@ export class DynamoSecretLedger implements SecretLedger, RotationRecorder, Revoc
     const { pk, sk } = keys.agentAuditHead(requester.agent);
     await this.audit.append(pk, sk, agentChain(requester.agent), event, { add: { secretDenials: 1 }, set: { kind: 'agent-audit' } });
     // Counted on the secret too when it is one, so its status shows refused attempts.
-    await this.client.send(
+    await this.counterUpdate(
       new UpdateCommand({ TableName: this.tableName, Key: keys.secretState(name), UpdateExpression: 'ADD denials :one SET #kind = :kind', ExpressionAttributeNames: { '#kind': 'kind' }, ExpressionAttributeValues: { ':one': 1, ':kind': 'secret' } }),
     );
   }
 
   async recordExposures(name: string, count: number): Promise<void> {
-    await this.client.send(
+    await this.counterUpdate(
       new UpdateCommand({ TableName: this.tableName, Key: keys.secretState(name), UpdateExpression: 'ADD exposures :n SET #kind = :kind', ExpressionAttributeNames: { '#kind': 'kind' }, ExpressionAttributeValues: { ':n': count, ':kind': 'secret' } }),
     );
   }
@@ -113,6 +117,22 @@ export class DynamoSecretLedger implements SecretLedger, RotationRecorder, Revoc
       }
     }
     return stats;
+  }
+
+  /**
+   * A plain update of the state item. DynamoDB refuses one (TransactionConflictException, which the
+   * SDK does not retry) while an audit append's transaction holds the same item: retried here, so a
+   * reveal or refresh elsewhere never fails a turn's access.
+   */
+  private async counterUpdate(command: UpdateCommand) {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.client.send(command);
+      } catch (error) {
+        if ((error as Error).name !== 'TransactionConflictException' || attempt >= COUNTER_ATTEMPTS) throw error;
+        await sleep(Math.random() * 10 * 2 ** attempt);
+      }
+    }
   }
 
   async recordRotation(name: string, outcome: RotationOutcome): Promise<void> {
