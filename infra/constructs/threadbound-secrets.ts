@@ -37,6 +37,9 @@ export const GENERATED_INITIAL_VALUE: secretsmanager.SecretStringGenerator = { p
  */
 export const AGENT_VERSION_STAGE = 'AWSCURRENT';
 
+/** The other stage an agent may read of a `generated` secret: the previous value, during the rotation window. */
+export const GENERATED_EXTRA_STAGE = 'AWSPREVIOUS';
+
 /** A complete secret ARN ends with `-` and the 6 random characters Secrets Manager appends to the name. */
 const COMPLETE_ARN_SUFFIX = /-[A-Za-z0-9]{6}$/;
 
@@ -221,7 +224,7 @@ export class ThreadboundSecrets extends Construct {
 
   /**
    * Lets the function read the values of exactly these secrets: `secretsmanager:GetSecretValue` on
-   * them, AWSCURRENT only ({@link AGENT_VERSION_STAGE}), and, for those the stack owns, `kms:Decrypt` on the stack's key, only through Secrets
+   * them, AWSCURRENT only ({@link AGENT_VERSION_STAGE}; AWSPREVIOUS too for `generated` secrets), and, for those the stack owns, `kms:Decrypt` on the stack's key, only through Secrets
    * Manager in this region and only for these secrets' encryption context (`SecretARN`). A secret
    * referenced by ARN gets no KMS grant here: its owner's key policy must allow the role (docs/infra.md).
    * Nothing is granted for an empty list.
@@ -230,13 +233,23 @@ export class ThreadboundSecrets extends Construct {
     const unique = [...new Set(names)];
     if (unique.length === 0) return;
     for (const name of unique) this.secret(name);
-    fn.role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['secretsmanager:GetSecretValue'],
-        resources: unique.map((name) => this.policyArns.get(name)!),
-        conditions: { StringEquals: { 'secretsmanager:VersionStage': AGENT_VERSION_STAGE } },
-      }),
-    );
+    // A generated value may also be read as AWSPREVIOUS: verifying what a sender made with it
+    // during the rotation window (SecretResolver.verify). A provider key's previous version never.
+    const generated = unique.filter((name) => this.config.secrets[name]?.rotation?.strategy === 'generated');
+    const others = unique.filter((name) => !generated.includes(name));
+    for (const [group, stages] of [
+      [others, AGENT_VERSION_STAGE],
+      [generated, [AGENT_VERSION_STAGE, GENERATED_EXTRA_STAGE]],
+    ] as const) {
+      if (group.length === 0) continue;
+      fn.role.addToPolicy(
+        new iam.PolicyStatement({
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: group.map((name) => this.policyArns.get(name)!),
+          conditions: { StringEquals: { 'secretsmanager:VersionStage': stages } },
+        }),
+      );
+    }
     const owned = unique.filter((name) => this.locations.get(name)!.kind === 'owned');
     if (owned.length === 0 || this.key === undefined) return;
     fn.role.addToPolicy(

@@ -8,10 +8,12 @@ export interface SecretVersion {
 export interface SecretSource {
   /** The AWSCURRENT version of `secretId` (a name or an ARN). Throws SecretError('secret_not_found') when it has none. */
   current(secretId: string): Promise<SecretVersion>;
+  /** The AWSPREVIOUS version, or undefined when there is none (never rotated). */
+  previous(secretId: string): Promise<SecretVersion | undefined>;
 }
 
 /** Why the resolver went to Secrets Manager instead of its cache. */
-export type RevealReason = 'cold' | 'expired' | 'refresh' | 'auth-retry';
+export type RevealReason = 'cold' | 'expired' | 'refresh' | 'auth-retry' | 'previous';
 
 /** Who is asking for a secret: the agent, and the turn it runs when there is one. */
 export interface SecretRequester {

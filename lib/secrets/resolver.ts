@@ -37,6 +37,8 @@ export class SecretResolver {
   private readonly cache = new Map<string, Cached>();
   private readonly inflight = new Map<string, Promise<Cached>>();
   private readonly missing = new Map<string, number>();
+  /** AWSPREVIOUS of generated secrets, by the AWSCURRENT version it was read beside. */
+  private readonly previous = new Map<string, { forCurrent: string; version: SecretVersion | undefined }>();
   private readonly now: () => number;
 
   constructor(
@@ -72,6 +74,38 @@ export class SecretResolver {
     if (!reason) return { name, ...cached!.version };
     const fresh = await this.fetchOnce(name, secretId(secret.source), secret.jsonKey, epoch, reason, requester);
     return { name, ...fresh.version };
+  }
+
+  /**
+   * Checks something made with a `generated` secret (a signature, a MAC) without downtime across a
+   * rotation: `check` is tried with AWSCURRENT, then AWSPREVIOUS (a sender that still holds the
+   * previous value during the window), and, when neither passes, once more after one refetch (this
+   * process may hold a value the sender has already replaced).
+   */
+  async verify(name: string, requester: SecretRequester, check: (value: string) => boolean): Promise<boolean> {
+    const current = await this.resolve(name, requester);
+    if (check(current.value) || (await this.previousOf(name, current, requester).then((previous) => previous !== undefined && check(previous.value)))) return true;
+    const renewed = await this.resolve(name, requester, { rejectedVersion: current.versionId });
+    if (renewed.versionId === current.versionId) return false;
+    return check(renewed.value) || (await this.previousOf(name, renewed, requester).then((previous) => previous !== undefined && check(previous.value)));
+  }
+
+  /** The AWSPREVIOUS value of a `generated` secret, as it stood when `current` was fetched (cached with it). */
+  private async previousOf(name: string, current: ResolvedSecret, requester: SecretRequester): Promise<SecretVersion | undefined> {
+    const secret = this.config.secrets[name]!;
+    // Only values the system owns: a provider key's previous version is a revoked key.
+    if (secret.rotation?.strategy !== 'generated') return undefined;
+    const cached = this.previous.get(name);
+    if (cached?.forCurrent === current.versionId) return cached.version;
+    const fetched = await this.source.previous(secretId(secret.source));
+    const version = fetched && secret.jsonKey !== undefined ? { ...fetched, value: jsonField(name, fetched.value, secret.jsonKey) } : fetched;
+    if (fetched && version) {
+      this.redactor.register(name, fetched.value);
+      this.redactor.register(name, version.value);
+      await this.ledger.recordReveal(name, requester, { versionId: version.versionId, reason: 'previous', at: new Date(this.now()).toISOString() });
+    }
+    this.previous.set(name, { forCurrent: current.versionId, version });
+    return version;
   }
 
   /**

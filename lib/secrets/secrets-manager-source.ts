@@ -27,6 +27,16 @@ export class SecretsManagerSource implements SecretSource, SecretControl {
     }
   }
 
+  async previous(secretId: string): Promise<SecretVersion | undefined> {
+    try {
+      const result = await this.client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSPREVIOUS' }));
+      return result.SecretString === undefined || !result.VersionId ? undefined : { value: result.SecretString, versionId: result.VersionId };
+    } catch (error) {
+      if (error instanceof ResourceNotFoundException) return undefined;
+      throw new SecretError('secret_unavailable', `Secrets Manager failed GetSecretValue (AWSPREVIOUS) for "${secretId}": ${(error as Error).name}`, { secretId }, { cause: error });
+    }
+  }
+
   async describe(secretId: string): Promise<SecretMetadata | undefined> {
     try {
       const result = await this.client.send(new DescribeSecretCommand({ SecretId: secretId }));

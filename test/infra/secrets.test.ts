@@ -88,10 +88,15 @@ function expectAgentsReadExactlyTheirSecrets({ stack, template }: Synthesized, c
     expect(asSet(readStatements.flatMap(resourcesOf)), `${agentName}: GetSecretValue resources`).toEqual(asSet(agent.secrets.map((name) => expectedResource(template, config, name))));
     // Agents only read values: no DescribeSecret, no write, no wildcard action.
     expect(new Set(secretStatements.flatMap(actionsOf)), agentName).toEqual(new Set(['secretsmanager:GetSecretValue']));
-    // Only the AWSCURRENT version: never a pending (untested) or previous (revoked) key.
+    // Only the AWSCURRENT version: never a pending (untested) or previous (revoked) key — except the
+    // previous value of a generated secret, which verification accepts during the rotation window.
+    const generated = agent.secrets.filter((name) => config.secrets[name]!.rotation?.strategy === 'generated');
     for (const statement of secretStatements) {
       expect(statement.Effect).toBe('Allow');
-      expect(statement.Condition, agentName).toEqual({ StringEquals: { 'secretsmanager:VersionStage': 'AWSCURRENT' } });
+      const stages = asList(statement.Condition?.StringEquals?.['secretsmanager:VersionStage']);
+      const onGenerated = resourcesOf(statement).every((resource) => generated.some((name) => JSON.stringify(expectedResource(template, config, name)) === JSON.stringify(resource)));
+      expect(Object.keys(statement.Condition ?? {}), agentName).toEqual(['StringEquals']);
+      expect(stages, agentName).toEqual(onGenerated && generated.length > 0 ? ['AWSCURRENT', 'AWSPREVIOUS'] : ['AWSCURRENT']);
     }
 
     const owned = agent.secrets.filter((name) => ownedName(config.secrets[name]!.source) !== undefined);

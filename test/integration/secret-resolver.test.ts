@@ -1,4 +1,5 @@
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { createHmac } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +20,7 @@ import { testAgent } from '../support/local-stack.js';
 const config = parseConfig({
   threadManagement: { maxThreads: 10 },
   agents: {
-    main: testAgent(['offline'], { secrets: ['alpha', 'json-key'] }),
+    main: testAgent(['offline'], { secrets: ['alpha', 'json-key', 'signing'] }),
     helper: testAgent(['offline'], { secrets: ['beta'] }),
   },
   secrets: {
@@ -27,6 +28,7 @@ const config = parseConfig({
     beta: { source: 'aws-secretsmanager://team/beta', cacheDuration: '1m', envVar: 'BETA_TOKEN' },
     'json-key': { source: 'aws-secretsmanager://team/json', jsonKey: 'apiKey' },
     missing: { source: 'aws-secretsmanager://team/missing' },
+    signing: { source: 'aws-secretsmanager://team/signing', cacheDuration: '10m', rotation: { strategy: 'generated' } },
     placeholder: { source: 'aws-secretsmanager://team/placeholder' },
   },
 });
@@ -45,6 +47,7 @@ beforeAll(async () => {
   client = new SecretsManagerClient({ endpoint: sm.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
   await client.send(new CreateSecretCommand({ Name: 'team/alpha', SecretString: ALPHA_V1 }));
   await client.send(new CreateSecretCommand({ Name: 'team/beta', SecretString: 'beta-value-0001-XYZ' }));
+  await client.send(new CreateSecretCommand({ Name: 'team/signing', SecretString: 'signing-v1-000000000000000000000000000000000' }));
   await client.send(new CreateSecretCommand({ Name: 'team/json', SecretString: JSON.stringify({ apiKey: 'json-inner-value-XYZ', other: 'json-other-field-XYZ' }) }));
   await client.send(new CreateSecretCommand({ Name: 'team/placeholder', SecretString: JSON.stringify({ threadboundPlaceholder: 'set me with threadbound secrets create', nonce: 'abcdefghijklmnop' }) }));
 });
@@ -65,6 +68,44 @@ function resolver(redactor = new Redactor()) {
 }
 
 describe('SecretResolver', () => {
+  it('verify: across a rotation of a generated secret, each side accepts what the other made, in both directions, without downtime', async () => {
+    const mac = (key: string, text: string) => createHmac('sha256', key).update(text).digest('hex');
+    const checks = (text: string, signature: string) => (key: string) => mac(key, text) === signature;
+    let senderClock = clock;
+    const ledger = new DynamoSecretLedger(table.client, table.tableName);
+    const sender = new SecretResolver(config, new SecretsManagerSource(client), ledger, { redactor: new Redactor(), now: () => senderClock });
+    const { resolver: verifier } = resolver();
+    const v1 = (await sender.resolve('signing', requester)).value;
+    expect(await verifier.verify('signing', requester, checks('hello', mac(v1, 'hello')))).toBe(true);
+
+    // Rotated: the sender's cache expires first and it signs with v2; the verifier still holds v1.
+    await client.send(new PutSecretValueCommand({ SecretId: 'team/signing', SecretString: 'signing-v2-000000000000000000000000000000000' }));
+    senderClock += 11 * 60_000;
+    const v2 = (await sender.resolve('signing', requester)).value;
+    expect(v2).not.toBe(v1);
+    const calls = sm.calls('GetSecretValue', 'team/signing');
+    // The verifier does not know v2 yet: one refetch, then it verifies.
+    expect(await verifier.verify('signing', requester, checks('new', mac(v2, 'new')))).toBe(true);
+    // A sender still on v1 during the window: accepted as AWSPREVIOUS.
+    expect(await verifier.verify('signing', requester, checks('old', mac(v1, 'old')))).toBe(true);
+    // Once per rotation and process: the refetch, and AWSPREVIOUS beside the old and the new current.
+    expect(sm.calls('GetSecretValue', 'team/signing') - calls).toBe(3);
+    expect(await verifier.verify('signing', requester, checks('old', mac(v1, 'old')))).toBe(true);
+    expect(sm.calls('GetSecretValue', 'team/signing') - calls).toBe(3);
+    expect(await verifier.verify('signing', requester, checks('old', mac(v1, 'old again')))).toBe(false);
+
+    // Two rotations later v1 is neither current nor previous: refused.
+    await client.send(new PutSecretValueCommand({ SecretId: 'team/signing', SecretString: 'signing-v3-000000000000000000000000000000000' }));
+    expect(await verifier.verify('signing', requester, checks('v3', mac('signing-v3-000000000000000000000000000000000', 'v3')))).toBe(true);
+    expect(await verifier.verify('signing', requester, checks('old', mac(v1, 'old')))).toBe(false);
+
+    // The previous version of a provider key is never offered (it is a revoked key).
+    await client.send(new PutSecretValueCommand({ SecretId: 'team/alpha', SecretString: 'alpha-rotated-value-XYZ' }));
+    const { resolver: fresh } = resolver();
+    expect(await fresh.verify('alpha', requester, (key) => key === ALPHA_V1)).toBe(false);
+    await client.send(new PutSecretValueCommand({ SecretId: 'team/alpha', SecretString: ALPHA_V1 })); // as the other tests expect it
+  });
+
   it('makes one GetSecretValue for 50 concurrent cold requests, then serves the cache, and audits the one fetch', async () => {
     const { resolver: r, ledger } = resolver();
     const before = sm.calls('GetSecretValue', 'team/alpha');
