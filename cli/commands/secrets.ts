@@ -93,6 +93,10 @@ const status: CommandSpec = {
         ['exposures', s.stats.exposures],
         ['cache epoch', s.stats.epoch],
         ['last reveal', s.stats.lastRevealAt ? `${s.stats.lastRevealAt}${s.stats.lastRevealVersionId ? ` (version ${s.stats.lastRevealVersionId})` : ''}` : undefined],
+        ['last rotation', s.stats.lastRotatedAt ? `${s.stats.lastRotatedAt}${s.stats.lastRotatedVersionId ? ` (version ${s.stats.lastRotatedVersionId})` : ''}` : undefined],
+        ...(s.stats.lastRotationFailure
+          ? ([['rotation failed', `${s.stats.lastRotationFailure.at} at ${s.stats.lastRotationFailure.step} (version ${s.stats.lastRotationFailure.versionId}): ${s.stats.lastRotationFailure.error}`]] as const)
+          : []),
       ]),
     );
     if (!s.exists) ctx.out(`\nSecrets Manager has no value for it yet: threadbound secrets create ${s.name} < value-file\n`);

@@ -93,7 +93,18 @@ const secret = {
   cacheDuration: '1h',
   rotation: { schedule: 'cron(0 3 * * ? *)', strategy: 'staged' },
   agents: ['main'],
-  stats: { accesses: 42, reveals: 3, denials: 1, epoch: 2, exposures: 0, lastRevealAt: '2025-02-01T10:00:00.000Z', lastRevealVersionId: 'v-current' },
+  stats: {
+    accesses: 42,
+    reveals: 3,
+    denials: 1,
+    epoch: 2,
+    exposures: 0,
+    lastRevealAt: '2025-02-01T10:00:00.000Z',
+    lastRevealVersionId: 'v-current',
+    lastRotatedAt: '2025-02-01T03:00:01.000Z',
+    lastRotatedVersionId: 'v-current',
+    lastRotationFailure: { at: '2025-02-02T03:00:01.000Z', step: 'testSecret', versionId: 'v-pending', error: 'RotationError: the pending key was refused' },
+  },
   metadata: {
     arn: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:threadbound/anthropic-api-key-AbCdEf',
     versions: { AWSPREVIOUS: ['v-old'], AWSCURRENT: ['v-current'], AWSPENDING: ['v-pending'] },
@@ -143,6 +154,8 @@ describe('threadbound CLI against the API', () => {
     expect(stdout).toMatch(/^versions\s+AWSCURRENT\s+v-current\n\s+AWSPENDING\s+v-pending\n\s+AWSPREVIOUS\s+v-old$/m);
     expect(stdout).toMatch(/^accesses\s+42$/m);
     expect(stdout).toMatch(/^last reveal\s+2025-02-01T10:00:00.000Z \(version v-current\)$/m);
+    expect(stdout).toMatch(/^last rotation\s+2025-02-01T03:00:01.000Z \(version v-current\)$/m);
+    expect(stdout).toMatch(/^rotation failed\s+2025-02-02T03:00:01.000Z at testSecret \(version v-pending\): RotationError: the pending key was refused$/m);
   });
 
   it('secrets status of a secret Secrets Manager does not have yet says how to create it', async () => {
