@@ -77,6 +77,8 @@ const AUDIT_TYPES = [
   'secret_refresh',
   'secret_rotated',
   'secret_rotation_failed',
+  'tool_denied',
+  'model_fallback',
 ] as const satisfies readonly AuditEventType[];
 
 /** Longest window one audit query may cover. */

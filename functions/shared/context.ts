@@ -4,7 +4,16 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { agentsOverview } from '../../lib/agents/overview.js';
 import { AgentRuntime } from '../../lib/agents/runtime.js';
 import { loadConfig } from '../../lib/config/load.js';
-import { configuredProviders } from '../../lib/models/chain.js';
+import type { AgentEvents } from '../../lib/agents/events.js';
+import { durationMs } from '../../lib/config/duration.js';
+import { configuredProviders, providerOf } from '../../lib/models/chain.js';
+import { CircuitBreaker } from '../../lib/models/circuit-breaker.js';
+import { DynamoCircuitStore } from '../../lib/store/dynamodb/circuit-store.js';
+import { httpGetTool, memoryTools, spawnTool } from '../../lib/tools/builtins.js';
+import { CUSTOM_TOOLS } from '../../lib/tools/custom.js';
+import { ToolRegistry } from '../../lib/tools/registry.js';
+import { DynamoAgentEvents } from '../../lib/store/dynamodb/agent-events.js';
+import { DynamoThreadNotes } from '../../lib/store/dynamodb/thread-notes.js';
 import { SecretAdmin } from '../../lib/secrets/admin.js';
 import { processRedactor } from '../../lib/secrets/redactor.js';
 import { SecretResolver } from '../../lib/secrets/resolver.js';
@@ -47,7 +56,41 @@ export const secretResolver = new SecretResolver(config, secretsManagerSource, s
 // ROTATION_FUNCTION_ARN is set on the function that starts rotations (CDK and the local stack).
 export const secretAdmin = new SecretAdmin(config, secretsManagerSource, secretLedger, { rotationFunctionArn: process.env.ROTATION_FUNCTION_ARN });
 export const auditSearch = new DynamoAuditSearch(documentClient, tableName());
-export const agentRuntime = new AgentRuntime(config, threadStore, threads, turns, { providers: configuredProviders(config), secrets: secretResolver });
+/** Every tool of this deployment: the built-ins and the ones registered in code (lib/tools/custom.ts). */
+export const tools = new ToolRegistry([...memoryTools(new DynamoThreadNotes(documentClient, tableName())), httpGetTool, spawnTool, ...CUSTOM_TOOLS]);
+const agentAudit = new DynamoAgentEvents(documentClient, tableName());
+/** Tool denials and model fallbacks: audited in the agent's chain, counted, and logged (never silently). */
+export const agentEvents: AgentEvents = {
+  async toolDenied(scope, details) {
+    countFor('ToolDenied', { agent: scope.agent, tool: details.tool });
+    logger.warn('tool call denied', { ...scope, tool: details.tool, reason: details.reason });
+    await agentAudit.toolDenied(scope, details);
+  },
+  async modelFallback(scope, details) {
+    countFor('ModelFallback', { agent: scope.agent, provider: providerOf(details.from) });
+    logger.warn('model fallback', { ...scope, from: details.from, to: details.to, reason: details.reason, status: details.status });
+    await agentAudit.modelFallback(scope, details);
+  },
+};
+/** The providers' circuits, shared by every instance through the table. */
+export const providerHealth = new CircuitBreaker(new DynamoCircuitStore(documentClient, tableName()), {
+  failureThreshold: config.circuitBreaker.failureThreshold,
+  cooldownMs: durationMs(config.circuitBreaker.cooldown),
+});
+export const agentRuntime = new AgentRuntime(config, threadStore, threads, turns, {
+  providers: configuredProviders(config),
+  secrets: secretResolver,
+  tools,
+  events: agentEvents,
+  health: providerHealth,
+});
+
+/** One EMF data point with its own dimensions (not mixed into the function's other metrics). */
+function countFor(name: string, dimensions: Record<string, string>): void {
+  const single = metrics.singleMetric();
+  for (const [key, value] of Object.entries(dimensions)) single.addDimension(key, value);
+  single.addMetric(name, MetricUnit.Count, 1);
+}
 
 // A redaction hit means a secret value was about to leave the process: count it, in the metrics
 // and on the secret's own figures, and say so (the line names the secret, never the value).

@@ -1,7 +1,11 @@
 import type { AgentConfig, Config } from '../config/schema.js';
 import { durationSeconds } from '../config/duration.js';
-import { builtInProviders, completeWithChain, type ProviderContext, type ProviderResolver } from '../models/chain.js';
-import type { ModelReply, ModelRequest } from '../models/port.js';
+import { builtInProviders, completeWithChain, type ProviderContext, type ProviderHealth, type ProviderResolver } from '../models/chain.js';
+import type { ModelReply, ModelRequest, ToolCall, ToolResult, ToolStep } from '../models/port.js';
+import { SPAWN_TOOL } from '../tools/builtins.js';
+import { ToolError } from '../tools/port.js';
+import type { ToolRegistry } from '../tools/registry.js';
+import type { AgentEvents, TurnScope } from './events.js';
 import { SecretError } from '../secrets/errors.js';
 import type { SecretRequester } from '../secrets/ports.js';
 import { processRedactor, type Redactor } from '../secrets/redactor.js';
@@ -42,15 +46,29 @@ export class AgentRuntime {
   private readonly providers: ProviderResolver;
   private readonly secrets: SecretResolver | undefined;
   private readonly redactor: Redactor;
+  private readonly tools: ToolRegistry | undefined;
+  private readonly events: AgentEvents | undefined;
+  private readonly health: ProviderHealth | undefined;
 
   constructor(
     private readonly config: Config,
     private readonly store: ThreadStore,
     private readonly threads: ThreadService,
     private readonly turns: TurnService,
-    options: { providers?: ProviderResolver; secrets?: SecretResolver; redactor?: Redactor; now?: () => Date } = {},
+    options: {
+      providers?: ProviderResolver;
+      secrets?: SecretResolver;
+      redactor?: Redactor;
+      tools?: ToolRegistry;
+      events?: AgentEvents;
+      health?: ProviderHealth;
+      now?: () => Date;
+    } = {},
   ) {
     this.providers = options.providers ?? builtInProviders;
+    this.tools = options.tools;
+    this.events = options.events;
+    this.health = options.health;
     this.secrets = options.secrets;
     this.redactor = options.redactor ?? processRedactor;
     this.now = options.now ?? (() => new Date());
@@ -61,7 +79,7 @@ export class AgentRuntime {
     const { thread, input, userSeq } = await this.leased(ref);
     const agent = this.agent(thread.agent);
     const memory = await loadMemory(this.store, thread, agent.memory, this.now(), userSeq);
-    const reply = await this.ask(agent.models, { agent: thread.agent, role: 'main', input, memory, subAgents: agent.subAgents, signal: AbortSignal.timeout(ref.timeoutSeconds * 1000) }, ref);
+    const reply = await this.ask({ agent: thread.agent, role: 'main', input, memory, subAgents: agent.subAgents }, ref.timeoutSeconds, ref);
     if (!reply.plan || reply.plan.length === 0) return { kind: 'reply', reply: reply.text };
 
     const refusal = this.planRefusal(thread, agent, reply.plan, reply.mergeWith);
@@ -94,8 +112,7 @@ export class AgentRuntime {
     const { claimed, thread, turn } = started;
     try {
       const memory = await loadMemory(this.store, thread, agent.memory, this.now(), turn.userSeq);
-      const signal = AbortSignal.timeout(item.timeoutSeconds * 1000);
-      const reply = await this.ask(agent.models, { agent: item.agent, role: 'sub', input: item.task, memory, subAgents: [], signal }, { tenant: child.tenant, sessionKey: child.sessionKey, turnId: turn.turnId });
+      const reply = await this.ask({ agent: item.agent, role: 'sub', input: item.task, memory, subAgents: [] }, item.timeoutSeconds, { tenant: child.tenant, sessionKey: child.sessionKey, turnId: turn.turnId });
       await this.turns.finish(claimed, { status: 'succeeded', reply: reply.text, subAgents: [] }, guard);
       return childOutcome({ ...turn, status: 'succeeded', reply: reply.text, endedAt: this.now().toISOString() });
     } catch (error) {
@@ -110,16 +127,21 @@ export class AgentRuntime {
     const agent = this.agent(mergeWith);
     const subAgents = results.map(normaliseResult);
     const memory = await loadMemory(this.store, thread, agent.memory, this.now(), userSeq);
-    const reply = await this.ask(agent.models, { agent: mergeWith, role: 'coalesce', input, memory, subAgents: [], results: subAgents, signal: AbortSignal.timeout(timeoutSeconds * 1000) }, ref);
+    const reply = await this.ask({ agent: mergeWith, role: 'coalesce', input, memory, subAgents: [], results: subAgents }, timeoutSeconds, ref);
     return { reply: reply.text, subAgents };
   }
 
   /**
-   * Asks the agent's model chain, with the agent's own secrets as credentials, and scrubs every
-   * known secret value from the answer before anything stores, returns or logs it.
+   * Asks the agent's model chain, with the agent's own secrets as credentials, and runs the tool
+   * calls it makes (each checked against the agent's tool permissions first; a denied call does not
+   * run, is audited, and the model gets the reason as an error result) for at most
+   * `tools.maxIterations` rounds. `spawn` calls of the main phase become the fan-out plan. Every
+   * known secret value is scrubbed from the answer before anything stores, returns or logs it.
    */
-  private async ask(models: string[], request: ModelRequest, turn: Pick<TurnRef, 'tenant' | 'sessionKey' | 'turnId'>): Promise<ModelReply> {
-    const requester: SecretRequester = { agent: request.agent, tenant: turn.tenant, sessionKey: turn.sessionKey, turnId: turn.turnId };
+  private async ask(request: Omit<ModelRequest, 'signal'>, timeoutSeconds: number, turn: Pick<TurnRef, 'tenant' | 'sessionKey' | 'turnId'>): Promise<ModelReply> {
+    const agent = this.agent(request.agent);
+    const scope: TurnScope = { agent: request.agent, tenant: turn.tenant, sessionKey: turn.sessionKey, turnId: turn.turnId };
+    const requester: SecretRequester = scope;
     const secrets = this.secrets;
     const context: ProviderContext = {
       credentials: (secret) => ({
@@ -130,8 +152,49 @@ export class AgentRuntime {
         },
       }),
     };
-    const { reply } = await completeWithChain(models, request, this.providers, context);
-    return this.redactor.redactDeep(reply);
+    const deadline = this.now().getTime() + timeoutSeconds * 1000;
+    const signal = AbortSignal.timeout(timeoutSeconds * 1000);
+    const mayPlan = request.role === 'main' && request.subAgents.length > 0;
+    const offered = (this.tools?.offered(agent) ?? []).filter((tool) => tool.name !== SPAWN_TOOL || mayPlan);
+    const steps: ToolStep[] = [];
+    for (let round = 1; ; round += 1) {
+      const { reply } = await completeWithChain(agent.models, { ...request, ...(offered.length > 0 ? { tools: offered } : {}), steps: [...steps], signal }, this.providers, context, {
+        deadline,
+        ...(this.health ? { health: this.health } : {}),
+        onFallback: (fallback) => this.events?.modelFallback(scope, { ...fallback, at: this.now().toISOString() }) ?? Promise.resolve(),
+      });
+      const calls = reply.toolCalls ?? [];
+      if (calls.length === 0) return this.redactor.redactDeep(reply);
+      const spawns = calls.filter((call) => call.name === SPAWN_TOOL);
+      if (mayPlan && spawns.length > 0 && this.tools?.decide(agent, SPAWN_TOOL).allowed) {
+        const plan = spawns.map((call) => ({ agent: String(call.input.agent ?? ''), task: String(call.input.task ?? '') }));
+        return this.redactor.redactDeep({ text: reply.text, plan, model: reply.model });
+      }
+      if (round > agent.tools.maxIterations) {
+        const text = reply.text.trim() || `The agent stopped after ${agent.tools.maxIterations} rounds of tool calls without a final answer.`;
+        return this.redactor.redactDeep({ text, model: reply.model });
+      }
+      const results = await Promise.all(calls.map((call) => this.runTool(agent, scope, call, signal)));
+      steps.push({ text: reply.text, calls, results });
+    }
+  }
+
+  /** Runs one tool call if the agent may (checked here, before anything runs), else audits the denial. */
+  private async runTool(agent: AgentConfig, scope: TurnScope, call: ToolCall, signal: AbortSignal): Promise<ToolResult> {
+    const decision = this.tools?.decide(agent, call.name) ?? { allowed: false as const, reason: 'no tools are available' };
+    if (!decision.allowed || call.name === SPAWN_TOOL) {
+      const reason = decision.allowed ? 'spawn is only available to the main phase of an agent with sub-agents' : decision.reason;
+      await this.events?.toolDenied(scope, { tool: call.name, reason, at: this.now().toISOString() });
+      return { id: call.id, name: call.name, content: `denied: ${reason}`, isError: true };
+    }
+    try {
+      const content = await decision.tool.run(call.input, { ...scope, httpAllowHosts: agent.tools.httpAllowHosts, signal });
+      // A tool's output goes to the model provider: it leaves the process too.
+      return { id: call.id, name: call.name, content: this.redactor.redact(content) };
+    } catch (error) {
+      const message = error instanceof ToolError ? error.message : `${(error as Error).name}: ${(error as Error).message}`;
+      return { id: call.id, name: call.name, content: this.redactor.redact(`error: ${message}`), isError: true };
+    }
   }
 
   /** The thread and turn, only while this turn still holds the thread's lease (fencing). */

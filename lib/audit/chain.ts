@@ -14,7 +14,9 @@ export type AuditEventType =
   | 'secret_denied'
   | 'secret_refresh'
   | 'secret_rotated'
-  | 'secret_rotation_failed';
+  | 'secret_rotation_failed'
+  | 'tool_denied'
+  | 'model_fallback';
 
 /** The hash a chain starts from. */
 export const GENESIS_HASH = '0'.repeat(64);

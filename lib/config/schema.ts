@@ -21,6 +21,7 @@ const secretSource = z
 /** Providers whose models need an API key, and the secret that holds it unless `providers.<id>.apiKeySecret` says otherwise. */
 export const KEYED_PROVIDERS: Readonly<Record<string, { defaultSecret: string }>> = {
   anthropic: { defaultSecret: 'anthropic-api-key' },
+  openai: { defaultSecret: 'openai-api-key' },
 };
 
 const providerSchema = z.strictObject({
@@ -52,6 +53,10 @@ const memorySchema = z.strictObject({
 const toolsSchema = z.strictObject({
   allow: z.array(toolName).default([]),
   deny: z.array(toolName).default([]),
+  /** Most model → tools → model rounds in one answer; the model then answers without tools. */
+  maxIterations: z.number().int().min(1).max(20).default(5),
+  /** Hosts `http.get` may fetch from (exact host names, optionally with ":port"); none: it fetches nothing. */
+  httpAllowHosts: z.array(z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be a host name, optionally with :port')).default([]),
 });
 
 const agentSchema = z.strictObject({
@@ -72,7 +77,7 @@ const agentSchema = z.strictObject({
   subAgents: z.array(name).default([]),
   maxChildren: z.number().int().min(0).default(0),
   maxSpawnDepth: z.number().int().min(0).default(0),
-  tools: toolsSchema.default({ allow: [], deny: [] }),
+  tools: toolsSchema.default({ allow: [], deny: [], maxIterations: 5, httpAllowHosts: [] }),
   secrets: z.array(name).default([]),
   /** Former names of this agent: reconciliation moves their threads here. */
   renamedFrom: z.array(name).default([]),
@@ -104,6 +109,15 @@ export const configSchema = z
     secrets: z.record(name, secretSchema).default({}),
     /** Settings per model provider (keyed by the part before ":" of a model reference). */
     providers: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/, 'must be a provider id such as "anthropic"'), providerSchema).default({}),
+    /** When a provider is skipped after failing (the circuit breaker, shared by every instance through the table). */
+    circuitBreaker: z
+      .strictObject({
+        /** Consecutive retryable failures that open a provider's circuit. */
+        failureThreshold: positiveInt.default(3),
+        /** How long an open circuit skips the provider before one call probes it (at least the provider's Retry-After). */
+        cooldown: duration.default('30s'),
+      })
+      .default({ failureThreshold: 3, cooldown: '30s' }),
   })
   .superRefine((config, ctx) => {
     const agentNames = new Set(Object.keys(config.agents));
@@ -145,8 +159,7 @@ export const configSchema = z
 /** The secret holding the API key of a model reference's provider, or undefined when it needs none. */
 export function providerSecret(config: Pick<Config, 'providers'>, model: string): string | undefined {
   const provider = model.split(':')[0]!;
-  const keyed = KEYED_PROVIDERS[provider];
-  return keyed ? (config.providers[provider]?.apiKeySecret ?? keyed.defaultSecret) : undefined;
+  return config.providers[provider]?.apiKeySecret ?? KEYED_PROVIDERS[provider]?.defaultSecret;
 }
 
 /** A validated configuration, defaults applied. */

@@ -1,6 +1,8 @@
 import Anthropic, { APIConnectionError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
 import type { Message } from '../turns/model.js';
 import { ModelError, type ModelProvider, type ModelReply, type ModelRequest, type ProviderCredentials } from './port.js';
+import { alternatingTurns, lastUserMessage, SYSTEM_PROMPTS } from './prompts.js';
+import { fromProviderToolName, toProviderToolName } from './tool-names.js';
 
 /** Where the SDK sends requests unless configured otherwise (passed explicitly, so ANTHROPIC_BASE_URL is never read). */
 const DEFAULT_BASE_URL = 'https://api.anthropic.com';
@@ -52,46 +54,18 @@ export function classifyAnthropicError(error: unknown, signal?: AbortSignal): An
   return { retryable: false, keyRefused: false, message: clip(message) };
 }
 
-const SYSTEM_PROMPTS: Record<ModelRequest['role'], (request: ModelRequest) => string> = {
-  main: (request) =>
-    [
-      `You are the agent "${request.agent}". Answer the user's last message in plain text.`,
-      request.subAgents.length > 0
-        ? `This agent has sub-agents (${request.subAgents.join(', ')}), but handing work to them is not available here: answer yourself.`
-        : '',
-    ]
-      .filter(Boolean)
-      .join(' '),
-  sub: (request) =>
-    `You are the sub-agent "${request.agent}". Another agent handed you the task in the last user message. Do it and reply with the result in plain text.`,
-  coalesce: (request) =>
-    `You are the agent "${request.agent}". Sub-agents worked on the user's request; their outcomes are given as JSON in the last user message. Merge them into one answer to the request, in plain text. Say plainly what is missing when a sub-agent failed or timed out.`,
-};
-
-type Turn = { role: 'user' | 'assistant'; content: string };
-
-/**
- * The thread's memory as alternating turns (consecutive messages of one role joined, empty ones
- * skipped, a leading assistant message dropped: the conversation starts with the user), then
- * `last` as the final user turn.
- */
-export function toAnthropicMessages(memory: Message[], last: string): Turn[] {
-  const turns: Turn[] = [];
-  for (const message of [...memory, { role: 'user' as const, content: last }]) {
-    if (message.content.trim() === '') continue;
-    const previous = turns.at(-1);
-    if (!previous && message.role === 'assistant') continue;
-    if (previous?.role === message.role) previous.content = `${previous.content}\n\n${message.content}`;
-    else turns.push({ role: message.role, content: message.content });
-  }
-  return turns;
-}
-
-/** The last user message of a request: the input, or for coalesce the input with the sub-agent results as JSON. */
-function lastUserMessage(request: ModelRequest): string {
-  if (request.role !== 'coalesce') return request.input;
-  const results = (request.results ?? []).map(({ agent, status, reply, error }) => ({ agent, status, reply, error }));
-  return `Request:\n${request.input}\n\nSub-agent results (JSON):\n${JSON.stringify(results, null, 2)}`;
+/** The turn's tool loop so far: each round as the assistant's tool_use blocks, then the user's tool_result blocks. */
+function stepMessages(request: ModelRequest): Anthropic.MessageParam[] {
+  return (request.steps ?? []).flatMap((step): Anthropic.MessageParam[] => [
+    {
+      role: 'assistant',
+      content: [
+        ...(step.text.trim() ? [{ type: 'text' as const, text: step.text }] : []),
+        ...step.calls.map((call) => ({ type: 'tool_use' as const, id: call.id, name: toProviderToolName(call.name), input: call.input })),
+      ],
+    },
+    { role: 'user', content: step.results.map((result) => ({ type: 'tool_result' as const, tool_use_id: result.id, content: result.content, ...(result.isError ? { is_error: true } : {}) })) },
+  ]);
 }
 
 type Key = { value: string; versionId: string };
@@ -146,12 +120,18 @@ export class AnthropicProvider implements ModelProvider {
         model: this.model,
         max_tokens: this.options.maxTokens ?? DEFAULT_MAX_TOKENS,
         system: SYSTEM_PROMPTS[request.role](request),
-        messages: toAnthropicMessages(request.memory, lastUserMessage(request)),
+        messages: [...alternatingTurns(request.memory, lastUserMessage(request)), ...stepMessages(request)],
+        ...(request.tools && request.tools.length > 0
+          ? { tools: request.tools.map((tool) => ({ name: toProviderToolName(tool.name), description: tool.description, input_schema: tool.inputSchema as Anthropic.Tool.InputSchema })) }
+          : {}),
       },
       { signal: request.signal },
     );
     const text = message.content.flatMap((block) => (block.type === 'text' ? [block.text] : [])).join('');
-    return { text, model: this.id };
+    const toolCalls = message.content.flatMap((block) =>
+      block.type === 'tool_use' ? [{ id: block.id, name: fromProviderToolName(block.name), input: (block.input ?? {}) as Record<string, unknown> }] : [],
+    );
+    return { text, model: this.id, ...(toolCalls.length > 0 ? { toolCalls } : {}) };
   }
 
   private clientFor(key: Key): Anthropic {

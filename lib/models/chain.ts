@@ -1,6 +1,8 @@
 import { providerSecret, type Config } from '../config/schema.js';
 import { SecretError } from '../secrets/errors.js';
 import { AnthropicProvider } from './anthropic.js';
+import { BedrockProvider } from './bedrock.js';
+import { OpenAICompatibleProvider } from './openai.js';
 import { OfflineProvider } from './offline.js';
 import { ModelError, type ModelProvider, type ModelReply, type ModelRequest, type ProviderCredentials } from './port.js';
 import { TestProvider } from './test-provider.js';
@@ -8,8 +10,41 @@ import { TestProvider } from './test-provider.js';
 /** One model the chain tried, and what happened. */
 export interface ModelAttempt {
   model: string;
-  outcome: 'answered' | 'unavailable' | 'failed';
+  outcome: 'answered' | 'unavailable' | 'skipped' | 'failed';
   reason?: string;
+  status?: number;
+  ms?: number;
+}
+
+/** The shared health of providers (the circuit breaker): whether to call one now, and what came of it. */
+export interface ProviderHealth {
+  /** closed: call it; probe: call it as the one half-open probe; open: skip it for now. */
+  acquire(provider: string): Promise<'closed' | 'probe' | 'open'>;
+  success(provider: string): Promise<void>;
+  failure(provider: string, details: { retryAfterMs?: number }): Promise<void>;
+}
+
+/** How the chain runs beyond the models themselves. */
+export interface ChainOptions {
+  /** When the agent's whole answer is due (epoch ms): each attempt but the last gets a share of what is left. */
+  deadline?: number;
+  health?: ProviderHealth;
+  /** Told about every model given up and the next one tried (`to` absent: none was left). */
+  onFallback?: (fallback: { from: string; to?: string; reason: string; status?: number }) => Promise<void>;
+  now?: () => number;
+}
+
+/**
+ * Share of the time left that one attempt may use when more models follow: a hung primary gives
+ * up in time for the fallback to answer within the agent's timeout, not after it.
+ */
+export const ATTEMPT_SHARE = 0.5;
+
+const LOCAL_PROVIDERS = new Set(['offline', 'test']);
+
+/** The provider part of a model reference ("anthropic:claude-x" → "anthropic"): the circuit breaker's unit. */
+export function providerOf(model: string): string {
+  return model.split(':')[0]!;
 }
 
 /** What a provider may use while it answers one agent's request. */
@@ -28,46 +63,79 @@ export const builtInProviders: ProviderResolver = (ref) => {
   return undefined;
 };
 
-/** Every provider of this build, with its settings from the config's `providers`. */
+/** Every provider of this build (anthropic, openai, ollama and other Chat Completions endpoints, bedrock), with its settings from the config's `providers`. */
 export function configuredProviders(config: Pick<Config, 'providers'>): ProviderResolver {
   return (ref, context) => {
     const builtIn = builtInProviders(ref, context);
     if (builtIn) return builtIn;
     const [provider, ...rest] = ref.split(':');
     const model = rest.join(':');
-    if (provider === 'anthropic') {
-      return new AnthropicProvider(model, context.credentials(providerSecret(config, ref)!), { baseUrl: config.providers.anthropic?.baseUrl });
-    }
+    const settings = config.providers[provider!];
+    const secret = providerSecret(config, ref);
+    const credentials = secret === undefined ? undefined : context.credentials(secret);
+    if (provider === 'anthropic') return new AnthropicProvider(model, credentials!, { baseUrl: settings?.baseUrl });
+    if (provider === 'bedrock') return new BedrockProvider(model);
+    // openai, ollama, and any provider configured with a baseUrl speak the Chat Completions API.
+    if (provider === 'openai' || provider === 'ollama' || settings?.baseUrl) return new OpenAICompatibleProvider(provider!, model, credentials, { baseUrl: settings?.baseUrl });
     return undefined;
   };
 }
 
 /**
- * Asks the agent's models in order until one answers. A model whose provider is not available is
- * skipped; a retryable failure moves on to the next model; a non-retryable one ends the chain.
+ * Asks the agent's models in order until one answers. A model whose provider is not available
+ * here, or whose circuit is open, is skipped; a retryable failure (429, 408, 5xx, network, timeout,
+ * a refused key) moves on to the next model, classified from the provider's own error before
+ * anything turns it into text; a non-retryable one (400) ends the chain. Each attempt but the last
+ * is bounded by a share of the time left, so a hung model falls back in time.
  */
 export async function completeWithChain(
   models: string[],
   request: ModelRequest,
   resolve: ProviderResolver,
   context: ProviderContext,
+  options: ChainOptions = {},
 ): Promise<{ reply: ModelReply; attempts: ModelAttempt[] }> {
+  const now = options.now ?? Date.now;
   const attempts: ModelAttempt[] = [];
-  for (const model of models) {
+  const fallback = async (index: number, reason: string, status?: number) => {
+    const next = models[index + 1];
+    await options.onFallback?.({ from: models[index]!, ...(next ? { to: next } : {}), reason, ...(status !== undefined ? { status } : {}) });
+  };
+  for (const [index, model] of models.entries()) {
     const provider = resolve(model, context);
     if (!provider) {
       attempts.push({ model, outcome: 'unavailable', reason: 'provider not available in this build' });
       continue;
     }
+    const unit = providerOf(model);
+    // Local providers (offline, test) have no health to share.
+    const circuit = options.health && !LOCAL_PROVIDERS.has(unit) ? await options.health.acquire(unit) : 'closed';
+    if (circuit === 'open') {
+      attempts.push({ model, outcome: 'skipped', reason: 'circuit open (provider failing; cooling down)' });
+      await fallback(index, 'circuit open');
+      continue;
+    }
+    const last = index === models.length - 1;
+    const left = options.deadline === undefined ? undefined : Math.max(0, options.deadline - now());
+    const signal = last || left === undefined ? request.signal : AbortSignal.any([request.signal, AbortSignal.timeout(Math.floor(left * ATTEMPT_SHARE))]);
+    const started = now();
     try {
-      const reply = await provider.complete(request);
-      attempts.push({ model, outcome: 'answered' });
+      const reply = await provider.complete({ ...request, signal });
+      attempts.push({ model, outcome: 'answered', ms: now() - started });
+      if (!LOCAL_PROVIDERS.has(unit)) await options.health?.success(unit);
       return { reply, attempts };
     } catch (error) {
+      // Our own deadline, not the attempt's share, ends the whole chain.
+      if (request.signal.aborted) throw error;
       // A key that cannot be had (not set yet, Secrets Manager down) makes this model unusable, not the turn.
       const retryable = error instanceof ModelError ? error.retryable : error instanceof SecretError;
-      attempts.push({ model, outcome: 'failed', reason: (error as Error).message });
+      const status = error instanceof ModelError ? error.status : undefined;
+      const reason = (error as Error).message;
+      attempts.push({ model, outcome: 'failed', reason, ...(status !== undefined ? { status } : {}), ms: now() - started });
       if (!retryable) throw error;
+      // Only the provider's own trouble counts against its circuit (not a key we could not read).
+      if (error instanceof ModelError && !LOCAL_PROVIDERS.has(unit)) await options.health?.failure(unit, { ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}) });
+      await fallback(index, reason, status);
     }
   }
   throw new ModelError(`no model of [${models.join(', ')}] could answer`, models.at(-1) ?? 'none', false);

@@ -1,5 +1,6 @@
 import { KEYED_PROVIDERS, providerSecret, type Config } from '../config/schema.js';
 import { verifyAnthropicKey } from './anthropic.js';
+import { verifyOpenAIKey } from './openai.js';
 
 /** Proves a key against every provider that uses it; resolves with the providers asked (none: nothing uses the secret). */
 export type KeyVerifier = (secretName: string, key: string) => Promise<string[]>;
@@ -7,9 +8,12 @@ export type KeyVerifier = (secretName: string, key: string) => Promise<string[]>
 /** The key checks of this build's providers, with the config's base URLs. */
 export function providerKeyVerifier(config: Pick<Config, 'providers'>): KeyVerifier {
   return async (secretName, key) => {
-    const providers = Object.keys(KEYED_PROVIDERS).filter((provider) => providerSecret(config, `${provider}:any`) === secretName);
+    const candidates = new Set([...Object.keys(KEYED_PROVIDERS), ...Object.keys(config.providers)]);
+    const providers = [...candidates].filter((provider) => providerSecret(config, `${provider}:any`) === secretName);
     for (const provider of providers) {
-      if (provider === 'anthropic') await verifyAnthropicKey(key, { baseUrl: config.providers.anthropic?.baseUrl });
+      const baseUrl = config.providers[provider]?.baseUrl;
+      if (provider === 'anthropic') await verifyAnthropicKey(key, { baseUrl });
+      else await verifyOpenAIKey(key, { baseUrl });
     }
     return providers;
   };

@@ -12,12 +12,51 @@ export interface ModelRequest {
   subAgents: string[];
   /** Sub-agent outcomes to merge (role coalesce). */
   results?: SubAgentOutcome[];
+  /** Tools the model may call in this turn (already filtered to what the agent is allowed to see). */
+  tools?: ToolSpec[];
+  /**
+   * What happened so far in this turn's tool loop, after `input`: the model's tool calls and the
+   * results they got, in order. Empty on the first call.
+   */
+  steps?: ToolStep[];
   signal: AbortSignal;
 }
 
-/** A model's answer: text, or a plan of sub-agent tasks. */
+/** A tool as a model sees it: a name, what it does, and the JSON Schema of its input. */
+export interface ToolSpec {
+  /** Dotted names ("memory.read") are sent to providers with "." replaced by "__" (their name rules). */
+  name: string;
+  description: string;
+  inputSchema: Record<string, unknown>;
+}
+
+/** A model's request to run a tool. `id` is the provider's call id, echoed in the result. */
+export interface ToolCall {
+  id: string;
+  name: string;
+  input: Record<string, unknown>;
+}
+
+/** What a tool call returned (or why it was not run): `isError` marks a failure or a denial. */
+export interface ToolResult {
+  id: string;
+  name: string;
+  content: string;
+  isError?: boolean;
+}
+
+/** One round of the tool loop: the model's text and calls, then the results it got back. */
+export interface ToolStep {
+  text: string;
+  calls: ToolCall[];
+  results: ToolResult[];
+}
+
+/** A model's answer: text, a plan of sub-agent tasks, or tool calls to run before it answers. */
 export interface ModelReply {
   text: string;
+  /** When present, the model wants these tools run and their results sent back before it answers. */
+  toolCalls?: ToolCall[];
   plan?: { agent: string; task: string }[];
   /** The agent that merges the sub-agent results (default: the planning agent). */
   mergeWith?: string;
@@ -52,11 +91,14 @@ export class ModelError extends Error {
     message: string,
     readonly model: string,
     readonly retryable: boolean,
-    options?: { cause?: unknown; status?: number },
+    options?: { cause?: unknown; status?: number; retryAfterMs?: number },
   ) {
     super(message, options);
     this.status = options?.status;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 
   readonly status: number | undefined;
+  /** The provider's Retry-After (429/503), in ms: the circuit breaker skips the provider at least that long. */
+  readonly retryAfterMs: number | undefined;
 }

@@ -15,7 +15,8 @@ import {
   UnprocessableEntityError,
 } from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AnthropicProvider, classifyAnthropicError, toAnthropicMessages } from '../../lib/models/anthropic.js';
+import { AnthropicProvider, classifyAnthropicError } from '../../lib/models/anthropic.js';
+import { alternatingTurns } from '../../lib/models/prompts.js';
 import { ModelError, type ModelRequest, type ProviderCredentials } from '../../lib/models/port.js';
 import type { Message } from '../../lib/turns/model.js';
 import { anthropicResponses as respond, contentText, startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.js';
@@ -215,10 +216,10 @@ describe('AnthropicProvider against the fake Messages API', () => {
   });
 });
 
-describe('toAnthropicMessages', () => {
+describe('alternatingTurns', () => {
   it('drops a leading assistant message and empty ones, and ends with the input', () => {
-    expect(toAnthropicMessages([message('assistant', 'orphan'), message('user', ''), message('user', 'hi')], 'next')).toEqual([{ role: 'user', content: 'hi\n\nnext' }]);
-    expect(toAnthropicMessages([], 'only')).toEqual([{ role: 'user', content: 'only' }]);
+    expect(alternatingTurns([message('assistant', 'orphan'), message('user', ''), message('user', 'hi')], 'next')).toEqual([{ role: 'user', content: 'hi\n\nnext' }]);
+    expect(alternatingTurns([], 'only')).toEqual([{ role: 'user', content: 'only' }]);
   });
 });
 

@@ -32,7 +32,7 @@ export interface MessagesBody {
 
 /** What the fake answers. */
 export type FakeResponse =
-  | { kind: 'text'; text: string | ((body: MessagesBody) => string); stopReason?: string; delayMs?: number }
+  | { kind: 'text'; text: string | ((body: MessagesBody) => string); stopReason?: string; delayMs?: number; toolUses?: { name: string; input: Record<string, unknown> }[] }
   | { kind: 'error'; status: number; type: string; message: string; headers?: Record<string, string>; delayMs?: number }
   | { kind: 'hang' };
 
@@ -43,6 +43,8 @@ export type Responder = FakeResponse | ((request: RecordedRequest) => FakeRespon
 export const anthropicResponses = {
   /** A 200 Message whose one text block is `text` (or what `text` makes of the request body). */
   text: (text: string | ((body: MessagesBody) => string)): FakeResponse => ({ kind: 'text', text }),
+  /** A 200 Message asking for tool calls (`tool_use` blocks, stop_reason "tool_use"), with optional text before them. */
+  toolUse: (calls: { name: string; input: Record<string, unknown> }[], text = ''): FakeResponse => ({ kind: 'text', text, stopReason: 'tool_use', toolUses: calls }),
   /** 429 rate_limit_error with a `retry-after` header in seconds. */
   rateLimited: (retryAfterSeconds = 1): FakeResponse => ({
     kind: 'error',
@@ -147,7 +149,10 @@ export async function startFakeAnthropic(options: { acceptKeys?: string[]; defau
       type: 'message',
       role: 'assistant',
       model: body.model,
-      content: [{ type: 'text', text, citations: null }],
+      content: [
+        ...(text || !response.toolUses ? [{ type: 'text', text, citations: null }] : []),
+        ...(response.toolUses ?? []).map((call) => ({ type: 'tool_use', id: `toolu_${randomBytes(8).toString('hex')}`, name: call.name, input: call.input })),
+      ],
       stop_reason: response.stopReason ?? 'end_turn',
       stop_sequence: null,
       stop_details: null,

@@ -8,6 +8,8 @@ export const keys = {
   message: (seq: number) => `MSG#${pad(seq)}`,
   turn: (turnId: string) => `TURN#${turnId}`,
   queue: (queueSeq: number) => `QUEUE#${pad(queueSeq)}`,
+  /** A note an agent keeps in its thread (memory.write). */
+  note: (key: string) => `NOTE#${key}`,
   audit: (chain: string, seq: number) => `AUDIT#${chain}#${pad(seq)}`,
   apiKey: (hash: string) => ({ pk: `APIKEY#${hash}`, sk: 'META' }),
   agentCounters: (agent: string) => ({ pk: `AGENT#${agent}`, sk: 'COUNTERS' }),
@@ -19,6 +21,7 @@ export const keys = {
   /** The head of an agent's own audit chain (events outside any thread, e.g. secret_denied). */
   agentAuditHead: (agent: string) => ({ pk: `AGENT#${agent}`, sk: 'AUDITHEAD' }),
   maintenanceCursor: (job: string) => ({ pk: `MAINTENANCE#${job}`, sk: 'CURSOR' }),
+  providerCircuit: (provider: string) => ({ pk: `PROVIDER#${provider}`, sk: 'CIRCUIT' }),
   tenantIndex: (tenant: string) => `TENANT#${tenant}`,
   tenantSort: (createdAt: string, sessionKey: string) => `${createdAt}#${sessionKey}`,
   activeIndex: (tenant: string, sessionKey: string) => `ACTIVE#${shardOf(`${tenant}#${sessionKey}`)}`,

@@ -1,0 +1,268 @@
+import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from 'openai';
+import type { ChatCompletionFunctionTool, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import type { Message } from '../turns/model.js';
+// The system prompts are shared by every provider of the chain (the chain loads anthropic.ts anyway).
+import { alternatingTurns, lastUserMessage, SYSTEM_PROMPTS } from './prompts.js';
+import { ModelError, type ModelProvider, type ModelReply, type ModelRequest, type ProviderCredentials, type ToolCall, type ToolSpec, type ToolStep } from './port.js';
+import { fromProviderToolName, toProviderToolName } from './tool-names.js';
+
+/**
+ * Base URLs of the known OpenAI-compatible providers (always passed explicitly, so the SDK never
+ * reads OPENAI_BASE_URL). Any other provider id needs `options.baseUrl`.
+ */
+const DEFAULT_BASE_URLS: Record<string, string> = {
+  openai: 'https://api.openai.com/v1',
+  ollama: 'http://localhost:11434/v1',
+};
+/** The key sent when a provider needs none (a local Ollama): the SDK refuses to build a client without one. */
+const PLACEHOLDER_KEY = 'ollama';
+/** Output budget of one reply. */
+const DEFAULT_MAX_TOKENS = 4096;
+/** Longest provider message kept in a ModelError (a proxy may answer with a whole HTML page). */
+const MAX_MESSAGE = 300;
+
+/** What a failed OpenAI-compatible call means for the model chain. */
+export interface OpenAIFailure {
+  /** Whether the next model of the chain may be tried. */
+  retryable: boolean;
+  /** 401/403: the key was refused, so it is worth refetching it once. */
+  keyRefused: boolean;
+  /** The HTTP status when the API answered. */
+  status?: number;
+  /** The API's `retry-after-ms` / `retry-after` (seconds or HTTP date), in ms, when it sent one. */
+  retryAfterMs?: number;
+  /** What went wrong, in words: status, error type/code and the API's message; never a header value. */
+  message: string;
+}
+
+const RETRYABLE_STATUSES = new Set([408, 409, 429]);
+
+const clip = (text: string) => (text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}…` : text);
+
+/**
+ * OpenAI's 401 message quotes the key masked ("Incorrect API key provided: sk-old***cdef."): the
+ * visible ends are still key material, so any word carrying a run of asterisks is dropped.
+ */
+const redactMaskedKeys = (text: string) => text.replace(/\S*\*{3,}\S*/g, '***');
+
+/** The wait an error response asks for, in ms: `retry-after-ms` first, then `retry-after` (seconds or an HTTP date). */
+function retryAfter(headers: Headers | undefined): number | undefined {
+  const millis = Number.parseFloat(headers?.get('retry-after-ms') ?? '');
+  if (Number.isFinite(millis) && millis >= 0) return Math.ceil(millis);
+  const value = headers?.get('retry-after')?.trim();
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return seconds >= 0 ? Math.ceil(seconds * 1000) : undefined;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+/**
+ * Classifies an error thrown by the OpenAI SDK, before anything formats it into text. Rate limits
+ * (429, with the API's Retry-After), timeouts (408), conflicts (409), server errors (>= 500),
+ * connection failures (the SDK's own timeout included) and aborts are retryable; 401/403 refuse the
+ * key; every other error (400, 404, 422, client-side SDK errors …) is not retryable. Pure apart from
+ * reading the clock for a Retry-After given as a date.
+ */
+export function classifyOpenAIError(error: unknown, signal?: AbortSignal): OpenAIFailure {
+  if (signal?.aborted || error instanceof APIUserAbortError) {
+    const reason = signal?.reason as { name?: string } | undefined;
+    const timedOut = reason?.name === 'TimeoutError';
+    return { retryable: true, keyRefused: false, message: timedOut ? 'request timed out (deadline reached)' : 'request aborted' };
+  }
+  if (error instanceof APIConnectionError) {
+    // APIConnectionTimeoutError is a subclass: the SDK's own timeout.
+    return { retryable: true, keyRefused: false, message: clip(`connection failed: ${error.message}`) };
+  }
+  if (error instanceof APIError && typeof error.status === 'number') {
+    const status = error.status;
+    const body = error.error as { message?: unknown } | undefined;
+    const detail = typeof body?.message === 'string' && body.message !== '' ? body.message : error.message;
+    const kind = [error.type, error.code].filter((part): part is string => typeof part === 'string' && part !== '');
+    const label = kind.length === 0 ? '' : kind.length === 2 && kind[0] !== kind[1] ? ` ${kind[0]} (${kind[1]})` : ` ${kind[0]}`;
+    const message = clip(redactMaskedKeys(`HTTP ${status}${label}: ${detail}`));
+    if (status === 401 || status === 403) return { retryable: false, keyRefused: true, status, message };
+    const failure: OpenAIFailure = { retryable: RETRYABLE_STATUSES.has(status) || status >= 500, keyRefused: false, status, message };
+    const wait = retryAfter(error.headers);
+    if (wait !== undefined) failure.retryAfterMs = wait;
+    return failure;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { retryable: false, keyRefused: false, message: clip(message) };
+}
+
+type Turn = { role: 'user' | 'assistant'; content: string };
+
+/**
+ * The tool loop so far as Chat Completions messages: per step, the assistant message with its
+ * `tool_calls` (arguments as JSON text, names in the provider's form), then one `tool` message per
+ * result; a failed or denied call's content starts with "ERROR: ".
+ */
+export function toOpenAIStepMessages(steps: ToolStep[]): ChatCompletionMessageParam[] {
+  const messages: ChatCompletionMessageParam[] = [];
+  for (const step of steps) {
+    if (step.calls.length === 0 && step.text.trim() === '') continue;
+    messages.push({
+      role: 'assistant',
+      // Content is optional next to tool_calls; some compatible servers refuse an empty string.
+      ...(step.text !== '' || step.calls.length === 0 ? { content: step.text } : {}),
+      ...(step.calls.length > 0
+        ? {
+            tool_calls: step.calls.map((call) => ({
+              id: call.id,
+              type: 'function' as const,
+              function: { name: toProviderToolName(call.name), arguments: JSON.stringify(call.input) },
+            })),
+          }
+        : {}),
+    });
+    for (const result of step.results) {
+      messages.push({ role: 'tool', tool_call_id: result.id, content: result.isError ? `ERROR: ${result.content}` : result.content });
+    }
+  }
+  return messages;
+}
+
+/** Tool specs as Chat Completions function tools. */
+export function toOpenAITools(tools: ToolSpec[]): ChatCompletionFunctionTool[] {
+  return tools.map((tool) => ({
+    type: 'function',
+    function: { name: toProviderToolName(tool.name), description: tool.description, parameters: tool.inputSchema },
+  }));
+}
+
+/** A tool call's arguments: the model's JSON object, or `{}` when it wrote something else. */
+function parseArguments(text: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+type Key = { value: string; versionId: string };
+
+/** The key of a provider without credentials (a local Ollama): a placeholder, never refetched. */
+const NO_KEY: Key = { value: PLACEHOLDER_KEY, versionId: 'none' };
+
+/**
+ * `openai:<model>`, `ollama:<model>` and any other OpenAI-compatible endpoint, through the official
+ * SDK's Chat Completions API (non-streaming). The key comes from `credentials` on every call (none
+ * for a keyless endpoint: the placeholder "ollama" is sent); one client is kept per key version, so
+ * a rotated key gets a new client. The SDK never retries (`maxRetries: 0`): the model chain decides
+ * about retries and fallback. A refused key (401/403) is refetched once and the call retried once
+ * with the new version; refused again, the model is given up (retryably, so the chain falls back).
+ */
+export class OpenAICompatibleProvider implements ModelProvider {
+  readonly id: string;
+  private readonly baseUrl: string;
+  private client: { versionId: string; value: string; client: OpenAI } | undefined;
+
+  constructor(
+    private readonly provider: string,
+    private readonly model: string,
+    private readonly credentials: ProviderCredentials | undefined,
+    private readonly options: { baseUrl?: string; maxTokens?: number } = {},
+  ) {
+    this.id = `${provider}:${model}`;
+    const baseUrl = options.baseUrl ?? DEFAULT_BASE_URLS[provider];
+    if (!baseUrl) throw new Error(`${this.id}: provider "${provider}" needs a baseUrl (an OpenAI-compatible endpoint, e.g. https://host/v1)`);
+    this.baseUrl = baseUrl;
+  }
+
+  async complete(request: ModelRequest): Promise<ModelReply> {
+    const key = this.credentials ? await this.credentials.apiKey() : NO_KEY;
+    let refused: { failure: OpenAIFailure; error: unknown };
+    try {
+      return await this.call(key, request);
+    } catch (error) {
+      const failure = classifyOpenAIError(error, request.signal);
+      if (!failure.keyRefused) throw this.modelError(failure, error, key);
+      refused = { failure, error };
+    }
+    // A refused key makes this model unusable, not the turn: the error is retryable so the chain
+    // moves on to the next model (the audit and logs say why).
+    if (!this.credentials) throw this.modelError({ ...refused.failure, retryable: true }, refused.error, key, 'refused, and no key is configured for this provider');
+    const renewed = await this.credentials.apiKey({ rejectedVersion: key.versionId });
+    if (renewed.versionId === key.versionId && renewed.value === key.value) {
+      // The resolver has nothing newer: the same key would be refused again.
+      throw this.modelError({ ...refused.failure, retryable: true }, refused.error, key, 'refused, and no newer version exists');
+    }
+    try {
+      return await this.call(renewed, request);
+    } catch (error) {
+      const failure = classifyOpenAIError(error, request.signal);
+      throw this.modelError(failure.keyRefused ? { ...failure, retryable: true } : failure, error, renewed, failure.keyRefused ? 'refused again after a refetch' : undefined);
+    }
+  }
+
+  private async call(key: Key, request: ModelRequest): Promise<ModelReply> {
+    const maxTokens = this.options.maxTokens ?? DEFAULT_MAX_TOKENS;
+    const messages: ChatCompletionMessageParam[] = [
+      { role: 'system', content: SYSTEM_PROMPTS[request.role](request) },
+      ...alternatingTurns(request.memory, lastUserMessage(request)),
+      ...toOpenAIStepMessages(request.steps ?? []),
+    ];
+    const completion = await this.clientFor(key).chat.completions.create(
+      {
+        model: this.model,
+        messages,
+        // OpenAI's reasoning models refuse the deprecated max_tokens; compatible servers (Ollama,
+        // vLLM …) often know only max_tokens.
+        ...(this.provider === 'openai' ? { max_completion_tokens: maxTokens } : { max_tokens: maxTokens }),
+        ...(request.tools && request.tools.length > 0 ? { tools: toOpenAITools(request.tools) } : {}),
+      },
+      { signal: request.signal },
+    );
+    const choice = completion.choices?.[0];
+    if (!choice) throw new ModelError(`${this.id} failed: the API answered without a choice`, this.id, true);
+    const message = choice.message;
+    const reply: ModelReply = { text: message.content ?? message.refusal ?? '', model: this.id };
+    const toolCalls: ToolCall[] = (message.tool_calls ?? []).flatMap((call) =>
+      call.type === 'function' ? [{ id: call.id, name: fromProviderToolName(call.function.name), input: parseArguments(call.function.arguments) }] : [],
+    );
+    if (toolCalls.length > 0) reply.toolCalls = toolCalls;
+    return reply;
+  }
+
+  private clientFor(key: Key): OpenAI {
+    if (this.client?.versionId !== key.versionId || this.client.value !== key.value) {
+      this.client = { versionId: key.versionId, value: key.value, client: openAIClient(key.value, this.baseUrl) };
+    }
+    return this.client.client;
+  }
+
+  private modelError(failure: OpenAIFailure, cause: unknown, key: Key, keyNote?: string): ModelError {
+    const what = keyNote ? `key version ${key.versionId} ${keyNote}: ` : '';
+    // Belt and braces: the SDK's messages carry no request headers, but never let the key through.
+    const text = `${this.id} failed: ${what}${failure.message}`;
+    const message = key.value.length > 0 ? text.replaceAll(key.value, '***') : text;
+    return new ModelError(message, this.id, failure.retryable, { status: failure.status, retryAfterMs: failure.retryAfterMs, cause });
+  }
+}
+
+/**
+ * A client that reads nothing from the environment: the SDK would otherwise pick up OPENAI_BASE_URL,
+ * OPENAI_ORG_ID, OPENAI_PROJECT_ID, OPENAI_ADMIN_KEY, OPENAI_WEBHOOK_SECRET and OPENAI_LOG (only
+ * OPENAI_CUSTOM_HEADERS cannot be switched off).
+ */
+function openAIClient(apiKey: string, baseURL: string): OpenAI {
+  return new OpenAI({ apiKey, baseURL, maxRetries: 0, organization: null, project: null, adminAPIKey: null, webhookSecret: null, logLevel: 'warn' });
+}
+
+/**
+ * Proves a key against an OpenAI-compatible API with the cheapest authenticated call (list the
+ * models, no tokens spent); throws a ModelError when the key is refused (not retryable) or the call
+ * fails.
+ */
+export async function verifyOpenAIKey(key: string, options: { baseUrl?: string; signal?: AbortSignal } = {}): Promise<void> {
+  const client = openAIClient(key, options.baseUrl ?? DEFAULT_BASE_URLS.openai!);
+  try {
+    await client.models.list({ signal: options.signal ?? AbortSignal.timeout(10_000) });
+  } catch (error) {
+    const failure = classifyOpenAIError(error, options.signal);
+    const message = `openai key check failed: ${failure.message}`;
+    throw new ModelError(key.length > 0 ? message.replaceAll(key, '***') : message, 'openai', failure.retryable, { status: failure.status, retryAfterMs: failure.retryAfterMs, cause: error });
+  }
+}
