@@ -12,6 +12,7 @@ import { durationSeconds } from '../../lib/config/duration.js';
 import type { AgentConfig, Config } from '../../lib/config/schema.js';
 import { TURN_WORKFLOW_FILE, type TurnWorkflowSubstitutions } from '../../lib/workflows/turn-workflow.js';
 import type { TurnStarter } from './route-handlers.js';
+import { grantModelAccess } from './model-access.js';
 import { grantTableAccess } from './table-access.js';
 import { ThreadboundFunction } from './threadbound-function.js';
 
@@ -183,6 +184,7 @@ export class TurnWorkflow extends Construct implements TurnStarter {
         environment: { AGENT_NAME: agentName },
       });
       grantTableAccess(fn, props.table, 'write');
+      grantModelAccess(fn, agent);
       agents.set(agentName, fn);
     }
     this.agents = agents;

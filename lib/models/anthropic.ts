@@ -2,6 +2,7 @@ import Anthropic, { APIConnectionError, APIError, APIUserAbortError } from '@ant
 import type { Message } from '../turns/model.js';
 import { ModelError, type ModelProvider, type ModelReply, type ModelRequest, type ProviderCredentials } from './port.js';
 import { alternatingTurns, lastUserMessage, SYSTEM_PROMPTS } from './prompts.js';
+import { retryAfterMs } from './retry-after.js';
 import { fromProviderToolName, toProviderToolName } from './tool-names.js';
 
 /** Where the SDK sends requests unless configured otherwise (passed explicitly, so ANTHROPIC_BASE_URL is never read). */
@@ -19,6 +20,8 @@ export interface AnthropicFailure {
   keyRefused: boolean;
   /** The HTTP status when the API answered. */
   status?: number;
+  /** The API's Retry-After (429, 529), in ms: the circuit breaker skips the provider at least that long. */
+  retryAfterMs?: number;
   /** What went wrong, in words: status, error type and the API's message; never a header value. */
   message: string;
 }
@@ -48,7 +51,8 @@ export function classifyAnthropicError(error: unknown, signal?: AbortSignal): An
     const detail = error.apiMessage ?? error.message;
     const message = clip(`HTTP ${status}${error.type ? ` ${error.type}` : ''}: ${detail}`);
     if (status === 401 || status === 403) return { retryable: false, keyRefused: true, status, message };
-    return { retryable: RETRYABLE_STATUSES.has(status) || status >= 500, keyRefused: false, status, message };
+    const wait = retryAfterMs((name) => error.headers?.get(name));
+    return { retryable: RETRYABLE_STATUSES.has(status) || status >= 500, keyRefused: false, status, message, ...(wait !== undefined ? { retryAfterMs: wait } : {}) };
   }
   const message = error instanceof Error ? error.message : String(error);
   return { retryable: false, keyRefused: false, message: clip(message) };
@@ -150,7 +154,7 @@ export class AnthropicProvider implements ModelProvider {
     // Belt and braces: the SDK's messages carry no request headers, but never let the key through.
     const text = `${this.id} failed: ${what}${failure.message}`;
     const message = key.value.length > 0 ? text.replaceAll(key.value, '***') : text;
-    return new ModelError(message, this.id, failure.retryable, { status: failure.status, cause });
+    return new ModelError(message, this.id, failure.retryable, { status: failure.status, retryAfterMs: failure.retryAfterMs, cause });
   }
 }
 

@@ -1,4 +1,5 @@
 import { alternatingTurns, lastUserMessage, SYSTEM_PROMPTS } from './prompts.js';
+import { retryAfterMs } from './retry-after.js';
 import {
   AccessDeniedException,
   BedrockRuntimeClient,
@@ -63,15 +64,10 @@ const RETRYABLE_STATUSES = new Set([401, 403, 408, 429]);
 /** Node's and the HTTP/2 handler's codes for a connection that failed or broke. */
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNABORTED']);
 
-/** The `retry-after` header of an SDK error's raw response (seconds or an HTTP date), in ms. */
+/** The Retry-After of a Bedrock error response (the raw response rides on `$response`). */
 function retryAfter(error: unknown): number | undefined {
   const headers = (error as { $response?: { headers?: Record<string, string | undefined> } } | null)?.$response?.headers ?? {};
-  const key = Object.keys(headers).find((name) => name.toLowerCase() === 'retry-after');
-  const value = key === undefined ? undefined : headers[key]?.trim();
-  if (!value) return undefined;
-  if (/^\d+(\.\d+)?$/.test(value)) return Math.round(Number(value) * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+  return retryAfterMs((name) => Object.entries(headers).find(([key]) => key.toLowerCase() === name)?.[1]);
 }
 
 /**

@@ -3,6 +3,7 @@ import type { ChatCompletionFunctionTool, ChatCompletionMessageParam } from 'ope
 import type { Message } from '../turns/model.js';
 // The system prompts are shared by every provider of the chain (the chain loads anthropic.ts anyway).
 import { alternatingTurns, lastUserMessage, SYSTEM_PROMPTS } from './prompts.js';
+import { retryAfterMs } from './retry-after.js';
 import { ModelError, type ModelProvider, type ModelReply, type ModelRequest, type ProviderCredentials, type ToolCall, type ToolSpec, type ToolStep } from './port.js';
 import { fromProviderToolName, toProviderToolName } from './tool-names.js';
 
@@ -45,18 +46,6 @@ const clip = (text: string) => (text.length > MAX_MESSAGE ? `${text.slice(0, MAX
  */
 const redactMaskedKeys = (text: string) => text.replace(/\S*\*{3,}\S*/g, '***');
 
-/** The wait an error response asks for, in ms: `retry-after-ms` first, then `retry-after` (seconds or an HTTP date). */
-function retryAfter(headers: Headers | undefined): number | undefined {
-  const millis = Number.parseFloat(headers?.get('retry-after-ms') ?? '');
-  if (Number.isFinite(millis) && millis >= 0) return Math.ceil(millis);
-  const value = headers?.get('retry-after')?.trim();
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return seconds >= 0 ? Math.ceil(seconds * 1000) : undefined;
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
-}
-
 /**
  * Classifies an error thrown by the OpenAI SDK, before anything formats it into text. Rate limits
  * (429, with the API's Retry-After), timeouts (408), conflicts (409), server errors (>= 500),
@@ -83,7 +72,7 @@ export function classifyOpenAIError(error: unknown, signal?: AbortSignal): OpenA
     const message = clip(redactMaskedKeys(`HTTP ${status}${label}: ${detail}`));
     if (status === 401 || status === 403) return { retryable: false, keyRefused: true, status, message };
     const failure: OpenAIFailure = { retryable: RETRYABLE_STATUSES.has(status) || status >= 500, keyRefused: false, status, message };
-    const wait = retryAfter(error.headers);
+    const wait = retryAfterMs((name) => error.headers?.get(name));
     if (wait !== undefined) failure.retryAfterMs = wait;
     return failure;
   }

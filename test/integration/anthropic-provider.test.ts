@@ -160,10 +160,10 @@ describe('AnthropicProvider against the fake Messages API', () => {
     expect(fake.requests).toHaveLength(1);
   });
 
-  it('classifies 429 as retryable, without the SDK retrying', async () => {
-    fake.script(respond.rateLimited(1));
+  it('classifies 429 as retryable with its Retry-After, without the SDK retrying', async () => {
+    fake.script(respond.rateLimited(7));
     const failure = await modelError(provider().complete(request()));
-    expect(failure).toMatchObject({ retryable: true, status: 429 });
+    expect(failure).toMatchObject({ retryable: true, status: 429, retryAfterMs: 7000 });
     expect(failure.message).toContain('rate_limit_error');
     expect(failure.cause).toBeInstanceOf(RateLimitError);
     expect(fake.requests).toHaveLength(1);
