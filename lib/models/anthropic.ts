@@ -1,5 +1,6 @@
 import Anthropic, { APIConnectionError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
 import type { Message } from '../turns/model.js';
+import { callWithKey, clip, RETRYABLE_STATUSES, type Key, type ProviderFailure } from './keyed-call.js';
 import { ModelError, type ModelProvider, type ModelReply, type ModelRequest, type ProviderCredentials } from './port.js';
 import { alternatingTurns, lastUserMessage, SYSTEM_PROMPTS } from './prompts.js';
 import { retryAfterMs } from './retry-after.js';
@@ -9,26 +10,9 @@ import { fromProviderToolName, toProviderToolName } from './tool-names.js';
 const DEFAULT_BASE_URL = 'https://api.anthropic.com';
 /** Output budget of one reply. The SDK refuses non-streaming calls above ~21k tokens. */
 const DEFAULT_MAX_TOKENS = 4096;
-/** Longest provider message kept in a ModelError (a proxy may answer with a whole HTML page). */
-const MAX_MESSAGE = 300;
 
 /** What a failed Anthropic call means for the model chain. */
-export interface AnthropicFailure {
-  /** Whether the next model of the chain may be tried. */
-  retryable: boolean;
-  /** 401/403: the key was refused, so it is worth refetching it once. */
-  keyRefused: boolean;
-  /** The HTTP status when the API answered. */
-  status?: number;
-  /** The API's Retry-After (429, 529), in ms: the circuit breaker skips the provider at least that long. */
-  retryAfterMs?: number;
-  /** What went wrong, in words: status, error type and the API's message; never a header value. */
-  message: string;
-}
-
-const RETRYABLE_STATUSES = new Set([408, 409, 429]);
-
-const clip = (text: string) => (text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}…` : text);
+export type AnthropicFailure = ProviderFailure;
 
 /**
  * Classifies an error thrown by the Anthropic SDK, before anything formats it into text.
@@ -72,7 +56,6 @@ function stepMessages(request: ModelRequest): Anthropic.MessageParam[] {
   ]);
 }
 
-type Key = { value: string; versionId: string };
 
 /**
  * `anthropic:<model>` through the official SDK. The key comes from `credentials` on every call;
@@ -94,28 +77,7 @@ export class AnthropicProvider implements ModelProvider {
   }
 
   async complete(request: ModelRequest): Promise<ModelReply> {
-    const key = await this.credentials.apiKey();
-    let refused: { failure: AnthropicFailure; error: unknown };
-    try {
-      return await this.call(key, request);
-    } catch (error) {
-      const failure = classifyAnthropicError(error, request.signal);
-      if (!failure.keyRefused) throw this.modelError(failure, error, key);
-      refused = { failure, error };
-    }
-    const renewed = await this.credentials.apiKey({ rejectedVersion: key.versionId });
-    // A key refused after the one refetch makes this model unusable, not the turn: the error is
-    // retryable so the chain moves on to the next model (the audit and logs say why).
-    if (renewed.versionId === key.versionId && renewed.value === key.value) {
-      // The resolver has nothing newer: the same key would be refused again.
-      throw this.modelError({ ...refused.failure, retryable: true }, refused.error, key, 'refused, and no newer version exists');
-    }
-    try {
-      return await this.call(renewed, request);
-    } catch (error) {
-      const failure = classifyAnthropicError(error, request.signal);
-      throw this.modelError(failure.keyRefused ? { ...failure, retryable: true } : failure, error, renewed, failure.keyRefused ? 'refused again after a refetch' : undefined);
-    }
+    return callWithKey({ model: this.id, credentials: this.credentials, signal: request.signal, classify: classifyAnthropicError, call: (key) => this.call(key, request) });
   }
 
   private async call(key: Key, request: ModelRequest): Promise<ModelReply> {
@@ -149,13 +111,6 @@ export class AnthropicProvider implements ModelProvider {
     return this.client.client;
   }
 
-  private modelError(failure: AnthropicFailure, cause: unknown, key: Key, keyNote?: string): ModelError {
-    const what = keyNote ? `key version ${key.versionId} ${keyNote}: ` : '';
-    // Belt and braces: the SDK's messages carry no request headers, but never let the key through.
-    const text = `${this.id} failed: ${what}${failure.message}`;
-    const message = key.value.length > 0 ? text.replaceAll(key.value, '***') : text;
-    return new ModelError(message, this.id, failure.retryable, { status: failure.status, retryAfterMs: failure.retryAfterMs, cause });
-  }
 }
 
 /**

@@ -3,6 +3,7 @@ import type { ChatCompletionFunctionTool, ChatCompletionMessageParam } from 'ope
 import type { Message } from '../turns/model.js';
 // The system prompts are shared by every provider of the chain (the chain loads anthropic.ts anyway).
 import { alternatingTurns, lastUserMessage, SYSTEM_PROMPTS } from './prompts.js';
+import { callWithKey, clip, RETRYABLE_STATUSES, type Key, type ProviderFailure } from './keyed-call.js';
 import { retryAfterMs } from './retry-after.js';
 import { ModelError, type ModelProvider, type ModelReply, type ModelRequest, type ProviderCredentials, type ToolCall, type ToolSpec, type ToolStep } from './port.js';
 import { fromProviderToolName, toProviderToolName } from './tool-names.js';
@@ -19,26 +20,9 @@ const DEFAULT_BASE_URLS: Record<string, string> = {
 const PLACEHOLDER_KEY = 'ollama';
 /** Output budget of one reply. */
 const DEFAULT_MAX_TOKENS = 4096;
-/** Longest provider message kept in a ModelError (a proxy may answer with a whole HTML page). */
-const MAX_MESSAGE = 300;
 
 /** What a failed OpenAI-compatible call means for the model chain. */
-export interface OpenAIFailure {
-  /** Whether the next model of the chain may be tried. */
-  retryable: boolean;
-  /** 401/403: the key was refused, so it is worth refetching it once. */
-  keyRefused: boolean;
-  /** The HTTP status when the API answered. */
-  status?: number;
-  /** The API's `retry-after-ms` / `retry-after` (seconds or HTTP date), in ms, when it sent one. */
-  retryAfterMs?: number;
-  /** What went wrong, in words: status, error type/code and the API's message; never a header value. */
-  message: string;
-}
-
-const RETRYABLE_STATUSES = new Set([408, 409, 429]);
-
-const clip = (text: string) => (text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}…` : text);
+export type OpenAIFailure = ProviderFailure;
 
 /**
  * OpenAI's 401 message quotes the key masked ("Incorrect API key provided: sk-old***cdef."): the
@@ -130,7 +114,6 @@ function parseArguments(text: string): Record<string, unknown> {
   }
 }
 
-type Key = { value: string; versionId: string };
 
 /** The key of a provider without credentials (a local Ollama): a placeholder, never refetched. */
 const NO_KEY: Key = { value: PLACEHOLDER_KEY, versionId: 'none' };
@@ -161,29 +144,7 @@ export class OpenAICompatibleProvider implements ModelProvider {
   }
 
   async complete(request: ModelRequest): Promise<ModelReply> {
-    const key = this.credentials ? await this.credentials.apiKey() : NO_KEY;
-    let refused: { failure: OpenAIFailure; error: unknown };
-    try {
-      return await this.call(key, request);
-    } catch (error) {
-      const failure = classifyOpenAIError(error, request.signal);
-      if (!failure.keyRefused) throw this.modelError(failure, error, key);
-      refused = { failure, error };
-    }
-    // A refused key makes this model unusable, not the turn: the error is retryable so the chain
-    // moves on to the next model (the audit and logs say why).
-    if (!this.credentials) throw this.modelError({ ...refused.failure, retryable: true }, refused.error, key, 'refused, and no key is configured for this provider');
-    const renewed = await this.credentials.apiKey({ rejectedVersion: key.versionId });
-    if (renewed.versionId === key.versionId && renewed.value === key.value) {
-      // The resolver has nothing newer: the same key would be refused again.
-      throw this.modelError({ ...refused.failure, retryable: true }, refused.error, key, 'refused, and no newer version exists');
-    }
-    try {
-      return await this.call(renewed, request);
-    } catch (error) {
-      const failure = classifyOpenAIError(error, request.signal);
-      throw this.modelError(failure.keyRefused ? { ...failure, retryable: true } : failure, error, renewed, failure.keyRefused ? 'refused again after a refetch' : undefined);
-    }
+    return callWithKey({ model: this.id, credentials: this.credentials, fallbackKey: NO_KEY, signal: request.signal, classify: classifyOpenAIError, call: (key) => this.call(key, request) });
   }
 
   private async call(key: Key, request: ModelRequest): Promise<ModelReply> {
@@ -222,13 +183,6 @@ export class OpenAICompatibleProvider implements ModelProvider {
     return this.client.client;
   }
 
-  private modelError(failure: OpenAIFailure, cause: unknown, key: Key, keyNote?: string): ModelError {
-    const what = keyNote ? `key version ${key.versionId} ${keyNote}: ` : '';
-    // Belt and braces: the SDK's messages carry no request headers, but never let the key through.
-    const text = `${this.id} failed: ${what}${failure.message}`;
-    const message = key.value.length > 0 ? text.replaceAll(key.value, '***') : text;
-    return new ModelError(message, this.id, failure.retryable, { status: failure.status, retryAfterMs: failure.retryAfterMs, cause });
-  }
 }
 
 /**

@@ -1,0 +1,75 @@
+import { ModelError, type ProviderCredentials } from './port.js';
+
+/** What a failed provider call means for the model chain (every HTTP provider classifies into this). */
+export interface ProviderFailure {
+  /** Whether the next model of the chain may be tried. */
+  retryable: boolean;
+  /** 401/403: the key was refused, so it is worth refetching it once. */
+  keyRefused: boolean;
+  /** The HTTP status when the API answered. */
+  status?: number;
+  /** The API's Retry-After, in ms: the circuit breaker skips the provider at least that long. */
+  retryAfterMs?: number;
+  /** What went wrong, in words: status, error type and the API's message; never a header value. */
+  message: string;
+}
+
+/** Statuses below 500 that are worth another model: timeout, conflict, rate limit. */
+export const RETRYABLE_STATUSES = new Set([408, 409, 429]);
+
+/** Longest provider message kept in a ModelError (a proxy may answer with a whole HTML page). */
+const MAX_MESSAGE = 300;
+
+/** A provider message cut to a length fit for a ModelError. */
+export const clip = (text: string) => (text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}…` : text);
+
+/** A provider key and its version. */
+export type Key = { value: string; versionId: string };
+
+/**
+ * One call of a keyed provider: the key comes from `credentials` (or `fallbackKey` for a provider
+ * that needs none); a refused key (401/403) is refetched once and the call retried once with the new
+ * version; refused again — or nothing newer exists — the model is given up retryably, so the chain
+ * falls back. Every failure becomes a ModelError classified by `classify` before anything formats it.
+ */
+export async function callWithKey<T>(options: {
+  model: string;
+  credentials: ProviderCredentials | undefined;
+  fallbackKey?: Key;
+  signal: AbortSignal;
+  classify: (error: unknown, signal: AbortSignal) => ProviderFailure;
+  call: (key: Key) => Promise<T>;
+}): Promise<T> {
+  const { model, credentials, signal, classify, call } = options;
+  const key = credentials ? await credentials.apiKey() : options.fallbackKey!;
+  let refused: { failure: ProviderFailure; error: unknown };
+  try {
+    return await call(key);
+  } catch (error) {
+    const failure = classify(error, signal);
+    if (!failure.keyRefused) throw modelError(model, failure, error, key);
+    refused = { failure, error };
+  }
+  // A refused key makes this model unusable, not the turn: the error is retryable so the chain
+  // moves on to the next model (the audit and logs say why).
+  if (!credentials) throw modelError(model, { ...refused.failure, retryable: true }, refused.error, key, 'refused, and no key is configured for this provider');
+  const renewed = await credentials.apiKey({ rejectedVersion: key.versionId });
+  if (renewed.versionId === key.versionId && renewed.value === key.value) {
+    // The resolver has nothing newer: the same key would be refused again.
+    throw modelError(model, { ...refused.failure, retryable: true }, refused.error, key, 'refused, and no newer version exists');
+  }
+  try {
+    return await call(renewed);
+  } catch (error) {
+    const failure = classify(error, signal);
+    throw modelError(model, failure.keyRefused ? { ...failure, retryable: true } : failure, error, renewed, failure.keyRefused ? 'refused again after a refetch' : undefined);
+  }
+}
+
+/** The ModelError of a failed call; the key never appears in it, whatever the provider echoed. */
+export function modelError(model: string, failure: ProviderFailure, cause: unknown, key: Key, keyNote?: string): ModelError {
+  const what = keyNote ? `key version ${key.versionId} ${keyNote}: ` : '';
+  const text = `${model} failed: ${what}${failure.message}`;
+  const message = key.value.length > 0 ? text.replaceAll(key.value, '***') : text;
+  return new ModelError(message, model, failure.retryable, { status: failure.status, retryAfterMs: failure.retryAfterMs, cause });
+}
