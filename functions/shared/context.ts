@@ -59,19 +59,29 @@ export const auditSearch = new DynamoAuditSearch(documentClient, tableName());
 /** Every tool of this deployment: the built-ins and the ones registered in code (lib/tools/custom.ts). */
 export const tools = new ToolRegistry([...memoryTools(new DynamoThreadNotes(documentClient, tableName())), httpGetTool, spawnTool, ...CUSTOM_TOOLS]);
 const agentAudit = new DynamoAgentEvents(documentClient, tableName());
-/** Tool denials and model fallbacks: audited in the agent's chain, counted, and logged (never silently). */
+/**
+ * Tool denials and model fallbacks: counted, logged, and audited in the agent's chain. The audit is
+ * recorded on a best-effort basis: a turn never fails (nor loses its fallback's budget) because that
+ * chain was busy; a failed append is logged and counted instead.
+ */
 export const agentEvents: AgentEvents = {
   async toolDenied(scope, details) {
     countFor('ToolDenied', { agent: scope.agent, tool: details.tool });
     logger.warn('tool call denied', { ...scope, tool: details.tool, reason: details.reason });
-    await agentAudit.toolDenied(scope, details);
+    await agentAudit.toolDenied(scope, details).catch((error: unknown) => auditFailed('tool_denied', scope, error));
   },
   async modelFallback(scope, details) {
     countFor('ModelFallback', { agent: scope.agent, provider: providerOf(details.from) });
     logger.warn('model fallback', { ...scope, from: details.from, to: details.to, reason: details.reason, status: details.status });
-    await agentAudit.modelFallback(scope, details);
+    await agentAudit.modelFallback(scope, details).catch((error: unknown) => auditFailed('model_fallback', scope, error));
   },
 };
+
+function auditFailed(type: string, scope: object, error: unknown): void {
+  countFor('AuditWriteFailed', { type });
+  logger.error('could not audit an agent event', { type, ...scope, error: error as Error });
+}
+
 /** The providers' circuits, shared by every instance through the table. */
 export const providerHealth = new CircuitBreaker(new DynamoCircuitStore(documentClient, tableName()), {
   failureThreshold: config.circuitBreaker.failureThreshold,

@@ -154,8 +154,11 @@ export class AgentRuntime {
     };
     const deadline = this.now().getTime() + timeoutSeconds * 1000;
     const signal = AbortSignal.timeout(timeoutSeconds * 1000);
-    const mayPlan = request.role === 'main' && request.subAgents.length > 0;
-    const offered = (this.tools?.offered(agent) ?? []).filter((tool) => tool.name !== SPAWN_TOOL || mayPlan);
+    // Handing work to sub-agents is allowed by `subAgents` itself (the contract's allow list for it);
+    // `tools.deny: ["spawn"]` takes it away, and only the main phase may plan.
+    const mayPlan = request.role === 'main' && request.subAgents.length > 0 && !agent.tools.deny.includes(SPAWN_TOOL);
+    const spawnSpec = mayPlan ? this.tools?.spec(SPAWN_TOOL) : undefined;
+    const offered = [...(this.tools?.offered(agent) ?? []).filter((tool) => tool.name !== SPAWN_TOOL), ...(spawnSpec ? [spawnSpec] : [])];
     const steps: ToolStep[] = [];
     for (let round = 1; ; round += 1) {
       const { reply } = await completeWithChain(agent.models, { ...request, ...(offered.length > 0 ? { tools: offered } : {}), steps: [...steps], signal }, this.providers, context, {
@@ -164,9 +167,15 @@ export class AgentRuntime {
         onFallback: (fallback) => this.events?.modelFallback(scope, { ...fallback, at: this.now().toISOString() }) ?? Promise.resolve(),
       });
       const calls = reply.toolCalls ?? [];
+      if (reply.plan && !mayPlan) {
+        // A model that plans by itself (offline) is held to the same permission as the spawn tool.
+        await this.events?.toolDenied(scope, { tool: SPAWN_TOOL, reason: 'this agent may not hand work to sub-agents (spawn is not allowed)', at: this.now().toISOString() });
+        // The plan's text announces a hand-off that will not happen: say what did.
+        return this.redactor.redactDeep({ text: 'The answer needed sub-agents, which this agent may not use (spawn is not allowed).', model: reply.model });
+      }
       if (calls.length === 0) return this.redactor.redactDeep(reply);
       const spawns = calls.filter((call) => call.name === SPAWN_TOOL);
-      if (mayPlan && spawns.length > 0 && this.tools?.decide(agent, SPAWN_TOOL).allowed) {
+      if (mayPlan && spawns.length > 0) {
         const plan = spawns.map((call) => ({ agent: String(call.input.agent ?? ''), task: String(call.input.task ?? '') }));
         return this.redactor.redactDeep({ text: reply.text, plan, model: reply.model });
       }

@@ -10,7 +10,11 @@ const positiveInt = z.number().int().positive();
 const modelRef = z
   .string()
   .regex(/^(offline|[a-z][a-z0-9-]*:[A-Za-z0-9._:/=,-]+)$/, 'must be "offline" or "<provider>:<model>", e.g. "anthropic:claude-sonnet-4-5"');
-const toolName = z.string().regex(/^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$/, 'must be a dotted tool name such as "memory.read"');
+// No "__": tool names travel to providers with "." as "__", so it must not appear in a name itself.
+const toolName = z
+  .string()
+  .regex(/^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$/, 'must be a dotted tool name such as "memory.read"')
+  .refine((name) => !name.includes('__'), 'must not contain "__"');
 const secretSource = z
   .string()
   .regex(
@@ -56,7 +60,7 @@ const toolsSchema = z.strictObject({
   /** Most model → tools → model rounds in one answer; the model then answers without tools. */
   maxIterations: z.number().int().min(1).max(20).default(5),
   /** Hosts `http.get` may fetch from (exact host names, optionally with ":port"); none: it fetches nothing. */
-  httpAllowHosts: z.array(z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be a host name, optionally with :port')).default([]),
+  httpAllowHosts: z.array(z.string().regex(/^[a-z0-9.-]+(:\d{1,5})?$/, 'must be a lower-case host name, optionally with :port')).default([]),
 });
 
 const agentSchema = z.strictObject({

@@ -21,7 +21,7 @@ export interface ProviderHealth {
   /** closed: call it; probe: call it as the one half-open probe; open: skip it for now. */
   acquire(provider: string): Promise<'closed' | 'probe' | 'open'>;
   success(provider: string): Promise<void>;
-  failure(provider: string, details: { retryAfterMs?: number }): Promise<void>;
+  failure(provider: string, details: { retryAfterMs?: number; error?: string }): Promise<void>;
 }
 
 /** How the chain runs beyond the models themselves. */
@@ -115,9 +115,10 @@ export async function completeWithChain(
       await fallback(index, 'circuit open');
       continue;
     }
-    const last = index === models.length - 1;
+    // Only a later remote model needs time kept for it: offline (and test) answer at once.
+    const remoteLater = models.slice(index + 1).some((later) => !LOCAL_PROVIDERS.has(providerOf(later)));
     const left = options.deadline === undefined ? undefined : Math.max(0, options.deadline - now());
-    const signal = last || left === undefined ? request.signal : AbortSignal.any([request.signal, AbortSignal.timeout(Math.floor(left * ATTEMPT_SHARE))]);
+    const signal = !remoteLater || left === undefined ? request.signal : AbortSignal.any([request.signal, AbortSignal.timeout(Math.floor(left * ATTEMPT_SHARE))]);
     const started = now();
     try {
       const reply = await provider.complete({ ...request, signal });
@@ -132,9 +133,14 @@ export async function completeWithChain(
       const status = error instanceof ModelError ? error.status : undefined;
       const reason = (error as Error).message;
       attempts.push({ model, outcome: 'failed', reason, ...(status !== undefined ? { status } : {}), ms: now() - started });
+      if (error instanceof ModelError && !LOCAL_PROVIDERS.has(unit) && options.health) {
+        // Only the provider's own trouble counts against its circuit: not a key we could not read or
+        // that it refused (another agent's key may work), and not our own bad request — an answer
+        // like that proves the provider is up (and ends a probe).
+        if (!retryable) await options.health.success(unit);
+        else if (status !== 401 && status !== 403) await options.health.failure(unit, { ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}), error: reason });
+      }
       if (!retryable) throw error;
-      // Only the provider's own trouble counts against its circuit (not a key we could not read).
-      if (error instanceof ModelError && !LOCAL_PROVIDERS.has(unit)) await options.health?.failure(unit, { ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}) });
       await fallback(index, reason, status);
     }
   }

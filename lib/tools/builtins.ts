@@ -69,14 +69,26 @@ export const httpGetTool: ToolDefinition = {
       throw new ToolError('not a URL');
     }
     if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new ToolError('only http and https URLs');
-    // `host` includes a non-default port, so "127.0.0.1:8080" must be allowed as such.
-    if (!context.httpAllowHosts.includes(target.host) && !context.httpAllowHosts.includes(target.hostname)) {
+    // Exact match on host[:port]: an entry without a port allows only the scheme's default port
+    // (URL leaves `port` empty then), so "127.0.0.1" never opens 127.0.0.1:9001.
+    if (!context.httpAllowHosts.some((allowed) => allowed.toLowerCase() === target.host)) {
       throw new ToolError(`host ${target.host} is not in this agent's tools.httpAllowHosts`);
     }
+    if (target.username || target.password) throw new ToolError('URLs with credentials are not fetched');
     const response = await fetch(target, { redirect: 'manual', signal: AbortSignal.any([context.signal, AbortSignal.timeout(HTTP_TIMEOUT_MS)]) });
-    const body = Buffer.from(await response.arrayBuffer());
-    const text = body.subarray(0, MAX_HTTP_BODY).toString('utf8');
-    return `HTTP ${response.status}\n${text}${body.length > MAX_HTTP_BODY ? '\n[truncated]' : ''}`;
+    // Read no more than the cap: a huge body must not fill the function's memory.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const reader = response.body?.getReader();
+    while (reader && size <= MAX_HTTP_BODY) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(Buffer.from(value));
+      size += value.length;
+    }
+    await reader?.cancel().catch(() => undefined);
+    const body = Buffer.concat(chunks);
+    return `HTTP ${response.status}\n${body.subarray(0, MAX_HTTP_BODY).toString('utf8')}${body.length > MAX_HTTP_BODY ? '\n[truncated]' : ''}`;
   },
 };
 

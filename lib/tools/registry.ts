@@ -21,6 +21,11 @@ export class ToolRegistry {
     return [...this.tools.values()].filter((tool) => this.decide(agent, tool.spec.name).allowed).map((tool) => tool.spec);
   }
 
+  /** A registered tool's spec, whatever the permissions. */
+  spec(name: string): ToolSpec | undefined {
+    return this.tools.get(name)?.spec;
+  }
+
   /** Checked before every call, whatever the model was offered: deny wins, then allow must name it. */
   decide(agent: AgentConfig, name: string): ToolDecision {
     if (agent.tools.deny.includes(name)) return { allowed: false, reason: `tool "${name}" is denied for this agent (tools.deny)` };

@@ -38,7 +38,10 @@ beforeAll(async () => {
       analysis: testAgent(['offline']),
       trading: testAgent(['offline']),
       hasty: testAgent(CHAIN, { secrets: SECRETS, timeout: '4s' }),
+      // http.get both allowed and denied would fail config validation: deny-beats-allow is checked on 'looper' below.
       careful: testAgent(CHAIN, { secrets: SECRETS, tools: tools(['memory.read'], ['http.get']) }),
+      looper: testAgent(CHAIN, { secrets: SECRETS, tools: { ...tools(['memory.read'], []), maxIterations: 2 } }),
+      planner: testAgent(['offline'], { subAgents: ['data'], maxChildren: 1, maxSpawnDepth: 1, tools: tools(['memory.read'], ['spawn']) }),
     } as never,
     secrets: { 'openai-api-key': { source: 'aws-secretsmanager://threadbound/openai-api-key' } } as never,
     providers: { anthropic: { baseUrl: anthropic.url }, openai: { baseUrl: openai.url } },
@@ -122,6 +125,28 @@ describe('the model chain', () => {
     expect(followUp.content).toContain('denied');
     expect((await auditOf('tool_denied')).at(-1)).toMatchObject({ agent: 'careful', sessionKey: 'tooly', data: { tool: 'http.get', turnId: view.turnId } });
     expect(emf.some((line) => line.includes('"ToolDenied"'))).toBe(true);
+    // The denied tool was never offered: only what tools.allow names (and tools.deny does not).
+    expect(anthropic.requests.at(-1)!.body.tools.map((t: { name: string }) => t.name)).toEqual(['memory__read']);
+  });
+
+  it('the tool loop is bounded: after tools.maxIterations rounds the agent stops calling tools and still answers', async () => {
+    await spawnThread('looper', 'loop');
+    const before = anthropic.requests.length;
+    const read = anthropicResponses.toolUse([{ name: 'memory__read', input: {} }]);
+    anthropic.script(read, read, read);
+    const view = await turn('loop', 'keep reading');
+    expect(view.status).toBe('succeeded');
+    expect(view.reply).toContain('stopped after 2 rounds');
+    expect(anthropic.requests.length - before).toBe(3);
+  });
+
+  it('a model that plans by itself is held to the spawn permission: no fan-out for an agent that denies spawn', async () => {
+    await spawnThread('planner', 'noplan');
+    const view = await turn('noplan', '@data fetch the closes');
+    expect(view.status).toBe('succeeded');
+    expect(view.subAgents ?? []).toEqual([]);
+    expect(view.reply).toContain('may not use');
+    expect((await auditOf('tool_denied')).at(-1)).toMatchObject({ agent: 'planner', data: { tool: 'spawn' } });
   });
 
   it('allowed tools run: memory.write then memory.read round-trip through the model, scoped to the thread', async () => {
