@@ -1,9 +1,7 @@
 import Anthropic, { APIConnectionError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
-import type { Message } from '../turns/model.js';
-import { callWithKey, clip, RETRYABLE_STATUSES, type Key, type ProviderFailure } from './keyed-call.js';
+import { callWithKey, classifyProviderError, type Key, type ProviderFailure } from './keyed-call.js';
 import { ModelError, type ModelProvider, type ModelReply, type ModelRequest, type ProviderCredentials } from './port.js';
 import { alternatingTurns, lastUserMessage, SYSTEM_PROMPTS } from './prompts.js';
-import { retryAfterMs } from './retry-after.js';
 import { fromProviderToolName, toProviderToolName } from './tool-names.js';
 
 /** Where the SDK sends requests unless configured otherwise (passed explicitly, so ANTHROPIC_BASE_URL is never read). */
@@ -21,25 +19,13 @@ export type AnthropicFailure = ProviderFailure;
  * (400, 404, 422, client-side SDK errors …) is not retryable. Pure: reads only its arguments.
  */
 export function classifyAnthropicError(error: unknown, signal?: AbortSignal): AnthropicFailure {
-  if (signal?.aborted || error instanceof APIUserAbortError) {
-    const reason = signal?.reason as { name?: string } | undefined;
-    const timedOut = reason?.name === 'TimeoutError';
-    return { retryable: true, keyRefused: false, message: timedOut ? 'request timed out (deadline reached)' : 'request aborted' };
-  }
-  if (error instanceof APIConnectionError) {
+  return classifyProviderError(error, signal, {
+    isAbort: (e) => e instanceof APIUserAbortError,
     // APIConnectionTimeoutError is a subclass: the SDK's own timeout.
-    return { retryable: true, keyRefused: false, message: clip(`connection failed: ${error.message}`) };
-  }
-  if (error instanceof APIError && typeof error.status === 'number') {
-    const status = error.status;
-    const detail = error.apiMessage ?? error.message;
-    const message = clip(`HTTP ${status}${error.type ? ` ${error.type}` : ''}: ${detail}`);
-    if (status === 401 || status === 403) return { retryable: false, keyRefused: true, status, message };
-    const wait = retryAfterMs((name) => error.headers?.get(name));
-    return { retryable: RETRYABLE_STATUSES.has(status) || status >= 500, keyRefused: false, status, message, ...(wait !== undefined ? { retryAfterMs: wait } : {}) };
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return { retryable: false, keyRefused: false, message: clip(message) };
+    isConnection: (e) => e instanceof APIConnectionError,
+    describe: (e) =>
+      e instanceof APIError && typeof e.status === 'number' ? { status: e.status, message: `HTTP ${e.status}${e.type ? ` ${e.type}` : ''}: ${e.apiMessage ?? e.message}`, headers: e.headers } : undefined,
+  });
 }
 
 /** The turn's tool loop so far: each round as the assistant's tool_use blocks, then the user's tool_result blocks. */

@@ -1,4 +1,5 @@
 import { ModelError, type ProviderCredentials } from './port.js';
+import { retryAfterMs } from './retry-after.js';
 
 /** What a failed provider call means for the model chain (every HTTP provider classifies into this). */
 export interface ProviderFailure {
@@ -22,6 +23,39 @@ const MAX_MESSAGE = 300;
 
 /** A provider message cut to a length fit for a ModelError. */
 export const clip = (text: string) => (text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}…` : text);
+
+/** How to read one SDK's errors: its abort and connection classes, and what an HTTP error says. */
+export interface SdkErrors {
+  isAbort(error: unknown): boolean;
+  isConnection(error: unknown): boolean;
+  /** Status, words and headers of an error the API answered with; undefined for any other error. */
+  describe(error: unknown): { status: number; message: string; headers?: { get(name: string): string | null } } | undefined;
+}
+
+/**
+ * Classifies a provider SDK's error before anything formats it into text. Aborts (our deadline),
+ * connection failures (the SDK's own timeout included), 408/409/429 and >= 500 are retryable, with
+ * the API's Retry-After; 401/403 refuse the key; every other error (400, 404, 422, client-side SDK
+ * errors …) is not retryable. Pure apart from reading the clock for a Retry-After given as a date.
+ */
+export function classifyProviderError(error: unknown, signal: AbortSignal | undefined, sdk: SdkErrors): ProviderFailure {
+  if (signal?.aborted || sdk.isAbort(error)) {
+    const reason = signal?.reason as { name?: string } | undefined;
+    const timedOut = reason?.name === 'TimeoutError';
+    return { retryable: true, keyRefused: false, message: timedOut ? 'request timed out (deadline reached)' : 'request aborted' };
+  }
+  if (sdk.isConnection(error)) return { retryable: true, keyRefused: false, message: clip(`connection failed: ${(error as Error).message}`) };
+  const answered = sdk.describe(error);
+  if (answered) {
+    const { status } = answered;
+    const message = clip(answered.message);
+    if (status === 401 || status === 403) return { retryable: false, keyRefused: true, status, message };
+    const wait = retryAfterMs((name) => answered.headers?.get(name));
+    return { retryable: RETRYABLE_STATUSES.has(status) || status >= 500, keyRefused: false, status, message, ...(wait !== undefined ? { retryAfterMs: wait } : {}) };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { retryable: false, keyRefused: false, message: clip(message) };
+}
 
 /** A provider key and its version. */
 export type Key = { value: string; versionId: string };

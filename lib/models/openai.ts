@@ -1,10 +1,8 @@
 import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from 'openai';
 import type { ChatCompletionFunctionTool, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import type { Message } from '../turns/model.js';
 // The system prompts are shared by every provider of the chain (the chain loads anthropic.ts anyway).
 import { alternatingTurns, lastUserMessage, SYSTEM_PROMPTS } from './prompts.js';
-import { callWithKey, clip, RETRYABLE_STATUSES, type Key, type ProviderFailure } from './keyed-call.js';
-import { retryAfterMs } from './retry-after.js';
+import { callWithKey, classifyProviderError, type Key, type ProviderFailure } from './keyed-call.js';
 import { ModelError, type ModelProvider, type ModelReply, type ModelRequest, type ProviderCredentials, type ToolCall, type ToolSpec, type ToolStep } from './port.js';
 import { fromProviderToolName, toProviderToolName } from './tool-names.js';
 
@@ -38,33 +36,20 @@ const redactMaskedKeys = (text: string) => text.replace(/\S*\*{3,}\S*/g, '***');
  * reading the clock for a Retry-After given as a date.
  */
 export function classifyOpenAIError(error: unknown, signal?: AbortSignal): OpenAIFailure {
-  if (signal?.aborted || error instanceof APIUserAbortError) {
-    const reason = signal?.reason as { name?: string } | undefined;
-    const timedOut = reason?.name === 'TimeoutError';
-    return { retryable: true, keyRefused: false, message: timedOut ? 'request timed out (deadline reached)' : 'request aborted' };
-  }
-  if (error instanceof APIConnectionError) {
+  return classifyProviderError(error, signal, {
+    isAbort: (e) => e instanceof APIUserAbortError,
     // APIConnectionTimeoutError is a subclass: the SDK's own timeout.
-    return { retryable: true, keyRefused: false, message: clip(`connection failed: ${error.message}`) };
-  }
-  if (error instanceof APIError && typeof error.status === 'number') {
-    const status = error.status;
-    const body = error.error as { message?: unknown } | undefined;
-    const detail = typeof body?.message === 'string' && body.message !== '' ? body.message : error.message;
-    const kind = [error.type, error.code].filter((part): part is string => typeof part === 'string' && part !== '');
-    const label = kind.length === 0 ? '' : kind.length === 2 && kind[0] !== kind[1] ? ` ${kind[0]} (${kind[1]})` : ` ${kind[0]}`;
-    const message = clip(redactMaskedKeys(`HTTP ${status}${label}: ${detail}`));
-    if (status === 401 || status === 403) return { retryable: false, keyRefused: true, status, message };
-    const failure: OpenAIFailure = { retryable: RETRYABLE_STATUSES.has(status) || status >= 500, keyRefused: false, status, message };
-    const wait = retryAfterMs((name) => error.headers?.get(name));
-    if (wait !== undefined) failure.retryAfterMs = wait;
-    return failure;
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return { retryable: false, keyRefused: false, message: clip(message) };
+    isConnection: (e) => e instanceof APIConnectionError,
+    describe: (e) => {
+      if (!(e instanceof APIError) || typeof e.status !== 'number') return undefined;
+      const body = e.error as { message?: unknown } | undefined;
+      const detail = typeof body?.message === 'string' && body.message !== '' ? body.message : e.message;
+      const kind = [e.type, e.code].filter((part): part is string => typeof part === 'string' && part !== '');
+      const label = kind.length === 0 ? '' : kind.length === 2 && kind[0] !== kind[1] ? ` ${kind[0]} (${kind[1]})` : ` ${kind[0]}`;
+      return { status: e.status, message: redactMaskedKeys(`HTTP ${e.status}${label}: ${detail}`), headers: e.headers };
+    },
+  });
 }
-
-type Turn = { role: 'user' | 'assistant'; content: string };
 
 /**
  * The tool loop so far as Chat Completions messages: per step, the assistant message with its
