@@ -17,53 +17,28 @@ import {
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AnthropicProvider, classifyAnthropicError } from '../../lib/models/anthropic.js';
 import { alternatingTurns } from '../../lib/models/prompts.js';
-import { ModelError, type ModelRequest, type ProviderCredentials } from '../../lib/models/port.js';
-import type { Message } from '../../lib/turns/model.js';
+import type { ProviderCredentials } from '../../lib/models/port.js';
 import { anthropicResponses as respond, contentText, startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.js';
+import {
+  closedFakeUrl,
+  expectEchoedKeyMasked,
+  expectHungRequestGivenUp,
+  expectRefusedKeyNotResent,
+  expectRefusedKeyRefetched,
+  expectResultsSentAsJson,
+  expectTransportErrorsRetryable,
+  fixedCredentials,
+  message,
+  modelErrorWithout,
+  refusedAfterRefetch,
+  request,
+} from '../support/provider-test-kit.js';
 
 const OLD_KEY = 'sk-ant-old-0123456789abcdef';
 const NEW_KEY = 'sk-ant-new-fedcba9876543210';
 
-/** Credentials like the resolver's: v1 (old key) until a caller reports v1 refused, then v2. */
-function rotatingCredentials(): ProviderCredentials & { calls: { rejectedVersion?: string }[] } {
-  const calls: { rejectedVersion?: string }[] = [];
-  let current = { value: OLD_KEY, versionId: 'v1' };
-  return {
-    calls,
-    async apiKey(options = {}) {
-      calls.push(options);
-      if (options.rejectedVersion === 'v1') current = { value: NEW_KEY, versionId: 'v2' };
-      return current;
-    },
-  };
-}
-
-const fixedCredentials = (value: string, versionId = 'v1'): ProviderCredentials => ({ apiKey: async () => ({ value, versionId }) });
-
-let seq = 0;
-const message = (role: Message['role'], content: string): Message => ({ seq: ++seq, role, content, turnId: `t${seq}`, agent: 'helper', createdAt: new Date().toISOString() });
-
-const request = (overrides: Partial<ModelRequest> = {}): ModelRequest => ({
-  agent: 'helper',
-  role: 'main',
-  input: 'What is the capital of France?',
-  memory: [],
-  subAgents: [],
-  signal: AbortSignal.timeout(10_000),
-  ...overrides,
-});
-
-/** Runs `promise`, expecting a ModelError, and returns it. */
-async function modelError(promise: Promise<unknown>): Promise<ModelError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ModelError);
-  const failure = error as ModelError;
-  for (const key of [OLD_KEY, NEW_KEY]) expect(failure.message).not.toContain(key);
-  return failure;
-}
+/** Runs `promise`, expecting a ModelError without either key in its message, and returns it. */
+const modelError = modelErrorWithout(OLD_KEY, NEW_KEY);
 
 let fake: FakeAnthropic;
 beforeAll(async () => {
@@ -76,6 +51,7 @@ beforeEach(() => {
 });
 
 const provider = (credentials: ProviderCredentials = fixedCredentials(OLD_KEY)) => new AnthropicProvider('claude-haiku-4-5', credentials, { baseUrl: fake.url, maxTokens: 256 });
+const underTest = () => ({ fake, provider, modelError, keys: { old: OLD_KEY, new: NEW_KEY } });
 
 describe('AnthropicProvider against the fake Messages API', () => {
   it('maps memory to alternating turns, sends the input last and returns the text', async () => {
@@ -111,54 +87,22 @@ describe('AnthropicProvider against the fake Messages API', () => {
   });
 
   it('puts the sub-agent results into the coalesce request as JSON', async () => {
-    const results = [
-      { agent: 'data', sessionKey: 's:data', status: 'succeeded' as const, reply: '30 closes' },
-      { agent: 'analysis', sessionKey: 's:analysis', status: 'timed_out' as const },
-    ];
-    await provider().complete(request({ role: 'coalesce', input: 'analyse ACME', results }));
-    const last = fake.requests[0]!.body.messages.at(-1);
-    expect(last.role).toBe('user');
-    const text = contentText(last.content);
-    expect(text).toContain('analyse ACME');
-    expect(JSON.parse(text.slice(text.indexOf('[')))).toEqual([
-      { agent: 'data', status: 'succeeded', reply: '30 closes' },
-      { agent: 'analysis', status: 'timed_out' },
-    ]);
+    await expectResultsSentAsJson(provider(), () => {
+      const last = fake.requests[0]!.body.messages.at(-1);
+      return { role: last.role, text: contentText(last.content) };
+    });
   });
 
-  it('refetches a refused key once and retries with the new version', async () => {
-    fake.acceptKeys([NEW_KEY]);
-    const credentials = rotatingCredentials();
-    const anthropic = provider(credentials);
-    const reply = await anthropic.complete(request());
-
-    expect(reply.text).toBe('echo: What is the capital of France?');
-    expect(credentials.calls).toEqual([{}, { rejectedVersion: 'v1' }]);
-    expect(fake.requests.map((r) => r.apiKey)).toEqual([OLD_KEY, NEW_KEY]);
-
-    // The rotated key's client is kept: the next call goes straight out with v2.
-    await anthropic.complete(request());
-    expect(fake.requests.map((r) => r.apiKey)).toEqual([OLD_KEY, NEW_KEY, NEW_KEY]);
-  });
+  it('refetches a refused key once and retries with the new version', () => expectRefusedKeyRefetched(underTest()));
 
   it('gives the model up (retryably: the chain falls back) with status 401 when the new key is refused too', async () => {
-    fake.acceptKeys(['sk-ant-someone-else']);
-    const credentials = rotatingCredentials();
-    const failure = await modelError(provider(credentials).complete(request()));
-
+    const failure = await refusedAfterRefetch(underTest(), 'sk-ant-someone-else');
     expect(failure).toMatchObject({ retryable: true, status: 401, model: 'anthropic:claude-haiku-4-5' });
     expect(failure.message).toContain('authentication_error');
     expect(failure.cause).toBeInstanceOf(AuthenticationError);
-    expect(credentials.calls).toEqual([{}, { rejectedVersion: 'v1' }]);
-    expect(fake.requests).toHaveLength(2);
   });
 
-  it('does not resend a refused key when the resolver has no newer version', async () => {
-    fake.acceptKeys([]);
-    const failure = await modelError(provider(fixedCredentials(OLD_KEY)).complete(request()));
-    expect(failure).toMatchObject({ retryable: true, status: 401 });
-    expect(fake.requests).toHaveLength(1);
-  });
+  it('does not resend a refused key when the resolver has no newer version', () => expectRefusedKeyNotResent(underTest()));
 
   it('classifies 429 as retryable with its Retry-After, without the SDK retrying', async () => {
     fake.script(respond.rateLimited(7));
@@ -189,31 +133,16 @@ describe('AnthropicProvider against the fake Messages API', () => {
     expect((await provider().complete(request())).text).toBe('late: 1');
   });
 
-  it('gives up on a hung request when the signal times out: retryable, within ~1 s', async () => {
-    fake.script(respond.hang());
-    const started = Date.now();
-    const failure = await modelError(provider().complete(request({ signal: AbortSignal.timeout(300) })));
-    expect(Date.now() - started).toBeLessThan(1_000);
-    expect(failure).toMatchObject({ retryable: true, status: undefined });
-    expect(failure.message).toContain('timed out');
-    await expect.poll(() => fake.pending()).toBe(0); // the SDK closed the connection
-  });
+  it('gives up on a hung request when the signal times out: retryable, within ~1 s', () => expectHungRequestGivenUp(underTest(), respond.hang()));
 
   it('treats an unreachable API as a retryable connection error', async () => {
-    const gone = await startFakeAnthropic();
-    const url = gone.url;
-    await gone.close();
-    const unreachable = new AnthropicProvider('claude-haiku-4-5', fixedCredentials(OLD_KEY), { baseUrl: url });
+    const unreachable = new AnthropicProvider('claude-haiku-4-5', fixedCredentials(OLD_KEY), { baseUrl: await closedFakeUrl(startFakeAnthropic) });
     const failure = await modelError(unreachable.complete(request()));
     expect(failure).toMatchObject({ retryable: true, status: undefined });
     expect(failure.cause).toBeInstanceOf(APIConnectionError);
   });
 
-  it('never puts the key into a ModelError message, even when the API echoes it', async () => {
-    fake.script(respond.invalidRequest(`bad key material ${OLD_KEY}`));
-    const failure = await modelError(provider().complete(request()));
-    expect(failure.message).toContain('***');
-  });
+  it('never puts the key into a ModelError message, even when the API echoes it', () => expectEchoedKeyMasked(underTest(), (key) => respond.invalidRequest(`bad key material ${key}`)));
 });
 
 describe('alternatingTurns', () => {
@@ -253,15 +182,7 @@ describe('classifyAnthropicError', () => {
     expect(classifyAnthropicError(apiError(403, 'permission_error'))).toMatchObject({ retryable: false, keyRefused: true, status: 403 });
   });
 
-  it('treats connection errors, timeouts and aborts as retryable', () => {
-    const connection = classifyAnthropicError(new APIConnectionError({ message: 'Connection error.' }));
-    expect(connection).toMatchObject({ retryable: true, keyRefused: false });
-    expect(connection.status).toBeUndefined();
-    expect(classifyAnthropicError(new APIConnectionTimeoutError())).toMatchObject({ retryable: true });
-    expect(classifyAnthropicError(new APIUserAbortError())).toMatchObject({ retryable: true });
-    const aborted = AbortSignal.abort();
-    expect(classifyAnthropicError(new Error('whatever'), aborted)).toMatchObject({ retryable: true, message: 'request aborted' });
-  });
+  it('treats connection errors, timeouts and aborts as retryable', () => expectTransportErrorsRetryable(classifyAnthropicError, { APIConnectionError, APIConnectionTimeoutError, APIUserAbortError }));
 
   it('treats anything else as not retryable', () => {
     expect(classifyAnthropicError(new TypeError('bad input'))).toEqual({ retryable: false, keyRefused: false, message: 'bad input' });

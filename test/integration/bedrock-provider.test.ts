@@ -15,26 +15,13 @@ import {
 } from '@aws-sdk/client-bedrock-runtime';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BEDROCK_ENDPOINT_ENV, BedrockProvider, classifyBedrockError, createBedrockClient, toConverseMessages } from '../../lib/models/bedrock.js';
-import { ModelError, type ModelRequest, type ToolSpec, type ToolStep } from '../../lib/models/port.js';
-import type { Message } from '../../lib/turns/model.js';
+import type { ToolSpec, ToolStep } from '../../lib/models/port.js';
 import { bedrockResponses as respond, blocksText, startFakeBedrock, type FakeBedrock } from '../support/fake-bedrock.js';
+import { closedFakeUrl, expectHungRequestGivenUp, expectResultsSentAsJson, message, modelErrorWithout, request } from '../support/provider-test-kit.js';
 
 const MODEL = 'anthropic.claude-3-haiku-20240307-v1:0';
 const ACCESS_KEY_ID = 'AKIDTESTBEDROCK00001';
 const credentials = { accessKeyId: ACCESS_KEY_ID, secretAccessKey: 'test-secret-access-key' };
-
-let seq = 0;
-const message = (role: Message['role'], content: string): Message => ({ seq: ++seq, role, content, turnId: `t${seq}`, agent: 'helper', createdAt: new Date().toISOString() });
-
-const request = (overrides: Partial<ModelRequest> = {}): ModelRequest => ({
-  agent: 'helper',
-  role: 'main',
-  input: 'What is the capital of France?',
-  memory: [],
-  subAgents: [],
-  signal: AbortSignal.timeout(10_000),
-  ...overrides,
-});
 
 const TOOLS: ToolSpec[] = [
   { name: 'memory.read', description: 'Reads the thread memory.', inputSchema: { type: 'object', properties: { limit: { type: 'integer' } } } },
@@ -42,14 +29,7 @@ const TOOLS: ToolSpec[] = [
 ];
 
 /** Runs `promise`, expecting a ModelError, and returns it. */
-async function modelError(promise: Promise<unknown>): Promise<ModelError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ModelError);
-  return error as ModelError;
-}
+const modelError = modelErrorWithout();
 
 let fake: FakeBedrock;
 let client: BedrockRuntimeClient;
@@ -66,6 +46,7 @@ beforeEach(() => {
 });
 
 const provider = (model = MODEL) => new BedrockProvider(model, { client, maxTokens: 256 });
+const underTest = () => ({ fake, provider: () => provider(), modelError });
 
 describe('BedrockProvider against the fake Converse API', () => {
   it('sends system, memory as alternating turns and the input last, signed with SigV4, and returns the text', async () => {
@@ -97,19 +78,10 @@ describe('BedrockProvider against the fake Converse API', () => {
   });
 
   it('puts the sub-agent results into the coalesce request as JSON', async () => {
-    const results = [
-      { agent: 'data', sessionKey: 's:data', status: 'succeeded' as const, reply: '30 closes' },
-      { agent: 'analysis', sessionKey: 's:analysis', status: 'timed_out' as const },
-    ];
-    await provider().complete(request({ role: 'coalesce', input: 'analyse ACME', results }));
-    const last = fake.requests[0]!.body.messages.at(-1);
-    expect(last.role).toBe('user');
-    const text = blocksText(last.content);
-    expect(text).toContain('analyse ACME');
-    expect(JSON.parse(text.slice(text.indexOf('[')))).toEqual([
-      { agent: 'data', status: 'succeeded', reply: '30 closes' },
-      { agent: 'analysis', status: 'timed_out' },
-    ]);
+    await expectResultsSentAsJson(provider(), () => {
+      const last = fake.requests[0]!.body.messages.at(-1);
+      return { role: last.role, text: blocksText(last.content) };
+    });
   });
 
   it('sends the tools with "__" names and parses a toolUse back into tool calls with dotted names', async () => {
@@ -251,21 +223,10 @@ describe('BedrockProvider against the fake Converse API', () => {
     expect((await provider().complete(request())).text).toBe('late: 1');
   });
 
-  it('gives up on a hung request when the signal times out: retryable, within ~1 s', async () => {
-    fake.script(respond.hang());
-    const started = Date.now();
-    const failure = await modelError(provider().complete(request({ signal: AbortSignal.timeout(300) })));
-    expect(Date.now() - started).toBeLessThan(1_000);
-    expect(failure).toMatchObject({ retryable: true, status: undefined });
-    expect(failure.message).toContain('timed out');
-    await expect.poll(() => fake.pending()).toBe(0); // the SDK reset the HTTP/2 stream
-  });
+  it('gives up on a hung request when the signal times out: retryable, within ~1 s', () => expectHungRequestGivenUp(underTest(), respond.hang()));
 
   it('treats an unreachable endpoint as a retryable connection error', async () => {
-    const gone = await startFakeBedrock();
-    const url = gone.url;
-    await gone.close();
-    const unreachableClient = createBedrockClient({ endpoint: url, region: 'us-east-1', credentials });
+    const unreachableClient = createBedrockClient({ endpoint: await closedFakeUrl(startFakeBedrock), region: 'us-east-1', credentials });
     try {
       const failure = await modelError(new BedrockProvider(MODEL, { client: unreachableClient }).complete(request()));
       expect(failure).toMatchObject({ retryable: true, status: undefined });

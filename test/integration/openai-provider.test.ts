@@ -15,41 +15,25 @@ import {
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { alternatingTurns, SYSTEM_PROMPTS } from '../../lib/models/prompts.js';
 import { classifyOpenAIError, OpenAICompatibleProvider, toOpenAIStepMessages, verifyOpenAIKey } from '../../lib/models/openai.js';
-import { ModelError, type ModelRequest, type ProviderCredentials, type ToolSpec, type ToolStep } from '../../lib/models/port.js';
-import type { Message } from '../../lib/turns/model.js';
+import type { ProviderCredentials, ToolSpec, ToolStep } from '../../lib/models/port.js';
 import { contentText, openaiResponses as respond, startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
+import {
+  closedFakeUrl,
+  expectEchoedKeyMasked,
+  expectHungRequestGivenUp,
+  expectRefusedKeyNotResent,
+  expectRefusedKeyRefetched,
+  expectResultsSentAsJson,
+  expectTransportErrorsRetryable,
+  fixedCredentials,
+  message,
+  modelErrorWithout,
+  refusedAfterRefetch,
+  request,
+} from '../support/provider-test-kit.js';
 
 const OLD_KEY = 'sk-old-0123456789abcdef';
 const NEW_KEY = 'sk-new-fedcba9876543210';
-
-/** Credentials like the resolver's: v1 (old key) until a caller reports v1 refused, then v2. */
-function rotatingCredentials(): ProviderCredentials & { calls: { rejectedVersion?: string }[] } {
-  const calls: { rejectedVersion?: string }[] = [];
-  let current = { value: OLD_KEY, versionId: 'v1' };
-  return {
-    calls,
-    async apiKey(options = {}) {
-      calls.push(options);
-      if (options.rejectedVersion === 'v1') current = { value: NEW_KEY, versionId: 'v2' };
-      return current;
-    },
-  };
-}
-
-const fixedCredentials = (value: string, versionId = 'v1'): ProviderCredentials => ({ apiKey: async () => ({ value, versionId }) });
-
-let seq = 0;
-const message = (role: Message['role'], content: string): Message => ({ seq: ++seq, role, content, turnId: `t${seq}`, agent: 'helper', createdAt: new Date().toISOString() });
-
-const request = (overrides: Partial<ModelRequest> = {}): ModelRequest => ({
-  agent: 'helper',
-  role: 'main',
-  input: 'What is the capital of France?',
-  memory: [],
-  subAgents: [],
-  signal: AbortSignal.timeout(10_000),
-  ...overrides,
-});
 
 const TOOLS: ToolSpec[] = [
   {
@@ -60,21 +44,11 @@ const TOOLS: ToolSpec[] = [
   { name: 'clock', description: 'The current time.', inputSchema: { type: 'object', properties: {} } },
 ];
 
-/** Runs `promise`, expecting a ModelError, and returns it. */
-async function modelError(promise: Promise<unknown>): Promise<ModelError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ModelError);
-  const failure = error as ModelError;
-  for (const key of [OLD_KEY, NEW_KEY]) {
-    expect(failure.message).not.toContain(key);
-    // Not even the API's masked quote of it (first 3 and last 4 characters).
-    expect(failure.message).not.toContain(key.slice(-4));
-  }
-  return failure;
-}
+/**
+ * Runs `promise`, expecting a ModelError without either key in its message, not even the API's
+ * masked quote of it (first 3 and last 4 characters), and returns it.
+ */
+const modelError = modelErrorWithout(OLD_KEY, NEW_KEY, OLD_KEY.slice(-4), NEW_KEY.slice(-4));
 
 let fake: FakeOpenAI;
 beforeAll(async () => {
@@ -87,6 +61,7 @@ beforeEach(() => {
 });
 
 const provider = (credentials: ProviderCredentials = fixedCredentials(OLD_KEY)) => new OpenAICompatibleProvider('openai', 'gpt-fake', credentials, { baseUrl: fake.url, maxTokens: 256 });
+const underTest = () => ({ fake, provider, modelError, keys: { old: OLD_KEY, new: NEW_KEY } });
 
 describe('OpenAICompatibleProvider against the fake Chat Completions API', () => {
   it('sends a system prompt, the memory and the input last, and returns the text', async () => {
@@ -128,19 +103,10 @@ describe('OpenAICompatibleProvider against the fake Chat Completions API', () =>
   });
 
   it('puts the sub-agent results into the coalesce request as JSON', async () => {
-    const results = [
-      { agent: 'data', sessionKey: 's:data', status: 'succeeded' as const, reply: '30 closes' },
-      { agent: 'analysis', sessionKey: 's:analysis', status: 'timed_out' as const },
-    ];
-    await provider().complete(request({ role: 'coalesce', input: 'analyse ACME', results }));
-    const last = fake.requests[0]!.body.messages.at(-1);
-    expect(last.role).toBe('user');
-    const text = contentText(last.content);
-    expect(text).toContain('analyse ACME');
-    expect(JSON.parse(text.slice(text.indexOf('[')))).toEqual([
-      { agent: 'data', status: 'succeeded', reply: '30 closes' },
-      { agent: 'analysis', status: 'timed_out' },
-    ]);
+    await expectResultsSentAsJson(provider(), () => {
+      const last = fake.requests[0]!.body.messages.at(-1);
+      return { role: last.role, text: contentText(last.content) };
+    });
   });
 
   it('sends the tool specs as functions, with "__" for "."', async () => {
@@ -226,40 +192,17 @@ describe('OpenAICompatibleProvider against the fake Chat Completions API', () =>
     ]);
   });
 
-  it('refetches a refused key once and retries with the new version', async () => {
-    fake.acceptKeys([NEW_KEY]);
-    const credentials = rotatingCredentials();
-    const openai = provider(credentials);
-    const reply = await openai.complete(request());
-
-    expect(reply.text).toBe('echo: What is the capital of France?');
-    expect(credentials.calls).toEqual([{}, { rejectedVersion: 'v1' }]);
-    expect(fake.requests.map((r) => r.apiKey)).toEqual([OLD_KEY, NEW_KEY]);
-
-    // The rotated key's client is kept: the next call goes straight out with v2.
-    await openai.complete(request());
-    expect(fake.requests.map((r) => r.apiKey)).toEqual([OLD_KEY, NEW_KEY, NEW_KEY]);
-  });
+  it('refetches a refused key once and retries with the new version', () => expectRefusedKeyRefetched(underTest()));
 
   it('gives the model up (retryably: the chain falls back) with status 401 when the new key is refused too', async () => {
-    fake.acceptKeys(['sk-someone-else-000000']);
-    const credentials = rotatingCredentials();
-    const failure = await modelError(provider(credentials).complete(request()));
-
+    const failure = await refusedAfterRefetch(underTest(), 'sk-someone-else-000000');
     expect(failure).toMatchObject({ retryable: true, status: 401, model: 'openai:gpt-fake' });
     expect(failure.message).toContain('invalid_api_key');
     expect(failure.message).toContain('refused again after a refetch');
     expect(failure.cause).toBeInstanceOf(AuthenticationError);
-    expect(credentials.calls).toEqual([{}, { rejectedVersion: 'v1' }]);
-    expect(fake.requests).toHaveLength(2);
   });
 
-  it('does not resend a refused key when the resolver has no newer version', async () => {
-    fake.acceptKeys([]);
-    const failure = await modelError(provider(fixedCredentials(OLD_KEY)).complete(request()));
-    expect(failure).toMatchObject({ retryable: true, status: 401 });
-    expect(fake.requests).toHaveLength(1);
-  });
+  it('does not resend a refused key when the resolver has no newer version', () => expectRefusedKeyNotResent(underTest()));
 
   it('classifies 429 as retryable with the API\u2019s retry-after, without the SDK retrying', async () => {
     fake.script(respond.rateLimited(7));
@@ -299,31 +242,16 @@ describe('OpenAICompatibleProvider against the fake Chat Completions API', () =>
     expect((await provider().complete(request())).text).toBe('late: 2');
   });
 
-  it('gives up on a hung request when the signal times out: retryable, within ~1 s', async () => {
-    fake.script(respond.hang());
-    const started = Date.now();
-    const failure = await modelError(provider().complete(request({ signal: AbortSignal.timeout(300) })));
-    expect(Date.now() - started).toBeLessThan(1_000);
-    expect(failure).toMatchObject({ retryable: true, status: undefined });
-    expect(failure.message).toContain('timed out');
-    await expect.poll(() => fake.pending()).toBe(0); // the SDK closed the connection
-  });
+  it('gives up on a hung request when the signal times out: retryable, within ~1 s', () => expectHungRequestGivenUp(underTest(), respond.hang()));
 
   it('treats an unreachable API as a retryable connection error', async () => {
-    const gone = await startFakeOpenAI();
-    const url = gone.url;
-    await gone.close();
-    const unreachable = new OpenAICompatibleProvider('openai', 'gpt-fake', fixedCredentials(OLD_KEY), { baseUrl: url });
+    const unreachable = new OpenAICompatibleProvider('openai', 'gpt-fake', fixedCredentials(OLD_KEY), { baseUrl: await closedFakeUrl(startFakeOpenAI) });
     const failure = await modelError(unreachable.complete(request()));
     expect(failure).toMatchObject({ retryable: true, status: undefined });
     expect(failure.cause).toBeInstanceOf(APIConnectionError);
   });
 
-  it('never puts the key into a ModelError message, even when the API echoes it', async () => {
-    fake.script(respond.invalidRequest(`bad key material ${OLD_KEY}`));
-    const failure = await modelError(provider().complete(request()));
-    expect(failure.message).toContain('***');
-  });
+  it('never puts the key into a ModelError message, even when the API echoes it', () => expectEchoedKeyMasked(underTest(), (key) => respond.invalidRequest(`bad key material ${key}`)));
 });
 
 describe('OpenAICompatibleProvider for a keyless Ollama', () => {
@@ -442,15 +370,7 @@ describe('classifyOpenAIError', () => {
     expect(classifyOpenAIError(quoted).message).toBe('HTTP 401 invalid_request_error (invalid_api_key): Incorrect API key provided: *** You can find your API key at https://platform.openai.com/account/api-keys.');
   });
 
-  it('treats connection errors, timeouts and aborts as retryable', () => {
-    const connection = classifyOpenAIError(new APIConnectionError({ message: 'Connection error.' }));
-    expect(connection).toMatchObject({ retryable: true, keyRefused: false });
-    expect(connection.status).toBeUndefined();
-    expect(classifyOpenAIError(new APIConnectionTimeoutError())).toMatchObject({ retryable: true });
-    expect(classifyOpenAIError(new APIUserAbortError())).toMatchObject({ retryable: true });
-    const aborted = AbortSignal.abort();
-    expect(classifyOpenAIError(new Error('whatever'), aborted)).toMatchObject({ retryable: true, message: 'request aborted' });
-  });
+  it('treats connection errors, timeouts and aborts as retryable', () => expectTransportErrorsRetryable(classifyOpenAIError, { APIConnectionError, APIConnectionTimeoutError, APIUserAbortError }));
 
   it('treats anything else as not retryable', () => {
     expect(classifyOpenAIError(new TypeError('bad input'))).toEqual({ retryable: false, keyRefused: false, message: 'bad input' });

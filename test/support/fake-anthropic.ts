@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { AcceptedKeys, delayed, hang, listenOnLoopback, readJsonBody, recordedHttp, ResponderScript, type KeyCheckingFake, type RecordedHttpRequest, type ResponderOf } from './fake-server.js';
 
 /**
  * A loopback server speaking the Anthropic Messages wire format (non-streaming), for running the
@@ -12,11 +12,7 @@ import type { AddressInfo } from 'node:net';
  */
 
 /** One request the fake received: headers as node parsed them (lower-case names), body as parsed JSON. */
-export interface RecordedRequest {
-  method: string;
-  path: string;
-  headers: IncomingHttpHeaders;
-  body: any;
+export interface RecordedRequest extends RecordedHttpRequest<IncomingHttpHeaders> {
   /** The key the request presented (`x-api-key`, or the token of `Authorization: Bearer`). */
   apiKey: string | undefined;
 }
@@ -37,7 +33,7 @@ export type FakeResponse =
   | { kind: 'hang' };
 
 /** A response, or a function of the recorded request that picks one. */
-export type Responder = FakeResponse | ((request: RecordedRequest) => FakeResponse);
+export type Responder = ResponderOf<RecordedRequest, FakeResponse>;
 
 /** Builders of the responses the real API gives. */
 export const anthropicResponses = {
@@ -63,26 +59,14 @@ export const anthropicResponses = {
   notFound: (message = 'model: not found'): FakeResponse => ({ kind: 'error', status: 404, type: 'not_found_error', message }),
   /** Any error status with the API's envelope. */
   error: (status: number, type: string, message: string, headers?: Record<string, string>): FakeResponse => ({ kind: 'error', status, type, message, headers }),
-  /** `response`, sent after `ms` (not sent at all when the client disconnects first). */
-  delayed: (ms: number, response: FakeResponse): FakeResponse => (response.kind === 'hang' ? response : { ...response, delayMs: ms }),
-  /** Never answers; the request ends when the client disconnects (or the fake closes). */
-  hang: (): FakeResponse => ({ kind: 'hang' }),
+  delayed: delayed<FakeResponse>,
+  hang: hang as () => FakeResponse,
 };
 
-export interface FakeAnthropic {
+/** The script answers accepted `POST /v1/messages` requests; auth failures are recorded too. */
+export interface FakeAnthropic extends KeyCheckingFake<RecordedRequest, Responder> {
   /** Base URL to give the SDK (`baseURL`), e.g. http://127.0.0.1:41234 */
   url: string;
-  /** Every request received, in order (auth failures included). */
-  requests: RecordedRequest[];
-  /** Only these keys are accepted from now on; before the first call any key is. */
-  acceptKeys(keys: string[]): void;
-  /** Queues responses for the next accepted `POST /v1/messages` requests, in order. */
-  script(...responses: Responder[]): void;
-  /** The response once the script is used up (initially: echoes the last user message). */
-  setDefault(responder: Responder): void;
-  /** Requests currently waiting for an answer (hung or delayed). */
-  pending(): number;
-  close(): Promise<void>;
 }
 
 const requestId = () => `req_${randomBytes(12).toString('hex')}`;
@@ -105,10 +89,8 @@ function presentedKey(headers: IncomingHttpHeaders): string | undefined {
 
 export async function startFakeAnthropic(options: { acceptKeys?: string[]; default?: Responder } = {}): Promise<FakeAnthropic> {
   const requests: RecordedRequest[] = [];
-  let accepted: Set<string> | undefined = options.acceptKeys ? new Set(options.acceptKeys) : undefined;
-  const queue: Responder[] = [];
-  let fallback: Responder = options.default ?? echo;
-  let waiting = 0;
+  const keys = new AcceptedKeys(options.acceptKeys);
+  const responders = new ResponderScript<RecordedRequest, FakeResponse>(options.default ?? echo);
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     if (res.destroyed || res.writableEnded) return;
@@ -121,25 +103,9 @@ export async function startFakeAnthropic(options: { acceptKeys?: string[]; defau
     send(res, status, { type: 'error', error: { type, message } }, headers);
 
   const answer = async (recorded: RecordedRequest, res: ServerResponse) => {
-    const next = queue.shift() ?? fallback;
-    const response = typeof next === 'function' ? next(recorded) : next;
-    if (response.kind === 'hang') {
-      waiting += 1;
-      await new Promise<void>((resolve) => res.once('close', resolve));
-      waiting -= 1;
-      return;
-    }
-    if (response.delayMs) {
-      waiting += 1;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, response.delayMs);
-        res.once('close', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-      waiting -= 1;
-    }
+    const response = responders.next(recorded);
+    if (response.kind === 'hang') return responders.waitForClientOr(res);
+    if (response.delayMs) await responders.waitForClientOr(res, response.delayMs);
     if (response.kind === 'error') return sendError(res, response.status, response.type, response.message, response.headers);
     const body = recorded.body as MessagesBody;
     const text = typeof response.text === 'function' ? response.text(body) : response.text;
@@ -168,29 +134,14 @@ export async function startFakeAnthropic(options: { acceptKeys?: string[]; defau
   };
 
   const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks).toString('utf8');
-      let body: unknown;
-      try {
-        body = raw === '' ? undefined : JSON.parse(raw);
-      } catch {
-        body = raw;
-      }
-      const recorded: RecordedRequest = {
-        method: req.method ?? '',
-        path: req.url ?? '',
-        headers: req.headers,
-        body,
-        apiKey: presentedKey(req.headers),
-      };
+    void readJsonBody(req).then((body) => {
+      const recorded: RecordedRequest = { ...recordedHttp(req, body), apiKey: presentedKey(req.headers) };
       requests.push(recorded);
       const path = recorded.path.split('?')[0];
       const models = recorded.method === 'GET' && path === '/v1/models';
       if (!models && (recorded.method !== 'POST' || path !== '/v1/messages')) return sendError(res, 404, 'not_found_error', 'Not Found');
       if (recorded.apiKey === undefined) return sendError(res, 401, 'authentication_error', 'x-api-key header is required');
-      if (accepted && !accepted.has(recorded.apiKey)) return sendError(res, 401, 'authentication_error', 'invalid x-api-key');
+      if (keys.refuses(recorded.apiKey)) return sendError(res, 401, 'authentication_error', 'invalid x-api-key');
       if (!req.headers['anthropic-version']) return sendError(res, 400, 'invalid_request_error', 'anthropic-version: header is required');
       // The Models API's list, as a key check costs no tokens (GET /v1/models?limit=1).
       if (models) {
@@ -209,26 +160,13 @@ export async function startFakeAnthropic(options: { acceptKeys?: string[]; defau
     });
   });
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const listener = await listenOnLoopback(server, () => server.closeAllConnections());
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: listener.origin,
     requests,
-    acceptKeys(keys) {
-      accepted = new Set(keys);
-    },
-    script(...responses) {
-      queue.push(...responses);
-    },
-    setDefault(responder) {
-      fallback = responder;
-    },
-    pending: () => waiting,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
+    acceptKeys: (accepted) => keys.accept(accepted),
+    ...responders.controls(),
+    close: listener.close,
   };
 }

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Http2ServerRequest, type Http2ServerResponse, type IncomingHttpHeaders, type ServerHttp2Session } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { delayed, hang, listenOnLoopback, readJsonBody, recordedHttp, ResponderScript, type RecordedHttpRequest, type ResponderOf, type ScriptedFake } from './fake-server.js';
 
 /**
  * A loopback server speaking the Bedrock Runtime Converse wire format (restJson1), for running the
@@ -17,13 +17,9 @@ import type { AddressInfo } from 'node:net';
  */
 
 /** One request the fake received: headers as node parsed them (lower-case names), body as parsed JSON. */
-export interface RecordedRequest {
-  method: string;
-  path: string;
+export interface RecordedRequest extends RecordedHttpRequest<IncomingHttpHeaders> {
   /** The model id of the path, URL-decoded ("anthropic.claude-3-haiku-20240307-v1:0"). */
   modelId: string | undefined;
-  headers: IncomingHttpHeaders;
-  body: any;
   /** The Authorization header, as sent. */
   authorization: string | undefined;
   /** The access key id of a SigV4 signature (from `Credential=<id>/<date>/<region>/<service>/aws4_request`). */
@@ -65,7 +61,7 @@ export type FakeResponse =
   | { kind: 'hang' };
 
 /** A response, or a function of the recorded request that picks one. */
-export type Responder = FakeResponse | ((request: RecordedRequest) => FakeResponse);
+export type Responder = ResponderOf<RecordedRequest, FakeResponse>;
 
 /** Builders of the responses the real service gives. */
 export const bedrockResponses = {
@@ -93,24 +89,14 @@ export const bedrockResponses = {
   notFound: (message = 'Model not found.'): FakeResponse => ({ kind: 'error', status: 404, type: 'ResourceNotFoundException', message }),
   /** Any error status and exception name, with the service's error shape. */
   error: (status: number, type: string, message: string, headers?: Record<string, string>): FakeResponse => ({ kind: 'error', status, type, message, headers }),
-  /** `response`, sent after `ms` (not sent at all when the client gives up first). */
-  delayed: (ms: number, response: FakeResponse): FakeResponse => (response.kind === 'hang' ? response : { ...response, delayMs: ms }),
-  /** Never answers; the request ends when the client resets the stream (or the fake closes). */
-  hang: (): FakeResponse => ({ kind: 'hang' }),
+  delayed: delayed<FakeResponse>,
+  hang: hang as () => FakeResponse,
 };
 
-export interface FakeBedrock {
+/** The script answers valid Converse requests (the default echoes the last user text); refused ones are recorded too. */
+export interface FakeBedrock extends ScriptedFake<RecordedRequest, Responder> {
   /** Endpoint to give the SDK (`endpoint`, or AWS_ENDPOINT_URL_BEDROCK_RUNTIME), e.g. http://127.0.0.1:41234 */
   url: string;
-  /** Every request received, in order (refused ones included). */
-  requests: RecordedRequest[];
-  /** Queues responses for the next valid Converse requests, in order. */
-  script(...responses: Responder[]): void;
-  /** The response once the script is used up (initially: echoes the last user text). */
-  setDefault(responder: Responder): void;
-  /** Requests currently waiting for an answer (hung or delayed). */
-  pending(): number;
-  close(): Promise<void>;
 }
 
 /** Where the service's error type header points (Coral's namespace uri, dropped by the SDK). */
@@ -170,9 +156,7 @@ function invalid(body: unknown): string | undefined {
 
 export async function startFakeBedrock(options: { default?: Responder } = {}): Promise<FakeBedrock> {
   const requests: RecordedRequest[] = [];
-  const queue: Responder[] = [];
-  let fallback: Responder = options.default ?? echo;
-  let waiting = 0;
+  const responders = new ResponderScript<RecordedRequest, FakeResponse>(options.default ?? echo);
   const sessions = new Set<ServerHttp2Session>();
 
   const send = (res: Http2ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -184,25 +168,10 @@ export async function startFakeBedrock(options: { default?: Responder } = {}): P
     send(res, status, { message }, { 'x-amzn-errortype': `${type}:${ERROR_NAMESPACE}`, ...headers });
 
   const answer = async (recorded: RecordedRequest, res: Http2ServerResponse) => {
-    const next = queue.shift() ?? fallback;
-    const response = typeof next === 'function' ? next(recorded) : next;
-    if (response.kind === 'hang') {
-      waiting += 1;
-      await new Promise<void>((resolve) => res.once('close', resolve));
-      waiting -= 1;
-      return;
-    }
-    if (response.delayMs) {
-      waiting += 1;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, response.delayMs);
-        res.once('close', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-      waiting -= 1;
-    }
+    const response = responders.next(recorded);
+    // An Http2ServerResponse closes when the client resets the stream.
+    if (response.kind === 'hang') return responders.waitForClientOr(res);
+    if (response.delayMs) await responders.waitForClientOr(res, response.delayMs);
     if (response.kind === 'error') return sendError(res, response.status, response.type, response.message, response.headers);
     const body = recorded.body as ConverseBody;
     let content: ConverseBlock[];
@@ -228,17 +197,9 @@ export async function startFakeBedrock(options: { default?: Responder } = {}): P
   };
 
   const server = createServer((req: Http2ServerRequest, res: Http2ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks).toString('utf8');
-      let body: unknown;
-      try {
-        body = raw === '' ? undefined : JSON.parse(raw);
-      } catch {
-        body = raw;
-      }
-      const path = req.url ?? '';
+    void readJsonBody(req).then((body) => {
+      const http = recordedHttp(req, body);
+      const { path } = http;
       const route = /^\/model\/([^/?]+)\/converse(?:\?|$)/.exec(path);
       const authorization = typeof req.headers.authorization === 'string' ? req.headers.authorization : undefined;
       const credential = /Credential=([^/,\s]+)\/\d{8}\/([^/]+)\/([^/]+)\/aws4_request/.exec(authorization ?? '');
@@ -249,11 +210,8 @@ export async function startFakeBedrock(options: { default?: Responder } = {}): P
         modelId = route?.[1];
       }
       const recorded: RecordedRequest = {
-        method: req.method,
-        path,
+        ...http,
         modelId,
-        headers: req.headers,
-        body,
         authorization,
         accessKeyId: credential?.[1],
         signedFor: credential ? { region: credential[2]!, service: credential[3]! } : undefined,
@@ -272,23 +230,15 @@ export async function startFakeBedrock(options: { default?: Responder } = {}): P
     session.once('close', () => sessions.delete(session));
   });
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  // An HTTP/2 server has no closeAllConnections: closing destroys its sessions instead.
+  const listener = await listenOnLoopback(server, () => {
+    for (const session of sessions) session.destroy();
+  });
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: listener.origin,
     requests,
-    script(...responses) {
-      queue.push(...responses);
-    },
-    setDefault(responder) {
-      fallback = responder;
-    },
-    pending: () => waiting,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        for (const session of sessions) session.destroy();
-      }),
+    ...responders.controls(),
+    close: listener.close,
   };
 }
