@@ -1,30 +1,15 @@
 import { isAbsolute, resolve } from 'node:path';
-import type { AuditEntry } from '../../lib/audit/chain.js';
 import type { SecretStatus } from '../../lib/secrets/admin.js';
 import { segment } from '../api-client.js';
 import type { CommandContext, CommandGroup, CommandSpec } from '../command.js';
-import { CliError, UsageError } from '../errors.js';
+import { CliError } from '../errors.js';
 import { readSecretValue } from '../secret-input.js';
 import { secretsManagerTarget, storeSecretValue } from '../secrets-manager.js';
 import { formatKeyValue, formatTable } from '../table.js';
-
-/** An audit event as GET /v1/audit returns it. */
-export type AuditEventView = Omit<AuditEntry, 'prevHash'>;
-
-/** One page of GET /v1/audit. */
-export interface AuditPageView {
-  from: string;
-  to: string;
-  events: AuditEventView[];
-  nextCursor?: string;
-}
+import { AUDIT_WINDOW_OPTIONS, auditWindow, fetchAuditEvents, text } from './audit.js';
 
 /** The audit type `secrets audit` shows unless --type says otherwise; `--type all` shows every type. */
 export const DEFAULT_AUDIT_TYPE = 'secret_reveal';
-/** Page size asked of GET /v1/audit (its maximum). */
-export const AUDIT_PAGE_LIMIT = 200;
-/** A bound on pages followed, should a server keep answering with a cursor. */
-const MAX_AUDIT_PAGES = 1000;
 
 const STAGE_ORDER = ['AWSCURRENT', 'AWSPENDING', 'AWSPREVIOUS'];
 
@@ -135,33 +120,22 @@ const audit: CommandSpec = {
   args: [{ name: 'NAME', optional: true }],
   synopsis: '[NAME] [--period 24h | --since ISO] [--type TYPE]',
   options: {
-    period: { type: 'string', valueName: 'DURATION', description: 'events of the last DURATION, e.g. 30m, 24h, 7d (default 24h, at most 31d)' },
-    since: { type: 'string', valueName: 'ISO', description: 'events at or after this instant, e.g. 2025-01-31T00:00:00Z' },
+    ...AUDIT_WINDOW_OPTIONS,
     type: { type: 'string', valueName: 'TYPE', description: `event type: secret_reveal (default), secret_denied, secret_refresh, … or "all"` },
   },
+  notes: ['The secrets view of `threadbound audit` (which lists every chain\'s events and verifies them).'],
   examples: ['threadbound secrets audit --period 24h', 'threadbound secrets audit anthropic-api-key --type secret_denied --period 7d', 'threadbound secrets audit --since 2025-01-31T00:00:00Z --json'],
   async run(ctx) {
     const [name] = ctx.args;
-    const period = ctx.options.period as string | undefined;
-    const since = ctx.options.since as string | undefined;
-    if (period !== undefined && since !== undefined) throw new UsageError('give --period or --since, not both', audit.path);
+    const window = auditWindow(ctx, audit.path);
     const typeOption = (ctx.options.type as string | undefined) ?? DEFAULT_AUDIT_TYPE;
     const type = typeOption === 'all' ? undefined : typeOption;
-    const query = { type, ...(since !== undefined ? { since } : { period: period ?? '24h' }), limit: AUDIT_PAGE_LIMIT };
-    const api = ctx.api('admin');
-    const first = await api.get<AuditPageView>('/v1/audit', query);
-    const events = [...first.events];
-    let cursor = first.nextCursor;
-    for (let pages = 1; cursor !== undefined; pages += 1) {
-      if (pages >= MAX_AUDIT_PAGES) throw new CliError('too_many_pages', `more than ${MAX_AUDIT_PAGES} pages of audit events: narrow the window (--period, --since) or the --type`);
-      const page = await api.get<AuditPageView>('/v1/audit', { ...query, cursor });
-      events.push(...page.events);
-      cursor = page.nextCursor;
-    }
-    const shown = name === undefined ? events : events.filter((event) => event.data?.secret === name);
-    if (ctx.json) return ctx.printJson({ from: first.from, to: first.to, events: shown });
+    const found = await fetchAuditEvents(ctx.api('admin'), { type, ...window });
+    // The name is filtered here: the API filters by thread, agent and tenant, a secret is in the event's data.
+    const shown = name === undefined ? found.events : found.events.filter((event) => event.data?.secret === name);
+    if (ctx.json) return ctx.printJson({ from: found.from, to: found.to, events: shown });
     if (shown.length === 0) {
-      return ctx.out(`no ${type ?? 'audit'} events${name !== undefined ? ` of ${name}` : ''} from ${first.from} to ${first.to}\n`);
+      return ctx.out(`no ${type ?? 'audit'} events${name !== undefined ? ` of ${name}` : ''} from ${found.from} to ${found.to}\n`);
     }
     ctx.out(
       formatTable(shown, [
@@ -237,10 +211,6 @@ async function configuredSecretId(ctx: CommandContext, name: string): Promise<st
 function stageRank(stage: string): number {
   const i = STAGE_ORDER.indexOf(stage);
   return i === -1 ? STAGE_ORDER.length : i;
-}
-
-function text(value: unknown): string | undefined {
-  return value === undefined || value === null ? undefined : typeof value === 'string' ? value : JSON.stringify(value);
 }
 
 export const secretsGroup: CommandGroup = {

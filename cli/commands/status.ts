@@ -1,12 +1,5 @@
-import type { AgentOverview } from '../../lib/agents/overview.js';
 import type { CommandGroup, CommandSpec } from '../command.js';
-import { formatTable, percent } from '../table.js';
-
-/** GET /v1/agents. */
-export interface AgentsAnswer {
-  agents: AgentOverview[];
-  deployment: { activeThreads: number; maxThreads: number; utilisation: number };
-}
+import { printAgentsStatus } from './agents.js';
 
 const status: CommandSpec = {
   path: ['status'],
@@ -14,23 +7,11 @@ const status: CommandSpec = {
   options: {
     agents: { type: 'boolean', description: 'per agent: active threads / maxActiveThreads, running turns / maxConcurrentTurns, utilisation (the default section today)' },
   },
-  notes: ['With no section flag every section is shown (today: --agents).'],
+  notes: ['With no section flag every section is shown (today: --agents, the same as `threadbound agents status`).'],
   examples: ['threadbound status --agents', 'threadbound status --agents --json'],
   async run(ctx) {
     // --agents is the only section so far; `status` alone shows every section.
-    const answer = await ctx.api('tenant').get<AgentsAnswer>('/v1/agents');
-    if (ctx.json) return ctx.printJson(answer);
-    ctx.out(
-      formatTable(answer.agents, [
-        { header: 'agent', value: (a) => a.name },
-        { header: 'threads', value: (a) => `${a.activeThreads}/${a.limits.maxActiveThreads}`, align: 'right' },
-        { header: 'turns', value: (a) => `${a.runningTurns}/${a.limits.maxConcurrentTurns}`, align: 'right' },
-        { header: 'thread use', value: (a) => percent(a.utilisation.threads), align: 'right' },
-        { header: 'turn use', value: (a) => percent(a.utilisation.turns), align: 'right' },
-      ]),
-    );
-    const d = answer.deployment;
-    if (d) ctx.out(`\ndeployment: ${d.activeThreads}/${d.maxThreads} threads (${percent(d.utilisation)})\n`);
+    await printAgentsStatus(ctx);
   },
 };
 

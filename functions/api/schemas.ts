@@ -60,6 +60,15 @@ export const messagesQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(50),
 });
 
+export const agentPath = z.object({
+  name: z.string().regex(NAME_PATTERN, 'must be an agent name'),
+});
+
+export const agentRestartBody = z.strictObject({
+  /** Also restart turns still within their lease (started before the restart): they are failed and their thread restarted. */
+  force: z.boolean().default(false),
+});
+
 export const secretPath = z.object({
   name: z.string().regex(NAME_PATTERN, 'must be a secret name'),
 });
@@ -99,3 +108,8 @@ export const auditQuery = z
   })
   .refine((q) => !(q.since && q.period), { message: 'give since or period, not both', path: ['period'] })
   .refine((q) => !q.period || !DURATION_PATTERN.test(q.period) || durationMs(q.period) <= durationMs(MAX_AUDIT_WINDOW), { message: `at most ${MAX_AUDIT_WINDOW}`, path: ['period'] });
+
+/** GET /v1/audit/verify: where the walk over every chain continues (the previous answer's nextCursor). */
+export const auditVerifyQuery = z.strictObject({
+  cursor: z.string().min(1).max(2048).optional(),
+});

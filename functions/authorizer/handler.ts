@@ -2,12 +2,13 @@ import type { APIGatewayRequestAuthorizerEventV2, APIGatewaySimpleAuthorizerWith
 import { authenticate } from '../../lib/auth/api-keys.js';
 import { apiKeyStore } from '../shared/context.js';
 import type { AuthorizerContext } from '../shared/http/principal.js';
+import { workerHandler } from '../shared/worker-handler.js';
 
 /**
  * HTTP API Lambda authorizer (simple responses). It resolves the bearer key to its tenant and
  * passes that on; the route answers 401/403 itself so those leave in the API's error shape.
  */
-export async function handler(event: APIGatewayRequestAuthorizerEventV2): Promise<APIGatewaySimpleAuthorizerWithContextResult<AuthorizerContext>> {
+export const handler = workerHandler(async (event: APIGatewayRequestAuthorizerEventV2): Promise<APIGatewaySimpleAuthorizerWithContextResult<AuthorizerContext>> => {
   const principal = await authenticate(apiKeyStore, event.headers?.authorization ?? event.identitySource?.[0]);
   return { isAuthorized: true, context: principal ? { authenticated: true, ...principal } : { authenticated: false } };
-}
+});

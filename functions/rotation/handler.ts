@@ -1,4 +1,3 @@
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
 import { providerKeyVerifier } from '../../lib/models/key-check.js';
 import { RotationError } from '../../lib/rotation/errors.js';
@@ -9,7 +8,9 @@ import { SecretsManagerVersions } from '../../lib/rotation/secrets-manager-versi
 import { generatedStrategy, providerAdminStrategy, stagedStrategy } from '../../lib/rotation/strategies.js';
 import { config, secretLedger, secretsManager } from '../shared/context.js';
 import { logger } from '../shared/logger.js';
-import { flushMetrics, metrics } from '../shared/metrics.js';
+import { METRIC } from '../shared/metric-names.js';
+import { emitMetric } from '../shared/metrics.js';
+import { workerHandler } from '../shared/worker-handler.js';
 
 /** The event Secrets Manager invokes a rotation function with. */
 const rotationEvent = z.object({
@@ -21,15 +22,17 @@ const rotationEvent = z.object({
 
 const verify = providerKeyVerifier(config);
 
-/** Records outcomes in the table and counts each failed step as RotationFailed{secret} (the CDK alarm's metric). */
+/**
+ * Records outcomes in the table and counts them: each failed step as RotationFailed{secret} (the CDK
+ * alarm's metric), each finished rotation as RotationSucceeded{secret}.
+ */
 const recorder: RotationRecorder = {
   recordRotation: async (name, outcome) => {
     if (outcome.status === 'failed') {
-      const single = metrics.singleMetric();
-      single.addDimension('secret', name);
-      single.addMetric('RotationFailed', MetricUnit.Count, 1);
+      emitMetric(METRIC.rotationFailed, { secret: name });
       logger.error('rotation step failed', { secret: name, step: outcome.step, versionId: outcome.versionId, error: outcome.error });
     } else {
+      emitMetric(METRIC.rotationSucceeded, { secret: name });
       logger.info('rotation finished', { secret: name, versionId: outcome.versionId, strategy: outcome.strategy });
     }
     await secretLedger.recordRotation(name, outcome);
@@ -51,12 +54,10 @@ const protocol = new RotationProtocol(
 );
 
 /** The rotation Lambda: Secrets Manager invokes it once per step of each rotation. */
-export async function handler(raw: unknown): Promise<void> {
+export const handler = workerHandler(async (raw: unknown): Promise<void> => {
   const event = rotationEvent.parse(raw);
-  logger.info('rotation step', { step: event.Step, secretId: event.SecretId, versionId: event.ClientRequestToken });
-  try {
-    await protocol.step({ step: event.Step, secretId: event.SecretId, token: event.ClientRequestToken });
-  } finally {
-    flushMetrics();
-  }
-}
+  // No thread or tenant here: every line of the step names the secret and the step instead.
+  logger.appendKeys({ step: event.Step, secretId: event.SecretId, versionId: event.ClientRequestToken });
+  logger.info('rotation step');
+  await protocol.step({ step: event.Step, secretId: event.SecretId, token: event.ClientRequestToken });
+});

@@ -1,4 +1,3 @@
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { agentsOverview } from '../../lib/agents/overview.js';
@@ -23,36 +22,43 @@ import { DynamoAuditSearch } from '../../lib/store/dynamodb/audit-search.js';
 import { DynamoApiKeyStore } from '../../lib/store/dynamodb/api-key-store.js';
 import { DynamoCursorStore } from '../../lib/store/dynamodb/cursor-store.js';
 import { createDocumentClient } from '../../lib/store/dynamodb/client.js';
-import { DynamoThreadStore } from '../../lib/store/dynamodb/thread-store.js';
 import { ThreadService } from '../../lib/threads/service.js';
 import { TurnService } from '../../lib/turns/service.js';
 import { StepFunctionsStarter } from '../../lib/workflows/sfn-starter.js';
 import { logger } from './logger.js';
-import { metrics } from './metrics.js';
+import { METRIC } from './metric-names.js';
+import { emitMetric } from './metrics.js';
+import { tracer } from './tracer.js';
+import { MeteredThreadStore } from './turn-metrics.js';
 
 /** The table every function works on (set by CDK and by the local stack). */
 function tableName(): string {
   return requiredEnv('TABLE_NAME');
 }
 
-// Created once per function instance at cold start and reused by every invocation.
+// Created once per function instance at cold start and reused by every invocation. The AWS SDK
+// clients are traced (X-Ray subsegments per call; a no-op where tracing is off).
 export const config = loadConfig();
-export const documentClient = createDocumentClient();
-export const threadStore = new DynamoThreadStore(documentClient, tableName());
+export const documentClient = tracer.captureAWSv3Client(createDocumentClient());
+const sfn = tracer.captureAWSv3Client(new SFNClient({}));
+/** The table adapter, counting every turn that ends (functions/shared/turn-metrics.ts). */
+export const threadStore = new MeteredThreadStore(documentClient, tableName());
 export const apiKeyStore = new DynamoApiKeyStore(documentClient, tableName());
 export const cursors = new DynamoCursorStore(documentClient, tableName());
 export const threads = new ThreadService(config, threadStore);
 export const agents = { overview: () => agentsOverview(config, threadStore) };
 // The state machine ARN is only read when a turn starts, so functions that start none need not set it.
 export const turns = new TurnService(config, threadStore, {
-  start: (name, input) => new StepFunctionsStarter(sfnClient(), requiredEnv('STATE_MACHINE_ARN')).start(name, input),
+  start: (name, input) => new StepFunctionsStarter(sfn, requiredEnv('STATE_MACHINE_ARN')).start(name, input),
 });
 // Endpoint from AWS_ENDPOINT_URL_SECRETS_MANAGER when set (the local stack), else the region's.
-export const secretsManager = new SecretsManagerClient({});
+export const secretsManager = tracer.captureAWSv3Client(new SecretsManagerClient({}));
 export const secretLedger = new DynamoSecretLedger(documentClient, tableName());
 /** One resolver per process: its cache and its de-duplication of fetches span every invocation. */
 const secretsManagerSource = new SecretsManagerSource(secretsManager);
-export const secretResolver = new SecretResolver(config, secretsManagerSource, secretLedger);
+export const secretResolver = new SecretResolver(config, secretsManagerSource, secretLedger, {
+  onAccess: ({ secret, outcome }) => emitMetric(outcome === 'served' ? METRIC.secretAccess : METRIC.secretDenied, { secret }),
+});
 // ROTATION_FUNCTION_ARN is set on the function that starts rotations (CDK and the local stack).
 export const secretAdmin = new SecretAdmin(config, secretsManagerSource, secretLedger, { rotationFunctionArn: process.env.ROTATION_FUNCTION_ARN });
 export const auditSearch = new DynamoAuditSearch(documentClient, tableName());
@@ -66,19 +72,19 @@ const agentAudit = new DynamoAgentEvents(documentClient, tableName());
  */
 export const agentEvents: AgentEvents = {
   async toolDenied(scope, details) {
-    countFor('ToolDenied', { agent: scope.agent, tool: details.tool });
+    emitMetric(METRIC.toolDenied, { agent: scope.agent, tool: details.tool });
     logger.warn('tool call denied', { ...scope, tool: details.tool, reason: details.reason });
     await agentAudit.toolDenied(scope, details).catch((error: unknown) => auditFailed('tool_denied', scope, error));
   },
   async modelFallback(scope, details) {
-    countFor('ModelFallback', { agent: scope.agent, provider: providerOf(details.from) });
+    emitMetric(METRIC.modelFallback, { agent: scope.agent, provider: providerOf(details.from) });
     logger.warn('model fallback', { ...scope, from: details.from, to: details.to, reason: details.reason, status: details.status });
     await agentAudit.modelFallback(scope, details).catch((error: unknown) => auditFailed('model_fallback', scope, error));
   },
 };
 
 function auditFailed(type: string, scope: object, error: unknown): void {
-  countFor('AuditWriteFailed', { type });
+  emitMetric(METRIC.auditWriteFailed, { type });
   logger.error('could not audit an agent event', { type, ...scope, error: error as Error });
 }
 
@@ -86,6 +92,11 @@ function auditFailed(type: string, scope: object, error: unknown): void {
 export const providerHealth = new CircuitBreaker(new DynamoCircuitStore(documentClient, tableName()), {
   failureThreshold: config.circuitBreaker.failureThreshold,
   cooldownMs: durationMs(config.circuitBreaker.cooldown),
+  onTransition: (provider, state) => {
+    if (state === 'open') emitMetric(METRIC.circuitOpened, { provider });
+    if (state === 'closed') emitMetric(METRIC.circuitClosed, { provider });
+    logger.info('circuit changed', { provider, state });
+  },
 });
 export const agentRuntime = new AgentRuntime(config, threadStore, threads, turns, {
   providers: configuredProviders(config),
@@ -95,26 +106,15 @@ export const agentRuntime = new AgentRuntime(config, threadStore, threads, turns
   health: providerHealth,
 });
 
-/** One EMF data point with its own dimensions (not mixed into the function's other metrics). */
-function countFor(name: string, dimensions: Record<string, string>): void {
-  const single = metrics.singleMetric();
-  for (const [key, value] of Object.entries(dimensions)) single.addDimension(key, value);
-  single.addMetric(name, MetricUnit.Count, 1);
-}
-
 // A redaction hit means a secret value was about to leave the process: count it, in the metrics
-// and on the secret's own figures, and say so (the line names the secret, never the value).
+// and on the secret's own figures, and say so (the line names the secret, never the value). The
+// metric has no dimension but `service`, so one alarm sees every exposure, and it is published at
+// once (not with the invocation's metrics, which a crash could lose).
 processRedactor.onExposure((secret, count) => {
-  metrics.addMetric('ExposureRisk', MetricUnit.Count, count);
+  emitMetric(METRIC.exposureRisk, {}, count);
   logger.warn('exposure risk: a secret value was redacted from outgoing data', { secret, count });
   secretLedger.recordExposures(secret, count).catch((error: unknown) => logger.error('could not count an exposure-risk event', { secret, error: error as Error }));
 });
-
-let sfn: SFNClient | undefined;
-function sfnClient(): SFNClient {
-  sfn ??= new SFNClient({});
-  return sfn;
-}
 
 function requiredEnv(name: string): string {
   const value = process.env[name];

@@ -1,8 +1,20 @@
+import { logger } from '../../functions/shared/logger.js';
 import { ConfigError } from '../../lib/config/errors.js';
 import { LocalStackError } from './errors.js';
 import { startLocalStack, type LocalStack } from './stack.js';
 
-/** `npm start`: the whole backend on this machine, no AWS account needed. */
+/**
+ * The stack's own lines (a failed request, stopping): JSON like the handlers' lines, redacted like
+ * them, and at INFO whatever POWERTOOLS_LOG_LEVEL says, so the stop notice shows like the banner.
+ */
+const log = logger.createChild({ logLevel: 'INFO' });
+
+/**
+ * `npm start`: the whole backend on this machine, no AWS account needed. What it prints is JSON, one
+ * object per line (the handlers' Powertools logs and EMF metrics, and its own lines), except the
+ * banner for humans it prints once when ready, which ends with `threadbound listening on <url>`
+ * (docs/operations.md, "Logs").
+ */
 async function main(): Promise<void> {
   // The SDK versions are pinned and work on node 20; its "node 22 soon" notice would only bury the output.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -13,7 +25,7 @@ async function main(): Promise<void> {
       dataDir: process.env.THREADBOUND_DATA_DIR ?? '.threadbound',
       configPath: process.env.THREADBOUND_CONFIG ?? 'threadbound.config.json',
       localKeys: process.env.THREADBOUND_LOCAL_KEYS,
-      onError: (error) => console.error('request failed:', error),
+      onError: (error) => log.error('local stack: request failed', { error: error as Error }),
     });
   } catch (error) {
     if (error instanceof ConfigError || error instanceof LocalStackError) {
@@ -27,11 +39,11 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`threadbound: ${signal} received, stopping`);
+    log.info(`local stack: ${signal} received, stopping`, { signal });
     stack.stop().then(
       () => process.exit(0),
       (error: unknown) => {
-        console.error('threadbound: error while stopping:', error);
+        log.error('local stack: error while stopping', { error: error as Error });
         process.exit(1);
       },
     );

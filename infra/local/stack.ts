@@ -11,6 +11,7 @@ import { rateIntervalMs } from '../../lib/config/schedule.js';
 import { renderTurnDefinition } from '../../lib/workflows/turn-workflow.js';
 import { startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
 import { createApiServer } from './http-server.js';
+import { enableConcurrentInvocations, localInvocation } from './invocations.js';
 import { localKeys, registerKeys, type LocalKey } from './keys.js';
 import { ensureGeneratedSecrets, rotationTick } from './rotation-schedule.js';
 import { startLocalSecretsManager, type LocalSecretsManager } from './secrets-manager.js';
@@ -143,21 +144,27 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       documentClient.destroy();
     }
 
+    // Every handler below runs in its own invocation scope, as on Lambda (infra/local/invocations.ts).
+    enableConcurrentInvocations();
     const handlers: Record<string, never> = {};
     for (const route of ROUTES) {
-      const module = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'api', `${route.handler}.ts`)).href)) as { handler: never };
-      handlers[route.handler] = module.handler;
+      const module = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'api', `${route.handler}.ts`)).href)) as { handler: LocalFunction };
+      handlers[route.handler] = localInvocation(`threadbound-${route.handler}`, module.handler) as never;
     }
-    const authorizer = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'authorizer', 'handler.ts')).href)) as { handler: never };
+    const authorizer = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'authorizer', 'handler.ts')).href)) as { handler: LocalFunction };
     const { agentHandler } = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'agents', 'agent.ts')).href)) as { agentHandler: (name: string) => LocalFunction };
-    for (const agent of Object.keys(config.agents)) localFunctions.set(`${LOCAL_AGENT_FUNCTION_PREFIX}${agent}`, agentHandler(agent));
+    for (const agent of Object.keys(config.agents)) localFunctions.set(`${LOCAL_AGENT_FUNCTION_PREFIX}${agent}`, localInvocation(`${LOCAL_AGENT_FUNCTION_PREFIX}${agent}`, agentHandler(agent)));
     const turnControl = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'workflow', 'turn-control.ts')).href)) as { handler: LocalFunction };
-    localFunctions.set(LOCAL_TURN_CONTROL, turnControl.handler);
-    rotationHandler = ((await import(pathToFileURL(join(FUNCTIONS_DIR, 'rotation', 'handler.ts')).href)) as { handler: LocalFunction }).handler;
+    localFunctions.set(LOCAL_TURN_CONTROL, localInvocation(LOCAL_TURN_CONTROL, turnControl.handler));
+    rotationHandler = localInvocation('threadbound-rotation', ((await import(pathToFileURL(join(FUNCTIONS_DIR, 'rotation', 'handler.ts')).href)) as { handler: LocalFunction }).handler);
 
     // The schedules of the cloud stack, as timers invoking the same handlers: reconciliation once at
     // start (the CDK Trigger after a deploy), stuck-turn recovery, and the idle sweep.
-    const maintenance = async (name: string) => ((await import(pathToFileURL(join(FUNCTIONS_DIR, 'maintenance', `${name}.ts`)).href)) as { handler: () => Promise<unknown> }).handler;
+    const maintenance = async (name: string) => {
+      const { handler } = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'maintenance', `${name}.ts`)).href)) as { handler: LocalFunction };
+      const invoke = localInvocation(`threadbound-${name}`, handler);
+      return () => invoke({});
+    };
     // One run of a job at a time: a tick that finds the previous run still going is skipped.
     const guarded = (job: () => Promise<unknown>) => {
       let running = false;
@@ -186,7 +193,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     timers.push(setInterval(rotateDue, options.rotationCheckIntervalMs ?? 60_000));
     for (const timer of timers) timer.unref();
 
-    server = createApiServer({ routes: ROUTES, handlers, authorizer: authorizer.handler, onError: options.onError });
+    server = createApiServer({ routes: ROUTES, handlers, authorizer: localInvocation('threadbound-authorizer', authorizer.handler) as never, onError: options.onError });
     const port = await new Promise<number>((done, fail) => {
       server!.once('error', fail);
       server!.listen(options.port, '127.0.0.1', () => {

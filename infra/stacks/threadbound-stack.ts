@@ -4,6 +4,7 @@ import type { Config } from '../../lib/config/schema.js';
 import { ApiKeyAuthorizer } from '../constructs/api-key-authorizer.js';
 import { ThreadboundHttpApi } from '../constructs/http-api.js';
 import { IdleSweep } from '../constructs/idle-sweep.js';
+import { OperationsDashboard } from '../constructs/operations-dashboard.js';
 import { RouteHandlers } from '../constructs/route-handlers.js';
 import { StartupReconciliation } from '../constructs/startup-reconciliation.js';
 import { ThreadboundSecrets } from '../constructs/threadbound-secrets.js';
@@ -42,6 +43,8 @@ export class ThreadboundStack extends Stack {
   readonly startupReconciliation: StartupReconciliation | undefined;
   readonly handlers: RouteHandlers;
   readonly httpApi: ThreadboundHttpApi;
+  /** The alarm topic, the alarms and the CloudWatch dashboard (docs/operations.md). */
+  readonly operations: OperationsDashboard;
 
   constructor(scope: Construct, id: string, props: ThreadboundStackProps) {
     super(scope, id, props);
@@ -62,6 +65,10 @@ export class ThreadboundStack extends Stack {
       configPath: props.configPath,
       schedule: props.config.threadManagement.cleanupSchedule,
       turns: this.turnWorkflow,
+    });
+    this.operations = new OperationsDashboard(this, 'Operations', {
+      config: props.config,
+      rotationAlarms: this.secrets.rotation ? [...this.secrets.rotation.failureAlarms.values(), this.secrets.rotation.errorsAlarm] : [],
     });
     // Last, and after everything else holding a function: the reconciliation runs once the table,
     // the state machine and every function of this deployment (with this config) are in place.
@@ -84,6 +91,8 @@ export class ThreadboundStack extends Stack {
 
     new CfnOutput(this, 'ApiUrl', { value: this.httpApi.stage.url, description: 'Base URL of the HTTP API (routes start with /v1)' });
     new CfnOutput(this, 'TableName', { value: this.table.table.tableName, description: 'The DynamoDB table (API keys are items in it)' });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.operations.topic.topicArn, description: 'SNS topic every alarm notifies: subscribe to it (e-mail, chat, paging)' });
+    new CfnOutput(this, 'DashboardName', { value: this.operations.dashboard.dashboardName, description: 'The CloudWatch dashboard of this deployment' });
     new CfnOutput(this, 'StateMachineArn', { value: this.turnWorkflow.stateMachine.stateMachineArn, description: 'The turn workflow (one execution per turn, named by its turnId)' });
   }
 }

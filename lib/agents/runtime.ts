@@ -18,6 +18,7 @@ import { TurnError } from '../turns/errors.js';
 import { loadMemory } from '../turns/memory.js';
 import type { SubAgentOutcome, Turn } from '../turns/model.js';
 import { idempotentTurnId, type TurnService } from '../turns/service.js';
+import { TraceRecorder, type PhaseTrace, type ToolTrace, type TurnTrace } from '../turns/trace.js';
 import { causeMessage, type TurnRef } from '../workflows/turn-workflow.js';
 import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from '../threads/optimistic.js';
 
@@ -30,11 +31,18 @@ export interface PlanItem {
   timeoutSeconds: number;
 }
 
-/** What the main phase hands to the workflow: a direct reply or a plan. */
+/** What the main phase hands to the workflow: a direct reply or a plan, with how the phase ran. */
 export type MainResult =
-  | { kind: 'reply'; reply: string }
+  | { kind: 'reply'; reply: string; trace: TurnTrace }
   /** mergeTimeoutSeconds: the merging agent's own budget, so its Lambda never times out before the state does. */
-  | { kind: 'plan'; plan: PlanItem[]; mergeWith: string; mergeTimeoutSeconds: number };
+  | { kind: 'plan'; plan: PlanItem[]; mergeWith: string; mergeTimeoutSeconds: number; trace: TurnTrace };
+
+/** What the merge hands to the workflow: the turn's one reply, every sub-agent's outcome, the turn's trace. */
+export interface CoalesceResult {
+  reply: string;
+  subAgents: SubAgentOutcome[];
+  trace: TurnTrace;
+}
 
 /** A sub-agent result as the Map state collects it: an outcome, or the caught error of a failed item. */
 export type RawSubResult = SubAgentOutcome | { agent: string; sessionKey: string; status: 'failed'; error: { Error?: string; Cause?: string } };
@@ -76,25 +84,32 @@ export class AgentRuntime {
 
   /** The thread's agent answers, or plans a fan-out within its subAgents, maxChildren and maxSpawnDepth. */
   async main(ref: TurnRef): Promise<MainResult> {
-    const { thread, input, userSeq } = await this.leased(ref);
-    const agent = this.agent(thread.agent);
-    const memory = await loadMemory(this.store, thread, agent.memory, this.now(), userSeq);
-    const reply = await this.ask({ agent: thread.agent, role: 'main', input, memory, subAgents: agent.subAgents }, ref.timeoutSeconds, ref);
-    if (!reply.plan || reply.plan.length === 0) return { kind: 'reply', reply: reply.text };
+    const recorder = this.recorder('main', ref.agent);
+    try {
+      const { thread, input, userSeq } = await this.leased(ref);
+      const agent = this.agent(thread.agent);
+      const memory = await loadMemory(this.store, thread, agent.memory, this.now(), userSeq);
+      const reply = await this.ask({ agent: thread.agent, role: 'main', input, memory, subAgents: agent.subAgents }, ref.timeoutSeconds, ref, recorder);
+      if (!reply.plan || reply.plan.length === 0) return { kind: 'reply', reply: reply.text, trace: this.turnTrace(recorder) };
 
-    const refusal = this.planRefusal(thread, agent, reply.plan, reply.mergeWith);
-    if (refusal) {
-      await this.auditRefusal(thread, ref, refusal, reply.plan.map((p) => p.agent));
-      return { kind: 'reply', reply: `The plan was refused and not run: ${refusal}.` };
+      const refusal = this.planRefusal(thread, agent, reply.plan, reply.mergeWith);
+      if (refusal) {
+        await this.auditRefusal(thread, ref, refusal, reply.plan.map((p) => p.agent));
+        return { kind: 'reply', reply: `The plan was refused and not run: ${refusal}.`, trace: this.turnTrace(recorder) };
+      }
+      const budget = (name: string) => Math.min(durationSeconds(this.agent(name).timeout), ref.timeoutSeconds);
+      const mergeWith = reply.mergeWith ?? thread.agent;
+      return {
+        kind: 'plan',
+        plan: reply.plan.map((p) => ({ agent: p.agent, task: p.task, sessionKey: `${thread.sessionKey}:${p.agent}`, timeoutSeconds: budget(p.agent) })),
+        mergeWith,
+        mergeTimeoutSeconds: budget(mergeWith),
+        trace: this.turnTrace(recorder),
+      };
+    } catch (error) {
+      await this.keepTrace(ref, this.turnTrace(recorder));
+      throw error;
     }
-    const budget = (name: string) => Math.min(durationSeconds(this.agent(name).timeout), ref.timeoutSeconds);
-    const mergeWith = reply.mergeWith ?? thread.agent;
-    return {
-      kind: 'plan',
-      plan: reply.plan.map((p) => ({ agent: p.agent, task: p.task, sessionKey: `${thread.sessionKey}:${p.agent}`, timeoutSeconds: budget(p.agent) })),
-      mergeWith,
-      mergeTimeoutSeconds: budget(mergeWith),
-    };
   }
 
   /**
@@ -108,27 +123,60 @@ export class AgentRuntime {
     const guard = { tenant: ref.tenant, sessionKey: ref.sessionKey, turnId: ref.turnId, fencingToken: ref.fencingToken };
     // One child turn per parent turn: a retried item finds the turn of its first attempt.
     const started = await this.turns.claimInline(child.tenant, child.sessionKey, idempotentTurnId(child.threadId, ref.turnId), item.task, guard, item.timeoutSeconds);
+    // A retry whose first attempt finished reports that attempt, with the trace its child turn kept.
     if ('finished' in started) return childOutcome(started.finished);
     const { claimed, thread, turn } = started;
+    const recorder = this.recorder('sub', item.agent);
     try {
       const memory = await loadMemory(this.store, thread, agent.memory, this.now(), turn.userSeq);
-      const reply = await this.ask({ agent: item.agent, role: 'sub', input: item.task, memory, subAgents: [] }, item.timeoutSeconds, { tenant: child.tenant, sessionKey: child.sessionKey, turnId: turn.turnId });
-      await this.turns.finish(claimed, { status: 'succeeded', reply: reply.text, subAgents: [] }, guard);
-      return childOutcome({ ...turn, status: 'succeeded', reply: reply.text, endedAt: this.now().toISOString() });
+      const reply = await this.ask({ agent: item.agent, role: 'sub', input: item.task, memory, subAgents: [] }, item.timeoutSeconds, { tenant: child.tenant, sessionKey: child.sessionKey, turnId: turn.turnId }, recorder);
+      const trace = this.turnTrace(recorder);
+      await this.turns.finish(claimed, { status: 'succeeded', reply: reply.text, subAgents: [], trace }, guard);
+      return childOutcome({ ...turn, status: 'succeeded', reply: reply.text, endedAt: this.now().toISOString(), trace });
     } catch (error) {
-      await this.turns.finish(claimed, { status: 'failed', error: `${(error as Error).name}: ${(error as Error).message}`.slice(0, 500) });
+      // The child turn keeps what the phase collected: the merge reads it back for the failed item.
+      await this.turns.finish(claimed, { status: 'failed', error: `${(error as Error).name}: ${(error as Error).message}`.slice(0, 500), trace: this.turnTrace(recorder) });
       throw error;
     }
   }
 
-  /** Merges every sub-agent result, noting those that failed or timed out, into the turn's one reply. */
-  async coalesce(ref: TurnRef, mergeWith: string, results: RawSubResult[], timeoutSeconds = ref.timeoutSeconds): Promise<{ reply: string; subAgents: SubAgentOutcome[] }> {
-    const { thread, input, userSeq } = await this.leased(ref);
-    const agent = this.agent(mergeWith);
-    const subAgents = results.map(normaliseResult);
-    const memory = await loadMemory(this.store, thread, agent.memory, this.now(), userSeq);
-    const reply = await this.ask({ agent: mergeWith, role: 'coalesce', input, memory, subAgents: [], results: subAgents }, timeoutSeconds, ref);
-    return { reply: reply.text, subAgents };
+  /**
+   * Merges every sub-agent result, noting those that failed or timed out, into the turn's one reply;
+   * the turn's trace is the main phase's (`mainTrace`, from the plan) followed by this one.
+   */
+  async coalesce(ref: TurnRef, mergeWith: string, results: RawSubResult[], timeoutSeconds = ref.timeoutSeconds, mainTrace: TurnTrace = { phases: [] }): Promise<CoalesceResult> {
+    const recorder = this.recorder('coalesce', mergeWith);
+    const traceSoFar = (): TurnTrace => ({ phases: [...mainTrace.phases, ...this.turnTrace(recorder).phases] });
+    try {
+      const { thread, input, userSeq } = await this.leased(ref);
+      const agent = this.agent(mergeWith);
+      const subAgents = await Promise.all(results.map((result) => this.withChildTrace(ref, normaliseResult(result))));
+      const memory = await loadMemory(this.store, thread, agent.memory, this.now(), userSeq);
+      const reply = await this.ask({ agent: mergeWith, role: 'coalesce', input, memory, subAgents: [], results: subAgents }, timeoutSeconds, ref, recorder);
+      return { reply: reply.text, subAgents, trace: traceSoFar() };
+    } catch (error) {
+      await this.keepTrace(ref, traceSoFar());
+      throw error;
+    }
+  }
+
+  /**
+   * A failed or timed-out Map item carries only the caught error: its child turn (same id on every
+   * attempt) has the timings and the trace the sub-agent kept. Two reads, only for such items; a
+   * child turn still running (the state timed out first) adds its start only.
+   */
+  private async withChildTrace(ref: TurnRef, outcome: SubAgentOutcome): Promise<SubAgentOutcome> {
+    if (outcome.status === 'succeeded' || outcome.trace) return outcome;
+    try {
+      const child = await this.store.get(ref.tenant, outcome.sessionKey);
+      const turn = child && (await this.store.getTurn(ref.tenant, outcome.sessionKey, idempotentTurnId(child.threadId, ref.turnId)));
+      if (!turn) return outcome;
+      const { status: _status, reply: _reply, error: _error, ...known } = childOutcome(turn);
+      return { ...outcome, ...known };
+    } catch {
+      // The trace explains a failure; it must not cause one.
+      return outcome;
+    }
   }
 
   /**
@@ -138,7 +186,7 @@ export class AgentRuntime {
    * `tools.maxIterations` rounds. `spawn` calls of the main phase become the fan-out plan. Every
    * known secret value is scrubbed from the answer before anything stores, returns or logs it.
    */
-  private async ask(request: Omit<ModelRequest, 'signal'>, timeoutSeconds: number, turn: Pick<TurnRef, 'tenant' | 'sessionKey' | 'turnId'>): Promise<ModelReply> {
+  private async ask(request: Omit<ModelRequest, 'signal'>, timeoutSeconds: number, turn: Pick<TurnRef, 'tenant' | 'sessionKey' | 'turnId'>, trace: TraceRecorder): Promise<ModelReply> {
     const agent = this.agent(request.agent);
     const scope: TurnScope = { agent: request.agent, tenant: turn.tenant, sessionKey: turn.sessionKey, turnId: turn.turnId };
     const requester: SecretRequester = scope;
@@ -148,6 +196,7 @@ export class AgentRuntime {
         apiKey: async (options) => {
           if (!secrets) throw new SecretError('secret_unavailable', `no secret resolver is configured, so secret "${secret}" cannot be read`, { secret });
           const { value, versionId } = await secrets.resolve(secret, requester, options);
+          trace.secret(secret);
           return { value, versionId };
         },
       }),
@@ -164,12 +213,15 @@ export class AgentRuntime {
       const { reply } = await completeWithChain(agent.models, { ...request, ...(offered.length > 0 ? { tools: offered } : {}), steps: [...steps], signal }, this.providers, context, {
         deadline,
         ...(this.health ? { health: this.health } : {}),
+        onAttempt: (attempt) => trace.model(attempt),
         onFallback: (fallback) => this.events?.modelFallback(scope, { ...fallback, at: this.now().toISOString() }) ?? Promise.resolve(),
       });
       const calls = reply.toolCalls ?? [];
       if (reply.plan && !mayPlan) {
         // A model that plans by itself (offline) is held to the same permission as the spawn tool.
-        await this.events?.toolDenied(scope, { tool: SPAWN_TOOL, reason: 'this agent may not hand work to sub-agents (spawn is not allowed)', at: this.now().toISOString() });
+        const reason = 'this agent may not hand work to sub-agents (spawn is not allowed)';
+        trace.tool({ name: SPAWN_TOOL, allowed: false, outcome: 'denied', reason });
+        await this.events?.toolDenied(scope, { tool: SPAWN_TOOL, reason, at: this.now().toISOString() });
         // The plan's text announces a hand-off that will not happen: say what did.
         return this.redactor.redactDeep({ text: 'The answer needed sub-agents, which this agent may not use (spawn is not allowed).', model: reply.model });
       }
@@ -177,33 +229,59 @@ export class AgentRuntime {
       const spawns = calls.filter((call) => call.name === SPAWN_TOOL);
       if (mayPlan && spawns.length > 0) {
         const plan = spawns.map((call) => ({ agent: String(call.input.agent ?? ''), task: String(call.input.task ?? '') }));
+        for (const call of spawns) trace.tool({ name: call.name, allowed: true, outcome: 'ok' });
         return this.redactor.redactDeep({ text: reply.text, plan, model: reply.model });
       }
       if (round > agent.tools.maxIterations) {
         const text = reply.text.trim() || `The agent stopped after ${agent.tools.maxIterations} rounds of tool calls without a final answer.`;
         return this.redactor.redactDeep({ text, model: reply.model });
       }
-      const results = await Promise.all(calls.map((call) => this.runTool(agent, scope, call, signal)));
-      steps.push({ text: reply.text, calls, results });
+      const ran = await Promise.all(calls.map((call) => this.runTool(agent, scope, call, signal)));
+      // Recorded in call order, whichever finished first.
+      for (const { entry } of ran) trace.tool(entry);
+      steps.push({ text: reply.text, calls, results: ran.map(({ result }) => result) });
     }
   }
 
-  /** Runs one tool call if the agent may (checked here, before anything runs), else audits the denial. */
-  private async runTool(agent: AgentConfig, scope: TurnScope, call: ToolCall, signal: AbortSignal): Promise<ToolResult> {
+  /**
+   * Runs one tool call if the agent may (checked here, before anything runs), else audits the denial.
+   * `entry` is the call's trace: name and outcome, never its input or output.
+   */
+  private async runTool(agent: AgentConfig, scope: TurnScope, call: ToolCall, signal: AbortSignal): Promise<{ result: ToolResult; entry: ToolTrace }> {
     const decision = this.tools?.decide(agent, call.name) ?? { allowed: false as const, reason: 'no tools are available' };
     if (!decision.allowed || call.name === SPAWN_TOOL) {
       const reason = decision.allowed ? 'spawn is only available to the main phase of an agent with sub-agents' : decision.reason;
       await this.events?.toolDenied(scope, { tool: call.name, reason, at: this.now().toISOString() });
-      return { id: call.id, name: call.name, content: `denied: ${reason}`, isError: true };
+      return { result: { id: call.id, name: call.name, content: `denied: ${reason}`, isError: true }, entry: { name: call.name, allowed: false, outcome: 'denied', reason } };
     }
+    const started = this.now().getTime();
     try {
       const content = await decision.tool.run(call.input, { ...scope, httpAllowHosts: agent.tools.httpAllowHosts, signal });
       // A tool's output goes to the model provider: it leaves the process too.
-      return { id: call.id, name: call.name, content: this.redactor.redact(content) };
+      return { result: { id: call.id, name: call.name, content: this.redactor.redact(content) }, entry: { name: call.name, allowed: true, outcome: 'ok', ms: this.now().getTime() - started } };
     } catch (error) {
       const message = error instanceof ToolError ? error.message : `${(error as Error).name}: ${(error as Error).message}`;
-      return { id: call.id, name: call.name, content: this.redactor.redact(`error: ${message}`), isError: true };
+      return {
+        result: { id: call.id, name: call.name, content: this.redactor.redact(`error: ${message}`), isError: true },
+        // The error's short message only (the recorder caps it), as the reason.
+        entry: { name: call.name, allowed: true, outcome: 'error', reason: message, ms: this.now().getTime() - started },
+      };
     }
+  }
+
+  /** A recorder for one phase's trace, scrubbing reasons with this runtime's redactor. */
+  private recorder(phase: PhaseTrace['phase'], agent: string): TraceRecorder {
+    return new TraceRecorder(phase, agent, { now: this.now, redact: (text) => this.redactor.redact(text) });
+  }
+
+  /** The recorded phase as a turn trace, redacted like every other output of the runtime. */
+  private turnTrace(recorder: TraceRecorder): TurnTrace {
+    return this.redactor.redactDeep({ phases: [recorder.finish()] });
+  }
+
+  /** Best effort: the trace explains a failure, it must never replace the error being thrown. */
+  private async keepTrace(ref: TurnRef, trace: TurnTrace): Promise<void> {
+    await this.turns.keepTrace(ref, trace).catch(() => undefined);
   }
 
   /** The thread and turn, only while this turn still holds the thread's lease (fencing). */
@@ -249,6 +327,7 @@ const MAX_REPLY_IN_WORKFLOW = 8_000;
 
 /** What the workflow carries of a finished child turn. */
 function childOutcome(turn: Turn): SubAgentOutcome {
+  const subTrace = turn.trace?.phases.find((phase) => phase.phase === 'sub');
   const reply = turn.reply && turn.reply.length > MAX_REPLY_IN_WORKFLOW ? `${turn.reply.slice(0, MAX_REPLY_IN_WORKFLOW)}… [truncated; the whole answer is in ${turn.sessionKey}]` : turn.reply;
   return {
     agent: turn.agent,
@@ -258,6 +337,8 @@ function childOutcome(turn: Turn): SubAgentOutcome {
     ...(turn.error !== undefined ? { error: turn.error } : {}),
     ...(turn.startedAt ? { startedAt: turn.startedAt } : {}),
     ...(turn.endedAt ? { endedAt: turn.endedAt } : {}),
+    ...(turn.startedAt && turn.endedAt ? { durationMs: Date.parse(turn.endedAt) - Date.parse(turn.startedAt) } : {}),
+    ...(subTrace ? { trace: subTrace } : {}),
   };
 }
 

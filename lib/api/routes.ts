@@ -34,11 +34,13 @@ export const ROUTES: readonly RouteDefinition[] = [
   { method: 'GET', path: '/v1/threads/{sessionKey}/messages', handler: 'messages-list', auth: 'tenant', table: 'read', body: false },
   { method: 'GET', path: '/v1/threads/{sessionKey}/audit', handler: 'threads-audit', auth: 'tenant', table: 'read', body: false },
   { method: 'GET', path: '/v1/agents', handler: 'agents-list', auth: 'tenant', table: 'read', body: false },
+  { method: 'POST', path: '/v1/agents/{name}/restart', handler: 'agents-restart', auth: 'admin', table: 'write', body: true, startsTurns: true, timeoutSeconds: 29 },
   { method: 'GET', path: '/v1/secrets', handler: 'secrets-list', auth: 'admin', table: 'read', body: false, secrets: 'describe' },
   { method: 'GET', path: '/v1/secrets/{name}', handler: 'secrets-get', auth: 'admin', table: 'read', body: false, secrets: 'describe' },
   { method: 'POST', path: '/v1/secrets/{name}/refresh', handler: 'secrets-refresh', auth: 'admin', table: 'write', body: false },
   { method: 'POST', path: '/v1/secrets/{name}/rotate', handler: 'secrets-rotate', auth: 'admin', table: 'none', body: false, secrets: 'rotate' },
   { method: 'GET', path: '/v1/audit', handler: 'audit-list', auth: 'admin', table: 'read', body: false },
+  { method: 'GET', path: '/v1/audit/verify', handler: 'audit-verify', auth: 'admin', table: 'read', body: false, timeoutSeconds: 29 },
 ];
 
 /** The API Gateway route key of a route, e.g. "GET /v1/threads/{sessionKey}". */

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { processRedactor } from '../secrets/redactor.js';
+import { verifyAuditChain } from './verify.js';
 
 /** Audit event types written so far; later areas add theirs. */
 export type AuditEventType =
@@ -63,15 +64,11 @@ export function chainEntry(chain: string, head: { seq: number; hash: string }, e
   return { ...unhashed, hash: entryHash(unhashed) };
 }
 
-/** Where a chain is broken, or undefined when every entry links to the one before it. */
-export function verifyChain(entries: AuditEntry[]): { seq: number; problem: string } | undefined {
-  let prev = { seq: 0, hash: GENESIS_HASH };
-  for (const entry of entries) {
-    if (entry.seq !== prev.seq + 1) return { seq: entry.seq, problem: `expected seq ${prev.seq + 1}` };
-    if (entry.prevHash !== prev.hash) return { seq: entry.seq, problem: 'prevHash does not match the previous entry' };
-    const { hash, ...rest } = entry;
-    if (entryHash(rest) !== hash) return { seq: entry.seq, problem: 'content does not match its hash' };
-    prev = entry;
-  }
-  return undefined;
+/**
+ * The first problem of a chain (in seq order), or undefined when every entry is intact and links to
+ * the one before it. `verifyAuditChain` (./verify.ts) reports every problem, classified.
+ */
+export function verifyChain(entries: AuditEntry[], head?: { seq: number; hash: string }): { seq: number; problem: string } | undefined {
+  const [first] = verifyAuditChain(entries, head ? { head } : {});
+  return first && { seq: first.seq, problem: first.message };
 }

@@ -76,15 +76,19 @@ export async function reconcile(
   return report;
 }
 
+/** What a counter repair found and did (the part of a ReconcileReport it fills). */
+export type CounterRepair = Pick<ReconcileReport, 'countersRepaired' | 'countersSkipped' | 'overLimit'>;
+
 /**
- * Recounts live threads and held leases per configured agent, then repairs what differs. The
+ * Recounts live threads and held leases per configured agent (with `only`, just those agents and not
+ * the deployment total: `agents restart`), then repairs what differs. The
  * recount reads the table itself, strongly consistent: the index may lag behind a spawn or a claim
  * that already bumped the counter, and a repair from a stale count would set a counter below what
  * is held, so that the next release is refused. Counter versions are read before the count.
  * Counters of agents no longer configured are not repaired (they limit nothing).
  */
-async function repairCounters(deps: { config: Config; store: ThreadStore }, report: ReconcileReport): Promise<void> {
-  const configured = Object.keys(deps.config.agents);
+export async function repairCounters(deps: { config: Config; store: ThreadStore }, report: CounterRepair, options: { only?: string[] } = {}): Promise<void> {
+  const configured = Object.keys(deps.config.agents).filter((agent) => !options.only || options.only.includes(agent));
   const versions = await deps.store.counterVersions(configured);
   const counted = new Map(configured.map((agent) => [agent, { activeThreads: 0, runningTurns: 0 }]));
   let total = 0;
@@ -110,7 +114,7 @@ async function repairCounters(deps: { config: Config; store: ThreadStore }, repo
       report.countersSkipped.push(agent);
     }
   }
-  if (stored.activeThreads !== total) {
+  if (!options.only && stored.activeThreads !== total) {
     if (await deps.store.repairCounters(undefined, { activeThreads: total }, versions.get('') ?? 0)) {
       report.countersRepaired.push({ agent: '(deployment)', field: 'activeThreads', from: stored.activeThreads, to: total });
     } else {

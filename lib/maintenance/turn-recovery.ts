@@ -1,13 +1,23 @@
 import { durationMs } from '../config/duration.js';
 import type { Config } from '../config/schema.js';
+import type { Thread } from '../threads/model.js';
 import type { ThreadStore } from '../threads/ports.js';
 import type { TurnService } from '../turns/service.js';
 import { walkLiveThreads } from './live-threads.js';
 import type { SweepCursor } from './ports.js';
 
 /** The shortest lease any agent's turn can hold (3 × timeout + 5 s, see TurnService). */
-function shortestLeaseMs(config: Config): number {
+export function shortestLeaseMs(config: Config): number {
   return Math.min(...Object.values(config.agents).map((agent) => 3 * durationMs(agent.timeout) + 5_000));
+}
+
+/**
+ * Whether a live thread, as read, needs TurnService.recover: its lease expired (the process running
+ * its turn died), or turns wait in its queue with no lease to start them. A live lease does not.
+ */
+export function needsRecovery(thread: Pick<Thread, 'status' | 'lease' | 'queuedTurns'>, now: Date): boolean {
+  if (thread.status !== 'active') return false;
+  return thread.lease ? Date.parse(thread.lease.leaseExpiresAt) <= now.getTime() : thread.queuedTurns > 0;
 }
 
 /**
@@ -27,8 +37,7 @@ export async function recoverStaleTurns(
   const walk = await walkLiveThreads(
     store,
     async (thread) => {
-      const stuck = thread.lease ? Date.parse(thread.lease.leaseExpiresAt) <= now.getTime() : thread.queuedTurns > 0;
-      if (stuck && thread.status === 'active' && (await turns.recover(thread.tenant, thread.sessionKey)) !== 'none') changed += 1;
+      if (needsRecovery(thread, now) && (await turns.recover(thread.tenant, thread.sessionKey)) !== 'none') changed += 1;
     },
     { activeBefore: new Date(now.getTime() - shortestLeaseMs(config)).toISOString(), cursor: options.cursor, budgetMs, onError: options.onError },
   );

@@ -1,5 +1,5 @@
 import Anthropic, { APIConnectionError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
-import { callWithKey, classifyProviderError, type Key, type ProviderFailure } from './keyed-call.js';
+import { callWithKey, classifyProviderError, maskKey, type Key, type ProviderFailure } from './keyed-call.js';
 import { ModelError, type ModelProvider, type ModelReply, type ModelRequest, type ProviderCredentials } from './port.js';
 import { alternatingTurns, lastUserMessage, SYSTEM_PROMPTS } from './prompts.js';
 import { fromProviderToolName, toProviderToolName } from './tool-names.js';
@@ -109,6 +109,6 @@ export async function verifyAnthropicKey(key: string, options: { baseUrl?: strin
     await client.models.list({ limit: 1 }, { signal: options.signal ?? AbortSignal.timeout(10_000) });
   } catch (error) {
     const failure = classifyAnthropicError(error, options.signal);
-    throw new ModelError(`anthropic key check failed: ${failure.message}`.replaceAll(key, '***'), 'anthropic', failure.retryable, { status: failure.status, cause: error });
+    throw new ModelError(maskKey(`anthropic key check failed: ${failure.message}`, key), 'anthropic', failure.retryable, { status: failure.status, cause: error });
   }
 }

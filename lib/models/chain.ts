@@ -31,6 +31,8 @@ export interface ChainOptions {
   health?: ProviderHealth;
   /** Told about every model given up and the next one tried (`to` absent: none was left). */
   onFallback?: (fallback: { from: string; to?: string; reason: string; status?: number }) => Promise<void>;
+  /** Told about every attempt as it is recorded, so a chain that throws still leaves its attempts (the turn trace). */
+  onAttempt?: (attempt: ModelAttempt) => void;
   now?: () => number;
 }
 
@@ -97,6 +99,10 @@ export async function completeWithChain(
 ): Promise<{ reply: ModelReply; attempts: ModelAttempt[] }> {
   const now = options.now ?? Date.now;
   const attempts: ModelAttempt[] = [];
+  const record = (attempt: ModelAttempt) => {
+    attempts.push(attempt);
+    options.onAttempt?.(attempt);
+  };
   const fallback = async (index: number, reason: string, status?: number) => {
     const next = models[index + 1];
     await options.onFallback?.({ from: models[index]!, ...(next ? { to: next } : {}), reason, ...(status !== undefined ? { status } : {}) });
@@ -104,14 +110,14 @@ export async function completeWithChain(
   for (const [index, model] of models.entries()) {
     const provider = resolve(model, context);
     if (!provider) {
-      attempts.push({ model, outcome: 'unavailable', reason: 'provider not available in this build' });
+      record({ model, outcome: 'unavailable', reason: 'provider not available in this build' });
       continue;
     }
     const unit = providerOf(model);
     // Local providers (offline, test) have no health to share.
     const circuit = options.health && !LOCAL_PROVIDERS.has(unit) ? await options.health.acquire(unit) : 'closed';
     if (circuit === 'open') {
-      attempts.push({ model, outcome: 'skipped', reason: 'circuit open (provider failing; cooling down)' });
+      record({ model, outcome: 'skipped', reason: 'circuit open (provider failing; cooling down)' });
       await fallback(index, 'circuit open');
       continue;
     }
@@ -122,17 +128,20 @@ export async function completeWithChain(
     const started = now();
     try {
       const reply = await provider.complete({ ...request, signal });
-      attempts.push({ model, outcome: 'answered', ms: now() - started });
+      record({ model, outcome: 'answered', ms: now() - started });
       if (!LOCAL_PROVIDERS.has(unit)) await options.health?.success(unit);
       return { reply, attempts };
     } catch (error) {
       // Our own deadline, not the attempt's share, ends the whole chain.
-      if (request.signal.aborted) throw error;
+      if (request.signal.aborted) {
+        record({ model, outcome: 'failed', reason: "the agent's timeout ran out during this attempt", ms: now() - started });
+        throw error;
+      }
       // A key that cannot be had (not set yet, Secrets Manager down) makes this model unusable, not the turn.
       const retryable = error instanceof ModelError ? error.retryable : error instanceof SecretError;
       const status = error instanceof ModelError ? error.status : undefined;
       const reason = (error as Error).message;
-      attempts.push({ model, outcome: 'failed', reason, ...(status !== undefined ? { status } : {}), ms: now() - started });
+      record({ model, outcome: 'failed', reason, ...(status !== undefined ? { status } : {}), ms: now() - started });
       if (error instanceof ModelError && !LOCAL_PROVIDERS.has(unit) && options.health) {
         // Only the provider's own trouble counts against its circuit: not a key we could not read or
         // that it refused (another agent's key may work), and not our own bad request — an answer

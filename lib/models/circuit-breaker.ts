@@ -73,6 +73,11 @@ export interface CircuitBreakerOptions {
   now?: () => number;
   /** How long a read is reused in this process (default 1 s; 0 reads on every call). */
   cacheMs?: number;
+  /**
+   * Told of every transition this instance wrote (the functions count them as metrics): opened
+   * (a failed probe included), half-open (this instance took the probe), closed. Never fails a call.
+   */
+  onTransition?: (provider: string, state: CircuitView['state']) => void;
 }
 
 /** What a caller may do with a provider: call it, call it as the one probe, or skip it. */
@@ -105,6 +110,7 @@ export class CircuitBreaker {
   private readonly probeLeaseMs: number;
   private readonly now: () => number;
   private readonly cacheMs: number;
+  private readonly onTransition: CircuitBreakerOptions['onTransition'];
   private readonly cache = new Map<string, { record: CircuitRecord | undefined; readAt: number }>();
   /** Reads in flight, shared by concurrent callers of this process (one read per provider at a time). */
   private readonly reads = new Map<string, Promise<CircuitRecord | undefined>>();
@@ -118,6 +124,7 @@ export class CircuitBreaker {
     this.probeLeaseMs = options.probeLeaseMs ?? 30_000;
     this.now = options.now ?? Date.now;
     this.cacheMs = options.cacheMs ?? 1_000;
+    this.onTransition = options.onTransition;
   }
 
   /**
@@ -134,6 +141,7 @@ export class CircuitBreaker {
     const taken = await this.store.takeProbe(provider, { at, until: at + this.probeLeaseMs });
     if (taken) {
       this.remember(provider, taken);
+      this.notify(provider, 'half-open');
       return 'probe';
     }
     // Another caller took the probe (or the state moved): what is stored now decides.
@@ -156,7 +164,7 @@ export class CircuitBreaker {
       return;
     }
     if (at < (record.openUntil ?? 0)) return;
-    await this.apply(provider, this.store.close(provider, { at }));
+    await this.apply(provider, this.store.close(provider, { at }), 'closed');
   }
 
   /**
@@ -175,6 +183,7 @@ export class CircuitBreaker {
       const changed = await change;
       if (changed) {
         this.remember(provider, changed);
+        if (changed.opens > record.opens) this.notify(provider, 'open');
         return;
       }
       // Refused: the state moved since this failure was counted. Decide again on what is stored.
@@ -217,11 +226,21 @@ export class CircuitBreaker {
     return undefined;
   }
 
-  /** Runs a conditional write; keeps what it wrote, or rereads what refused it. */
-  private async apply(provider: string, write: Promise<CircuitRecord | undefined>): Promise<void> {
+  /** Runs a conditional write; keeps what it wrote (and reports the transition), or rereads what refused it. */
+  private async apply(provider: string, write: Promise<CircuitRecord | undefined>, transition?: CircuitView['state']): Promise<void> {
     const written = await write;
-    if (written) this.remember(provider, written);
-    else await this.read(provider);
+    if (written) {
+      this.remember(provider, written);
+      if (transition) this.notify(provider, transition);
+    } else await this.read(provider);
+  }
+
+  private notify(provider: string, state: CircuitView['state']): void {
+    try {
+      this.onTransition?.(provider, state);
+    } catch {
+      // Observability only: a failing observer never changes what the breaker decided.
+    }
   }
 
   /** The cached record while it is fresh, else a read. */

@@ -1,4 +1,5 @@
 import { ModelError, type ProviderCredentials } from './port.js';
+import { MIN_REDACTED_LENGTH } from '../secrets/redactor.js';
 import { retryAfterMs } from './retry-after.js';
 
 /** What a failed provider call means for the model chain (every HTTP provider classifies into this). */
@@ -44,7 +45,7 @@ export function classifyProviderError(error: unknown, signal: AbortSignal | unde
     const timedOut = reason?.name === 'TimeoutError';
     return { retryable: true, keyRefused: false, message: timedOut ? 'request timed out (deadline reached)' : 'request aborted' };
   }
-  if (sdk.isConnection(error)) return { retryable: true, keyRefused: false, message: clip(`connection failed: ${(error as Error).message}`) };
+  if (sdk.isConnection(error) || isCutOff(error)) return { retryable: true, keyRefused: false, message: clip(`connection failed: ${(error as Error).message}`) };
   const answered = sdk.describe(error);
   if (answered) {
     const { status } = answered;
@@ -55,6 +56,22 @@ export function classifyProviderError(error: unknown, signal: AbortSignal | unde
   }
   const message = error instanceof Error ? error.message : String(error);
   return { retryable: false, keyRefused: false, message: clip(message) };
+}
+
+/** Socket-level error codes (node's and undici's) that mean the connection broke, not the request. */
+const TRANSPORT_CODE = /^(UND_ERR_|ECONNRESET$|EPIPE$|ETIMEDOUT$|ECONNREFUSED$)/;
+
+/**
+ * A connection that broke after the API had answered, while its body was read: fetch (undici)
+ * throws TypeError("terminated") caused by the socket's error, which the Stainless SDKs do not wrap
+ * in their connection error class. Another model may well answer, so it is retryable.
+ */
+function isCutOff(error: unknown): boolean {
+  let current = error as { code?: unknown; cause?: unknown } | undefined;
+  for (let depth = 0; current && typeof current === 'object' && depth < 4; depth += 1, current = current.cause as typeof current) {
+    if (typeof current.code === 'string' && TRANSPORT_CODE.test(current.code)) return true;
+  }
+  return error instanceof TypeError && error.message === 'terminated';
 }
 
 /** A provider key and its version. */
@@ -100,10 +117,17 @@ export async function callWithKey<T>(options: {
   }
 }
 
+/**
+ * The text with the key masked. A value shorter than a real key (the keyless endpoints' "ollama"
+ * placeholder) is left alone: masking it would mangle the model's own name in every message.
+ */
+export function maskKey(text: string, key: string): string {
+  return key.length >= MIN_REDACTED_LENGTH ? text.replaceAll(key, '***') : text;
+}
+
 /** The ModelError of a failed call; the key never appears in it, whatever the provider echoed. */
 export function modelError(model: string, failure: ProviderFailure, cause: unknown, key: Key, keyNote?: string): ModelError {
   const what = keyNote ? `key version ${key.versionId} ${keyNote}: ` : '';
   const text = `${model} failed: ${what}${failure.message}`;
-  const message = key.value.length > 0 ? text.replaceAll(key.value, '***') : text;
-  return new ModelError(message, model, failure.retryable, { status: failure.status, retryAfterMs: failure.retryAfterMs, cause });
+  return new ModelError(maskKey(text, key.value), model, failure.retryable, { status: failure.status, retryAfterMs: failure.retryAfterMs, cause });
 }

@@ -2,7 +2,7 @@ import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from 'openai'
 import type { ChatCompletionFunctionTool, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 // The system prompts are shared by every provider of the chain (the chain loads anthropic.ts anyway).
 import { alternatingTurns, lastUserMessage, SYSTEM_PROMPTS } from './prompts.js';
-import { callWithKey, classifyProviderError, type Key, type ProviderFailure } from './keyed-call.js';
+import { callWithKey, classifyProviderError, maskKey, type Key, type ProviderFailure } from './keyed-call.js';
 import { ModelError, type ModelProvider, type ModelReply, type ModelRequest, type ProviderCredentials, type ToolCall, type ToolSpec, type ToolStep } from './port.js';
 import { fromProviderToolName, toProviderToolName } from './tool-names.js';
 
@@ -191,6 +191,6 @@ export async function verifyOpenAIKey(key: string, options: { baseUrl?: string; 
   } catch (error) {
     const failure = classifyOpenAIError(error, options.signal);
     const message = `openai key check failed: ${failure.message}`;
-    throw new ModelError(key.length > 0 ? message.replaceAll(key, '***') : message, 'openai', failure.retryable, { status: failure.status, retryAfterMs: failure.retryAfterMs, cause: error });
+    throw new ModelError(maskKey(message, key), 'openai', failure.retryable, { status: failure.status, retryAfterMs: failure.retryAfterMs, cause: error });
   }
 }

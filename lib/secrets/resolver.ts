@@ -20,6 +20,14 @@ export interface ResolvedSecret extends SecretVersion {
   name: string;
 }
 
+/** One request for a secret's value, as the resolver's `onAccess` hook reports it (names only, never a value). */
+export interface SecretAccess {
+  secret: string;
+  agent: string;
+  /** served: the value was handed out (cached or fetched); denied: the agent's config does not list it. */
+  outcome: 'served' | 'denied';
+}
+
 /** Options of one resolve. */
 export interface ResolveOptions {
   /** The version a provider just refused (401/403): refetch once unless the cache already moved past it. */
@@ -45,13 +53,16 @@ export class SecretResolver {
     private readonly config: Config,
     private readonly source: SecretSource,
     private readonly ledger: SecretLedger,
-    options: { redactor?: Redactor; now?: () => number } = {},
+    options: { redactor?: Redactor; now?: () => number; onAccess?: (access: SecretAccess) => void } = {},
   ) {
     this.redactor = options.redactor ?? processRedactor;
     this.now = options.now ?? Date.now;
+    this.onAccess = options.onAccess;
   }
 
   private readonly redactor: Redactor;
+  /** Told of every access (the functions count them as metrics); it can never fail a resolve. */
+  private readonly onAccess: ((access: SecretAccess) => void) | undefined;
 
   /** The value of secret `name` for `requester.agent`, if that agent's config lists it. */
   async resolve(name: string, requester: SecretRequester, options: ResolveOptions = {}): Promise<ResolvedSecret> {
@@ -59,6 +70,7 @@ export class SecretResolver {
     const agent = this.config.agents[requester.agent];
     if (!secret || !agent?.secrets.includes(name)) {
       // Least privilege in code: refuse and audit before touching the cache or Secrets Manager.
+      this.report({ secret: name, agent: requester.agent, outcome: 'denied' });
       await this.ledger.recordDenial(name, requester, new Date(this.now()).toISOString());
       throw new SecretError('secret_denied', `agent "${requester.agent}" may not read secret "${name}" (not in its config's secrets)`, { agent: requester.agent, secret: name });
     }
@@ -71,9 +83,17 @@ export class SecretResolver {
     // Read after the await: a concurrent caller may have refreshed the cache meanwhile.
     const cached = this.cache.get(name);
     const reason = this.staleness(name, cached, epoch, options);
-    if (!reason) return { name, ...cached!.version };
-    const fresh = await this.fetchOnce(name, secretId(secret.source), secret.jsonKey, epoch, reason, requester);
-    return { name, ...fresh.version };
+    const version = reason ? (await this.fetchOnce(name, secretId(secret.source), secret.jsonKey, epoch, reason, requester)).version : cached!.version;
+    this.report({ secret: name, agent: requester.agent, outcome: 'served' });
+    return { name, ...version };
+  }
+
+  private report(access: SecretAccess): void {
+    try {
+      this.onAccess?.(access);
+    } catch {
+      // Bookkeeping only: a failing observer never costs a turn its secret.
+    }
   }
 
   /**

@@ -41,6 +41,12 @@ export interface Thread {
   messageSeq: number;
   /** Messages with seq <= this are no longer part of memory (restart with clearMemory). */
   memoryFloorSeq: number;
+  /**
+   * Messages with seq <= this have been claimed by a finish's trim (absent on older threads). The
+   * trim deletes the range since the last one, so a window that moved by more than one exchange (a
+   * turn failed without a reply) leaves nothing behind.
+   */
+  trimmedThroughSeq?: number;
   /** Last queue position handed out (onBusy: enqueue); the queue itself is QUEUE# items. */
   queueSeq: number;
   /** How many turns wait in the queue. */

@@ -1,3 +1,5 @@
+import type { PhaseTrace, TurnTrace } from './trace.js';
+
 /** Lifecycle of a turn. */
 export type TurnStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'timed_out';
 
@@ -11,6 +13,10 @@ export interface SubAgentOutcome {
   error?: string;
   startedAt?: string;
   endedAt?: string;
+  /** endedAt − startedAt, when both are known. */
+  durationMs?: number;
+  /** How the sub-agent's phase ran (its child turn keeps the same trace). */
+  trace?: PhaseTrace;
 }
 
 /**
@@ -37,6 +43,8 @@ export interface Turn {
   reply?: string;
   error?: string;
   subAgents?: SubAgentOutcome[];
+  /** How the turn ran (lib/turns/trace.ts): recorded when it finishes, kept by a failure. */
+  trace?: TurnTrace;
   createdAt: string;
   startedAt?: string;
   endedAt?: string;

@@ -10,6 +10,7 @@ import { ulid } from '../threads/session-key.js';
 import type { TurnRef, WorkflowStarter } from '../workflows/turn-workflow.js';
 import { TurnError } from './errors.js';
 import { FINAL_STATUSES, type Message, type SubAgentOutcome, type Turn } from './model.js';
+import { withinTraceBudget, type TurnTrace } from './trace.js';
 import { turnView, type TurnView } from './view.js';
 import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from '../threads/optimistic.js';
 
@@ -21,10 +22,10 @@ export interface LeaseGuard {
   fencingToken: number;
 }
 
-/** How a turn ended, as the workflow reports it. */
+/** How a turn ended, as the workflow reports it; a failure without a trace keeps the one saved by keepTrace. */
 export type TurnOutcome =
-  | { status: 'succeeded'; reply: string; subAgents: SubAgentOutcome[] }
-  | { status: 'failed' | 'timed_out'; error: string; subAgents?: SubAgentOutcome[] };
+  | { status: 'succeeded'; reply: string; subAgents: SubAgentOutcome[]; trace?: TurnTrace }
+  | { status: 'failed' | 'timed_out'; error: string; subAgents?: SubAgentOutcome[]; trace?: TurnTrace };
 
 /** Extra time a lease outlives the turn's budget before another turn may take the thread over. */
 const LEASE_GRACE_MS = 5_000;
@@ -34,6 +35,9 @@ const WAIT_POLL_MS = 200;
  * Turns: one at a time per thread (a lease on the thread item), started as workflow executions
  * named by the turnId, finished with exactly one reply, and queued or refused while busy.
  */
+/** Most messages one finish deletes from below the memory window (one BatchWriteItem). */
+const TRIM_BATCH = 25;
+
 export class TurnService {
   private readonly now: () => Date;
 
@@ -142,7 +146,13 @@ export class TurnService {
       const at = now.toISOString();
       const writes: ThreadWrite[] = [];
       let messageSeq = thread.messageSeq;
-      const finished: Turn = { ...turn, status: outcome.status, endedAt: at, ...(outcome.subAgents ? { subAgents: outcome.subAgents } : {}) };
+      const finished: Turn = {
+        ...turn,
+        status: outcome.status,
+        endedAt: at,
+        ...(outcome.subAgents ? { subAgents: withinTraceBudget(outcome.subAgents) } : {}),
+        ...(outcome.trace ? { trace: outcome.trace } : {}),
+      };
       if (outcome.status === 'succeeded') {
         messageSeq += 1;
         finished.reply = outcome.reply;
@@ -164,6 +174,7 @@ export class TurnService {
           subAgents: (outcome.subAgents ?? []).map((s) => ({ agent: s.agent, sessionKey: s.sessionKey, status: s.status })),
         },
       });
+      const trim = this.trimRange(thread, messageSeq);
       const after: Thread = {
         ...thread,
         version: thread.version + 1,
@@ -172,22 +183,40 @@ export class TurnService {
         lastActiveAt: at,
         auditSeq: audit.seq,
         auditHash: audit.hash,
+        ...(trim ? { trimmedThroughSeq: trim.through } : {}),
       };
       const counters: CounterDelta[] = [{ agent: thread.agent, runningTurns: -1, ...(outcome.status === 'timed_out' ? { timedOutTurns: 1 } : {}) }];
       if (guard) writes.push({ kind: 'assertLease', ...guard });
       const result = await this.store.transition(thread, after, audit, counters, writes);
       if (result.ok) {
-        await this.trimMemory(after);
+        await this.trimMemory(after, trim?.seqs ?? []);
         if (startNext && after.queuedTurns > 0) await this.startNext(ref.tenant, ref.sessionKey);
         return 'finished';
       }
       if (result.reason === 'turn_state') return 'stale';
       if (result.reason === 'lease_lost') {
-        outcome = { status: 'failed', error: 'the parent turn lost its lease before this sub-agent finished' };
+        outcome = { status: 'failed', error: 'the parent turn lost its lease before this sub-agent finished', ...(outcome.trace ? { trace: outcome.trace } : {}) };
         guard = undefined;
       }
     }
     throw new ThreadError('conflict', `turn ${ref.turnId} could not be finished; retry`, { turnId: ref.turnId });
+  }
+
+  /**
+   * Saves the trace a failing phase collected on its turn while the turn still runs under this lease,
+   * so the failure recorded next (which keeps the stored turn's fields) shows how far it got. Only on
+   * the failure path (one transaction), best effort: a turn already final, or a lease lost, is left alone.
+   */
+  async keepTrace(ref: TurnRef, trace: TurnTrace): Promise<void> {
+    for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
+      await optimisticBackoff(attempt);
+      const [thread, turn] = await Promise.all([this.store.get(ref.tenant, ref.sessionKey), this.store.getTurn(ref.tenant, ref.sessionKey, ref.turnId)]);
+      if (!thread || turn?.status !== 'running' || thread.lease?.turnId !== ref.turnId || thread.lease.fencingToken !== ref.fencingToken) return;
+      // The thread's version condition closes the race with a finish or takeover between our read and
+      // this write (the lease we checked is still there); `expected: running` keeps a final turn final.
+      const outcome = await this.store.transition(thread, { ...thread, version: thread.version + 1 }, undefined, [], [{ kind: 'updateTurn', turn: { ...turn, trace }, expected: 'running' }]);
+      if (outcome.ok || outcome.reason !== 'version') return;
+    }
   }
 
   /**
@@ -229,11 +258,26 @@ export class TurnService {
    * just below it are deleted by key; and only a thread older than maxAge can hold a message older
    * than maxAge, so only then is the history read.
    */
-  private async trimMemory(thread: Thread): Promise<void> {
+  /**
+   * The messages that fell out of the maxTurns window since the last trim, claimed in the finish's
+   * transaction (its version condition makes each range claimed once), at most one batch per finish.
+   */
+  private trimRange(thread: Thread, messageSeq: number): { seqs: number[]; through: number } | undefined {
+    const memory = this.config.agents[thread.agent]?.memory;
+    if (!memory) return undefined;
+    const keepFromSeq = messageSeq - 2 * memory.maxTurns + 1;
+    // A thread from before trimmedThroughSeq existed starts from its floor: deleting seqs already
+    // gone costs one batch, and catches up any message an earlier trim left behind.
+    const from = Math.max(thread.trimmedThroughSeq ?? 0, thread.memoryFloorSeq) + 1;
+    const through = Math.min(keepFromSeq - 1, from + TRIM_BATCH - 1);
+    if (through < from) return undefined;
+    return { seqs: Array.from({ length: through - from + 1 }, (_, i) => from + i), through };
+  }
+
+  private async trimMemory(thread: Thread, fallen: number[]): Promise<void> {
     const memory = this.config.agents[thread.agent]?.memory;
     if (!memory) return;
     const keepFromSeq = thread.messageSeq - 2 * memory.maxTurns + 1;
-    const fallen = [keepFromSeq - 2, keepFromSeq - 1].filter((seq) => seq > thread.memoryFloorSeq);
     if (fallen.length > 0) await this.store.deleteMessages(thread.tenant, thread.sessionKey, fallen);
     const olderThan = new Date(this.now().getTime() - durationMs(memory.maxAge)).toISOString();
     if (thread.createdAt < olderThan) await this.store.trimHistory(thread.tenant, thread.sessionKey, { keepFromSeq, olderThan, limit: 25 });

@@ -1,4 +1,5 @@
 import type { Message, Turn } from './model.js';
+import type { TurnTrace } from './trace.js';
 
 /** A turn as API clients see it. */
 export interface TurnView {
@@ -12,6 +13,8 @@ export interface TurnView {
   reply?: string;
   error?: string;
   subAgents?: Turn['subAgents'];
+  /** How it ran: models tried, tools called, secret names used, per phase (sub-agents' on their outcomes). */
+  trace?: TurnTrace;
   createdAt: string;
   startedAt?: string;
   endedAt?: string;
@@ -29,6 +32,7 @@ export function turnView(turn: Turn): TurnView {
     ...(turn.reply !== undefined ? { reply: turn.reply } : {}),
     ...(turn.error !== undefined ? { error: turn.error } : {}),
     ...(turn.subAgents && turn.subAgents.length > 0 ? { subAgents: turn.subAgents } : {}),
+    ...(turn.trace ? { trace: turn.trace } : {}),
     createdAt: turn.createdAt,
     ...(turn.startedAt ? { startedAt: turn.startedAt } : {}),
     ...(turn.endedAt ? { endedAt: turn.endedAt } : {}),

@@ -28,6 +28,8 @@ import {
   removeTempOutdirs,
   resourcesOf,
   roleIdOf,
+  rotationAlarms,
+  secretKeys,
   statementsOfRole,
   suppressed,
   synth,
@@ -142,7 +144,7 @@ function expectRotationRoleExactly({ stack, template }: Synthesized, config: Con
   if (ownedRotating.length === 0) {
     expect(kmsStatements).toEqual([]);
   } else {
-    const keyId = Object.keys(template.findResources('AWS::KMS::Key'))[0]!;
+    const keyId = Object.keys(secretKeys(template))[0]!;
     expect(kmsStatements).toHaveLength(1);
     const [kmsStatement] = kmsStatements as [Statement];
     expect([...actionsOf(kmsStatement)].sort()).toEqual([...ROTATION_KEY_ACTIONS].sort());
@@ -251,8 +253,8 @@ describe('a config with several rotating secrets (rate, cron + window, generated
       expect(alarm.AlarmName).toBe(`${stack.stackName}-secret-rotation-failed-${name}`);
       expect(alarm.AlarmDescription).toContain(`"${name}"`);
       expect(alarm.AlarmDescription).toContain(`threadbound secrets status ${name}`);
-      // No action yet: the config has no notification target (docs/infra.md).
-      expect(alarm.AlarmActions).toBeUndefined();
+      // It notifies the operations alarm topic (infra/constructs/operations-dashboard.ts).
+      expect(alarm.AlarmActions).toEqual([{ Ref: logicalIdOf(stack, stack.operations.topic) }]);
     }
     expect([...stack.secrets.rotation!.failureAlarms.keys()].sort()).toEqual([...ROTATING].sort());
   });
@@ -268,7 +270,7 @@ describe('a config with several rotating secrets (rate, cron + window, generated
       AlarmName: `${stack.stackName}-secret-rotation-errors`,
     });
     expect(errors[0]!.Properties.AlarmDescription).toContain('threadbound secrets status');
-    template.resourceCountIs('AWS::CloudWatch::Alarm', ROTATING.length + 1);
+    expect(rotationAlarms(template)).toHaveLength(ROTATING.length + 1);
   });
 
   it('gives a secret without rotation no schedule, no alarm, no invoke permission and no rotation grant', () => {
@@ -312,7 +314,7 @@ describe('a config with several rotating secrets (rate, cron + window, generated
   it('adds no secret resource policy and names no role in the key policy', () => {
     const { template, stack } = synthesized;
     template.resourceCountIs('AWS::SecretsManager::ResourcePolicy', 0);
-    const keyPolicy = JSON.stringify(Object.values(template.findResources('AWS::KMS::Key'))[0]!.Properties.KeyPolicy);
+    const keyPolicy = JSON.stringify(Object.values(secretKeys(template))[0]!.Properties.KeyPolicy);
     expect(keyPolicy).not.toContain(roleIdOf(stack, stack.secrets.rotation!.handler));
   });
 
@@ -342,7 +344,7 @@ describe('ARN-sourced rotating secrets only', () => {
       },
     );
     const synthesized = synth(config);
-    synthesized.template.resourceCountIs('AWS::KMS::Key', 0);
+    expect(secretKeys(synthesized.template)).toEqual({});
     expectRotationRoleExactly(synthesized, config, ['ext', 'ext-partial']);
     synthesized.template.resourceCountIs('AWS::SecretsManager::RotationSchedule', 2);
     synthesized.template.hasResourceProperties('AWS::SecretsManager::RotationSchedule', { SecretId: COMPLETE_ARN, RotationRules: { ScheduleExpression: 'rate(1 day)' } });
@@ -356,7 +358,7 @@ describe('no secret with rotation', () => {
     const { stack, template, report } = synth(config);
     expect(stack.secrets.rotation).toBeUndefined();
     template.resourceCountIs('AWS::SecretsManager::RotationSchedule', 0);
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 0);
+    expect(rotationAlarms(template)).toEqual([]);
     expect(Object.keys(template.findResources('AWS::Lambda::Permission', { Properties: { Principal: SECRETS_MANAGER_PRINCIPAL } }))).toEqual([]);
     const rotator = stack.handlers.functions.get('secrets-rotate')!;
     const actions = statementsOfRole(template, roleIdOf(stack, rotator)).flatMap(actionsOf);
@@ -399,7 +401,7 @@ describe('the shipped threadbound.config.json', () => {
       ],
       Threshold: 1,
     });
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 2);
+    expect(rotationAlarms(template)).toHaveLength(2);
   });
 
   it('is cdk-nag clean with no SMG4 acknowledgement left', () => {

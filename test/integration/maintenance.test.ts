@@ -224,6 +224,25 @@ describe('memory retention', () => {
     expect(await seqs()).toEqual([9, 10]); // everything else is older than maxAge
     await threads.terminate(acme, 'short-memory');
   });
+
+  it('trims everything that fell out of the window, also when a turn ended without a reply', async () => {
+    const { threads, turns } = services(baseConfig);
+    await threads.spawn(acme, { agent: 'brief', sessionKey: 'gappy-memory' });
+    const turn = async (input: string) => {
+      await turns.submit(acme, 'gappy-memory', { input });
+      await turns.finish(await runningRef('gappy-memory'), { status: 'succeeded', reply: `re: ${input}`, subAgents: [] });
+    };
+    await turn('one');
+    await turn('two');
+    // A turn failed by a restart leaves its user message without a reply: the window moves by 3 at the next finish.
+    await turns.submit(acme, 'gappy-memory', { input: 'three' });
+    await threads.restart(acme, 'gappy-memory', { clearMemory: false });
+    await turn('four');
+    await turn('five');
+    const seqs = (await store.messagesAfter('acme', 'gappy-memory', 0, 100)).map((m) => m.seq);
+    expect(seqs).toEqual([6, 7, 8, 9]); // maxTurns 2; seq 1 used to stay until its TTL
+    await threads.terminate(acme, 'gappy-memory');
+  });
 });
 
 describe('startup reconciliation', () => {

@@ -1,11 +1,16 @@
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { anthropicResponses, contentText as anthropicText, startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.js';
 import { contentText as openaiText, startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { startTestStack, testAgent, TEST_KEYS, type TestStack } from '../support/local-stack.js';
 import { localSecretsManagerClient } from '../support/secrets.js';
+
+// Before any module creates its Metrics (vi.hoisted runs ahead of the imports): this test reads the EMF output.
+vi.hoisted(() => {
+  process.env.POWERTOOLS_METRICS_DISABLED = 'false';
+});
 
 // The model chain as turns run it: real provider SDKs against loopback fakes of their APIs, the
 // circuit breaker in the table, tools checked against the agent's permissions before they run.

@@ -279,6 +279,8 @@ describe('OpenAICompatibleProvider for a keyless Ollama', () => {
     const failure = await modelError(new OpenAICompatibleProvider('ollama', 'llama3.2', undefined, { baseUrl: ollama.url }).complete(request()));
     expect(failure).toMatchObject({ retryable: true, status: 401, model: 'ollama:llama3.2' });
     expect(failure.message).toContain('no key is configured');
+    // The placeholder is no key: the model's own name is not masked out of the message.
+    expect(failure.message).toMatch(/^ollama:llama3\.2 failed: /);
     expect(ollama.requests).toHaveLength(1);
   });
 

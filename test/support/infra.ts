@@ -115,6 +115,13 @@ export function synth(config: Config, extend?: (stack: ThreadboundStack) => void
 /** Builds the app for a config without synthesizing it (no cdk-nag, no bundling): for configs that must fail the build. */
 export const buildWithoutSynth = (config: Config) => buildApp({ configPath: CONFIG_PATH, config, nag: false, appProps: { context: { ...CDK_CONTEXT, ...NO_BUNDLING } } });
 
+/** The template's KMS keys but the alarm topic's (infra/constructs/operations-dashboard.ts): the stack's secrets key, if any. */
+export const secretKeys = (template: Template): Record<string, Json> =>
+  Object.fromEntries(Object.entries(template.findResources('AWS::KMS::Key')).filter(([, key]) => !String(key.Properties.Description).includes('alarm notifications')));
+/** The alarms of the secrets' rotation (RotationFailed per secret, the rotation Lambda's Errors), not the operations alarms. */
+export const rotationAlarms = (template: Template): Json[] =>
+  Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter((alarm) => alarm.Properties.MetricName === 'RotationFailed' || alarm.Properties.Namespace === 'AWS/Lambda');
+
 export const logicalIdOf = (stack: ThreadboundStack, construct: { node: { defaultChild?: unknown } }) => stack.getLogicalId(construct.node.defaultChild as never);
 export const roleIdOf = (stack: ThreadboundStack, fn: ThreadboundFunction) => logicalIdOf(stack, fn.role);
 

@@ -1,10 +1,12 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import middy from '@middy/core';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { z } from 'zod';
 import { ROUTES } from '../../../lib/api/routes.js';
 import type { Principal } from '../../../lib/auth/api-keys.js';
-import { logger } from '../logger.js';
+import { correlate, logger } from '../logger.js';
+import { tracer } from '../tracer.js';
 import { errorResponder } from './error-responder.js';
 import { jsonBody, validate } from './parse.js';
 import { principalOf } from './principal.js';
@@ -38,12 +40,15 @@ export function apiHandler<B extends z.ZodType | undefined = undefined, Q extend
   const auth = route.auth;
   const core = async (event: APIGatewayProxyEventV2, context: Context): Promise<ApiResult> => {
     const principal = principalOf(event, auth);
-    logger.appendKeys({ tenant: principal.tenant, ...(event.pathParameters?.sessionKey ? { sessionKey: event.pathParameters.sessionKey } : {}) });
+    // Every line of this request names the caller's tenant and, for a thread's routes, the thread
+    // (and turn); handlers add the agent once they know it (addCorrelation).
+    correlate({ tenant: principal.tenant, sessionKey: event.pathParameters?.sessionKey, turnId: event.pathParameters?.turnId });
     const parse = <S extends z.ZodType | undefined>(part: 'body' | 'query' | 'path', schema: S, value: () => unknown) =>
       (schema ? validate(part, schema, value()) : undefined) as Parsed<S>;
     return fn({
       principal,
-      body: parse('body', schemas.body as B, () => jsonBody(event) ?? {}),
+      // Only a missing body stands for {}: a JSON `null` body is a value, and the schema refuses it.
+      body: parse('body', schemas.body as B, () => emptyAsObject(jsonBody(event))),
       query: parse('query', schemas.query as Q, () => event.queryStringParameters ?? {}),
       path: parse('path', schemas.path as P, () => event.pathParameters ?? {}),
       event,
@@ -56,7 +61,51 @@ export function apiHandler<B extends z.ZodType | undefined = undefined, Q extend
 /** The shared middy chain without authentication (for the health route). */
 export function publicHandler(core: (event: APIGatewayProxyEventV2, context: Context) => Promise<ApiResult>) {
   return middy<APIGatewayProxyEventV2, ApiResult>(core)
+    .use(traceRequest())
     .use(redactResponse())
     .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(accessLog())
     .use(errorResponder());
+}
+
+type Middleware = MiddlewareObj<APIGatewayProxyEventV2, ApiResult>;
+
+/**
+ * The X-Ray subsegment of the request (no response body in it: it is user content). First in the
+ * chain so that its error hook runs after errorResponder: a refused request (4xx) closes the
+ * subsegment as a normal answer, only a 5xx marks it as an error.
+ */
+function traceRequest(): Middleware {
+  const capture = captureLambdaHandler(tracer, { captureResponse: false }) as Required<Middleware>;
+  return {
+    before: capture.before,
+    after: capture.after,
+    onError: async (request) => ((request.response?.statusCode ?? 500) < 500 ? capture.after(request) : capture.onError(request)),
+  };
+}
+
+/**
+ * One line per request, with its correlation keys (before the logger middleware drops them): the
+ * route, the status, how long it took. After errorResponder, so a refused request logs its status.
+ */
+function accessLog(): Middleware {
+  const started = new WeakMap<object, number>();
+  const log = async (request: { event: APIGatewayProxyEventV2; response: ApiResult | null | undefined; context: Context }) => {
+    const status = request.response?.statusCode ?? 500;
+    const fields = { route: request.event.routeKey, status, durationMs: Date.now() - (started.get(request.event) ?? Date.now()) };
+    if (status >= 500) logger.error('request', fields);
+    else logger.info('request', fields);
+  };
+  return {
+    before: async (request) => {
+      started.set(request.event, Date.now());
+    },
+    after: log,
+    onError: log,
+  };
+}
+
+/** An absent body as the empty object the schemas expect; any parsed JSON value (null included) as is. */
+function emptyAsObject(body: unknown): unknown {
+  return body === undefined ? {} : body;
 }

@@ -100,20 +100,45 @@ export class PartitionAuditLog {
 
 /** Every entry of the chain `chain` in partition `pk`, in order. */
 export async function readChain(client: DynamoDBDocumentClient, tableName: string, pk: string, chain: string): Promise<AuditEntry[]> {
+  return (await readStoredChain(client, tableName, pk, chain)).entries;
+}
+
+/** Every entry of a chain in key order, with the seq each one's key places it at (what verification compares its contents with). */
+export async function readStoredChain(client: DynamoDBDocumentClient, tableName: string, pk: string, chain: string): Promise<{ entries: AuditEntry[]; slots: number[] }> {
   const entries: AuditEntry[] = [];
+  const slots: number[] = [];
   let start: Record<string, unknown> | undefined;
   do {
     const result = await client.send(
       new QueryCommand({
         TableName: tableName,
         KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': pk, ':prefix': `AUDIT#${chain}#` },
+        ExpressionAttributeValues: { ':pk': pk, ':prefix': auditPrefix(chain) },
         ConsistentRead: true,
         ExclusiveStartKey: start,
       }),
     );
-    entries.push(...(result.Items ?? []).map((item) => stripKeys(item) as unknown as AuditEntry));
+    for (const item of result.Items ?? []) {
+      entries.push(stripKeys(item) as unknown as AuditEntry);
+      slots.push(auditSlot(String(item.sk)));
+    }
     start = result.LastEvaluatedKey;
   } while (start);
-  return entries;
+  return { entries, slots };
+}
+
+/** The sort-key prefix of every entry of a chain. */
+export function auditPrefix(chain: string): string {
+  return `AUDIT#${chain}#`;
+}
+
+/** The seq an audit item's sort key (`AUDIT#<chain>#<10-digit seq>`) places it at. */
+export function auditSlot(sk: string): number {
+  return Number(sk.slice(sk.lastIndexOf('#') + 1));
+}
+
+/** The chain an audit item's sort key names, or undefined for a sort key that is not an audit entry's. */
+export function auditChainOf(sk: string): string | undefined {
+  const last = sk.lastIndexOf('#');
+  return sk.startsWith('AUDIT#') && last > 'AUDIT#'.length ? sk.slice('AUDIT#'.length, last) : undefined;
 }

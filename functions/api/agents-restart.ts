@@ -1,0 +1,22 @@
+import { restartAgent } from '../../lib/agents/restart.js';
+import { config, threadStore, turns } from '../shared/context.js';
+import { apiHandler } from '../shared/http/api-handler.js';
+import { errorResponse, json } from '../shared/http/response.js';
+import { logger } from '../shared/logger.js';
+import { agentPath, agentRestartBody } from './schemas.js';
+
+/** Walk budget: leaves room for the counter recount within the route's 29 s. */
+const BUDGET_MS = 20_000;
+
+/** POST /v1/agents/{name}/restart (admin): release the agent's stale leases, restart stuck turns, re-derive its counters. */
+export const handler = apiHandler('agents-restart', { path: agentPath, body: agentRestartBody }, async ({ principal, path, body }) => {
+  const report = await restartAgent({ config, store: threadStore, turns }, path.name, {
+    principal,
+    force: body.force,
+    budgetMs: BUDGET_MS,
+    onError: (error, sessionKey) => logger.error('agent restart: a thread could not be handled', { agent: path.name, sessionKey, error: error as Error }),
+  });
+  if (!report) return errorResponse(404, 'agent_not_found', `no agent "${path.name}" is configured`, { agent: path.name });
+  logger.info('agent restarted', { agent: report.agent, force: report.force, leasesReleased: report.leasesReleased, turnsFailed: report.turnsFailed, complete: report.complete });
+  return json(200, report);
+});

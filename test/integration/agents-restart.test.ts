@@ -1,0 +1,198 @@
+import { ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AGENT_RESTART_ERROR, restartAgent, type AgentRestartReport } from '../../lib/agents/restart.js';
+import type { Principal } from '../../lib/auth/api-keys.js';
+import { parseConfig } from '../../lib/config/load.js';
+import { keys } from '../../lib/store/dynamodb/keys.js';
+import { DynamoThreadStore } from '../../lib/store/dynamodb/thread-store.js';
+import { ThreadService } from '../../lib/threads/service.js';
+import { TurnService } from '../../lib/turns/service.js';
+import type { WorkflowStarter } from '../../lib/workflows/turn-workflow.js';
+import { createTestTable, type TestTable } from '../support/dynamo.js';
+import { startTestStack, TEST_KEYS, testAgent, testConfig, type TestStack } from '../support/local-stack.js';
+
+// POST /v1/agents/{name}/restart. First the domain function on DynamoDB Local with a clock the test
+// moves and a workflow that never runs (so a turn runs until its lease expires, like a crashed one);
+// then the route over real HTTP on the in-process local stack.
+
+const workflow: WorkflowStarter = { start: async () => undefined };
+let clock = Date.parse('2026-06-01T00:00:00Z');
+const now = () => new Date(clock);
+const seconds = (n: number) => n * 1000;
+const acme: Principal = { tenant: 'acme', admin: false, keyId: 'key_acme' };
+const globex: Principal = { tenant: 'globex', admin: false, keyId: 'key_globex' };
+const operator: Principal = { tenant: 'ops', admin: true, keyId: 'key_operator' };
+// worker's lease: 3 × 20 s + 5 s.
+const config = parseConfig(testConfig({ agents: { worker: testAgent(['offline'], { onBusy: 'enqueue' }), other: testAgent(['offline']) } } as never));
+const LEASE_MS = seconds(65);
+
+let table: TestTable;
+let store: DynamoThreadStore;
+let threads: ThreadService;
+let turns: TurnService;
+const restart = async (force = false) => (await restartAgent({ config, store, turns }, 'worker', { principal: operator, force, now }))!;
+const counters = async () => (await store.counters(['worker', 'other'])).agents;
+const sum = (reports: AgentRestartReport[], field: 'leasesReleased' | 'turnsFailed' | 'turnsStarted') => reports.reduce((total, r) => total + r[field], 0);
+
+beforeAll(async () => {
+  table = await createTestTable('agents-restart');
+  store = new DynamoThreadStore(table.client, table.tableName);
+  threads = new ThreadService(config, store, { now });
+  turns = new TurnService(config, store, workflow, { now });
+});
+afterAll(async () => table?.drop());
+
+describe('restartAgent', () => {
+  it('releases every stale lease of the agent exactly once across tenants, even with two restarts at once, and leaves live turns and other agents alone', async () => {
+    const stale: { tenant: string; key: string; turnId: string }[] = [];
+    for (const [principal, key] of [[acme, 'w-0'], [acme, 'w-1'], [globex, 'w-2'], [acme, 'w-queued']] as const) {
+      await threads.spawn(principal, { agent: 'worker', sessionKey: key });
+      const { turn } = await turns.submit(principal, key, { input: 'crashes' });
+      stale.push({ tenant: principal.tenant, key, turnId: turn.turnId });
+    }
+    const queued = await turns.submit(acme, 'w-queued', { input: 'waits behind it' });
+    expect(queued.turn.status).toBe('queued');
+    await threads.spawn(acme, { agent: 'other', sessionKey: 'o-0' });
+    const otherTurn = await turns.submit(acme, 'o-0', { input: 'another agent' });
+    clock += LEASE_MS + seconds(1);
+    await threads.spawn(acme, { agent: 'worker', sessionKey: 'w-live' });
+    const live = await turns.submit(acme, 'w-live', { input: 'still within its lease' });
+    expect(await counters()).toMatchObject({ worker: { activeThreads: 5, runningTurns: 5 }, other: { runningTurns: 1 } });
+
+    const reports = await Promise.all([restart(), restart()]);
+    expect(sum(reports, 'leasesReleased')).toBe(4);
+    expect(sum(reports, 'turnsFailed')).toBe(4);
+    expect(sum(reports, 'turnsStarted')).toBe(1);
+    for (const report of reports) expect(report).toMatchObject({ agent: 'worker', force: false, threadsSeen: 5, errors: 0, complete: true });
+    for (const { tenant, key, turnId } of stale) {
+      expect(await store.getTurn(tenant, key, turnId)).toMatchObject({ status: 'failed', error: 'the turn did not finish before its lease expired' });
+    }
+    expect(await store.getTurn('acme', 'w-queued', queued.turn.turnId)).toMatchObject({ status: 'running' });
+    expect(await store.getTurn('acme', 'w-live', live.turn.turnId)).toMatchObject({ status: 'running' });
+    expect(await store.getTurn('acme', 'o-0', otherTurn.turn.turnId)).toMatchObject({ status: 'running' }); // expired too, but another agent's
+    // The started queued turn and the live one hold slots; the four stale ones gave theirs back once.
+    expect(await counters()).toMatchObject({ worker: { activeThreads: 5, runningTurns: 2 }, other: { runningTurns: 1 } });
+
+    const again = await restart();
+    expect(again).toMatchObject({ leasesReleased: 0, turnsFailed: 0, turnsStarted: 0, countersRepaired: [], countersSkipped: [] });
+    expect(await counters()).toMatchObject({ worker: { activeThreads: 5, runningTurns: 2 } });
+    for (const key of ['w-0', 'w-1', 'w-queued', 'w-live']) await threads.terminate(acme, key);
+    await threads.terminate(globex, 'w-2');
+    await threads.terminate(acme, 'o-0');
+  });
+
+  it('re-derives drifted counters before releasing, so the release is not refused and the counts end right', async () => {
+    await threads.spawn(acme, { agent: 'worker', sessionKey: 'drift' });
+    const { turn } = await turns.submit(acme, 'drift', { input: 'crashes' });
+    clock += LEASE_MS + seconds(1);
+    // Corruption, on purpose: a counter that says nothing runs (a release's decrement would be refused).
+    await table.client.send(new UpdateCommand({ TableName: table.tableName, Key: keys.agentCounters('worker'), UpdateExpression: 'SET runningTurns = :zero, activeThreads = :many', ExpressionAttributeValues: { ':zero': 0, ':many': 40 } }));
+
+    const report = await restart();
+    expect(report.countersRepaired).toEqual(
+      expect.arrayContaining([
+        { agent: 'worker', field: 'activeThreads', from: 40, to: 1 },
+        { agent: 'worker', field: 'runningTurns', from: 0, to: 1 },
+      ]),
+    );
+    expect(report.countersRepaired.every((r) => r.agent === 'worker')).toBe(true); // only this agent's counters
+    expect(report).toMatchObject({ leasesReleased: 1, turnsFailed: 1 });
+    expect(await store.getTurn('acme', 'drift', turn.turnId)).toMatchObject({ status: 'failed' });
+    expect(await counters()).toMatchObject({ worker: { activeThreads: 1, runningTurns: 0 } });
+    await threads.terminate(acme, 'drift');
+  });
+
+  it('with force, restarts a turn still within its lease once (audited), and not the queued turn that starts after it', async () => {
+    await threads.spawn(acme, { agent: 'worker', sessionKey: 'forced' });
+    const running = await turns.submit(acme, 'forced', { input: 'hangs within its lease' });
+    const next = await turns.submit(acme, 'forced', { input: 'queued behind it' });
+    clock += seconds(5); // well within the 65 s lease
+    const before = (await store.get('acme', 'forced'))!;
+
+    const plain = await restart();
+    expect(plain).toMatchObject({ leasesReleased: 0, turnsFailed: 0 });
+    const reports = await Promise.all([restart(true), restart(true)]);
+    expect(sum(reports, 'leasesReleased')).toBe(1);
+    expect(sum(reports, 'turnsFailed')).toBe(1);
+    expect(sum(reports, 'turnsStarted')).toBe(1);
+    expect(await store.getTurn('acme', 'forced', running.turn.turnId)).toMatchObject({ status: 'failed', error: AGENT_RESTART_ERROR });
+    expect(await store.getTurn('acme', 'forced', next.turn.turnId)).toMatchObject({ status: 'running' });
+    const after = (await store.get('acme', 'forced'))!;
+    expect(after).toMatchObject({ generation: before.generation + 1, lease: { turnId: next.turn.turnId } });
+    const trail = await store.auditTrail('acme', 'forced', after.threadId);
+    const restarts = trail.filter((entry) => entry.type === 'thread_restart');
+    expect(restarts).toHaveLength(1);
+    expect(restarts[0]).toMatchObject({ actor: 'key_operator', data: { releasedTurnId: running.turn.turnId, agentRestart: true } });
+    expect(await counters()).toMatchObject({ worker: { activeThreads: 1, runningTurns: 1 } });
+    await threads.terminate(acme, 'forced');
+  });
+
+  it('knows no agent the config does not have', async () => {
+    expect(await restartAgent({ config, store, turns }, 'nobody', { principal: operator })).toBeUndefined();
+  });
+});
+
+describe('POST /v1/agents/{name}/restart', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startTestStack();
+  });
+  afterAll(async () => stack?.stop());
+
+  /** Every item of the stack's table, for "nothing was written" checks. */
+  const snapshot = async () => {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await stack.table.client.send(new ScanCommand({ TableName: stack.table.tableName, ConsistentRead: true, ExclusiveStartKey: start }));
+      items.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return items.map((item) => JSON.stringify(item)).sort();
+  };
+
+  it('is admin only, says 404 for an unknown agent and 400 with the field path for a bad body, writing nothing; then releases a crashed turn once', async () => {
+    const spawned = await stack.call('POST', '/v1/threads', { body: { agent: 'data', sessionKey: 'crashed' } });
+    expect(spawned.status).toBe(201);
+    // A turn whose process died: submitted with a workflow that never runs, its lease then expired.
+    const stackConfig = parseConfig(testConfig());
+    const stackStore = new DynamoThreadStore(stack.table.client, stack.table.tableName);
+    const { turn } = await new TurnService(stackConfig, stackStore, workflow).submit({ tenant: 'tenant-a', admin: false, keyId: 'k' }, 'crashed', { input: 'dies' });
+    await stack.table.client.send(
+      new UpdateCommand({ TableName: stack.table.tableName, Key: keys.thread('tenant-a', 'crashed'), UpdateExpression: 'SET lease.leaseExpiresAt = :past', ExpressionAttributeValues: { ':past': new Date(Date.now() - 1000).toISOString() } }),
+    );
+    expect((await stack.agentCounters()).data).toMatchObject({ runningTurns: 1 });
+
+    const before = await snapshot();
+    const refused = await Promise.all([
+      stack.call('POST', '/v1/agents/data/restart', { body: {} }), // a tenant key
+      stack.call('POST', '/v1/agents/nobody/restart', { key: TEST_KEYS.admin, body: {} }),
+      stack.call('POST', '/v1/agents/data/restart', { key: TEST_KEYS.admin, body: { force: 'yes' } }),
+      stack.call('POST', '/v1/agents/data/restart', { key: TEST_KEYS.admin, body: { forced: true } }),
+      stack.call('POST', '/v1/agents/Bad%20Name/restart', { key: TEST_KEYS.admin, body: {} }),
+    ]);
+    expect(refused.map((r) => [r.status, r.body.error.code])).toEqual([
+      [403, 'forbidden'],
+      [404, 'agent_not_found'],
+      [400, 'validation_failed'],
+      [400, 'validation_failed'],
+      [400, 'validation_failed'],
+    ]);
+    expect(refused[2]!.body.error.details.issues).toEqual([expect.objectContaining({ path: 'body.force' })]);
+    expect(JSON.stringify(refused[3]!.body.error.details.issues)).toContain('forced');
+    expect(refused[4]!.body.error.details.issues).toEqual([expect.objectContaining({ path: 'path.name' })]);
+    expect(await snapshot()).toEqual(before);
+
+    const answers = await Promise.all([0, 1].map(() => stack.call('POST', '/v1/agents/data/restart', { key: TEST_KEYS.admin, body: {} })));
+    expect(answers.map((a) => a.status)).toEqual([200, 200]);
+    expect(answers.reduce((n, a) => n + a.body.leasesReleased, 0)).toBe(1);
+    expect(answers.reduce((n, a) => n + a.body.turnsFailed, 0)).toBe(1);
+    expect(answers[0]!.body).toMatchObject({ agent: 'data', force: false, complete: true, errors: 0 });
+    const failed = await stack.call('GET', `/v1/threads/crashed/turns/${turn.turnId}`);
+    expect(failed.body).toMatchObject({ status: 'failed', error: 'the turn did not finish before its lease expired' });
+    expect((await stack.agentCounters()).data).toMatchObject({ activeThreads: 1, runningTurns: 0 });
+    // The thread takes turns again.
+    const next = await stack.call('POST', '/v1/threads/crashed/turns', { body: { input: 'hello again' } });
+    expect((await stack.finalTurn('crashed', next.body.turnId)).status).toBe('succeeded');
+  });
+});

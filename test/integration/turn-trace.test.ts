@@ -1,0 +1,210 @@
+import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AgentRuntime } from '../../lib/agents/runtime.js';
+import { parseConfig } from '../../lib/config/load.js';
+import { DynamoThreadStore } from '../../lib/store/dynamodb/thread-store.js';
+import { ThreadService } from '../../lib/threads/service.js';
+import { TurnService } from '../../lib/turns/service.js';
+import { SUB_TRACES_BUDGET, TRACE_LIMITS, TraceRecorder, withinTraceBudget } from '../../lib/turns/trace.js';
+import { Redactor } from '../../lib/secrets/redactor.js';
+import { anthropicResponses, startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.js';
+import { contentText as openaiText, startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
+import { startTestStack, testAgent, testConfig, type TestStack } from '../support/local-stack.js';
+import { localSecretsManagerClient } from '../support/secrets.js';
+
+// The turn trace as a client reads it from GET /v1/threads/{sk}/turns/{turnId}: the whole local
+// stack (real ASL, DynamoDB Local, the local Secrets Manager endpoint), the real provider SDKs
+// against loopback fakes, and the offline/test providers for fan-out.
+const CHAIN = ['anthropic:claude-test', 'openai:gpt-test', 'offline'];
+const ANTHROPIC_KEY = 'sk-ant-trace-test-0000000000000000';
+const OPENAI_KEY = 'sk-openai-trace-test-000000000000';
+
+let anthropic: FakeAnthropic;
+let openai: FakeOpenAI;
+let stack: TestStack;
+
+beforeAll(async () => {
+  anthropic = await startFakeAnthropic({ default: () => anthropicResponses.text('anthropic answers') });
+  openai = await startFakeOpenAI({ default: () => ({ kind: 'text', text: (body) => `openai says: ${openaiText(body.messages.at(-1)!.content)}` }) });
+  stack = await startTestStack({
+    agents: {
+      tracer: testAgent(CHAIN, { secrets: ['anthropic-api-key', 'openai-api-key'], tools: { allow: ['memory.read', 'memory.write'], deny: ['http.get'] } }),
+      lead: testAgent(['offline'], { subAgents: ['alpha', 'boom'], maxChildren: 2, maxSpawnDepth: 1 }),
+      alpha: testAgent(['test:delay=50']),
+      boom: testAgent(['test:fail']),
+      doomed: testAgent(['test:fail']),
+    } as never,
+    secrets: { 'openai-api-key': { source: 'aws-secretsmanager://threadbound/openai-api-key' } } as never,
+    providers: { anthropic: { baseUrl: anthropic.url }, openai: { baseUrl: openai.url } },
+    // One 500 must not open anthropic's circuit for the turns after it.
+    circuitBreaker: { failureThreshold: 5, cooldown: '1s' },
+  });
+  const sm = localSecretsManagerClient(stack.secretsManager.endpoint);
+  await sm.send(new CreateSecretCommand({ Name: 'threadbound/anthropic-api-key', SecretString: ANTHROPIC_KEY }));
+  await sm.send(new CreateSecretCommand({ Name: 'threadbound/openai-api-key', SecretString: OPENAI_KEY }));
+  sm.destroy();
+}, 60_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  await anthropic?.close();
+  await openai?.close();
+});
+
+/** Spawns a thread of `agent`, runs one turn and returns its final view. */
+async function turn(agent: string, sessionKey: string, input: string): Promise<any> {
+  expect((await stack.call('POST', '/v1/threads', { body: { agent, sessionKey } })).status).toBe(201);
+  const submitted = await stack.call('POST', `/v1/threads/${sessionKey}/turns`, { body: { input } });
+  expect(submitted.status).toBe(202);
+  return stack.finalTurn(sessionKey, submitted.body.turnId);
+}
+
+/** No secret value anywhere in what the API returned. */
+function expectNoSecretValues(view: unknown): void {
+  const text = JSON.stringify(view);
+  expect(text).not.toContain(ANTHROPIC_KEY);
+  expect(text).not.toContain(OPENAI_KEY);
+}
+
+describe('the turn trace', () => {
+  it('a fallback: the failed model with its status and reason, then the model that answered, and the secret names used', async () => {
+    anthropic.script(anthropicResponses.serverError());
+    const view = await turn('tracer', 'fallback', 'hello trace');
+    expect(view).toMatchObject({ status: 'succeeded', reply: 'openai says: hello trace' });
+
+    expect(view.trace.phases).toHaveLength(1);
+    const [main] = view.trace.phases;
+    expect(main).toMatchObject({ phase: 'main', agent: 'tracer', tools: [] });
+    expect(Date.parse(main.startedAt)).toBeGreaterThanOrEqual(Date.parse(view.startedAt));
+    expect(main.durationMs).toBeGreaterThanOrEqual(0);
+    expect(main.durationMs).toBeLessThanOrEqual(Date.parse(view.endedAt) - Date.parse(view.startedAt));
+    expect(main.models).toEqual([
+      { model: 'anthropic:claude-test', outcome: 'failed', status: 500, reason: expect.stringContaining('Internal server error'), ms: expect.any(Number) },
+      { model: 'openai:gpt-test', outcome: 'answered', ms: expect.any(Number) },
+    ]);
+    expect([...main.secrets].sort()).toEqual(['anthropic-api-key', 'openai-api-key']);
+    expectNoSecretValues(view);
+  });
+
+  it('tool calls: an allowed one that ran and a denied one with its reason, in call order, without their inputs', async () => {
+    anthropic.script(
+      anthropicResponses.toolUse([
+        { name: 'memory__write', input: { key: 'city', value: 'Valparaiso' } },
+        { name: 'http__get', input: { url: 'http://127.0.0.1:9/private-page' } },
+      ]),
+      anthropicResponses.text('noted'),
+    );
+    const view = await turn('tracer', 'tooly', 'remember the city');
+    expect(view).toMatchObject({ status: 'succeeded', reply: 'noted' });
+
+    const [main] = view.trace.phases;
+    expect(main.tools).toEqual([
+      { name: 'memory.write', allowed: true, outcome: 'ok', ms: expect.any(Number) },
+      { name: 'http.get', allowed: false, outcome: 'denied', reason: expect.stringContaining('tools.deny') },
+    ]);
+    // Two rounds of the chain, both answered by the primary; only its secret was read.
+    expect(main.models.map((m: { model: string; outcome: string }) => `${m.model} ${m.outcome}`)).toEqual(['anthropic:claude-test answered', 'anthropic:claude-test answered']);
+    expect(main.secrets).toEqual(['anthropic-api-key']);
+    // Names and outcomes only: nothing of the calls' inputs.
+    const trace = JSON.stringify(view.trace);
+    expect(trace).not.toContain('Valparaiso');
+    expect(trace).not.toContain('private-page');
+    expectNoSecretValues(view);
+  });
+
+  it('a fan-out: every sub-agent with its child thread, status, timings and own phase trace, the failed one included; main and merge phases', async () => {
+    const view = await turn('lead', 'fan', '@alpha @boom do your part');
+    expect(view.status).toBe('succeeded');
+    expect(view.trace.phases.map((p: { phase: string; agent: string }) => `${p.phase}:${p.agent}`)).toEqual(['main:lead', 'coalesce:lead']);
+    expect(view.trace.phases[0].models).toEqual([{ model: 'offline', outcome: 'answered', ms: expect.any(Number) }]);
+
+    const byAgent = Object.fromEntries(view.subAgents.map((s: { agent: string }) => [s.agent, s]));
+    expect(byAgent.alpha).toMatchObject({
+      sessionKey: 'fan:alpha',
+      status: 'succeeded',
+      trace: { phase: 'sub', agent: 'alpha', models: [{ model: 'test:delay=50', outcome: 'answered' }], tools: [], secrets: [] },
+    });
+    expect(byAgent.alpha.trace.models[0].ms).toBeGreaterThanOrEqual(45);
+    // The failed item reached the merge as a caught error; its timings and trace come from its child turn.
+    expect(byAgent.boom).toMatchObject({
+      sessionKey: 'fan:boom',
+      status: 'failed',
+      error: expect.stringContaining('failed on purpose'),
+      trace: { phase: 'sub', agent: 'boom', models: [{ model: 'test:fail', outcome: 'failed', reason: expect.stringContaining('failed on purpose') }] },
+    });
+    for (const sub of [byAgent.alpha, byAgent.boom]) {
+      expect(sub.durationMs).toBe(Date.parse(sub.endedAt) - Date.parse(sub.startedAt));
+      expect(Date.parse(sub.trace.startedAt)).toBeGreaterThanOrEqual(Date.parse(sub.startedAt));
+    }
+    // The merge began after the sub-agents ended.
+    expect(Date.parse(view.trace.phases[1].startedAt)).toBeGreaterThanOrEqual(Math.max(Date.parse(byAgent.alpha.endedAt), Date.parse(byAgent.boom.endedAt)));
+  });
+
+  it('a failed turn keeps its error and the trace its main phase collected before failing', async () => {
+    const view = await turn('doomed', 'doom', 'this will fail');
+    expect(view).toMatchObject({ status: 'failed', error: expect.stringContaining('failed on purpose') });
+    expect(view.trace.phases).toEqual([
+      expect.objectContaining({ phase: 'main', agent: 'doomed', models: [{ model: 'test:fail', outcome: 'failed', reason: 'test:fail failed on purpose', ms: expect.any(Number) }], tools: [] }),
+    ]);
+  });
+});
+
+describe('the trace of a retried sub-agent item', () => {
+  it('an item retried after its child turn finished reports that turn again, trace included', async () => {
+    // The runtime on the stack's table with a workflow that never runs: the parent turn just holds its lease.
+    const config = parseConfig(testConfig({ agents: { lead: testAgent(['offline'], { subAgents: ['alpha'], maxChildren: 1, maxSpawnDepth: 1 }), alpha: testAgent(['test:delay=50']) } as never }));
+    const store = new DynamoThreadStore(stack.table.client, stack.table.tableName);
+    const threads = new ThreadService(config, store);
+    const turns = new TurnService(config, store, { start: async () => undefined });
+    const runtime = new AgentRuntime(config, store, threads, turns);
+    const acme = { tenant: 'acme', admin: false, keyId: 'key_acme' };
+    await threads.spawn(acme, { agent: 'lead', sessionKey: 'retry' });
+    const { turn } = await turns.submit(acme, 'retry', { input: 'fan out' });
+    const ref = { tenant: 'acme', sessionKey: 'retry', turnId: turn.turnId, agent: 'lead', fencingToken: (await store.get('acme', 'retry'))!.lease!.fencingToken, timeoutSeconds: 10, maxChildren: 1 };
+    const item = { agent: 'alpha', task: 'fetch it', sessionKey: 'retry:alpha', timeoutSeconds: 10 };
+
+    const first = await runtime.sub(ref, item);
+    expect(first).toMatchObject({ status: 'succeeded', trace: { phase: 'sub', agent: 'alpha', models: [{ model: 'test:delay=50', outcome: 'answered' }] } });
+    // The retry runs nothing (the child thread has one turn) and reports what the first attempt stored.
+    const retried = await runtime.sub(ref, item);
+    expect(retried).toEqual({ ...first, endedAt: expect.any(String), durationMs: expect.any(Number) });
+    expect(retried.trace).toEqual(first.trace);
+    expect(await store.messagesAfter('acme', 'retry:alpha', 0, 10)).toHaveLength(2);
+    await threads.restart(acme, 'retry', { clearMemory: false }); // release the parent, whose execution never ran
+  });
+});
+
+describe('the trace caps (they keep the turn item far below 400 KB)', () => {
+  it('caps lists and reasons, redacts a secret before cutting, names each secret once, and counts what it left out', () => {
+    const redactor = new Redactor();
+    const key = `sk-live-${'k'.repeat(40)}`;
+    redactor.register('provider-key', key);
+    const recorder = new TraceRecorder('main', 'a', { now: () => new Date(), redact: (text) => redactor.redact(text) });
+    // The key sits across the cut: cut first, its prefix would survive unredacted.
+    for (let i = 0; i < TRACE_LIMITS.models + 3; i += 1) recorder.model({ model: `m${i}`, outcome: 'failed', reason: `${'x'.repeat(120)} ${key} ${'y'.repeat(500)}` });
+    for (let i = 0; i < TRACE_LIMITS.tools + 1; i += 1) recorder.tool({ name: 'memory.read', allowed: true, outcome: 'ok' });
+    for (let i = 0; i < 3; i += 1) recorder.secret('provider-key');
+    const trace = recorder.finish();
+    expect(trace.models).toHaveLength(TRACE_LIMITS.models);
+    expect(trace.tools).toHaveLength(TRACE_LIMITS.tools);
+    expect(trace.secrets).toEqual(['provider-key']);
+    expect(trace.omitted).toEqual({ models: 3, tools: 1 });
+    for (const model of trace.models) expect(model.reason!.length).toBeLessThanOrEqual(TRACE_LIMITS.reasonChars);
+    expect(trace.models[0]!.reason).toContain('[REDACTED:provider-key]');
+    expect(JSON.stringify(trace)).not.toContain('sk-live-');
+    // A whole phase at its caps stays a few KB.
+    expect(JSON.stringify(trace).length).toBeLessThan(8_000);
+  });
+
+  it('keeps sub-agent phase traces within SUB_TRACES_BUDGET; later ones are left to their child turns', () => {
+    const recorder = new TraceRecorder('sub', 's', { now: () => new Date(), redact: (text) => text });
+    for (let i = 0; i < TRACE_LIMITS.models; i += 1) recorder.model({ model: `m${i}`, outcome: 'failed', reason: 'r'.repeat(500) });
+    const trace = recorder.finish();
+    const outcomes = Array.from({ length: 40 }, (_, i) => ({ agent: `s${i}`, trace }));
+    const kept = withinTraceBudget(outcomes);
+    const withTrace = kept.filter((o) => o.trace).length;
+    expect(withTrace).toBe(Math.floor(SUB_TRACES_BUDGET / JSON.stringify(trace).length));
+    expect(kept.map((o) => o.agent)).toEqual(outcomes.map((o) => o.agent));
+    expect(kept.slice(withTrace).every((o) => o.trace === undefined)).toBe(true);
+  });
+});
