@@ -40,38 +40,70 @@ const status: CommandSpec = {
 
 const restart: CommandSpec = {
   path: ['agents', 'restart'],
-  summary: "release an agent's stale leases, fail its stuck turns, start stranded queues and re-derive its counters (admin)",
+  summary: "release an agent's stale leases, fail its stuck turns and start stranded queues (admin)",
   args: [{ name: 'NAME' }],
   options: {
     force: { type: 'boolean', description: 'also restart turns still within their lease (they fail with "the agent was restarted"; their threads are restarted)' },
+    cursor: { type: 'string', valueName: 'CURSOR', description: 'start from the nextCursor of an earlier restart that stopped (e.g. one run with --json)' },
   },
   notes: [
     'Acts on the live threads of every tenant (an admin key is needed). Safe to repeat, also concurrently:',
     'each lease is released, each turn failed and each slot given back once. Without --force a turn within',
-    'its lease is never touched. "complete: no" means the time budget ran out: run it again.',
+    'its lease is never touched. A call that runs out of time answers a nextCursor: the command continues',
+    'from it until the walk is complete and prints the summed counts. Counters are not recounted (that is',
+    "reconciliation's whole-table Scan); a release a drifted counter refuses counts in errors.",
   ],
   examples: ['threadbound agents restart main', 'threadbound agents restart main --force --json'],
   async run(ctx) {
     const [name] = ctx.args as [string];
-    const report = await ctx.api('admin').post<AgentRestartReport>(`/v1/agents/${segment(name)}/restart`, { force: ctx.options.force === true });
+    const report = await restartAll(ctx, name);
     if (ctx.json) return ctx.printJson(report);
     ctx.out(
       formatKeyValue([
         ['agent', report.agent],
         ['force', report.force],
+        ['calls', report.calls],
         ['threads seen', report.threadsSeen],
         ['leases released', report.leasesReleased],
         ['turns failed', report.turnsFailed],
         ['turns started', report.turnsStarted],
-        ['counters repaired', report.countersRepaired.map((r) => `${r.field} ${r.from} → ${r.to}`)],
-        ...(report.countersSkipped.length > 0 ? ([['counters skipped', `${report.countersSkipped.join(', ')} (changed during the recount; run it again)`]] as const) : []),
-        ...(report.overLimit.length > 0 ? ([['over limit', report.overLimit.map((o) => `${o.activeThreads} threads > maxActiveThreads ${o.maxActiveThreads}`)]] as const) : []),
-        ...(report.errors > 0 ? ([['errors', `${report.errors} thread(s) could not be handled (see the API logs)`]] as const) : []),
-        ['complete', report.complete ? true : 'no: the time budget ran out, run it again'],
+        ...(report.errors > 0 ? ([['errors', `${report.errors} thread(s) could not be handled (see the API logs); run it again`]] as const) : []),
+        ['complete', report.complete ? true : report.nextCursor ? `no: continue with --cursor ${report.nextCursor}` : 'no: run it again'],
       ]),
     );
   },
 };
+
+/** Summed reports of one restart continued until complete (`calls`: how many requests it took). */
+type RestartTotals = AgentRestartReport & { calls: number };
+
+/**
+ * Calls the restart (from --cursor, if given), then again from each nextCursor until the walk reached
+ * the end, summing the counts. A call that answers no nextCursor ends the loop even when incomplete
+ * (a thread kept losing races: running it again is the operator's call).
+ */
+async function restartAll(ctx: CommandContext, name: string): Promise<RestartTotals> {
+  let cursor = typeof ctx.options.cursor === 'string' ? ctx.options.cursor : undefined;
+  let totals: RestartTotals | undefined;
+  for (;;) {
+    const report = await ctx.api('admin').post<AgentRestartReport>(`/v1/agents/${segment(name)}/restart`, { force: ctx.options.force === true, ...(cursor ? { cursor } : {}) });
+    totals = totals
+      ? {
+          ...report,
+          calls: totals.calls + 1,
+          startedAt: totals.startedAt,
+          threadsSeen: totals.threadsSeen + report.threadsSeen,
+          leasesReleased: totals.leasesReleased + report.leasesReleased,
+          turnsFailed: totals.turnsFailed + report.turnsFailed,
+          turnsStarted: totals.turnsStarted + report.turnsStarted,
+          errors: totals.errors + report.errors,
+          complete: totals.complete && report.complete,
+        }
+      : { ...report, calls: 1 };
+    if (!report.nextCursor) return totals;
+    cursor = report.nextCursor;
+  }
+}
 
 export const agentsGroup: CommandGroup = {
   name: 'agents',

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { durationMs } from '../../lib/config/duration.js';
 import type { ThreadView } from '../../lib/threads/view.js';
 import type { Message } from '../../lib/turns/model.js';
 import type { PhaseTrace } from '../../lib/turns/trace.js';
@@ -54,6 +55,15 @@ const MAX_PAGES = 1000;
 const DEFAULT_SHOWN_MESSAGES = 10;
 
 // ---------------------------------------------------------------- argument parsing
+
+/** The --timeout of `threads send` in milliseconds (a duration such as "90s" or "30m"), or a usage error. */
+export function parseTimeout(value: string | boolean | undefined, command: readonly string[]): number {
+  try {
+    return durationMs(typeof value === 'string' ? value : DEFAULT_SEND_TIMEOUT);
+  } catch {
+    throw new UsageError(`--timeout must be a duration such as 90s, 30m or 1h (got ${JSON.stringify(value)})`, command);
+  }
+}
 
 /** A positive whole number from an option, or a usage error naming it. */
 export function parseCount(value: string | boolean | undefined, option: string, command: readonly string[], fallback: number, max: number): number {
@@ -237,21 +247,53 @@ export function renderTurn(turn: TurnView, childStatus: ReadonlyMap<string, stri
 
 const threadPath = (key: string) => `/v1/threads/${segment(key)}`;
 
-/** Long-polls a turn until it is final (each request waits up to 25 s on the server). */
-export async function waitForTurn(api: ApiClient, sessionKey: string, turnId: string): Promise<TurnView> {
+/** How long `threads send` waits for a turn unless --timeout says otherwise. */
+export const DEFAULT_SEND_TIMEOUT = '15m';
+/** Largest page GET /v1/threads/{sessionKey}/messages serves. */
+const MESSAGES_PAGE_SIZE = 100;
+
+/**
+ * Long-polls a turn until it is final (each request waits up to 25 s on the server, less near the
+ * deadline). Past `timeoutMs` it gives up with a `wait_timeout` error naming the turn, which keeps
+ * running: a stuck turn must not hang a script forever.
+ */
+export async function waitForTurn(api: ApiClient, sessionKey: string, turnId: string, timeoutMs = Number.POSITIVE_INFINITY, now: () => number = Date.now): Promise<TurnView> {
+  const deadline = now() + timeoutMs;
   for (;;) {
-    const turn = await api.get<TurnView>(`${threadPath(sessionKey)}/turns/${segment(turnId)}`, { wait: MAX_WAIT_SECONDS });
+    const left = deadline - now();
+    const wait = Math.max(0, Math.min(MAX_WAIT_SECONDS, Math.ceil(left / 1000)));
+    const turn = await api.get<TurnView>(`${threadPath(sessionKey)}/turns/${segment(turnId)}`, { wait });
     if (FINAL_TURN_STATUSES.includes(turn.status)) return turn;
+    if (now() >= deadline) {
+      throw new CliError('wait_timeout', `turn ${turnId} is still ${turn.status} after ${Math.round(timeoutMs / 1000)} s; it keeps running: threadbound threads show ${sessionKey} --turn ${turnId}`, { turnId });
+    }
   }
 }
 
-/** The thread's most recent messages (oldest first), following the history's pages. */
-async function recentMessages(api: ApiClient, sessionKey: string, count: number): Promise<MessagesAnswer['messages']> {
-  let kept: MessagesAnswer['messages'] = [];
-  let after = 0;
-  for (let page = 0; page < MAX_PAGES; page += 1) {
-    const answer = await api.get<MessagesAnswer>(`${threadPath(sessionKey)}/messages`, { after, limit: 100 });
-    kept = [...kept, ...answer.messages].slice(-count);
+/**
+ * The thread's most recent `count` messages (oldest first), without reading the whole history. A
+ * turn writes one or two messages (its input; its reply if it succeeded), so the last sequence
+ * number lies between turnCount and 2 × turnCount: the first read starts `count` before the upper
+ * bound; when the history ends earlier (turns that wrote no reply), one more read fills in the
+ * `count` before the last sequence number seen (before turnCount if none was).
+ */
+async function recentMessages(api: ApiClient, sessionKey: string, turnCount: number, count: number): Promise<MessagesAnswer['messages']> {
+  const from = Math.max(0, 2 * turnCount - count);
+  const tail = await messagesAfter(api, sessionKey, from);
+  if (tail.length >= count || from === 0) return tail.slice(-count);
+  // With no message past `from`, the last one is somewhere in [turnCount, from].
+  const lastSeq = tail.at(-1)?.seq ?? turnCount;
+  const head = await messagesAfter(api, sessionKey, Math.max(0, lastSeq - count), from);
+  return [...head, ...tail].slice(-count);
+}
+
+/** The messages after sequence number `after` (up to `through`, if given), following the pages. */
+async function messagesAfter(api: ApiClient, sessionKey: string, after: number, through = Number.POSITIVE_INFINITY): Promise<MessagesAnswer['messages']> {
+  const kept: MessagesAnswer['messages'] = [];
+  for (let page = 0; page < MAX_PAGES && after < through; page += 1) {
+    const limit = Math.min(MESSAGES_PAGE_SIZE, through - after);
+    const answer = await api.get<MessagesAnswer>(`${threadPath(sessionKey)}/messages`, { after, limit });
+    kept.push(...answer.messages.filter((message) => message.seq <= through));
     if (answer.nextAfter === undefined || answer.messages.length === 0) break;
     after = answer.nextAfter;
   }
@@ -342,7 +384,9 @@ const show: CommandSpec = {
     const [key] = ctx.args as [string];
     const count = parseCount(ctx.options.messages, 'messages', show.path, DEFAULT_SHOWN_MESSAGES, 1000);
     const api = ctx.api('tenant');
-    const [thread, messages] = await Promise.all([api.get<ThreadView>(threadPath(key)), recentMessages(api, key, count)]);
+    // The thread first: its turnCount tells where the recent messages start.
+    const thread = await api.get<ThreadView>(threadPath(key));
+    const messages = await recentMessages(api, key, thread.turnCount, count);
     const turnId = (ctx.options.turn as string | undefined) ?? thread.runningTurn?.turnId ?? messages.at(-1)?.turnId;
     const turn = turnId ? await api.get<TurnView>(`${threadPath(key)}/turns/${segment(turnId)}`) : undefined;
     if (ctx.json) return ctx.printJson({ thread, messages, ...(turn ? { turn } : {}) });
@@ -368,19 +412,21 @@ const send: CommandSpec = {
   path: ['threads', 'send'],
   summary: 'submit a turn and wait for its reply (MESSAGE, or - for stdin)',
   args: [{ name: 'KEY' }, { name: 'MESSAGE' }],
-  synopsis: 'KEY MESSAGE|- [--no-wait] [--idempotency-key KEY]',
+  synopsis: 'KEY MESSAGE|- [--no-wait] [--timeout DURATION] [--idempotency-key KEY]',
   options: {
     'no-wait': { type: 'boolean', description: 'print the turnId once the turn is accepted, without waiting for the reply' },
+    timeout: { type: 'string', valueName: 'DURATION', description: `how long to wait for the reply, e.g. 90s, 30m (default ${DEFAULT_SEND_TIMEOUT}); then exit 1 naming the turn, which keeps running` },
     'idempotency-key': { type: 'string', valueName: 'KEY', description: 'repeat a submission safely: the same key returns the same turn (default: a new key each time)' },
   },
   notes: [
     'Prints the reply on stdout; while the turn runs, a progress line on stderr (a spinner on a terminal).',
-    'Exit code 1 when the turn failed or timed out (its error on stderr). --json prints the final turn.',
+    'Exit code 1 when the turn failed or timed out (its error on stderr), or was not final within --timeout (wait_timeout, with the turnId). --json prints the final turn.',
   ],
   examples: ['threadbound threads send s-01j… "analyse the BTC price trend"', 'echo "long question" | threadbound threads send s-01j… -', 'threadbound threads send s-01j… "later" --no-wait'],
   async run(ctx) {
     const [key, message] = ctx.args as [string, string];
     const input = await readTurnInput(ctx, message, send.path);
+    const timeoutMs = parseTimeout(ctx.options.timeout, send.path);
     const idempotencyKey = (ctx.options['idempotency-key'] as string | undefined) ?? `cli-${randomUUID()}`;
     const api = ctx.api('tenant');
     const submitted = await api.post<SubmitAnswer>(`${threadPath(key)}/turns`, { input, idempotencyKey });
@@ -392,7 +438,7 @@ const send: CommandSpec = {
     const progress = ctx.json ? undefined : startProgress(ctx.err, { tty: isTerminal(ctx.io.stderr), label: `waiting for turn ${submitted.turnId} (${submitted.status})` });
     let turn: TurnView;
     try {
-      turn = await waitForTurn(api, key, submitted.turnId);
+      turn = await waitForTurn(api, key, submitted.turnId, timeoutMs);
     } finally {
       progress?.stop();
     }

@@ -3,6 +3,7 @@ import type { AuditEventType } from '../../lib/audit/chain.js';
 import { TENANT_PATTERN } from '../../lib/auth/api-keys.js';
 import { DURATION_PATTERN, durationMs } from '../../lib/config/duration.js';
 import { NAME_PATTERN } from '../../lib/config/schema.js';
+import { decodeSweepCursor } from '../../lib/maintenance/cursor.js';
 import { SESSION_KEY_PATTERN } from '../../lib/threads/session-key.js';
 
 /** Path parameter of thread routes; ":" is allowed here so child threads ("<key>:<agent>") can be read. */
@@ -67,6 +68,8 @@ export const agentPath = z.object({
 export const agentRestartBody = z.strictObject({
   /** Also restart turns still within their lease (started before the restart): they are failed and their thread restarted. */
   force: z.boolean().default(false),
+  /** Continue a walk that answered `complete: false` from its `nextCursor`. */
+  cursor: z.string().max(4096).refine((value) => decodeSweepCursor(value) !== undefined, 'must be a nextCursor this API returned').optional(),
 });
 
 export const secretPath = z.object({
@@ -88,6 +91,7 @@ const AUDIT_TYPES = [
   'secret_rotation_failed',
   'tool_denied',
   'model_fallback',
+  'agent_restart',
 ] as const satisfies readonly AuditEventType[];
 
 /** Longest window one audit query may cover. */

@@ -18,6 +18,7 @@ import { processRedactor } from '../../lib/secrets/redactor.js';
 import { SecretResolver } from '../../lib/secrets/resolver.js';
 import { SecretsManagerSource } from '../../lib/secrets/secrets-manager-source.js';
 import { DynamoSecretLedger } from '../../lib/store/dynamodb/secret-ledger.js';
+import { DynamoAuditChains } from '../../lib/store/dynamodb/audit-chains.js';
 import { DynamoAuditSearch } from '../../lib/store/dynamodb/audit-search.js';
 import { DynamoApiKeyStore } from '../../lib/store/dynamodb/api-key-store.js';
 import { DynamoCursorStore } from '../../lib/store/dynamodb/cursor-store.js';
@@ -62,9 +63,12 @@ export const secretResolver = new SecretResolver(config, secretsManagerSource, s
 // ROTATION_FUNCTION_ARN is set on the function that starts rotations (CDK and the local stack).
 export const secretAdmin = new SecretAdmin(config, secretsManagerSource, secretLedger, { rotationFunctionArn: process.env.ROTATION_FUNCTION_ARN });
 export const auditSearch = new DynamoAuditSearch(documentClient, tableName());
+/** Every audit chain of the table, for `GET /v1/audit/verify`. */
+export const auditChains = new DynamoAuditChains(documentClient, tableName());
 /** Every tool of this deployment: the built-ins and the ones registered in code (lib/tools/custom.ts). */
 export const tools = new ToolRegistry([...memoryTools(new DynamoThreadNotes(documentClient, tableName())), httpGetTool, spawnTool, ...CUSTOM_TOOLS]);
-const agentAudit = new DynamoAgentEvents(documentClient, tableName());
+/** The agents' own audit chains (AGENT#<name>): tool denials, model fallbacks, agent restarts. */
+export const agentAudit = new DynamoAgentEvents(documentClient, tableName());
 /**
  * Tool denials and model fallbacks: counted, logged, and audited in the agent's chain. The audit is
  * recorded on a best-effort basis: a turn never fails (nor loses its fallback's budget) because that

@@ -15,6 +15,7 @@ export const METRIC = {
   turnsTimedOut: 'TurnsTimedOut',
   activeThreadsUtilisation: 'ActiveThreadsUtilisation',
   concurrentTurnsUtilisation: 'ConcurrentTurnsUtilisation',
+  limitReached: 'LimitReached',
   modelFallback: 'ModelFallback',
   circuitOpened: 'CircuitOpened',
   circuitClosed: 'CircuitClosed',

@@ -17,8 +17,13 @@ const executionEnded = z.object({
   detail: z.object({ status: z.enum(['FAILED', 'TIMED_OUT', 'ABORTED']), name: z.string(), input: z.string(), error: z.string().nullish(), cause: z.string().nullish() }),
 });
 
+/** The turn's result: a direct reply (no sub-agents) or the merge's; the trace is optional (never a required path). */
+const completion = z.object({ reply: z.string(), subAgents: z.array(outcome).default([]), trace: turnTraceSchema.optional() });
+
 const controlEvent = z.discriminatedUnion('action', [
-  z.object({ action: z.literal('complete'), turn: turnRefSchema, final: z.object({ reply: z.string(), subAgents: z.array(outcome), trace: turnTraceSchema.optional() }) }),
+  // `final` is `{ value }` (the main or merge result, whole); the flat shape is that of executions
+  // started under the previous definition, still running during a deploy.
+  z.object({ action: z.literal('complete'), turn: turnRefSchema, final: z.union([z.object({ value: completion }).transform(({ value }) => value), completion]) }),
   z.object({ action: z.literal('fail'), turn: turnRefSchema, error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).passthrough() }),
 ]);
 

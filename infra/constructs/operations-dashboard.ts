@@ -38,13 +38,15 @@ export interface AgentAlarms {
   readonly concurrentTurns: cloudwatch.Alarm;
   readonly errorRate: cloudwatch.Alarm;
   readonly timeouts: cloudwatch.Alarm;
+  /** LimitReached ≥ 1: a full limit refused the agent's work (catches the spikes the swept utilisation gauges miss). */
+  readonly limitReached: cloudwatch.Alarm;
 }
 
 /**
  * The operator's view of a deployment: an SNS topic every alarm notifies (encrypted with its own
  * customer managed key, which CloudWatch may use to publish; TLS only), the alarms (per configured
- * agent: utilisation of maxActiveThreads and of maxConcurrentTurns above 90 %, turn error rate,
- * timed-out turns; any exposure-risk event; the rotation alarms passed in) and one CloudWatch
+ * agent: utilisation of maxActiveThreads and of maxConcurrentTurns above 90 %, any refusal by a full
+ * limit, turn error rate, timed-out turns; any exposure-risk event; the rotation alarms passed in) and one CloudWatch
  * dashboard with the metrics of docs/operations.md and the state of every alarm.
  */
 export class OperationsDashboard extends Construct {
@@ -125,6 +127,19 @@ export class OperationsDashboard extends Construct {
           evaluationPeriods: 1,
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         }),
+        // Counted when the refusal happens, not sampled by the sweep: a burst that fills the agent
+        // for a minute between two sweeps still alarms.
+        limitReached: new cloudwatch.Alarm(this, `LimitReached-${agent}`, {
+          alarmName: `${stack.stackName}-${agent}-limit-reached`,
+          alarmDescription:
+            `A full limit refused agent "${agent}"'s work in the last 5 minutes (maxActiveThreads ${limits.maxActiveThreads}, maxConcurrentTurns ${limits.maxConcurrentTurns} or the deployment's maxThreads): ` +
+            'clients got 429 with Retry-After, or queued turns waited for a slot. The LimitReached widget names the limit; check `GET /v1/agents`, then raise that limit in threadbound.config.json and redeploy, or find what holds the slots.',
+          metric: limitReached(agent),
+          threshold: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
       });
     }
     this.agentAlarms = agentAlarms;
@@ -143,7 +158,7 @@ export class OperationsDashboard extends Construct {
     });
 
     const rotationAlarms = props.rotationAlarms ?? [];
-    this.alarms = [...[...agentAlarms.values()].flatMap((a) => [a.activeThreads, a.concurrentTurns, a.errorRate, a.timeouts]), this.exposureAlarm, ...rotationAlarms];
+    this.alarms = [...[...agentAlarms.values()].flatMap((a) => [a.activeThreads, a.concurrentTurns, a.limitReached, a.errorRate, a.timeouts]), this.exposureAlarm, ...rotationAlarms];
     for (const alarm of this.alarms) alarm.addAlarmAction(notify);
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
@@ -173,6 +188,7 @@ export class OperationsDashboard extends Construct {
       graph('maxConcurrentTurns in use (%)', agents.map((agent) => agentMetric(METRIC.concurrentTurnsUtilisation, agent, cloudwatch.Stats.MAXIMUM, utilisationPeriod).with({ label: agent })), utilisationAxis),
       graph('Timed-out turns (per agent)', perAgent(METRIC.turnsTimedOut, 'Sum')),
     );
+    this.dashboard.addWidgets(graph('Refused by a full limit (agent, limit)', [search(METRIC.limitReached, 'agent,limit')]));
     this.dashboard.addWidgets(
       graph('Model fallbacks (agent, provider)', [search(METRIC.modelFallback, 'agent,provider')]),
       graph('Circuits opened / closed (provider)', [search(METRIC.circuitOpened, 'provider'), search(METRIC.circuitClosed, 'provider')]),
@@ -193,6 +209,17 @@ export class OperationsDashboard extends Construct {
 /** A metric the functions emit with an `agent` dimension (functions/shared/metric-names.ts). */
 function agentMetric(name: MetricName, agent: string, statistic: string, period: Duration): cloudwatch.Metric {
   return new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: name, dimensionsMap: { service: METRICS_SERVICE, agent }, statistic, period });
+}
+
+/** The limits whose refusals LimitReached counts (its `limit` dimension). */
+export const LIMITS = ['maxActiveThreads', 'maxConcurrentTurns', 'maxThreads'] as const;
+
+/** An agent's refusals by any full limit in a period: the sum of its LimitReached{agent, limit} counts. */
+function limitReached(agent: string): cloudwatch.MathExpression {
+  const usingMetrics = Object.fromEntries(
+    LIMITS.map((limit, i) => [`limit${i}`, new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.limitReached, dimensionsMap: { service: METRICS_SERVICE, agent, limit }, statistic: cloudwatch.Stats.SUM, period: OPERATIONS_PERIOD })]),
+  );
+  return new cloudwatch.MathExpression({ expression: Object.keys(usingMetrics).map((id) => `FILL(${id}, 0)`).join(' + '), usingMetrics, label: agent, period: OPERATIONS_PERIOD });
 }
 
 /** A metric with no dimension but `service`. */

@@ -16,3 +16,9 @@ export interface AgentEvents {
   /** A model of the chain failed and the next one was tried (`to` absent: none was left). */
   modelFallback(scope: TurnScope, details: { from: string; to?: string; reason: string; status?: number; at: string }): Promise<void>;
 }
+
+/** The audit record of an operator's agent restart, in the agent's own chain (`AGENT#<agent>`). */
+export interface AgentRestartAudit {
+  /** One `agent_restart` entry: who restarted the agent (the admin key id) and what it changed. */
+  agentRestarted(agent: string, details: { actor: string; at: string; data: Record<string, unknown> }): Promise<void>;
+}

@@ -1,16 +1,17 @@
 import type { Principal } from '../auth/api-keys.js';
 import type { Config } from '../config/schema.js';
 import { walkLiveThreads } from '../maintenance/live-threads.js';
-import { repairCounters, type CounterRepair } from '../maintenance/reconcile.js';
+import { encodeSweepCursor, type WalkPosition } from '../maintenance/cursor.js';
 import { needsRecovery } from '../maintenance/turn-recovery.js';
 import { nextAuditEntry } from '../threads/audit.js';
 import type { Thread } from '../threads/model.js';
 import type { ThreadStore } from '../threads/ports.js';
 import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from '../threads/optimistic.js';
-import type { TurnService } from '../turns/service.js';
+import type { Recovery, TurnService } from '../turns/service.js';
+import type { AgentRestartAudit } from './events.js';
 
 /** What `POST /v1/agents/{name}/restart` found and did. */
-export interface AgentRestartReport extends CounterRepair {
+export interface AgentRestartReport {
   agent: string;
   /** Whether turns still within their lease were restarted too. */
   force: boolean;
@@ -24,10 +25,15 @@ export interface AgentRestartReport extends CounterRepair {
   turnsFailed: number;
   /** Queued turns started because a lease was released or a queue was stranded. */
   turnsStarted: number;
-  /** Threads that could not be handled (logged by the caller); the walk went on. */
+  /**
+   * Threads that could not be handled (logged by the caller; e.g. a release refused by a drifted
+   * counter, which reconciliation repairs) or that kept losing races; the walk went on.
+   */
   errors: number;
-  /** False when the time budget ran out before every live thread was visited: run it again. */
+  /** False when the budget ran out (continue from `nextCursor`) or a thread kept losing races (run it again). */
   complete: boolean;
+  /** Where the next call continues (body `cursor`), when the budget ran out before the end of the index. */
+  nextCursor?: string;
 }
 
 /** The error a turn released by an agent restart is failed with. */
@@ -38,31 +44,34 @@ export interface AgentRestartDeps {
   config: Config;
   store: ThreadStore;
   turns: TurnService;
+  /** Where the restart is audited (the agent's chain). */
+  audit: AgentRestartAudit;
 }
 
 /**
- * Restarts one agent's stuck work across every tenant (an operator action; the route is admin):
- * 1. its counters are re-derived from the threads (reconcile's recount, this agent only) first,
- *    so releases below start from counts that match the leases held (a drifted counter would
- *    refuse the decrement of a release);
- * 2. every live thread of the agent is visited: an expired or orphaned lease is released through
- *    TurnService.recover (its running turn failed, its slot given back or handed to the next queued
- *    turn) and a stranded queue is started; with `force`, a turn still within its lease that started
- *    before this restart is failed too and its thread restarted (generation + 1, audited).
+ * Restarts one agent's stuck work across every tenant (an operator action; the route is admin).
+ * Every live thread of the agent is visited, from `cursor` and within `budgetMs`: an expired or
+ * orphaned lease is released through TurnService.recover (its running turn failed, its slot given
+ * back or handed to the next queued turn) and a stranded queue is started; with `force`, a turn
+ * still within its lease that started before this restart is failed too and its thread restarted
+ * (generation + 1, audited).
  * Every change is a conditional transition on the version it read, so two restarts running at once
- * release each lease, fail each turn and give back each slot exactly once.
+ * release each lease, fail each turn and give back each slot exactly once, and each counts only what
+ * its own committed transitions did. Counters are not recounted here: that is a Scan of the whole
+ * table, unbounded, so it is left to reconciliation (a release a drifted counter refuses counts in
+ * `errors`). Appends one `agent_restart` entry to the agent's audit chain.
  * Returns undefined when the config has no such agent.
  */
 export async function restartAgent(
   deps: AgentRestartDeps,
   name: string,
-  options: { principal: Principal; force?: boolean; now?: () => Date; budgetMs?: number; onError?: (error: unknown, sessionKey: string) => void },
+  options: { principal: Principal; force?: boolean; cursor?: WalkPosition; now?: () => Date; budgetMs?: number; onError?: (error: unknown, sessionKey: string) => void },
 ): Promise<AgentRestartReport | undefined> {
   if (!Object.hasOwn(deps.config.agents, name)) return undefined;
   const now = options.now ?? (() => new Date());
-  const started = Date.now();
   const budgetMs = options.budgetMs ?? 20_000;
-  const startedAt = now();
+  // A continuation keeps the first call's start: a turn started since (e.g. from a queue it freed) is new work, also for force.
+  const startedAt = options.cursor?.startedAt ? new Date(options.cursor.startedAt) : now();
   const report: AgentRestartReport = {
     agent: name,
     force: options.force === true,
@@ -71,17 +80,13 @@ export async function restartAgent(
     leasesReleased: 0,
     turnsFailed: 0,
     turnsStarted: 0,
-    countersRepaired: [],
-    countersSkipped: [],
-    overLimit: [],
     errors: 0,
     complete: true,
   };
-
-  await repairCounters(deps, report, { only: [name] });
+  let gaveUp = 0;
 
   // Every live thread, not only those inactive longer than a lease: a stranded queue or (with
-  // force) a running turn may be on a recently active thread. Bounded by maxThreads and the budget.
+  // force) a running turn may be on a recently active thread. Bounded by the budget (continued from `cursor`).
   const walk = await walkLiveThreads(
     deps.store,
     async (thread) => {
@@ -93,25 +98,37 @@ export async function restartAgent(
         if (!(await recover(thread)) && report.force) await forceRestart(thread.tenant, thread.sessionKey, thread.lease.turnId);
       }
     },
-    { budgetMs: Math.max(1_000, budgetMs - (Date.now() - started)), onError: options.onError },
+    { cursor: options.cursor && { shard: options.cursor.shard, ...(options.cursor.key ? { key: options.cursor.key } : {}) }, budgetMs, onError: options.onError },
   );
-  report.errors = walk.errors;
-  report.complete = walk.cursor === undefined;
+  report.errors = walk.errors + gaveUp;
+  report.complete = walk.cursor === undefined && gaveUp === 0;
+  if (walk.cursor) report.nextCursor = encodeSweepCursor({ ...walk.cursor, startedAt: report.startedAt });
+  // Every call is audited (a continuation too): a cross-tenant admin action leaves a record even when it changed nothing.
+  await deps.audit.agentRestarted(name, {
+    actor: options.principal.keyId,
+    at: now().toISOString(),
+    data: {
+      force: report.force,
+      startedAt: report.startedAt,
+      continued: options.cursor !== undefined,
+      threadsSeen: report.threadsSeen,
+      leasesReleased: report.leasesReleased,
+      turnsFailed: report.turnsFailed,
+      turnsStarted: report.turnsStarted,
+      errors: report.errors,
+      complete: report.complete,
+    },
+  });
   return report;
 
-  /** TurnService.recover, counting what it changed; true when it changed anything. */
+  /** TurnService.recover, counting what its own committed transitions did; true when it changed anything. */
   async function recover(thread: Thread): Promise<boolean> {
-    const leased = thread.lease && (await deps.store.getTurn(thread.tenant, thread.sessionKey, thread.lease.turnId));
-    const result = await deps.turns.recover(thread.tenant, thread.sessionKey);
-    if (result === 'none') return false;
-    if (thread.lease) report.leasesReleased += 1;
-    if (result === 'started') report.turnsStarted += 1;
-    // Failed by this call: it was running when read, and the release that won failed it.
-    if (leased && leased.status === 'running') {
-      const after = await deps.store.getTurn(thread.tenant, thread.sessionKey, leased.turnId);
-      if (after?.status === 'failed') report.turnsFailed += 1;
-    }
-    return true;
+    const done: Recovery = await deps.turns.recoverCounted(thread.tenant, thread.sessionKey);
+    if (done.leaseReleased) report.leasesReleased += 1;
+    if (done.turnFailed) report.turnsFailed += 1;
+    if (done.turnStarted) report.turnsStarted += 1;
+    if (done.gaveUp) gaveUp += 1;
+    return done.outcome !== 'none';
   }
 
   /**
@@ -148,5 +165,6 @@ export async function restartAgent(
       }
       if (outcome.reason === 'turn_state') return; // the turn finished meanwhile: nothing to restart
     }
+    gaveUp += 1; // every attempt lost a race: the turn may still hold its lease, so the restart is not complete
   }
 }

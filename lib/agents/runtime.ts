@@ -18,7 +18,7 @@ import { TurnError } from '../turns/errors.js';
 import { loadMemory } from '../turns/memory.js';
 import type { SubAgentOutcome, Turn } from '../turns/model.js';
 import { idempotentTurnId, type TurnService } from '../turns/service.js';
-import { TraceRecorder, type PhaseTrace, type ToolTrace, type TurnTrace } from '../turns/trace.js';
+import { retriedByWorkflow, TraceRecorder, withinTraceBudget, type PhaseTrace, type ToolTrace, type TurnTrace } from '../turns/trace.js';
 import { causeMessage, type TurnRef } from '../workflows/turn-workflow.js';
 import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from '../threads/optimistic.js';
 
@@ -107,7 +107,7 @@ export class AgentRuntime {
         trace: this.turnTrace(recorder),
       };
     } catch (error) {
-      await this.keepTrace(ref, this.turnTrace(recorder));
+      await this.keepTrace(ref, this.turnTrace(recorder), error);
       throw error;
     }
   }
@@ -123,7 +123,7 @@ export class AgentRuntime {
     const guard = { tenant: ref.tenant, sessionKey: ref.sessionKey, turnId: ref.turnId, fencingToken: ref.fencingToken };
     // One child turn per parent turn: a retried item finds the turn of its first attempt.
     const started = await this.turns.claimInline(child.tenant, child.sessionKey, idempotentTurnId(child.threadId, ref.turnId), item.task, guard, item.timeoutSeconds);
-    // A retry whose first attempt finished reports that attempt, with the trace its child turn kept.
+    // A retry whose first attempt finished reports that attempt (its trace stays on the child turn).
     if ('finished' in started) return childOutcome(started.finished);
     const { claimed, thread, turn } = started;
     const recorder = this.recorder('sub', item.agent);
@@ -134,7 +134,7 @@ export class AgentRuntime {
       await this.turns.finish(claimed, { status: 'succeeded', reply: reply.text, subAgents: [], trace }, guard);
       return childOutcome({ ...turn, status: 'succeeded', reply: reply.text, endedAt: this.now().toISOString(), trace });
     } catch (error) {
-      // The child turn keeps what the phase collected: the merge reads it back for the failed item.
+      // The child turn keeps what the phase collected: the merge reads it back from there.
       await this.turns.finish(claimed, { status: 'failed', error: `${(error as Error).name}: ${(error as Error).message}`.slice(0, 500), trace: this.turnTrace(recorder) });
       throw error;
     }
@@ -142,7 +142,8 @@ export class AgentRuntime {
 
   /**
    * Merges every sub-agent result, noting those that failed or timed out, into the turn's one reply;
-   * the turn's trace is the main phase's (`mainTrace`, from the plan) followed by this one.
+   * the turn's trace is the main phase's (`mainTrace`, from the plan) followed by this one. Each
+   * sub-agent's phase trace is read from its child turn (the Map items carry none), within SUB_TRACES_BUDGET.
    */
   async coalesce(ref: TurnRef, mergeWith: string, results: RawSubResult[], timeoutSeconds = ref.timeoutSeconds, mainTrace: TurnTrace = { phases: [] }): Promise<CoalesceResult> {
     const recorder = this.recorder('coalesce', mergeWith);
@@ -150,29 +151,30 @@ export class AgentRuntime {
     try {
       const { thread, input, userSeq } = await this.leased(ref);
       const agent = this.agent(mergeWith);
-      const subAgents = await Promise.all(results.map((result) => this.withChildTrace(ref, normaliseResult(result))));
+      const subAgents = withinTraceBudget(await Promise.all(results.map((result) => this.withChildTrace(ref, normaliseResult(result)))));
       const memory = await loadMemory(this.store, thread, agent.memory, this.now(), userSeq);
       const reply = await this.ask({ agent: mergeWith, role: 'coalesce', input, memory, subAgents: [], results: subAgents }, timeoutSeconds, ref, recorder);
       return { reply: reply.text, subAgents, trace: traceSoFar() };
     } catch (error) {
-      await this.keepTrace(ref, traceSoFar());
+      await this.keepTrace(ref, traceSoFar(), error);
       throw error;
     }
   }
 
   /**
-   * A failed or timed-out Map item carries only the caught error: its child turn (same id on every
-   * attempt) has the timings and the trace the sub-agent kept. Two reads, only for such items; a
-   * child turn still running (the state timed out first) adds its start only.
+   * The outcome with the sub-agent's phase trace (and, for a failed or timed-out item, which carries
+   * only the caught error, its timings) from its child turn (same id on every attempt): the Map items
+   * carry no trace, so 256 KiB of workflow state holds many children. Two reads per item, all items
+   * in parallel; a child turn still running (the state timed out first) adds its start only.
    */
   private async withChildTrace(ref: TurnRef, outcome: SubAgentOutcome): Promise<SubAgentOutcome> {
-    if (outcome.status === 'succeeded' || outcome.trace) return outcome;
     try {
       const child = await this.store.get(ref.tenant, outcome.sessionKey);
       const turn = child && (await this.store.getTurn(ref.tenant, outcome.sessionKey, idempotentTurnId(child.threadId, ref.turnId)));
       if (!turn) return outcome;
       const { status: _status, reply: _reply, error: _error, ...known } = childOutcome(turn);
-      return { ...outcome, ...known };
+      const trace = subTrace(turn);
+      return { ...outcome, ...known, ...(trace ? { trace } : {}) };
     } catch {
       // The trace explains a failure; it must not cause one.
       return outcome;
@@ -279,8 +281,13 @@ export class AgentRuntime {
     return this.redactor.redactDeep({ phases: [recorder.finish()] });
   }
 
-  /** Best effort: the trace explains a failure, it must never replace the error being thrown. */
-  private async keepTrace(ref: TurnRef, trace: TurnTrace): Promise<void> {
+  /**
+   * Best effort: the trace explains a failure, it must never replace the error being thrown. Not for
+   * an error the workflow retries (DynamoDB throttling): more reads and a transaction would load a
+   * throttled table and bump the thread's version under concurrent writers, and the retry traces anew.
+   */
+  private async keepTrace(ref: TurnRef, trace: TurnTrace, error: unknown): Promise<void> {
+    if (retriedByWorkflow(error)) return;
     await this.turns.keepTrace(ref, trace).catch(() => undefined);
   }
 
@@ -325,9 +332,16 @@ export class AgentRuntime {
 /** Longest sub-agent reply carried in the workflow's state (its 256 KiB limit); the child thread keeps it whole. */
 const MAX_REPLY_IN_WORKFLOW = 8_000;
 
-/** What the workflow carries of a finished child turn. */
+/** The sub-agent's phase trace its child turn kept. */
+function subTrace(turn: Turn): PhaseTrace | undefined {
+  return turn.trace?.phases.find((phase) => phase.phase === 'sub');
+}
+
+/**
+ * What the workflow carries of a finished child turn: no phase trace (up to ~8 KB each, on every Map
+ * item, would overflow the 256 KiB state with a dozen children); the merge reads it from the child turn.
+ */
 function childOutcome(turn: Turn): SubAgentOutcome {
-  const subTrace = turn.trace?.phases.find((phase) => phase.phase === 'sub');
   const reply = turn.reply && turn.reply.length > MAX_REPLY_IN_WORKFLOW ? `${turn.reply.slice(0, MAX_REPLY_IN_WORKFLOW)}… [truncated; the whole answer is in ${turn.sessionKey}]` : turn.reply;
   return {
     agent: turn.agent,
@@ -338,7 +352,6 @@ function childOutcome(turn: Turn): SubAgentOutcome {
     ...(turn.startedAt ? { startedAt: turn.startedAt } : {}),
     ...(turn.endedAt ? { endedAt: turn.endedAt } : {}),
     ...(turn.startedAt && turn.endedAt ? { durationMs: Date.parse(turn.endedAt) - Date.parse(turn.startedAt) } : {}),
-    ...(subTrace ? { trace: subTrace } : {}),
   };
 }
 

@@ -17,7 +17,8 @@ export type AuditEventType =
   | 'secret_rotated'
   | 'secret_rotation_failed'
   | 'tool_denied'
-  | 'model_fallback';
+  | 'model_fallback'
+  | 'agent_restart';
 
 /** The hash a chain starts from. */
 export const GENESIS_HASH = '0'.repeat(64);

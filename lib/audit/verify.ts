@@ -5,16 +5,17 @@ import { entryHash, GENESIS_HASH, type AuditEntry } from './chain.js';
  * entries that are gone (`missing`: a gap, or a tail cut off below the head), entries stored at
  * another entry's position (`reordered`: e.g. two swapped), and a link that does not hold
  * (`relinked`: an entry's prevHash is not the hash of the entry before it, or the chain does not
- * end at the hash its head records — what a rewrite that recomputed a hash leaves behind).
+ * end at the hash its head records — what a rewrite that recomputed a hash leaves behind), and
+ * entries stored past the head (`beyond_head`: appended without moving the head, e.g. forged).
  */
-export type ChainProblemKind = 'modified' | 'missing' | 'reordered' | 'relinked';
+export type ChainProblemKind = 'modified' | 'missing' | 'reordered' | 'relinked' | 'beyond_head';
 
 /** One problem of a chain, pinpointed by seq. Never carries an entry's contents. */
 export interface ChainProblem {
   kind: ChainProblemKind;
   /** The first seq concerned. */
   seq: number;
-  /** missing: the last absent seq (seq..lastSeq are absent). */
+  /** missing: the last absent seq (seq..lastSeq are absent); beyond_head: the last seq stored past the head. */
   lastSeq?: number;
   /** reordered: every position (seq) that holds another entry. */
   seqs?: number[];
@@ -33,6 +34,12 @@ export interface VerifyOptions {
   chain?: string;
   /** The head recorded for the chain, when it has one: entries up to it must all be there. */
   head?: ChainHead;
+  /**
+   * The seq past which a stored entry is `beyond_head`: the head as re-read after the entries, so an
+   * append that landed between the first head read and the entries is not one. Default: head.seq;
+   * Infinity when the chain lost its head meanwhile (nothing to bound it by).
+   */
+  bound?: number;
   /**
    * The seq each entry's key places it at (parallel to the entries). Without it the storage order
    * stands in: the i-th entry is expected to be the i-th smallest seq.
@@ -97,8 +104,18 @@ export function verifyAuditChain(entries: readonly AuditEntry[], options: Verify
   }
 
   // Against the head: nothing recorded may be missing at the end, and the chain must reach its hash.
-  // Entries past the head are accepted: an append may land between reading the head and the chain.
   const head = options.head;
+  if (head) {
+    // Past the head: an entry nobody appended through the head (a legitimate append moves it in the
+    // same transaction), pinpointed by the position its key gives it.
+    const bound = options.bound ?? head.seq;
+    const beyond = placed.map((item) => item.slot).filter((slot) => slot > bound);
+    if (beyond.length > 0) {
+      const first = beyond.reduce((a, b) => Math.min(a, b));
+      const last = beyond.reduce((a, b) => Math.max(a, b));
+      problems.push({ kind: 'beyond_head', seq: first, lastSeq: last, message: `entr${last > first ? 'ies' : 'y'} ${range(first, last)} stored past the head (seq ${bound})` });
+    }
+  }
   if (head && head.seq > 0) {
     if (prev.seq < head.seq) {
       problems.push(missing(prev.seq + 1, head.seq, `entr${head.seq > prev.seq + 1 ? 'ies' : 'y'} ${range(prev.seq + 1, head.seq)} missing: the head records seq ${head.seq}, the chain ends at ${prev.seq}`));

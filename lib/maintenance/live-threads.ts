@@ -15,7 +15,7 @@ export interface WalkResult {
 /**
  * Visits the live threads of the sparse index, every shard, least recently active first; with
  * `activeBefore`, only those inactive since before it (a key range: no filter, no Scan). Starts at
- * `cursor` and stops before a thread once `maxItems` were read or `budgetMs` passed, returning where
+ * `cursor` and stops before a thread once `maxItems` were read or `budgetMs` passed (after at least one), returning where
  * the next walk continues. A thread whose visit throws is reported and the walk goes on.
  */
 export async function walkLiveThreads(
@@ -34,8 +34,9 @@ export async function walkLiveThreads(
     do {
       const page = await store.listLive(shard, { activeBefore, cursor: key, pageSize: Math.min(100, maxItems - result.itemsRead) });
       for (const thread of page.threads) {
-        // Bounded per thread, so a walk never outlives its budget by a whole page of work.
-        if (result.itemsRead >= maxItems || Date.now() - started > budgetMs) return { ...result, cursor: { shard, ...(key ? { key } : {}) } };
+        // Bounded per thread, so a walk never outlives its budget by a whole page of work; the first
+        // thread is always visited, so a walk continued from its cursor always moves on.
+        if (result.itemsRead >= maxItems || (result.itemsRead > 0 && Date.now() - started > budgetMs)) return { ...result, cursor: { shard, ...(key ? { key } : {}) } };
         result.itemsRead += 1;
         try {
           await visit(thread);

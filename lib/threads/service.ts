@@ -123,6 +123,7 @@ export class ThreadService {
       turnCount: 0,
       messageSeq: 0,
       memoryFloorSeq: 0,
+      trimmedThroughSeq: 0,
       queueSeq: 0,
       queuedTurns: 0,
       fencingSeq: 0,

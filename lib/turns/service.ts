@@ -38,6 +38,23 @@ const WAIT_POLL_MS = 200;
 /** Most messages one finish deletes from below the memory window (one BatchWriteItem). */
 const TRIM_BATCH = 25;
 
+/** What one recover call's own committed transitions did (never what a concurrent caller did). */
+export interface RecoveryEffects {
+  /** Its transition took the lease (released it, or handed it to a queued turn). */
+  leaseReleased: boolean;
+  /** Its transition failed the lease's running turn. */
+  turnFailed: boolean;
+  /** It started a queued turn. */
+  turnStarted: boolean;
+  /** Every optimistic attempt lost a race: it decided nothing (run it again). */
+  gaveUp: boolean;
+}
+
+/** TurnService.recoverCounted's answer. */
+export interface Recovery extends RecoveryEffects {
+  outcome: 'none' | 'released' | 'started';
+}
+
 export class TurnService {
   private readonly now: () => Date;
 
@@ -206,6 +223,7 @@ export class TurnService {
    * Saves the trace a failing phase collected on its turn while the turn still runs under this lease,
    * so the failure recorded next (which keeps the stored turn's fields) shows how far it got. Only on
    * the failure path (one transaction), best effort: a turn already final, or a lease lost, is left alone.
+   * Not called for errors the workflow retries (`retriedByWorkflow`: throttling), which would only add load.
    */
   async keepTrace(ref: TurnRef, trace: TurnTrace): Promise<void> {
     for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
@@ -252,13 +270,6 @@ export class TurnService {
   }
 
   /**
-   * Memory is temporary as configured: after each turn, messages beyond memory.maxTurns exchanges or
-   * older than memory.maxAge are deleted (TTL on each message is the safety net). Kept off the read
-   * path: a finish moves the window by at most two messages (the turn's input and reply), so the two
-   * just below it are deleted by key; and only a thread older than maxAge can hold a message older
-   * than maxAge, so only then is the history read.
-   */
-  /**
    * The messages that fell out of the maxTurns window since the last trim, claimed in the finish's
    * transaction (its version condition makes each range claimed once), at most one batch per finish.
    */
@@ -266,14 +277,20 @@ export class TurnService {
     const memory = this.config.agents[thread.agent]?.memory;
     if (!memory) return undefined;
     const keepFromSeq = messageSeq - 2 * memory.maxTurns + 1;
-    // A thread from before trimmedThroughSeq existed starts from its floor: deleting seqs already
-    // gone costs one batch, and catches up any message an earlier trim left behind.
-    const from = Math.max(thread.trimmedThroughSeq ?? 0, thread.memoryFloorSeq) + 1;
+    // A thread from before trimmedThroughSeq existed starts where the old trim (the two seqs below
+    // the window at each finish) had got to; whatever that left behind goes with its TTL.
+    const from = Math.max(thread.trimmedThroughSeq ?? thread.messageSeq - 2 * memory.maxTurns, thread.memoryFloorSeq) + 1;
     const through = Math.min(keepFromSeq - 1, from + TRIM_BATCH - 1);
     if (through < from) return undefined;
     return { seqs: Array.from({ length: through - from + 1 }, (_, i) => from + i), through };
   }
 
+  /**
+   * Memory is temporary as configured: after each turn, messages beyond memory.maxTurns exchanges
+   * (the range the finish claimed) or older than memory.maxAge are deleted (TTL on each message is
+   * the safety net). Only a thread older than maxAge can hold a message older than maxAge, so only
+   * then is the history read.
+   */
   private async trimMemory(thread: Thread, fallen: number[]): Promise<void> {
     const memory = this.config.agents[thread.agent]?.memory;
     if (!memory) return;
@@ -283,8 +300,8 @@ export class TurnService {
     if (thread.createdAt < olderThan) await this.store.trimHistory(thread.tenant, thread.sessionKey, { keepFromSeq, olderThan, limit: 25 });
   }
 
-  /** Starts the oldest queued turn if the thread is free; returns whether one started. */
-  async startNext(tenant: string, sessionKey: string): Promise<boolean> {
+  /** Starts the oldest queued turn if the thread is free; returns whether one started (`effects`: what its claim did, for recover). */
+  async startNext(tenant: string, sessionKey: string, effects?: RecoveryEffects): Promise<boolean> {
     for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
       await optimisticBackoff(attempt);
       const thread = await this.store.get(tenant, sessionKey);
@@ -302,13 +319,20 @@ export class TurnService {
       claim.writes.push({ kind: 'dequeue', queueSeq: head.queueSeq });
       const outcome = await this.store.transition(thread, claim.after, undefined, [], claim.writes);
       if (outcome.ok) {
+        if (effects) {
+          effects.turnStarted = true;
+          // A takeover: this claim took the expired lease and failed its turn (its failTurn only lands on a running turn).
+          if (thread.lease) Object.assign(effects, { leaseReleased: true, turnFailed: true });
+        }
         await this.startExecution(claim.after, claim.turn, agent);
         return true;
       }
       // The agent is at maxConcurrentTurns: the turn stays queued until a slot frees up.
       if (outcome.reason === 'turn_limit') return false;
       // An orphan lease (see submit): recover releases it and starts the queue itself.
-      if (outcome.reason === 'turn_state' && thread.lease) return (await this.recover(tenant, sessionKey)) === 'started';
+      if (outcome.reason === 'turn_state' && thread.lease) {
+        return (await this.recoverInto(tenant, sessionKey, effects ?? { leaseReleased: false, turnFailed: false, turnStarted: false, gaveUp: false })) === 'started';
+      }
     }
     return false;
   }
@@ -319,23 +343,40 @@ export class TurnService {
    * the slot released, or handed to the next queued turn. Safe to run at any time, from many places.
    */
   async recover(tenant: string, sessionKey: string): Promise<'none' | 'released' | 'started'> {
+    return (await this.recoverCounted(tenant, sessionKey)).outcome;
+  }
+
+  /**
+   * recover, returning what this call's own committed transitions did: a caller that counts (agent
+   * restart) counts from these, never from a re-read another recover running at once may have changed.
+   */
+  async recoverCounted(tenant: string, sessionKey: string): Promise<Recovery> {
+    const effects: RecoveryEffects = { leaseReleased: false, turnFailed: false, turnStarted: false, gaveUp: false };
+    const outcome = await this.recoverInto(tenant, sessionKey, effects);
+    return { outcome, ...effects };
+  }
+
+  private async recoverInto(tenant: string, sessionKey: string, effects: RecoveryEffects): Promise<'none' | 'released' | 'started'> {
     for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
       await optimisticBackoff(attempt);
       const thread = await this.store.get(tenant, sessionKey);
       if (!thread || thread.status === 'terminated') return 'none';
       const canStart = thread.queuedTurns > 0 && thread.agent in this.config.agents;
-      if (!thread.lease) return canStart && (await this.startNext(tenant, sessionKey)) ? 'started' : 'none';
+      if (!thread.lease) return canStart && (await this.startNext(tenant, sessionKey, effects)) ? 'started' : 'none';
       const turn = await this.store.getTurn(tenant, sessionKey, thread.lease.turnId);
       const orphan = !turn || FINAL_STATUSES.includes(turn.status);
       if (!orphan && this.holdsLiveLease(thread)) return 'none';
       // An expired lease of a running turn passes straight to the next queued turn (startNext fails it).
-      if (!orphan && canStart) return (await this.startNext(tenant, sessionKey)) ? 'started' : 'none';
+      if (!orphan && canStart) return (await this.startNext(tenant, sessionKey, effects)) ? 'started' : 'none';
       const after: Thread = { ...thread, version: thread.version + 1, lease: undefined };
       const writes: ThreadWrite[] = orphan ? [] : [{ kind: 'failTurn', turnId: thread.lease.turnId, error: 'the turn did not finish before its lease expired', at: this.now().toISOString() }];
       if ((await this.store.transition(thread, after, undefined, [{ agent: thread.agent, runningTurns: -1 }], writes)).ok) {
-        return canStart && (await this.startNext(tenant, sessionKey)) ? 'started' : 'released';
+        effects.leaseReleased = true;
+        effects.turnFailed = !orphan; // the failTurn write only lands on a turn still running
+        return canStart && (await this.startNext(tenant, sessionKey, effects)) ? 'started' : 'released';
       }
     }
+    effects.gaveUp = true;
     return 'none';
   }
 

@@ -34,9 +34,10 @@ export interface TurnTrace {
 
 /**
  * Caps that keep a trace small: the turn item (reply, sub-agent outcomes, trace) must stay far below
- * DynamoDB's 400 KB item limit, and the trace also travels in the workflow's 256 KiB state. With
- * these, one phase is at most about 8 KB of JSON (12 models × ~260 B + 16 tools × ~250 B + 8 names),
- * and SUB_TRACES_BUDGET bounds what all sub-agents' phases add to a turn.
+ * DynamoDB's 400 KB item limit, and the main and merge phases also travel in the workflow's 256 KiB
+ * state. With these, one phase is at most about 8 KB of JSON (12 models × ~260 B + 16 tools × ~250 B
+ * + 8 names), and SUB_TRACES_BUDGET bounds what all sub-agents' phases add to a turn (the Map items
+ * carry none: the merge reads them from the child turns).
  */
 export const TRACE_LIMITS = { reasonChars: 160, models: 12, tools: 16, secrets: 8 } as const;
 
@@ -143,3 +144,15 @@ export const phaseTraceSchema = z.object({
 
 /** The turn trace as workflow payloads carry it. */
 export const turnTraceSchema = z.object({ phases: z.array(phaseTraceSchema) });
+
+/**
+ * Error names the turn workflow's agent states retry (their Retry in turn.asl.json, less the Lambda.*
+ * service errors, which our code never throws): DynamoDB throttling.
+ */
+export const WORKFLOW_RETRIED_ERRORS: readonly string[] = ['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded'];
+
+/** Whether the workflow retries the phase that threw this (its error name is the state's Error). */
+export function retriedByWorkflow(error: unknown): boolean {
+  const name = error instanceof Error ? error.name : undefined;
+  return name !== undefined && (WORKFLOW_RETRIED_ERRORS.includes(name) || name.startsWith('Lambda.'));
+}

@@ -1,6 +1,5 @@
-import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, type CliIo } from '../../cli/main.js';
+import { runCliInMemory } from '../support/cli.js';
 import { startTestStack, TEST_KEYS, type TestStack } from '../support/local-stack.js';
 
 // The threads and agents commands as an operator runs them: runCli in-process (an in-memory io)
@@ -24,16 +23,7 @@ interface Run {
 }
 
 async function cli(argv: string[], options: { stdin?: string; tty?: boolean } = {}): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdin: Readable.from(options.stdin === undefined ? [] : [options.stdin]),
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: Object.assign({ write: (text: string) => (stderr += text) }, options.tty ? { isTTY: true } : {}),
-    env,
-    cwd: process.cwd(),
-  };
-  const code = await runCli(argv, io);
+  const { code, stdout, stderr } = await runCliInMemory(argv, { stdin: options.stdin, stderrTty: options.tty, env, cwd: process.cwd() });
   for (const text of [stdout, stderr]) for (const key of Object.values(TEST_KEYS)) expect(text).not.toContain(key);
   return { code, stdout, stderr };
 }

@@ -119,6 +119,24 @@ describe('the alarms', () => {
     }
   });
 
+  it('fire on any refusal of an agent\'s work by a full limit within 5 minutes (LimitReached over every limit, counted when refused)', () => {
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: Match.stringLikeRegexp('-limit-reached$') } }));
+    expect(alarms).toHaveLength(AGENTS().length);
+    for (const agent of AGENTS()) {
+      const alarm = alarms.find((candidate) => (candidate.Properties.Metrics as Json[]).some((m) => m.MetricStat?.Metric.Dimensions.some((d: Json) => d.Name === 'agent' && d.Value === agent)));
+      expect(alarm, agent).toBeDefined();
+      const { Metrics: metrics, ...properties } = alarm!.Properties;
+      expect(properties).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', EvaluationPeriods: 1, TreatMissingData: 'notBreaching', AlarmActions: [topicRef()] });
+      expect((metrics as Json[]).find((m) => m.Expression)!.Expression).toBe('FILL(limit0, 0) + FILL(limit1, 0) + FILL(limit2, 0)');
+      const inputs = (metrics as Json[]).filter((m) => m.MetricStat);
+      expect(inputs.map((m) => m.MetricStat.Metric.Dimensions.find((d: Json) => d.Name === 'limit').Value).sort()).toEqual(['maxActiveThreads', 'maxConcurrentTurns', 'maxThreads']);
+      for (const input of inputs) {
+        expect(input).toMatchObject({ ReturnData: false, MetricStat: { Metric: { Namespace: 'threadbound', MetricName: METRIC.limitReached }, Stat: 'Sum', Period: 300 } });
+        expect(input.MetricStat.Metric.Dimensions.find((d: Json) => d.Name === 'agent').Value).toBe(agent);
+      }
+    }
+  });
+
   it('fire on any timed-out turn of an agent within 5 minutes', () => {
     const alarms = alarmsWithMetric(METRIC.turnsTimedOut);
     expect(alarms.map((alarm) => dimensionsOf(alarm).agent).sort()).toEqual([...AGENTS()].sort());
@@ -155,7 +173,7 @@ describe('the alarms', () => {
   it('are all of the stack\'s alarms, and every one notifies the topic', () => {
     const all = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
     const rotating = Object.values(config.secrets).filter((secret) => secret.rotation).length;
-    expect(all).toHaveLength(AGENTS().length * 4 + 1 + rotating + (rotating > 0 ? 1 : 0));
+    expect(all).toHaveLength(AGENTS().length * 5 + 1 + rotating + (rotating > 0 ? 1 : 0));
     expect(stack.operations.alarms).toHaveLength(all.length);
     for (const alarm of all) expect(alarm.Properties.AlarmActions).toEqual([topicRef()]);
   });

@@ -6,8 +6,10 @@ import { App, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lib/config/load.js';
-import { TURN_WORKFLOW_FILE, type TurnWorkflowSubstitutions } from '../../lib/workflows/turn-workflow.js';
+import { WORKFLOW_RETRIED_ERRORS } from '../../lib/turns/trace.js';
+import { renderTurnDefinition, TURN_WORKFLOW_FILE, type TurnWorkflowSubstitutions } from '../../lib/workflows/turn-workflow.js';
 import { agentFunctionTimeoutSeconds, loadTurnDefinition, TurnWorkflow, turnWorkflowNames } from '../../infra/constructs/turn-workflow.js';
+import { startLocalStepFunctions, type LocalFunction } from '../../infra/local/step-functions.js';
 
 // The turn workflow without a synth: the ASL file against asl-validator, and the names and
 // timeouts the construct derives. (The synthesized state machine is asserted in stack.test.ts.)
@@ -54,6 +56,60 @@ describe('lib/workflows/turn.asl.json', () => {
     expect(JSON.parse(loadTurnDefinition(REALISTIC as unknown as Record<string, string>))).toEqual(JSON.parse(readFileSync(TURN_WORKFLOW_FILE, 'utf8')));
     expect(() => loadTurnDefinition({ AgentFunctionPrefix: 'x-' })).toThrow(/without a substitution \[TurnControlFunctionArn\]/);
     expect(() => loadTurnDefinition({ ...REALISTIC, Extra: 'y' })).toThrow(/without a placeholder \[Extra\]/);
+  });
+});
+
+describe('what the turn workflow passes to Complete', () => {
+  /** Runs one execution of the real ASL with stub Lambdas; returns its status and what Complete got. */
+  async function run(functions: Record<string, LocalFunction>): Promise<{ status: string; error?: string; completed: any[] }> {
+    const completed: unknown[] = [];
+    const sfn = await startLocalStepFunctions({
+      definition: renderTurnDefinition({ AgentFunctionPrefix: 'agent-', TurnControlFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:control' }),
+      stateMachineName: 'paths',
+      functions: (name) => {
+        const short = name.split(':function:').pop()!;
+        if (short === 'control') return async (payload) => (completed.push(payload), { result: 'finished' });
+        return functions[short];
+      },
+    });
+    try {
+      const turn = { tenant: 't', sessionKey: 's', turnId: 'turn_1', agent: 'lead', fencingToken: 1, timeoutSeconds: 10, maxChildren: 2 };
+      const started = await fetch(sfn.endpoint, { method: 'POST', headers: { 'x-amz-target': 'AWSStepFunctions.StartExecution' }, body: JSON.stringify({ stateMachineArn: sfn.stateMachineArn, name: 'e1', input: JSON.stringify({ turn }) }) });
+      expect(started.status).toBe(200);
+      await sfn.idle();
+      const execution = sfn.executions.get('e1')!;
+      return { status: execution.status, ...(execution.error ? { error: execution.error } : {}), completed };
+    } finally {
+      await sfn.stop();
+    }
+  }
+
+  it('a direct reply without a trace (say, older Lambda code mid-deploy) still completes: no required trace path', async () => {
+    const result = await run({ 'agent-lead': async () => ({ kind: 'reply', reply: 'hi' }) });
+    expect(result).toMatchObject({ status: 'SUCCEEDED' });
+    expect(result.completed).toEqual([{ action: 'complete', turn: expect.any(Object), final: { value: { kind: 'reply', reply: 'hi' } } }]);
+  });
+
+  it('a merge without a trace still completes, with only turn and final left in the state', async () => {
+    const result = await run({
+      'agent-lead': async (payload: any) =>
+        payload.phase === 'main'
+          ? { kind: 'plan', plan: [{ agent: 'alpha', task: 'x', sessionKey: 's:alpha', timeoutSeconds: 5 }], mergeWith: 'lead', mergeTimeoutSeconds: 5 }
+          : { reply: 'merged', subAgents: payload.results },
+      'agent-alpha': async () => ({ agent: 'alpha', sessionKey: 's:alpha', status: 'succeeded', reply: 'a' }),
+    });
+    expect(result).toMatchObject({ status: 'SUCCEEDED' });
+    expect(result.completed).toEqual([
+      { action: 'complete', turn: expect.any(Object), final: { value: { reply: 'merged', subAgents: [{ agent: 'alpha', sessionKey: 's:alpha', status: 'succeeded', reply: 'a' }] } } },
+    ]);
+  });
+
+  it('the agent states retry exactly the Lambda service errors and WORKFLOW_RETRIED_ERRORS (keepTrace skips these)', () => {
+    const states = (substituted(REALISTIC) as { States: Record<string, any> }).States;
+    for (const state of [states.MainAgent, states.FanOut.ItemProcessor.States.SubAgent, states.Coalesce]) {
+      const names: string[] = state.Retry.flatMap((retry: { ErrorEquals: string[] }) => retry.ErrorEquals);
+      expect(names.filter((name) => !name.startsWith('Lambda.')).sort()).toEqual([...WORKFLOW_RETRIED_ERRORS].sort());
+    }
   });
 });
 

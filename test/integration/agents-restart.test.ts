@@ -1,8 +1,11 @@
-import { ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_RESTART_ERROR, restartAgent, type AgentRestartReport } from '../../lib/agents/restart.js';
-import type { Principal } from '../../lib/auth/api-keys.js';
+import { hashApiKey, keyIdOf, type Principal } from '../../lib/auth/api-keys.js';
 import { parseConfig } from '../../lib/config/load.js';
+import { decodeSweepCursor, encodeSweepCursor } from '../../lib/maintenance/cursor.js';
+import { repairCounters } from '../../lib/maintenance/reconcile.js';
+import { DynamoAgentEvents } from '../../lib/store/dynamodb/agent-events.js';
 import { keys } from '../../lib/store/dynamodb/keys.js';
 import { DynamoThreadStore } from '../../lib/store/dynamodb/thread-store.js';
 import { ThreadService } from '../../lib/threads/service.js';
@@ -30,7 +33,14 @@ let table: TestTable;
 let store: DynamoThreadStore;
 let threads: ThreadService;
 let turns: TurnService;
-const restart = async (force = false) => (await restartAgent({ config, store, turns }, 'worker', { principal: operator, force, now }))!;
+let audit: DynamoAgentEvents;
+const restart = async (force = false, more: { budgetMs?: number; cursor?: string } = {}) =>
+  (await restartAgent({ config, store, turns, audit }, 'worker', { principal: operator, force, now, budgetMs: more.budgetMs, cursor: more.cursor === undefined ? undefined : decodeSweepCursor(more.cursor) }))!;
+/** The agent_restart entries of worker's own audit chain (AGENT#worker), oldest first. */
+const restartAudit = async () => {
+  const page = await table.client.send(new QueryCommand({ TableName: table.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': 'AGENT#worker' }, ConsistentRead: true }));
+  return (page.Items ?? []).filter((item) => item.type === 'agent_restart').sort((a, b) => Number(a.seq) - Number(b.seq));
+};
 const counters = async () => (await store.counters(['worker', 'other'])).agents;
 const sum = (reports: AgentRestartReport[], field: 'leasesReleased' | 'turnsFailed' | 'turnsStarted') => reports.reduce((total, r) => total + r[field], 0);
 
@@ -39,6 +49,7 @@ beforeAll(async () => {
   store = new DynamoThreadStore(table.client, table.tableName);
   threads = new ThreadService(config, store, { now });
   turns = new TurnService(config, store, workflow, { now });
+  audit = new DynamoAgentEvents(table.client, table.tableName);
 });
 afterAll(async () => table?.drop());
 
@@ -74,32 +85,95 @@ describe('restartAgent', () => {
     expect(await counters()).toMatchObject({ worker: { activeThreads: 5, runningTurns: 2 }, other: { runningTurns: 1 } });
 
     const again = await restart();
-    expect(again).toMatchObject({ leasesReleased: 0, turnsFailed: 0, turnsStarted: 0, countersRepaired: [], countersSkipped: [] });
+    expect(again).toMatchObject({ leasesReleased: 0, turnsFailed: 0, turnsStarted: 0, errors: 0, complete: true });
+    expect(again.nextCursor).toBeUndefined();
+    // Each call is audited in the agent's chain, by the admin key, with what that call itself did.
+    const audited = await restartAudit();
+    expect(audited).toHaveLength(3);
+    expect(audited.map((entry) => entry.data.leasesReleased).sort()).toEqual([0, ...reports.map((r) => r.leasesReleased)].sort());
+    expect(audited[2]).toMatchObject({ chain: 'agent:worker', actor: 'key_operator', agent: 'worker', data: { force: false, threadsSeen: 5, leasesReleased: 0, turnsFailed: 0, turnsStarted: 0, errors: 0, complete: true, continued: false } });
     expect(await counters()).toMatchObject({ worker: { activeThreads: 5, runningTurns: 2 } });
     for (const key of ['w-0', 'w-1', 'w-queued', 'w-live']) await threads.terminate(acme, key);
     await threads.terminate(globex, 'w-2');
     await threads.terminate(acme, 'o-0');
   });
 
-  it('re-derives drifted counters before releasing, so the release is not refused and the counts end right', async () => {
+  it('does not recount counters (an unbounded Scan): a release a drifted counter refuses is an error, fixed once reconciliation repairs the counter', async () => {
     await threads.spawn(acme, { agent: 'worker', sessionKey: 'drift' });
     const { turn } = await turns.submit(acme, 'drift', { input: 'crashes' });
     clock += LEASE_MS + seconds(1);
-    // Corruption, on purpose: a counter that says nothing runs (a release's decrement would be refused).
+    // Corruption, on purpose: a counter that says nothing runs (a release's decrement is refused).
     await table.client.send(new UpdateCommand({ TableName: table.tableName, Key: keys.agentCounters('worker'), UpdateExpression: 'SET runningTurns = :zero, activeThreads = :many', ExpressionAttributeValues: { ':zero': 0, ':many': 40 } }));
 
-    const report = await restart();
-    expect(report.countersRepaired).toEqual(
-      expect.arrayContaining([
-        { agent: 'worker', field: 'activeThreads', from: 40, to: 1 },
-        { agent: 'worker', field: 'runningTurns', from: 0, to: 1 },
-      ]),
-    );
-    expect(report.countersRepaired.every((r) => r.agent === 'worker')).toBe(true); // only this agent's counters
-    expect(report).toMatchObject({ leasesReleased: 1, turnsFailed: 1 });
+    const refused = await restart();
+    expect(refused).toMatchObject({ threadsSeen: 1, leasesReleased: 0, turnsFailed: 0, errors: 1, complete: true });
+    expect(refused).not.toHaveProperty('countersRepaired');
+    expect(await store.getTurn('acme', 'drift', turn.turnId)).toMatchObject({ status: 'running' });
+    expect(await counters()).toMatchObject({ worker: { activeThreads: 40, runningTurns: 0 } }); // untouched: no recount in the request
+
+    // Reconciliation's recount (what the startup reconciliation runs), then the restart releases it.
+    await repairCounters({ config, store }, { countersRepaired: [], countersSkipped: [], overLimit: [] }, { only: ['worker'] });
+    expect(await restart()).toMatchObject({ leasesReleased: 1, turnsFailed: 1, errors: 0 });
     expect(await store.getTurn('acme', 'drift', turn.turnId)).toMatchObject({ status: 'failed' });
     expect(await counters()).toMatchObject({ worker: { activeThreads: 1, runningTurns: 0 } });
     await threads.terminate(acme, 'drift');
+  });
+
+  it('with a budget too small for one call, continues from nextCursor: the calls together release every stale lease exactly once', async () => {
+    const stale: { tenant: string; key: string; turnId: string }[] = [];
+    for (const [principal, key] of [[acme, 'b-0'], [globex, 'b-1'], [acme, 'b-2'], [globex, 'b-3'], [acme, 'b-4'], [acme, 'b-5']] as const) {
+      await threads.spawn(principal, { agent: 'worker', sessionKey: key });
+      const { turn } = await turns.submit(principal, key, { input: 'crashes' });
+      stale.push({ tenant: principal.tenant, key, turnId: turn.turnId });
+    }
+    clock += LEASE_MS + seconds(1);
+    const before = (await restartAudit()).length;
+
+    const reports: AgentRestartReport[] = [];
+    let cursor: string | undefined;
+    do {
+      const report = await restart(false, { budgetMs: 0, cursor }); // 0 ms: each call visits one thread, then stops
+      reports.push(report);
+      expect(report.complete).toBe(report.nextCursor === undefined);
+      cursor = report.nextCursor;
+      expect(reports.length).toBeLessThan(50);
+    } while (cursor);
+    expect(reports.length).toBeGreaterThan(1);
+    expect(sum(reports, 'leasesReleased')).toBe(6);
+    expect(sum(reports, 'turnsFailed')).toBe(6);
+    expect(reports.every((r) => r.leasesReleased <= 1 && r.errors === 0 && r.startedAt === reports[0]!.startedAt)).toBe(true);
+    for (const { tenant, key, turnId } of stale) expect(await store.getTurn(tenant, key, turnId)).toMatchObject({ status: 'failed' });
+    expect(await counters()).toMatchObject({ worker: { activeThreads: 6, runningTurns: 0 } });
+    const audited = (await restartAudit()).slice(before);
+    expect(audited).toHaveLength(reports.length);
+    expect(audited.slice(1).every((entry) => entry.data.continued === true)).toBe(true);
+    for (const { tenant, key } of stale) await threads.terminate({ tenant, admin: false, keyId: 'k' }, key);
+  });
+
+  it('TurnService.recoverCounted reports only what its own committed transition did, also when two run at once', async () => {
+    await threads.spawn(acme, { agent: 'worker', sessionKey: 'rc' });
+    const first = await turns.submit(acme, 'rc', { input: 'crashes' });
+    await turns.submit(acme, 'rc', { input: 'queued' });
+    clock += LEASE_MS + seconds(1);
+    const both = await Promise.all([turns.recoverCounted('acme', 'rc'), turns.recoverCounted('acme', 'rc')]);
+    // One takes the expired lease over (failing its turn, starting the queued one); the other finds a live lease.
+    expect(both.filter((r) => r.leaseReleased && r.turnFailed && r.turnStarted && r.outcome === 'started')).toHaveLength(1);
+    expect(both.filter((r) => !r.leaseReleased && !r.turnFailed && !r.turnStarted && r.outcome === 'none' && !r.gaveUp)).toHaveLength(1);
+    expect(await store.getTurn('acme', 'rc', first.turn.turnId)).toMatchObject({ status: 'failed' });
+    // An orphan lease (its turn already final) is released without failing anything.
+    const running = (await store.get('acme', 'rc'))!.lease!.turnId;
+    await table.client.send(new UpdateCommand({ TableName: table.tableName, Key: { pk: keys.threadPk('acme', 'rc'), sk: keys.turn(running) }, UpdateExpression: 'SET #s = :done', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':done': 'succeeded' } }));
+    expect(await turns.recoverCounted('acme', 'rc')).toEqual({ outcome: 'released', leaseReleased: true, turnFailed: false, turnStarted: false, gaveUp: false });
+    await threads.terminate(acme, 'rc');
+  });
+
+  it('refuses a cursor it did not make', () => {
+    const valid = encodeSweepCursor({ shard: 3, key: { pk: 'THREAD#acme#x', sk: 'META', gsi2pk: 'ACTIVE#3', gsi2sk: '2026-06-01T00:00:00.000Z#acme#x' }, startedAt: '2026-06-01T00:00:00.000Z' });
+    expect(decodeSweepCursor(valid)).toMatchObject({ shard: 3, startedAt: '2026-06-01T00:00:00.000Z' });
+    const forged = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    for (const bad of ['nope', forged({ s: 8 }), forged({ s: -1 }), forged({ s: 1.5 }), forged({ s: 3, k: { pk: 'x' } }), forged({ s: 3, k: { pk: 'a', sk: 'b', gsi2pk: 'ACTIVE#4', gsi2sk: 'c' } }), forged({ s: 3, k: { pk: 1, sk: 'b', gsi2pk: 'ACTIVE#3', gsi2sk: 'c' } }), forged({ s: 0, t: 'yesterday' })]) {
+      expect(decodeSweepCursor(bad)).toBeUndefined();
+    }
   });
 
   it('with force, restarts a turn still within its lease once (audited), and not the queued turn that starts after it', async () => {
@@ -124,11 +198,12 @@ describe('restartAgent', () => {
     expect(restarts).toHaveLength(1);
     expect(restarts[0]).toMatchObject({ actor: 'key_operator', data: { releasedTurnId: running.turn.turnId, agentRestart: true } });
     expect(await counters()).toMatchObject({ worker: { activeThreads: 1, runningTurns: 1 } });
+    expect((await restartAudit()).filter((entry) => entry.data.force === true).map((entry) => entry.data.turnsFailed).sort()).toEqual([0, 1]);
     await threads.terminate(acme, 'forced');
   });
 
   it('knows no agent the config does not have', async () => {
-    expect(await restartAgent({ config, store, turns }, 'nobody', { principal: operator })).toBeUndefined();
+    expect(await restartAgent({ config, store, turns, audit }, 'nobody', { principal: operator })).toBeUndefined();
   });
 });
 
@@ -170,6 +245,7 @@ describe('POST /v1/agents/{name}/restart', () => {
       stack.call('POST', '/v1/agents/data/restart', { key: TEST_KEYS.admin, body: { force: 'yes' } }),
       stack.call('POST', '/v1/agents/data/restart', { key: TEST_KEYS.admin, body: { forced: true } }),
       stack.call('POST', '/v1/agents/Bad%20Name/restart', { key: TEST_KEYS.admin, body: {} }),
+      stack.call('POST', '/v1/agents/data/restart', { key: TEST_KEYS.admin, body: { cursor: Buffer.from(JSON.stringify({ s: 99 })).toString('base64url') } }),
     ]);
     expect(refused.map((r) => [r.status, r.body.error.code])).toEqual([
       [403, 'forbidden'],
@@ -177,10 +253,12 @@ describe('POST /v1/agents/{name}/restart', () => {
       [400, 'validation_failed'],
       [400, 'validation_failed'],
       [400, 'validation_failed'],
+      [400, 'validation_failed'],
     ]);
     expect(refused[2]!.body.error.details.issues).toEqual([expect.objectContaining({ path: 'body.force' })]);
     expect(JSON.stringify(refused[3]!.body.error.details.issues)).toContain('forced');
     expect(refused[4]!.body.error.details.issues).toEqual([expect.objectContaining({ path: 'path.name' })]);
+    expect(refused[5]!.body.error.details.issues).toEqual([expect.objectContaining({ path: 'body.cursor' })]);
     expect(await snapshot()).toEqual(before);
 
     const answers = await Promise.all([0, 1].map(() => stack.call('POST', '/v1/agents/data/restart', { key: TEST_KEYS.admin, body: {} })));
@@ -188,6 +266,12 @@ describe('POST /v1/agents/{name}/restart', () => {
     expect(answers.reduce((n, a) => n + a.body.leasesReleased, 0)).toBe(1);
     expect(answers.reduce((n, a) => n + a.body.turnsFailed, 0)).toBe(1);
     expect(answers[0]!.body).toMatchObject({ agent: 'data', force: false, complete: true, errors: 0 });
+    expect(answers[0]!.body).not.toHaveProperty('nextCursor');
+    // Both calls audited in the agent's chain, by the admin key, each with its own counts.
+    const audited = (await stack.call('GET', '/v1/audit?type=agent_restart&period=1h&limit=50', { key: TEST_KEYS.admin })).body.events as { agent: string; actor: string; data: { leasesReleased: number } }[];
+    expect(audited).toHaveLength(2);
+    expect(audited.every((entry) => entry.agent === 'data' && entry.actor === keyIdOf(hashApiKey(TEST_KEYS.admin)))).toBe(true);
+    expect(audited.reduce((n, entry) => n + entry.data.leasesReleased, 0)).toBe(1);
     const failed = await stack.call('GET', `/v1/threads/crashed/turns/${turn.turnId}`);
     expect(failed.body).toMatchObject({ status: 'failed', error: 'the turn did not finish before its lease expired' });
     expect((await stack.agentCounters()).data).toMatchObject({ activeThreads: 1, runningTurns: 0 });

@@ -1,9 +1,11 @@
-import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { Readable } from 'node:stream';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, type CliIo } from '../../cli/main.js';
+import { chainEntry, type AuditEntry } from '../../lib/audit/chain.js';
 import { verifyAuditChains, type ChainReport } from '../../lib/audit/integrity.js';
 import { DynamoAuditChains } from '../../lib/store/dynamodb/audit-chains.js';
+import { auditPut, PartitionAuditLog } from '../../lib/store/dynamodb/audit-items.js';
+import { keys } from '../../lib/store/dynamodb/keys.js';
+import { runCliInMemory } from '../support/cli.js';
 import { startTestStack, testAgent, TEST_KEYS, type TestStack } from '../support/local-stack.js';
 
 // `threadbound audit verify` against the whole local stack in-process: real activity fills every
@@ -15,16 +17,7 @@ let stack: TestStack;
 const chains = { live: { partition: '', chain: '' }, destroyed: { partition: '', chain: '' }, secret: { partition: 'SECRET#anthropic-api-key', chain: 'secret:anthropic-api-key' }, agent: { partition: 'AGENT#main', chain: 'agent:main' } };
 
 async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdin: Readable.from([]),
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-    env: {},
-  };
-  const code = await runCli([...argv, '--url', stack.url, '--key', TEST_KEYS.admin], io);
-  return { code, stdout, stderr };
+  return runCliInMemory([...argv, '--url', stack.url, '--key', TEST_KEYS.admin]);
 }
 
 async function turn(sessionKey: string, input: string): Promise<void> {
@@ -192,6 +185,84 @@ describe('audit verify', () => {
       await put(first!);
     }
     expect((await verify()).code).toBe(0);
+  });
+
+  it('stops inside a Scan page when the budget is spent, and the walk still verifies each chain once', async () => {
+    // One page holds every chain: the budget alone must split the walk.
+    const source = new DynamoAuditChains(stack.table.client, stack.table.tableName, 10_000);
+    for (const budget of [
+      { timeMs: 60_000, maxChains: 1 },
+      // A clock that moves 1 ms per look: at most two chains start before the 2 ms are spent.
+      { timeMs: 2, maxChains: 1_000, concurrency: 1, now: ((t) => () => (t += 1))(0) },
+    ]) {
+      const seen: ChainReport[] = [];
+      const perCall: number[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await verifyAuditChains(source, cursor, budget);
+        seen.push(...page.chains);
+        perCall.push(page.chains.length);
+        cursor = page.cursor;
+      } while (cursor !== undefined && perCall.length < 50);
+      expect(perCall.length).toBeGreaterThan(1);
+      expect(Math.max(...perCall)).toBeLessThanOrEqual(budget.maxChains === 1 ? 1 : 2);
+      expect(seen.map((c) => `${c.partition} ${c.chain}`).sort()).toEqual(Object.values(chains).map((c) => `${c.partition} ${c.chain}`).sort());
+      expect(seen.every((c) => c.ok)).toBe(true);
+    }
+  });
+
+  it('gives a chain one owner when a key below seq 1 was planted on another page', async () => {
+    const [first] = await items(chains.live);
+    const planted = { ...first!, sk: keys.audit(chains.live.chain, 0) };
+    await put(planted);
+    try {
+      // One item per Scan page: seq 0 and seq 1 are on different pages.
+      const page = await verifyAuditChains(new DynamoAuditChains(stack.table.client, stack.table.tableName, 1), undefined, { timeMs: 60_000, maxChains: 1_000 });
+      expect(page.cursor).toBeUndefined();
+      expect(page.chains.filter((c) => c.chain === chains.live.chain)).toHaveLength(1);
+    } finally {
+      await remove(planted);
+    }
+  });
+
+  it('pinpoints a correctly linked entry planted past the head', async () => {
+    const stored = await items(chains.secret);
+    const last = stored.at(-1) as unknown as AuditEntry;
+    const forged = chainEntry(chains.secret.chain, { seq: last.seq, hash: last.hash }, { type: 'secret_refresh', at: new Date().toISOString(), data: {} });
+    const item = auditPut(stack.table.tableName, chains.secret.partition, forged).Put.Item;
+    await put(item);
+    try {
+      const { code, report } = await verify();
+      expect(code).toBe(1);
+      expect(report.broken).toEqual([
+        { ...chains.secret, entries: 4, head: { seq: 3, hash: last.hash }, ok: false, problems: [{ kind: 'beyond_head', seq: 4, lastSeq: 4, message: 'entry 4 is stored past the head (seq 3)' }] },
+      ]);
+    } finally {
+      await remove(item);
+    }
+  });
+
+  it('does not report an append that lands while a chain is read', async () => {
+    const { chain, partition } = chains.agent;
+    const head = keys.agentAuditHead('main');
+    const log = new PartitionAuditLog(stack.table.client, stack.table.tableName);
+    let appended: AuditEntry | undefined;
+    // The real client, with a real append slipped in right after the first read of the head.
+    const client = {
+      send: async (command: { input: { Key?: Record<string, unknown> } }) => {
+        const result = await (stack.table.client.send as (c: unknown) => Promise<unknown>)(command);
+        if (command instanceof GetCommand && command.input.Key?.pk === partition && !appended) {
+          appended = await log.append(head.pk, head.sk, chain, { type: 'model_fallback', at: new Date().toISOString(), agent: 'main', data: {} });
+        }
+        return result;
+      },
+    } as unknown as DynamoDBDocumentClient;
+    const page = await verifyAuditChains(new DynamoAuditChains(client, stack.table.tableName), undefined, { timeMs: 60_000, maxChains: 1_000 });
+    expect(appended?.seq).toBe(4);
+    const agent = page.chains.find((c) => c.chain === chain)!;
+    // Read with the head before the append, the entries after it: the re-read head covers seq 4.
+    expect(agent).toMatchObject({ entries: 4, head: { seq: 3 }, ok: true, problems: [] });
+    expect(page.chains.every((c) => c.ok)).toBe(true);
   });
 
   it('is admin-only, rejects a forged cursor, and returns no entry contents', async () => {

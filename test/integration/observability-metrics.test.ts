@@ -17,7 +17,10 @@ let written: string[] = [];
 
 beforeAll(async () => {
   stack = await startTestStack({
-    agents: { main: testAgent(['offline'], { subAgents: ['data', 'analysis', 'trading'], maxChildren: 3, secrets: [SIGNING] }) },
+    agents: {
+      main: testAgent(['offline'], { subAgents: ['data', 'analysis', 'trading'], maxChildren: 3, secrets: [SIGNING] }),
+      capped: testAgent(['test:delay=1500'], { maxActiveThreads: 2, maxConcurrentTurns: 1 }),
+    },
     secrets: { [SIGNING]: { source: 'aws-secretsmanager://tb-metrics/signing', rotation: { schedule: 'rate(30 days)', strategy: 'generated' } } },
     circuitBreaker: { failureThreshold: 3, cooldown: '1s' },
   } as never);
@@ -115,5 +118,21 @@ describe('EMF metrics', () => {
     expect(await providerHealth.acquire(provider)).toBe('probe');
     await providerHealth.success(provider);
     expect(points('CircuitClosed').map((emf) => emf.provider)).toEqual([provider]);
+  });
+
+  it('count every refusal by a full limit when it happens, by agent and limit (the sweep\'s gauges miss such spikes)', async () => {
+    for (const key of ['capped-1', 'capped-2']) expect((await stack.call('POST', '/v1/threads', { body: { agent: 'capped', sessionKey: key } })).status).toBe(201);
+    expect((await stack.call('POST', '/v1/threads', { body: { agent: 'capped', sessionKey: 'capped-3' } })).status).toBe(429);
+    const submitted = await Promise.all(['capped-1', 'capped-2'].map((key) => stack.call('POST', `/v1/threads/${key}/turns`, { body: { input: 'hi' } })));
+    expect(submitted.map((response) => response.status).sort()).toEqual([202, 429]);
+    const refused = points('LimitReached');
+    expect(refused.map((emf) => [emf.agent, emf.limit, emf.LimitReached])).toEqual([
+      ['capped', 'maxActiveThreads', 1],
+      ['capped', 'maxConcurrentTurns', 1],
+    ]);
+    for (const emf of refused) expect(dimensionsOf(emf)).toEqual([['service', 'agent', 'limit']]);
+    // The accepted turn ends before the stack stops.
+    const accepted = submitted.findIndex((response) => response.status === 202);
+    await stack.finalTurn(`capped-${accepted + 1}`, submitted[accepted]!.body.turnId);
   });
 });

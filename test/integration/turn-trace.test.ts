@@ -1,12 +1,16 @@
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentRuntime } from '../../lib/agents/runtime.js';
+import { AgentRuntime, type RawSubResult } from '../../lib/agents/runtime.js';
+import { builtInProviders, type ProviderResolver } from '../../lib/models/chain.js';
+import { ModelError } from '../../lib/models/port.js';
 import { parseConfig } from '../../lib/config/load.js';
 import { DynamoThreadStore } from '../../lib/store/dynamodb/thread-store.js';
 import { ThreadService } from '../../lib/threads/service.js';
 import { TurnService } from '../../lib/turns/service.js';
 import { SUB_TRACES_BUDGET, TRACE_LIMITS, TraceRecorder, withinTraceBudget } from '../../lib/turns/trace.js';
 import { Redactor } from '../../lib/secrets/redactor.js';
+import { createDocumentClient } from '../../lib/store/dynamodb/client.js';
+import { FaultInjector } from '../support/fault-injection.js';
 import { anthropicResponses, startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.js';
 import { contentText as openaiText, startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { startTestStack, testAgent, testConfig, type TestStack } from '../support/local-stack.js';
@@ -150,7 +154,7 @@ describe('the turn trace', () => {
 });
 
 describe('the trace of a retried sub-agent item', () => {
-  it('an item retried after its child turn finished reports that turn again, trace included', async () => {
+  it('an item retried after its child turn finished reports that turn again; the merge reads its trace from the child turn', async () => {
     // The runtime on the stack's table with a workflow that never runs: the parent turn just holds its lease.
     const config = parseConfig(testConfig({ agents: { lead: testAgent(['offline'], { subAgents: ['alpha'], maxChildren: 1, maxSpawnDepth: 1 }), alpha: testAgent(['test:delay=50']) } as never }));
     const store = new DynamoThreadStore(stack.table.client, stack.table.tableName);
@@ -164,13 +168,118 @@ describe('the trace of a retried sub-agent item', () => {
     const item = { agent: 'alpha', task: 'fetch it', sessionKey: 'retry:alpha', timeoutSeconds: 10 };
 
     const first = await runtime.sub(ref, item);
-    expect(first).toMatchObject({ status: 'succeeded', trace: { phase: 'sub', agent: 'alpha', models: [{ model: 'test:delay=50', outcome: 'answered' }] } });
+    expect(first).toMatchObject({ status: 'succeeded', reply: expect.any(String) });
+    // The Map item carries no trace: the child turn keeps it.
+    expect(first).not.toHaveProperty('trace');
     // The retry runs nothing (the child thread has one turn) and reports what the first attempt stored.
     const retried = await runtime.sub(ref, item);
     expect(retried).toEqual({ ...first, endedAt: expect.any(String), durationMs: expect.any(Number) });
-    expect(retried.trace).toEqual(first.trace);
+    // The merge finds the trace the first attempt kept on the child turn.
+    const merged = await runtime.coalesce(ref, 'lead', [retried], 10);
+    expect(merged.subAgents[0]).toMatchObject({ agent: 'alpha', trace: { phase: 'sub', agent: 'alpha', models: [{ model: 'test:delay=50', outcome: 'answered' }] } });
     expect(await store.messagesAfter('acme', 'retry:alpha', 0, 10)).toHaveLength(2);
     await threads.restart(acme, 'retry', { clearMemory: false }); // release the parent, whose execution never ran
+  });
+});
+
+describe('a fan-out at the trace caps (the workflow state stays small)', () => {
+  const CHILDREN = ['s0', 's1', 's2', 's3', 's4', 's5'];
+  // Each sub-agent fills its phase trace to the caps: 12 failed models with long reasons (and more
+  // left out), then a model that calls 20 tools it may not use (16 kept) before answering.
+  const FLAKY = Array.from({ length: TRACE_LIMITS.models + 2 }, (_, i) => `flaky:model-${i}-${'x'.repeat(60)}`);
+  const providers: ProviderResolver = (ref, context) => {
+    if (ref.startsWith('flaky:')) return { id: ref, complete: async () => Promise.reject(new ModelError(`${ref} is overloaded: ${'busy '.repeat(80)}`, ref, true, { status: 503 })) };
+    if (ref === 'tooly:answer') {
+      return {
+        id: ref,
+        complete: async (request) =>
+          request.steps?.length
+            ? { text: `done: ${request.input}`, model: ref }
+            : { text: '', toolCalls: Array.from({ length: TRACE_LIMITS.tools + 4 }, (_, i) => ({ id: `c${i}`, name: `memory.read${i}`, input: {} })), model: ref },
+      };
+    }
+    return builtInProviders(ref, context);
+  };
+
+  it('no trace rides on the Map items; the merge reads each from its child turn, and the turn view has every one', async () => {
+    const agents = Object.fromEntries(CHILDREN.map((name) => [name, testAgent([...FLAKY, 'tooly:answer'])]));
+    const config = parseConfig(testConfig({ agents: { lead: testAgent(['offline'], { subAgents: CHILDREN, maxChildren: CHILDREN.length, maxSpawnDepth: 1 }), ...agents } as never }));
+    const store = new DynamoThreadStore(stack.table.client, stack.table.tableName);
+    const threads = new ThreadService(config, store);
+    const turns = new TurnService(config, store, { start: async () => undefined });
+    const runtime = new AgentRuntime(config, store, threads, turns, { providers });
+    const acme = { tenant: 'acme', admin: false, keyId: 'key_acme' };
+    await threads.spawn(acme, { agent: 'lead', sessionKey: 'capped' });
+    const { turn } = await turns.submit(acme, 'capped', { input: `${CHILDREN.map((c) => `@${c}`).join(' ')} do your part` });
+    const ref = { tenant: 'acme', sessionKey: 'capped', turnId: turn.turnId, agent: 'lead', fencingToken: (await store.get('acme', 'capped'))!.lease!.fencingToken, timeoutSeconds: 20, maxChildren: CHILDREN.length };
+
+    const main = await runtime.main(ref);
+    if (main.kind !== 'plan') throw new Error(`expected a plan, got ${JSON.stringify(main)}`);
+    expect(main.plan.map((p) => p.agent)).toEqual(CHILDREN);
+    // What the Map state collects: each item an outcome without its trace, a few hundred bytes.
+    const results: RawSubResult[] = await Promise.all(main.plan.map((item) => runtime.sub(ref, item)));
+    for (const result of results) {
+      expect(result).toMatchObject({ status: 'succeeded' });
+      expect(result).not.toHaveProperty('trace');
+    }
+    expect(JSON.stringify(results).length).toBeLessThan(CHILDREN.length * 600);
+
+    const merged = await runtime.coalesce(ref, main.mergeWith, results, main.mergeTimeoutSeconds, main.trace);
+    const sizes = merged.subAgents.map((s) => JSON.stringify(s.trace ?? null).length);
+    // Each trace is at its caps (several KB) and all of them together fit SUB_TRACES_BUDGET.
+    for (const sub of merged.subAgents) {
+      expect(sub.trace).toMatchObject({ phase: 'sub', agent: sub.agent, omitted: { models: expect.any(Number), tools: 4 } });
+      expect(sub.trace!.models).toHaveLength(TRACE_LIMITS.models);
+      expect(sub.trace!.tools).toHaveLength(TRACE_LIMITS.tools);
+    }
+    expect(Math.min(...sizes)).toBeGreaterThan(5_000);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(SUB_TRACES_BUDGET);
+    // The merge's result travels in the workflow state too: three times the items (each child read
+    // again) still carry at most SUB_TRACES_BUDGET of traces; the rest are left to their child turns.
+    const tripled = await runtime.coalesce(ref, main.mergeWith, [...results, ...results, ...results], main.mergeTimeoutSeconds, main.trace);
+    const kept = tripled.subAgents.filter((s) => s.trace);
+    expect(kept.length).toBeGreaterThanOrEqual(CHILDREN.length);
+    expect(kept.length).toBeLessThan(3 * CHILDREN.length);
+    expect(kept.reduce((sum, s) => sum + JSON.stringify(s.trace).length, 0)).toBeLessThanOrEqual(SUB_TRACES_BUDGET);
+
+    expect(await turns.finish(ref, { status: 'succeeded', reply: merged.reply, subAgents: merged.subAgents, trace: merged.trace })).toBe('finished');
+    const view = await turns.get('acme', 'capped', turn.turnId);
+    expect(view.subAgents!.map((s) => [s.agent, s.trace?.phase, s.trace?.tools.length])).toEqual(CHILDREN.map((c) => [c, 'sub', TRACE_LIMITS.tools]));
+    expect(view.trace!.phases.map((p) => p.phase)).toEqual(['main', 'coalesce']);
+  });
+});
+
+describe('a phase failing on DynamoDB throttling (the workflow retries it)', () => {
+  it('keeps no trace: no extra reads or transaction on the throttled table, the thread version unchanged', async () => {
+    const config = parseConfig(testConfig({ agents: { solo: testAgent(['offline']) } as never }));
+    const plain = new DynamoThreadStore(stack.table.client, stack.table.tableName);
+    const acme = { tenant: 'acme', admin: false, keyId: 'key_acme' };
+    for (const [kind, name] of [['throttling', 'ThrottlingException'], ['throughput', 'ProvisionedThroughputExceededException']] as const) {
+      const sessionKey = `throttled-${kind}`;
+      const plainThreads = new ThreadService(config, plain);
+      await plainThreads.spawn(acme, { agent: 'solo', sessionKey });
+      const { turn } = await new TurnService(config, plain, { start: async () => undefined }).submit(acme, sessionKey, { input: 'hello' });
+      const before = (await plain.get('acme', sessionKey))!;
+      const ref = { tenant: 'acme', sessionKey, turnId: turn.turnId, agent: 'solo', fencingToken: before.lease!.fencingToken, timeoutSeconds: 10, maxChildren: 1 };
+
+      // The runtime on a client whose every Query (the memory read) is throttled past the SDK's retries.
+      const client = createDocumentClient({ endpoint: stack.table.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+      const faults = new FaultInjector([{ commands: ['Query'], kind, rate: 1 }]).attach(client);
+      const store = new DynamoThreadStore(client, stack.table.tableName);
+      const runtime = new AgentRuntime(config, store, new ThreadService(config, store), new TurnService(config, store, { start: async () => undefined }));
+      const error = await runtime.main(ref).catch((e: unknown) => e);
+      expect((error as Error).name).toBe(name);
+      const after = faults.attemptCounts();
+      faults.detach();
+      client.destroy();
+
+      // keepTrace ran nothing: two reads for the lease check only, no transaction.
+      expect(after.TransactWriteItems ?? 0).toBe(0);
+      expect(after.GetItem ?? 0).toBe(2);
+      expect((await plain.get('acme', sessionKey))!.version).toBe(before.version);
+      expect((await plain.getTurn('acme', sessionKey, turn.turnId))!.trace).toBeUndefined();
+      await plainThreads.restart(acme, sessionKey, { clearMemory: false });
+    }
   });
 });
 

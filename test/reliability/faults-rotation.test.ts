@@ -1,10 +1,16 @@
 import { GetSecretValueCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { retryingClient, turnLedger, type AcceptedTurn } from '../support/fault-injection.js';
 import { TEST_KEYS } from '../support/local-stack.js';
 import { startSecretsTestStack, type SecretsTestStack } from '../support/secrets.js';
 import { expectInvariants } from './invariants.js';
 import { waitForQuiescence } from './support.js';
+
+// Every INFO line (one per request, phase and turn) is a surface a secret could leak to: log them all
+// here, before the logger is created (vi.hoisted runs ahead of the imports).
+vi.hoisted(() => {
+  process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
+});
 
 // A rotation during a storm: turns run on 6 threads at once (several queued per thread) on the keyed
 // fake Anthropic provider while the staged provider key and a generated key rotate. Zero lost
@@ -27,7 +33,10 @@ beforeAll(async () => {
   for (const stream of ['stdout', 'stderr'] as const) {
     process[stream].write = ((chunk: string | Uint8Array, ...rest: never[]) => {
       logged.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-      return writes[stream](chunk, ...rest);
+      // Kept, not printed: at INFO the storm writes thousands of lines.
+      const done = rest.find((arg) => typeof arg === 'function') as (() => void) | undefined;
+      done?.();
+      return true;
     }) as typeof process.stdout.write;
   }
   started = await startSecretsTestStack({

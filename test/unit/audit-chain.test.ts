@@ -92,9 +92,16 @@ describe('verifyAuditChain classifies every problem, each once', () => {
     expect(kinds(verifyAuditChain([], { head }))).toEqual(['missing@1']);
   });
 
-  it('entries appended after the head was read are accepted', () => {
+  it('entries past the head are beyond_head unless the re-read head reaches them', () => {
     const entries = chainOf(5);
-    expect(verifyAuditChain(entries, { head: { seq: 3, hash: entries[2]!.hash } })).toEqual([]);
+    const head = { seq: 3, hash: entries[2]!.hash };
+    // Linked correctly, but never appended through the head: pinpointed as one range.
+    expect(verifyAuditChain(entries, { head, slots: slotsOf(entries) })).toEqual([{ kind: 'beyond_head', seq: 4, lastSeq: 5, message: 'entries 4–5 are stored past the head (seq 3)' }]);
+    // Appended between the head read and the entries read: the re-read head covers them.
+    expect(verifyAuditChain(entries, { head, bound: 5 })).toEqual([]);
+    expect(kinds(verifyAuditChain(entries, { head, bound: 4 }))).toEqual(['beyond_head@5']);
+    // The chain lost its head meanwhile: nothing to bound it by.
+    expect(verifyAuditChain(entries, { head, bound: Infinity })).toEqual([]);
   });
 
   it('two swapped entries (keys kept): one reordered problem naming both seqs', () => {

@@ -2,9 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { runCli, type CliIo } from '../../cli/main.js';
+import { runCliInMemory } from '../support/cli.js';
 
 // A unit test of the CLI's parsing, connection discovery and formatting: the CLI runs in-process
 // against a loopback server answering canned JSON in the API's shapes and recording every request.
@@ -69,16 +68,7 @@ function localStack(dataDir = join(dir, '.threadbound')): string {
 }
 
 async function run(argv: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdin: Readable.from([]),
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-    env,
-    cwd: dir,
-  };
-  const code = await runCli(argv, io);
+  const { code, stdout, stderr } = await runCliInMemory(argv, { env, cwd: dir });
   // Whatever happened, no output carries a key.
   for (const text of [stdout, stderr]) {
     expect(text).not.toContain(ADMIN_KEY);

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { runCli, type CliIo } from '../../cli/main.js';
+import type { CliIo } from '../../cli/main.js';
+import { runCliInMemory } from '../support/cli.js';
 
 // `threadbound secrets create` against a fake Secrets Manager: a loopback server speaking the JSON
 // protocol (x-amz-target, `__type` + x-amzn-ErrorType errors) for CreateSecret and PutSecretValue.
@@ -96,15 +97,7 @@ function terminal(): CliIo['stdin'] {
 }
 
 async function run(argv: string[], options: { stdin?: CliIo['stdin']; env?: Record<string, string> } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, {
-    stdin: options.stdin ?? pipe(''),
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-    env: { THREADBOUND_CONFIG: configFile, ...options.env },
-    cwd: dir,
-  });
+  const { code, stdout, stderr } = await runCliInMemory(argv, { stdin: options.stdin ?? pipe(''), env: { THREADBOUND_CONFIG: configFile, ...options.env }, cwd: dir });
   expect(stdout).not.toContain(VALUE);
   expect(stderr).not.toContain(VALUE);
   expect(stdout + stderr).not.toContain('sk-test');

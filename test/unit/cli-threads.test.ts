@@ -1,10 +1,9 @@
 import { createServer, type Server } from 'node:http';
-import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { renderTurn, turnPhases } from '../../cli/commands/threads.js';
-import { runCli, type CliIo } from '../../cli/main.js';
 import { formatElapsed, startProgress } from '../../cli/progress.js';
 import type { TurnView } from '../../lib/turns/view.js';
+import { runCliInMemory } from '../support/cli.js';
 
 // The threads commands' parsing, paging and rendering, in-process against a loopback server that
 // answers canned JSON in the API's shapes (the whole flow against the real stack: test/e2e/cli-threads.test.ts).
@@ -49,11 +48,7 @@ beforeEach(() => {
 afterEach(() => vi.useRealTimers());
 
 async function run(argv: string[], options: { stdin?: string; stdinTty?: boolean } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const stdin = Object.assign(Readable.from(options.stdin === undefined ? [] : [options.stdin]), options.stdinTty ? { isTTY: true } : {});
-  const io: CliIo = { stdin, stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) }, env: { THREADBOUND_URL: url, THREADBOUND_API_KEY: KEY } };
-  const code = await runCli(argv, io);
+  const { code, stdout, stderr } = await runCliInMemory(argv, { stdin: options.stdin, stdinTty: options.stdinTty, env: { THREADBOUND_URL: url, THREADBOUND_API_KEY: KEY } });
   expect(stdout + stderr).not.toContain(KEY);
   return { code, stdout, stderr };
 }
@@ -234,6 +229,64 @@ describe('threadbound threads', () => {
     expect(result.stdout).toContain('(more threads follow: raise --limit to see them)');
     expect((await run(['threads', 'list', '--status', 'sleeping'])).code).toBe(2);
     expect((await run(['threads', 'list', '--limit', '0'])).code).toBe(2);
+  });
+
+  it('send --timeout: a turn not final in time exits 1 naming the turn; the long-poll never waits past the deadline', async () => {
+    routes['POST /v1/threads/s-1/turns'] = () => ({ status: 202, body: { turnId: 'turn_01CCCCCCCCCCCCCCCCCCCCCCCC', status: 'running', created: true } });
+    routes['GET /v1/threads/s-1/turns/turn_01CCCCCCCCCCCCCCCCCCCCCCCC'] = () => ({ status: 200, body: { ...tracedTurn, turnId: 'turn_01CCCCCCCCCCCCCCCCCCCCCCCC', reply: undefined, status: 'running' } });
+    const started = Date.now();
+    const result = await run(['threads', 'send', 's-1', 'hi', '--timeout', '1s']);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('threadbound: wait_timeout: turn turn_01CCCCCCCCCCCCCCCCCCCCCCCC is still running after 1 s');
+    expect(result.stderr).toContain('"turnId":"turn_01CCCCCCCCCCCCCCCCCCCCCCCC"');
+    const polls = requests.filter((r) => r.method === 'GET');
+    expect(polls.length).toBeGreaterThan(0);
+    for (const poll of polls) expect(Number(poll.query.wait)).toBeLessThanOrEqual(1);
+    requests = [];
+    const bad = await run(['threads', 'send', 's-1', 'hi', '--timeout', 'soon']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--timeout must be a duration');
+    expect(requests).toEqual([]);
+  });
+
+  it('show: reads only the last N messages, starting from what turnCount bounds, not the whole history', async () => {
+    // A history of `last` messages (seq 1..last) behind the messages API's paging.
+    const history = (turnCount: number, last: number) => {
+      routes['GET /v1/threads/s-1'] = () => ({ status: 200, body: thread('s-1', { turnCount }) });
+      routes['GET /v1/threads/s-1/messages'] = (request) => {
+        const after = Number(request.query.after);
+        const limit = Number(request.query.limit);
+        const seqs = Array.from({ length: Math.max(0, Math.min(limit, last - after)) }, (_, i) => after + i + 1);
+        const messages = seqs.map((seq) => ({ seq, role: seq % 2 ? 'user' : 'assistant', content: `m${seq}`, turnId: 'turn_01AAAAAAAAAAAAAAAAAAAAAAAA', agent: 'main', createdAt: '2026-01-01T00:00:00.000Z' }));
+        return { status: 200, body: { messages, ...(seqs.length === limit && seqs.at(-1)! < last ? { nextAfter: seqs.at(-1) } : {}) } };
+      };
+      routes['GET /v1/threads/s-1/turns/turn_01AAAAAAAAAAAAAAAAAAAAAAAA'] = () => ({ status: 200, body: tracedTurn });
+    };
+    const show = async () => {
+      requests = [];
+      const result = await run(['threads', 'show', 's-1', '--messages', '5', '--json']);
+      expect(result.code).toBe(0);
+      return {
+        seqs: (JSON.parse(result.stdout).messages as { seq: number }[]).map((m) => m.seq),
+        reads: requests.filter((r) => r.path.endsWith('/messages')).map((r) => [Number(r.query.after), Number(r.query.limit)]),
+      };
+    };
+    // Every turn answered: one read of the last five.
+    history(500, 1000);
+    expect(await show()).toEqual({ seqs: [996, 997, 998, 999, 1000], reads: [[995, 100]] });
+    // Three turns without a reply: the tail is short, one more read fills it in.
+    history(500, 997);
+    expect(await show()).toEqual({ seqs: [993, 994, 995, 996, 997], reads: [[995, 100], [992, 3]] });
+    // Most turns failed: nothing past the upper bound; the read starts before turnCount, never at 0.
+    history(500, 520);
+    const sparse = await show();
+    expect(sparse.seqs).toEqual([516, 517, 518, 519, 520]);
+    expect(sparse.reads[0]).toEqual([995, 100]);
+    expect(sparse.reads.slice(1).map(([after]) => after)[0]).toBe(495);
+    // A short thread: from the start.
+    history(2, 4);
+    expect(await show()).toEqual({ seqs: [1, 2, 3, 4], reads: [[0, 100]] });
   });
 
   it('help lists the threads and agents commands', async () => {

@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import { ROUTES } from '../../../lib/api/routes.js';
 import type { Principal } from '../../../lib/auth/api-keys.js';
 import { correlate, logger } from '../logger.js';
-import { tracer } from '../tracer.js';
+import { redactErrors, tracer } from '../tracer.js';
 import { errorResponder } from './error-responder.js';
 import { jsonBody, validate } from './parse.js';
 import { principalOf } from './principal.js';
@@ -58,14 +58,17 @@ export function apiHandler<B extends z.ZodType | undefined = undefined, Q extend
   return publicHandler(core);
 }
 
-/** The shared middy chain without authentication (for the health route). */
+/** The shared middy chain without authentication (for the health route); every route's chain ends here. */
 export function publicHandler(core: (event: APIGatewayProxyEventV2, context: Context) => Promise<ApiResult>) {
   return middy<APIGatewayProxyEventV2, ApiResult>(core)
     .use(traceRequest())
     .use(redactResponse())
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(accessLog())
-    .use(errorResponder());
+    .use(errorResponder())
+    // Innermost, so its onError runs first: the error is scrubbed before errorResponder logs it
+    // and before traceRequest stores its message and stack in the X-Ray segment.
+    .use(redactErrors());
 }
 
 type Middleware = MiddlewareObj<APIGatewayProxyEventV2, ApiResult>;

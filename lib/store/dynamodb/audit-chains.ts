@@ -2,7 +2,7 @@ import { GetCommand, QueryCommand, ScanCommand, type DynamoDBDocumentClient } fr
 import type { AuditChainSource, ChainRef, StoredChain } from '../../audit/integrity.js';
 import { AuditCursorError } from '../../audit/query.js';
 import type { ChainHead } from '../../audit/verify.js';
-import { auditChainOf, auditPrefix, auditSlot, readStoredChain } from './audit-items.js';
+import { auditChainOf, auditPrefix, readStoredChain } from './audit-items.js';
 import { keys } from './keys.js';
 import { agentChain, secretChain } from './secret-ledger.js';
 
@@ -26,7 +26,11 @@ interface Seen {
  * only place that lists every chain: old incarnations and destroyed threads have no head, and the
  * date index sees only a window). A chain's items may fall on several Scan pages, so a chain
  * belongs to the page holding its first entry (or, when every entry is gone, its head): each page
- * asks the chain for its first key (one 1-item Query) unless it holds seq 1 itself.
+ * asks each chain it sees for its first key (one 1-item Query). Ownership is decided when the page is
+ * read, against the chain's keys then: a chain whose lowest entries are deleted between two pages of
+ * a walk can be verified twice (the second time with the deletion reported), and one given a lower
+ * key after its page was passed is missed by that walk; only tampering does either (entries are
+ * appended at the top), and the next walk sees it.
  */
 export class DynamoAuditChains implements AuditChainSource {
   constructor(
@@ -73,15 +77,24 @@ export class DynamoAuditChains implements AuditChainSource {
   }
 
   async read(ref: ChainRef): Promise<StoredChain> {
-    // Head first: an entry appended after this read is past the head, which verification accepts.
+    // Head first: an entry appended after this read is past it, never a gap below it.
     const head = await this.head(ref);
     const { entries, slots } = await readStoredChain(this.client, this.tableName, ref.partition, ref.chain);
-    return { ...ref, entries, slots, ...(head ? { head } : {}) };
+    const last = slots.reduce((a, b) => (b > a ? b : a), 0);
+    if (!head || last <= head.seq) return { ...ref, entries, slots, ...(head ? { head } : {}) };
+    // Entries past the head: a concurrent append moves the head with its entry (one transaction), so
+    // re-read it; only what is still past it was stored without it. A chain that lost its head
+    // meanwhile (a restart or a destroy ended it) has nothing left to bound it by.
+    const now = await this.head(ref);
+    return { ...ref, entries, slots, head, bound: now ? now.seq : Infinity };
   }
 
-  /** Whether this page owns the chain: it holds the chain's first entry, or its head when the chain has no entry left. */
+  /**
+   * Whether this page owns the chain: it holds the chain's first entry (by key, asked of the table:
+   * a page holding seq 1 may still not, when a lower key was planted), or its head when the chain has
+   * no entry left.
+   */
   private async owns(found: Seen): Promise<boolean> {
-    if (found.firstSk !== undefined && auditSlot(found.firstSk) === 1) return true;
     const first = await this.client.send(
       new QueryCommand({
         TableName: this.tableName,
