@@ -9,7 +9,7 @@ export const DEFAULT_CONFIG_FILE = 'threadbound.config.json';
 /** Validates a parsed config object; throws ConfigError listing every issue with its JSON path. */
 export function parseConfig(raw: unknown, source = 'config'): Config {
   const result = configSchema.safeParse(raw);
-  if (result.success) return result.data;
+  if (result.success) return withoutPrototypes(result.data);
   const issues: ConfigIssue[] = result.error.issues.map((issue) => ({
     path: issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)',
     message: issue.message,
@@ -34,4 +34,14 @@ export function loadConfig(path = process.env.THREADBOUND_CONFIG ?? DEFAULT_CONF
     throw new ConfigError(`${file} is not valid JSON: ${(cause as Error).message}`, [], { cause });
   }
   return parseConfig(raw, file);
+}
+
+/**
+ * The config's name-keyed maps without Object.prototype: every lookup by a name from a request
+ * (`secrets[name]`, `agents[name]`) then finds only configured entries, never "constructor" or
+ * "toString" (the fuzzer's GET /v1/secrets/constructor was a 500).
+ */
+function withoutPrototypes(config: Config): Config {
+  const bare = <T extends object>(map: T): T => Object.assign(Object.create(null) as T, map);
+  return { ...config, agents: bare(config.agents), secrets: bare(config.secrets), providers: bare(config.providers) };
 }

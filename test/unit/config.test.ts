@@ -18,6 +18,16 @@ const issuesOf = (raw: unknown) => {
 };
 
 describe('config', () => {
+  it('finds no entry named like an Object.prototype member (GET /v1/secrets/constructor was a 500, fuzz seed 374723118)', () => {
+    const config = parseConfig(testConfig());
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      expect(config.secrets[name]).toBeUndefined();
+      expect(config.agents[name]).toBeUndefined();
+      expect(config.providers[name]).toBeUndefined();
+    }
+    expect(Object.keys(config.agents).length).toBeGreaterThan(0);
+  });
+
   it('loads the shipped config with the four demo agents and defaults applied', () => {
     const config = loadConfig('threadbound.config.json');
     expect(Object.keys(config.agents)).toEqual(['main', 'data', 'analysis', 'trading']);
