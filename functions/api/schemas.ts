@@ -13,7 +13,12 @@ export const threadPath = z.object({
 
 const metadata = z
   .record(
-    z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'metadata keys are 1–64 letters, digits, "_", "." or "-"'),
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'metadata keys are 1–64 letters, digits, "_", "." or "-"')
+      // An Object.prototype name ("constructor", "__proto__") makes the map unstorable: the DynamoDB
+      // marshaller takes an object whose `constructor` is not Object for a class instance (a 500 the fuzzer found).
+      .refine((key) => !(key in Object.prototype), 'metadata keys may not be "constructor", "__proto__" or another built-in object property'),
     z.string().max(512, 'metadata values are at most 512 characters'),
   )
   .refine((value) => Object.keys(value).length <= 20, 'at most 20 metadata entries');

@@ -39,6 +39,8 @@ const cases: Case[] = [
   { name: 'bad sessionKey in body', method: 'POST', path: '/v1/threads', body: { agent: 'data', sessionKey: 'has space' }, status: 400, code: 'validation_failed', field: 'body.sessionKey' },
   { name: 'reserved ":" in sessionKey', method: 'POST', path: '/v1/threads', body: { agent: 'data', sessionKey: 'x:data' }, status: 400, code: 'validation_failed', field: 'body.sessionKey' },
   { name: 'metadata value not a string', method: 'POST', path: '/v1/threads', body: { agent: 'data', metadata: { a: 1 } }, status: 400, code: 'validation_failed', field: 'body.metadata.a' },
+  // The fuzzer's 500 (seed 558321478): a map with a "constructor" key cannot be marshalled for DynamoDB.
+  { name: 'metadata key "constructor"', method: 'POST', path: '/v1/threads', body: { agent: 'data', metadata: { constructor: 'x' } }, status: 400, code: 'validation_failed', field: 'body.metadata.constructor' },
   { name: 'bad sessionKey in path', method: 'GET', path: '/v1/threads/%24bad', status: 400, code: 'validation_failed', field: 'path.sessionKey' },
   { name: 'limit out of range', method: 'GET', path: '/v1/threads?limit=1000', status: 400, code: 'validation_failed', field: 'query.limit' },
   { name: 'unknown status filter', method: 'GET', path: '/v1/threads?status=sleeping', status: 400, code: 'validation_failed', field: 'query.status' },
