@@ -6,7 +6,7 @@ import { correlate, logger } from '../shared/logger.js';
 import { turnRefSchema } from '../shared/workflow-events.js';
 import { workerHandler } from '../shared/worker-handler.js';
 
-const outcome = z.object({ agent: z.string(), sessionKey: z.string(), status: z.enum(['succeeded', 'failed', 'timed_out']), reply: z.string().optional(), error: z.string().optional(), startedAt: z.string().optional(), endedAt: z.string().optional(), durationMs: z.number().optional(), trace: phaseTraceSchema.optional() });
+const outcome = z.object({ agent: z.string(), sessionKey: z.string(), turnId: z.string().optional(), status: z.enum(['succeeded', 'failed', 'timed_out']), reply: z.string().optional(), error: z.string().optional(), startedAt: z.string().optional(), endedAt: z.string().optional(), durationMs: z.number().optional(), trace: phaseTraceSchema.optional() });
 
 /**
  * EventBridge "Step Functions Execution Status Change" for an execution that ended without

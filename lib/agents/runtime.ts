@@ -164,13 +164,14 @@ export class AgentRuntime {
   /**
    * The outcome with the sub-agent's phase trace (and, for a failed or timed-out item, which carries
    * only the caught error, its timings) from its child turn (same id on every attempt): the Map items
-   * carry no trace, so 256 KiB of workflow state holds many children. Two reads per item, all items
-   * in parallel; a child turn still running (the state timed out first) adds its start only.
+   * carry no trace, so 256 KiB of workflow state holds many children. One read per item that names
+   * its child turn (two for a caught error, whose turn id needs the child thread's), all items in
+   * parallel; a child turn still running (the state timed out first) adds its start only.
    */
   private async withChildTrace(ref: TurnRef, outcome: SubAgentOutcome): Promise<SubAgentOutcome> {
     try {
-      const child = await this.store.get(ref.tenant, outcome.sessionKey);
-      const turn = child && (await this.store.getTurn(ref.tenant, outcome.sessionKey, idempotentTurnId(child.threadId, ref.turnId)));
+      const turnId = outcome.turnId ?? (await this.store.get(ref.tenant, outcome.sessionKey).then((child) => child && idempotentTurnId(child.threadId, ref.turnId)));
+      const turn = turnId && (await this.store.getTurn(ref.tenant, outcome.sessionKey, turnId));
       if (!turn) return outcome;
       const { status: _status, reply: _reply, error: _error, ...known } = childOutcome(turn);
       const trace = subTrace(turn);
@@ -346,6 +347,7 @@ function childOutcome(turn: Turn): SubAgentOutcome {
   return {
     agent: turn.agent,
     sessionKey: turn.sessionKey,
+    turnId: turn.turnId,
     status: turn.status === 'succeeded' ? 'succeeded' : turn.status === 'timed_out' ? 'timed_out' : 'failed',
     ...(reply !== undefined ? { reply } : {}),
     ...(turn.error !== undefined ? { error: turn.error } : {}),

@@ -145,7 +145,7 @@ export class ThreadService {
   async auditTrail(tenant: string, sessionKey: string): Promise<{ entries: AuditEntry[]; verified: boolean; problem?: { seq: number; problem: string } }> {
     const thread = await this.require(tenant, sessionKey);
     const entries = await this.store.auditTrail(tenant, sessionKey, thread.threadId);
-    const problem = verifyChain(entries) ?? (entries.at(-1)?.hash !== thread.auditHash ? { seq: thread.auditSeq, problem: 'the chain does not end at the head recorded on the thread' } : undefined);
+    const problem = verifyChain(entries, { seq: thread.auditSeq, hash: thread.auditHash });
     return { entries, verified: !problem, ...(problem ? { problem } : {}) };
   }
 

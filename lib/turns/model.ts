@@ -8,6 +8,8 @@ export interface SubAgentOutcome {
   agent: string;
   /** The child thread the sub-agent ran in: `<sessionKey>:<agent>`. */
   sessionKey: string;
+  /** The child turn (absent for an item whose Lambda failed before answering: the workflow knows only its thread). */
+  turnId?: string;
   status: 'succeeded' | 'failed' | 'timed_out';
   reply?: string;
   error?: string;

@@ -3,14 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rotationTick } from '../../infra/local/rotation-schedule.js';
 import type { FakeAnthropic } from '../support/fake-anthropic.js';
 import { eventually, TEST_KEYS, type TestStack } from '../support/local-stack.js';
-import { startSecretsTestStack, type SecretsTestStack } from '../support/secrets.js';
+import { ROTATING, startRotatingSecretsStack, type SecretsTestStack } from '../support/secrets.js';
 
 // Rotation through the running stack: the admin route's RotateSecret, the local endpoint invoking
 // the rotation handler's four steps, and turns that keep running on the rotated key.
-const KEY = 'anthropic-api-key';
-const KEY_ID = 'threadbound/anthropic-api-key';
-const SIGNING = 'signing-key';
-const SIGNING_ID = 'threadbound/signing-key';
+const { key: KEY, keyId: KEY_ID, signing: SIGNING, signingId: SIGNING_ID } = ROTATING;
 const providerKey = (i: number) => `sk-ant-rot-${String(i).padStart(4, '0')}-${'k'.repeat(20)}`;
 
 let fake: FakeAnthropic;
@@ -19,16 +16,7 @@ let sm: SecretsManagerClient;
 let started: SecretsTestStack | undefined;
 
 beforeAll(async () => {
-  started = await startSecretsTestStack({
-    acceptKeys: [providerKey(0)],
-    agentSecrets: [KEY],
-    secrets: {
-      [KEY]: { source: `aws-secretsmanager://${KEY_ID}`, cacheDuration: '1h', rotation: { schedule: 'rate(1 day)', strategy: 'staged' } },
-      [SIGNING]: { source: `aws-secretsmanager://${SIGNING_ID}`, rotation: { schedule: 'rate(1 day)', strategy: 'generated' } },
-    },
-    // The generated key is created by the stack itself (as CloudFormation does on AWS).
-    values: { [KEY_ID]: providerKey(0) },
-  });
+  started = await startRotatingSecretsStack(providerKey(0));
   ({ fake, stack, sm } = started);
 }, 60_000);
 

@@ -1,5 +1,5 @@
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AgentRuntime, type RawSubResult } from '../../lib/agents/runtime.js';
 import { builtInProviders, type ProviderResolver } from '../../lib/models/chain.js';
 import { ModelError } from '../../lib/models/port.js';
@@ -224,7 +224,15 @@ describe('a fan-out at the trace caps (the workflow state stays small)', () => {
     }
     expect(JSON.stringify(results).length).toBeLessThan(CHILDREN.length * 600);
 
+    // Each outcome names its child turn, so the merge reads that turn alone (no child thread read).
+    for (const result of results) expect(result).toMatchObject({ turnId: expect.stringMatching(/^turn_/) });
+    const gets = vi.spyOn(store, 'get');
+    const turnReads = vi.spyOn(store, 'getTurn');
     const merged = await runtime.coalesce(ref, main.mergeWith, results, main.mergeTimeoutSeconds, main.trace);
+    expect(gets.mock.calls.filter(([, sessionKey]) => sessionKey !== 'capped')).toEqual([]);
+    expect(turnReads.mock.calls.filter(([, sessionKey]) => sessionKey !== 'capped')).toHaveLength(CHILDREN.length);
+    gets.mockRestore();
+    turnReads.mockRestore();
     const sizes = merged.subAgents.map((s) => JSON.stringify(s.trace ?? null).length);
     // Each trace is at its caps (several KB) and all of them together fit SUB_TRACES_BUDGET.
     for (const sub of merged.subAgents) {

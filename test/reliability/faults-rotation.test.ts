@@ -2,7 +2,7 @@ import { GetSecretValueCommand, PutSecretValueCommand } from '@aws-sdk/client-se
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { retryingClient, turnLedger, type AcceptedTurn } from '../support/fault-injection.js';
 import { TEST_KEYS } from '../support/local-stack.js';
-import { startSecretsTestStack, type SecretsTestStack } from '../support/secrets.js';
+import { ROTATING, startRotatingSecretsStack, type SecretsTestStack } from '../support/secrets.js';
 import { expectInvariants } from './invariants.js';
 import { waitForQuiescence } from './support.js';
 
@@ -16,10 +16,7 @@ vi.hoisted(() => {
 // fake Anthropic provider while the staged provider key and a generated key rotate. Zero lost
 // turns, and no secret value in any log line, API response or table item. The calm version with
 // 20 rotations and one turn at a time per thread is test/integration/rotation-turns.test.ts.
-const KEY = 'anthropic-api-key';
-const KEY_ID = 'threadbound/anthropic-api-key';
-const SIGNING = 'signing-key';
-const SIGNING_ID = 'threadbound/signing-key';
+const { key: KEY, keyId: KEY_ID, signing: SIGNING, signingId: SIGNING_ID } = ROTATING;
 const providerKey = (i: number) => `sk-ant-storm-${String(i).padStart(4, '0')}-${'q'.repeat(24)}`;
 const THREADS = 6;
 const ROTATIONS = 4;
@@ -39,15 +36,7 @@ beforeAll(async () => {
       return true;
     }) as typeof process.stdout.write;
   }
-  started = await startSecretsTestStack({
-    acceptKeys: [providerKey(0)],
-    agentSecrets: [KEY],
-    secrets: {
-      [KEY]: { source: `aws-secretsmanager://${KEY_ID}`, cacheDuration: '1h', rotation: { schedule: 'rate(1 day)', strategy: 'staged' } },
-      [SIGNING]: { source: `aws-secretsmanager://${SIGNING_ID}`, rotation: { schedule: 'rate(1 day)', strategy: 'generated' } },
-    },
-    values: { [KEY_ID]: providerKey(0) },
-  });
+  started = await startRotatingSecretsStack(providerKey(0));
 }, 60_000);
 
 afterAll(async () => {

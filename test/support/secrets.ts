@@ -53,3 +53,28 @@ export async function startSecretsTestStack(options: {
   }
   return { fake, stack, sm, stop };
 }
+
+/** The two rotating secrets of the rotation tests: the staged provider key and a generated one. */
+export const ROTATING = {
+  key: 'anthropic-api-key',
+  keyId: 'threadbound/anthropic-api-key',
+  signing: 'signing-key',
+  signingId: 'threadbound/signing-key',
+} as const;
+
+/**
+ * A secrets test stack whose `main` agent reads the staged provider key `ROTATING.key` (first value
+ * `firstKey`), beside the generated `ROTATING.signing`, which the stack creates itself (as
+ * CloudFormation does on AWS); both rotate daily.
+ */
+export function startRotatingSecretsStack(firstKey: string): Promise<SecretsTestStack> {
+  return startSecretsTestStack({
+    acceptKeys: [firstKey],
+    agentSecrets: [ROTATING.key],
+    secrets: {
+      [ROTATING.key]: { source: `aws-secretsmanager://${ROTATING.keyId}`, cacheDuration: '1h', rotation: { schedule: 'rate(1 day)', strategy: 'staged' } },
+      [ROTATING.signing]: { source: `aws-secretsmanager://${ROTATING.signingId}`, rotation: { schedule: 'rate(1 day)', strategy: 'generated' } },
+    },
+    values: { [ROTATING.keyId]: firstKey },
+  });
+}
