@@ -33,7 +33,9 @@ export function benchConfig(openaiUrl: string): Record<string, unknown> {
       plain: benchAgent(['offline']),
       lead: benchAgent(['offline'], { subAgents: WORKERS, maxChildren: WORKERS.length, maxSpawnDepth: 1 }),
       ...Object.fromEntries(WORKERS.map((w) => [w, benchAgent([`test:delay=${SUB_AGENT_LATENCY_MS}`])])),
-      recall: benchAgent(['offline'], { memory: { maxTurns: RECALL_MEMORY_TURNS, maxAge: '24h', maxBytes: 1_000_000 } }),
+      recall: benchAgent(['offline'], {
+        memory: { maxTurns: RECALL_MEMORY_TURNS, maxAge: '24h', maxBytes: 1_000_000 },
+      }),
       keyed: benchAgent(['openai:gpt-bench'], { secrets: [KEYED_SECRET] }),
     },
     secrets: { [KEYED_SECRET]: { source: `aws-secretsmanager://${KEYED_SECRET_ID}`, cacheDuration: '1h' } },

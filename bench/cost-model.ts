@@ -20,11 +20,14 @@ export const PRICES = {
 /** Where each price comes from. */
 export const PRICE_SOURCES = {
   region: 'us-east-1, on-demand list prices, no free tier, first tier',
-  lambda: 'aws.amazon.com/lambda/pricing (arm64: $0.0000133334 per GB-s for the first 7.5 billion GB-s/month; $0.20 per million requests)',
-  dynamodb: 'aws.amazon.com/dynamodb/pricing/on-demand ($0.625 per million write request units, $0.125 per million read request units, since 2024-11-01)',
+  lambda:
+    'aws.amazon.com/lambda/pricing (arm64: $0.0000133334 per GB-s for the first 7.5 billion GB-s/month; $0.20 per million requests)',
+  dynamodb:
+    'aws.amazon.com/dynamodb/pricing/on-demand ($0.625 per million write request units, $0.125 per million read request units, since 2024-11-01)',
   stepFunctions: 'aws.amazon.com/step-functions/pricing (Standard: $0.025 per 1,000 state transitions)',
   apiGateway: 'aws.amazon.com/api-gateway/pricing (HTTP APIs: $1.00 per million requests, first 300 million)',
-  secretsManager: 'aws.amazon.com/secrets-manager/pricing ($0.05 per 10,000 API calls; the $0.40 per secret-month is not per turn)',
+  secretsManager:
+    'aws.amazon.com/secrets-manager/pricing ($0.05 per 10,000 API calls; the $0.40 per secret-month is not per turn)',
   checked: '2025',
 };
 
@@ -32,7 +35,13 @@ export const PRICE_SOURCES = {
 export function memoryByKind(functions: DeployedFunction[] | undefined): Record<string, number> {
   const memory: Record<string, number> = {};
   for (const fn of functions ?? []) {
-    const kind = fn.name.startsWith('Handlers/') ? fn.name.slice('Handlers/'.length) : fn.name.startsWith('TurnWorkflow/Agent-') ? 'agent' : fn.name === 'TurnWorkflow/TurnControl' ? 'turn-control' : fn.name;
+    const kind = fn.name.startsWith('Handlers/')
+      ? fn.name.slice('Handlers/'.length)
+      : fn.name.startsWith('TurnWorkflow/Agent-')
+        ? 'agent'
+        : fn.name === 'TurnWorkflow/TurnControl'
+          ? 'turn-control'
+          : fn.name;
     memory[kind] = Math.max(memory[kind] ?? 0, fn.memoryMB);
   }
   return memory;
@@ -50,12 +59,16 @@ export function costPerMillionTurns(counts: TurnCounts, memoryMB: Record<string,
   }
   const perTurn = {
     lambda: lambdaRequests * PRICES.lambdaPerRequest + gbSeconds * PRICES.lambdaArmPerGbSecond,
-    dynamodb: counts.requestUnits.read * PRICES.dynamoPerReadRequestUnit + counts.requestUnits.write * PRICES.dynamoPerWriteRequestUnit,
+    dynamodb:
+      counts.requestUnits.read * PRICES.dynamoPerReadRequestUnit +
+      counts.requestUnits.write * PRICES.dynamoPerWriteRequestUnit,
     stepFunctions: counts.stepFunctionsTransitions * PRICES.stepFunctionsStandardPerTransition,
     apiGateway: counts.apiRequests * PRICES.apiGatewayHttpPerRequest,
     secretsManager: counts.getSecretValue * PRICES.secretsManagerPerApiCall,
   };
-  const dollars = Object.fromEntries(Object.entries(perTurn).map(([service, value]) => [service, round(value * 1e6)])) as Record<keyof typeof perTurn, number>;
+  const dollars = Object.fromEntries(
+    Object.entries(perTurn).map(([service, value]) => [service, round(value * 1e6)]),
+  ) as Record<keyof typeof perTurn, number>;
   return {
     units: {
       lambdaRequests: round(lambdaRequests),

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { startDynamoDbLocal, type DynamoDbLocal } from '../infra/local/dynamodb-local.js';
-import { startLocalStack, type LocalStack } from '../infra/local/stack.js';
-import { startFakeOpenAI, type FakeOpenAI } from '../test/support/fake-openai.js';
+import { type DynamoDbLocal, startDynamoDbLocal } from '../infra/local/dynamodb-local.js';
+import { type LocalStack, startLocalStack } from '../infra/local/stack.js';
+import { type FakeOpenAI, startFakeOpenAI } from '../test/support/fake-openai.js';
 import { benchConfig, KEYED_SECRET_ID } from './config.js';
 import { apiPhase, instrumentClients, instrumentWorkflow, recordApiCall } from './instrument.js';
 import { Meter } from './meter.js';
@@ -51,7 +51,8 @@ export interface Bench {
 }
 
 /** Milliseconds between the start and the end of something with ISO timestamps. */
-export const serverMs = (span: { startedAt: string; endedAt: string }): number => Date.parse(span.endedAt) - Date.parse(span.startedAt);
+export const serverMs = (span: { startedAt: string; endedAt: string }): number =>
+  Date.parse(span.endedAt) - Date.parse(span.startedAt);
 
 /** Starts everything the in-process scenarios need. */
 export async function startBench(): Promise<Bench> {
@@ -72,7 +73,11 @@ export async function startBench(): Promise<Bench> {
     cleanupIntervalMs: NO_SCHEDULES_MS,
     rotationCheckIntervalMs: NO_SCHEDULES_MS,
   });
-  const sm = new SecretsManagerClient({ endpoint: stack.secretsManager.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const sm = new SecretsManagerClient({
+    endpoint: stack.secretsManager.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
   await sm.send(new CreateSecretCommand({ Name: KEYED_SECRET_ID, SecretString: providerKey }));
   sm.destroy();
 
@@ -95,7 +100,8 @@ export async function startBench(): Promise<Bench> {
   };
   const final = (turn: TurnView) => {
     if (turn.status === 'succeeded') return true;
-    if (turn.status !== 'running' && turn.status !== 'queued') throw new Error(`turn ${turn.turnId} ${turn.status}: ${JSON.stringify(turn.error)}`);
+    if (turn.status !== 'running' && turn.status !== 'queued')
+      throw new Error(`turn ${turn.turnId} ${turn.status}: ${JSON.stringify(turn.error)}`);
     return false;
   };
 
@@ -138,7 +144,12 @@ export async function startBench(): Promise<Bench> {
       };
       const turnId = await timed('submit', 'turns-submit', () => submit(sessionKey, input));
       let turn: TurnView;
-      do turn = (await timed('poll', 'turns-get', () => call('GET', `/v1/threads/${sessionKey}/turns/${turnId}?wait=${LONG_POLL_SECONDS}`))).body;
+      do
+        turn = (
+          await timed('poll', 'turns-get', () =>
+            call('GET', `/v1/threads/${sessionKey}/turns/${turnId}?wait=${LONG_POLL_SECONDS}`),
+          )
+        ).body;
       while (!final(turn));
       await settle();
       return turn;

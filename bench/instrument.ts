@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { PROJECT_ROOT } from '../infra/constructs/project-paths.js';
 import type { Meter } from './meter.js';
@@ -18,8 +18,20 @@ const workflowContext = new AsyncLocalStorage<{ fn?: string }>();
 /** The API phase the bench is in (set around its own sequential requests; concurrent runs leave it `api`). */
 export const apiPhase = { current: 'api' };
 
-const READS = new Set(['GetItemCommand', 'QueryCommand', 'ScanCommand', 'BatchGetItemCommand', 'TransactGetItemsCommand']);
-const WRITES = new Set(['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand', 'BatchWriteItemCommand', 'TransactWriteItemsCommand']);
+const READS = new Set([
+  'GetItemCommand',
+  'QueryCommand',
+  'ScanCommand',
+  'BatchGetItemCommand',
+  'TransactGetItemsCommand',
+]);
+const WRITES = new Set([
+  'PutItemCommand',
+  'UpdateItemCommand',
+  'DeleteItemCommand',
+  'BatchWriteItemCommand',
+  'TransactWriteItemsCommand',
+]);
 
 interface Capacity {
   CapacityUnits?: number;
@@ -34,7 +46,9 @@ function partitionKey(input: Record<string, any>): string {
 
 /** Adds the counting middlewares to the handlers' clients (functions/shared/context.ts, the module the local stack loaded). */
 export async function instrumentClients(meter: Meter): Promise<void> {
-  const context = (await import(pathToFileURL(join(PROJECT_ROOT, 'functions/shared/context.ts')).href)) as typeof import('../functions/shared/context.js');
+  const context = (await import(
+    pathToFileURL(join(PROJECT_ROOT, 'functions/shared/context.ts')).href
+  )) as typeof import('../functions/shared/context.js');
   context.documentClient.middlewareStack.add(
     (next, ctx) => async (args) => {
       const command = ctx.commandName ?? '?';
@@ -51,7 +65,8 @@ export async function instrumentClients(meter: Meter): Promise<void> {
       for (const capacity of consumed === undefined ? [] : Array.isArray(consumed) ? consumed : [consumed]) {
         const kind = READS.has(command) ? 'rru' : 'wru';
         meter.add(`${kind}.${phase}`, capacity.CapacityUnits ?? 0);
-        for (const index of Object.values(capacity.GlobalSecondaryIndexes ?? {})) meter.add(`${kind}Index.${phase}`, index.CapacityUnits ?? 0);
+        for (const index of Object.values(capacity.GlobalSecondaryIndexes ?? {}))
+          meter.add(`${kind}Index.${phase}`, index.CapacityUnits ?? 0);
       }
       return result;
     },
@@ -71,7 +86,9 @@ type LocalHandler = (parameters: unknown) => Promise<unknown>;
 
 /** The function a Task invokes: `agent` for every agent Lambda, `turn-control` for the control Lambda. */
 function functionKind(parameters: unknown): string {
-  const name = String((parameters as { FunctionName?: string }).FunctionName ?? '?').split(':function:').pop()!;
+  const name = String((parameters as { FunctionName?: string }).FunctionName ?? '?')
+    .split(':function:')
+    .pop()!;
   return name.startsWith('threadbound-agent-') ? 'agent' : name.replace(/^threadbound-/, '');
 }
 
@@ -84,7 +101,8 @@ function functionKind(parameters: unknown): string {
 export function instrumentWorkflow(meter: Meter): () => void {
   const original = StateMachine.prototype.run;
   const wrapped: Run = function (this: StateMachine, input, options) {
-    if ((options as { _rootAbortSignal?: unknown } | undefined)?._rootAbortSignal) return original.call(this, input, options);
+    if ((options as { _rootAbortSignal?: unknown } | undefined)?._rootAbortSignal)
+      return original.call(this, input, options);
     const handlers = (options?.overrides?.taskResourceLocalHandlers ?? {}) as Record<string, LocalHandler>;
     const timed = Object.fromEntries(
       Object.entries(handlers).map(([state, handler]) => [
@@ -104,7 +122,12 @@ export function instrumentWorkflow(meter: Meter): () => void {
         },
       ]),
     );
-    const execution = workflowContext.run({}, () => original.call(this, input, { ...options, overrides: { ...options?.overrides, taskResourceLocalHandlers: timed as never } }));
+    const execution = workflowContext.run({}, () =>
+      original.call(this, input, {
+        ...options,
+        overrides: { ...options?.overrides, taskResourceLocalHandlers: timed as never },
+      }),
+    );
     meter.add('sfn.executions');
     void (async () => {
       for await (const event of execution.eventLogs) if (event.type === 'StateEntered') meter.add('sfn.transitions');

@@ -19,11 +19,17 @@ export function rotateResults(): Record<string, unknown> | undefined {
 export function flatten(value: unknown, prefix = ''): Record<string, number> {
   if (typeof value === 'number') return { [prefix]: value };
   if (!value || typeof value !== 'object' || Array.isArray(value)) return {};
-  return Object.assign({}, ...Object.entries(value).map(([key, child]) => flatten(child, prefix ? `${prefix}.${key}` : key)));
+  return Object.assign(
+    {},
+    ...Object.entries(value).map(([key, child]) => flatten(child, prefix ? `${prefix}.${key}` : key)),
+  );
 }
 
 /** Each figure's ratio to the same figure of the previous results (only figures both runs have, and a non-zero previous value). */
-export function ratios(results: Record<string, unknown>, previous: Record<string, unknown> | undefined): Record<string, number> {
+export function ratios(
+  results: Record<string, unknown>,
+  previous: Record<string, unknown> | undefined,
+): Record<string, number> {
   if (!previous) return {};
   const before = flatten(previous);
   const out: Record<string, number> = {};
@@ -39,9 +45,11 @@ const WIDTH = 64;
 const NOT_FIGURES = new Set(['at', 'machine']);
 
 /** A number as the table shows it: integers as they are, others to six significant digits. */
-const show = (figure: number): string => (Number.isInteger(figure) ? String(figure) : String(Number(figure.toPrecision(6))));
+const show = (figure: number): string =>
+  Number.isInteger(figure) ? String(figure) : String(Number(figure.toPrecision(6)));
 /** A ratio to the previous run, flagged when it moved by half or more. */
-const showRatio = (r: number | undefined): string => (r === undefined ? '' : `×${r.toFixed(2)}${r >= 1.5 || r <= 0.67 ? '!' : ''}`);
+const showRatio = (r: number | undefined): string =>
+  r === undefined ? '' : `×${r.toFixed(2)}${r >= 1.5 || r <= 0.67 ? '!' : ''}`;
 
 /**
  * Rows that are alike (at least 3 objects of numbers with the same few keys, e.g. one per bundle or
@@ -49,7 +57,9 @@ const showRatio = (r: number | undefined): string => (r === undefined ? '' : `×
  */
 function matrixOf(value: unknown): { columns: string[]; rows: [string, Record<string, number>][] } | undefined {
   if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
-  const entries = Object.entries(value as Record<string, unknown>).map(([name, row]) => [name, flatten(row)] as [string, Record<string, number>]);
+  const entries = Object.entries(value as Record<string, unknown>).map(
+    ([name, row]) => [name, flatten(row)] as [string, Record<string, number>],
+  );
   if (entries.length < 3) return undefined;
   const columns = Object.keys(entries[0]![1]);
   const alike = entries.every(([, row]) => Object.keys(row).join() === columns.join());
@@ -70,7 +80,9 @@ export function formatTable(results: Record<string, unknown>, previous: Record<s
       const cell = 20;
       lines.push(`${label.padEnd(WIDTH - 20)}${matrix.columns.map((c) => c.padStart(cell)).join('')}`);
       for (const [name, row] of matrix.rows) {
-        const cells = matrix.columns.map((c) => `${show(row[c]!)} ${showRatio(ratio[`${path}.${name}.${c}`])}`.trimEnd().padStart(cell));
+        const cells = matrix.columns.map((c) =>
+          `${show(row[c]!)} ${showRatio(ratio[`${path}.${name}.${c}`])}`.trimEnd().padStart(cell),
+        );
         lines.push(`  ${name.padEnd(WIDTH - 22)}${cells.join('')}`);
       }
       return;
@@ -82,7 +94,9 @@ export function formatTable(results: Record<string, unknown>, previous: Record<s
     if (NOT_FIGURES.has(section) || Object.keys(flatten(value)).length === 0) continue;
     lines.push(`── ${section} ${'─'.repeat(Math.max(0, WIDTH + 10 - section.length))}`);
     if (typeof value === 'number') walk(value, section, section);
-    else for (const [key, child] of Object.entries(value as Record<string, unknown>)) walk(child, `${section}.${key}`, key);
+    else
+      for (const [key, child] of Object.entries(value as Record<string, unknown>))
+        walk(child, `${section}.${key}`, key);
   }
   return lines.join('\n');
 }

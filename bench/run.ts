@@ -1,6 +1,6 @@
 import { cpus } from 'node:os';
 import { costPerMillionTurns, dollarsPerModelSecond, memoryByKind, PRICE_SOURCES, PRICES } from './cost-model.js';
-import { startBench, type Bench } from './harness.js';
+import { type Bench, startBench } from './harness.js';
 import { formatTable, rotateResults, writeResults } from './report.js';
 import { benchColdStart } from './scenarios/cold-start.js';
 import { benchFanOut } from './scenarios/fan-out.js';
@@ -89,7 +89,9 @@ const costModel = {
     'Step Functions Standard transitions: StateEntered events of the local execution (Map iterations included)',
     'left out: CloudWatch Logs ingestion, X-Ray traces, KMS requests, data transfer, storage, free tiers',
   ],
-  ...Object.fromEntries(Object.entries(costed).flatMap(([kind, counts]) => (counts ? [[kind, costPerMillionTurns(counts, memory)]] : []))),
+  ...Object.fromEntries(
+    Object.entries(costed).flatMap(([kind, counts]) => (counts ? [[kind, costPerMillionTurns(counts, memory)]] : [])),
+  ),
   dollarsPerMillionTurnsPerModelSecond: dollarsPerModelSecond(memory),
 };
 
@@ -104,14 +106,17 @@ const final = {
   secrets,
   idleSweep,
   load,
-  coldStart: coldStart ? { synthSeconds: coldStart.synthSeconds, bundles: coldStart.bundles, sourceMaps: coldStart.sourceMaps } : undefined,
+  coldStart: coldStart
+    ? { synthSeconds: coldStart.synthSeconds, bundles: coldStart.bundles, sourceMaps: coldStart.sourceMaps }
+    : undefined,
   costModel,
   sectionSeconds: { ...sectionSeconds, total: round((performance.now() - started) / 1000) },
   ...(Object.keys(failures).length > 0 ? { failures } : {}),
 };
 console.log(`\n${formatTable(final, previous)}`);
 console.log(`\nprices assumed (${PRICE_SOURCES.region}):`);
-for (const [service, source] of Object.entries(PRICE_SOURCES)) if (service !== 'region') console.log(`  ${service}: ${source}`);
+for (const [service, source] of Object.entries(PRICE_SOURCES))
+  if (service !== 'region') console.log(`  ${service}: ${source}`);
 console.log(`\nwritten: ${writeResults(final)}  (total ${final.sectionSeconds.total} s)`);
 if (Object.keys(failures).length > 0) {
   console.error(`failed sections: ${Object.keys(failures).join(', ')}`);

@@ -1,4 +1,4 @@
-import { sumOf, type Counters } from './meter.js';
+import { type Counters, sumOf } from './meter.js';
 import { round } from './stats.js';
 
 /** What one turn costs in requests, request units, transitions and Lambda time (means over the metered turns). */
@@ -24,20 +24,31 @@ export function turnCounts(delta: Counters, turns: number): TurnCounts {
   const byCommand: Record<string, number> = {};
   for (const [name, value] of delta) {
     const [kind, phase, command] = name.split('.');
-    if (kind === 'ddb' && (phase === 'submit' || phase === 'workflow')) byCommand[command!] = round((byCommand[command!] ?? 0) + value / turns);
+    if (kind === 'ddb' && (phase === 'submit' || phase === 'workflow'))
+      byCommand[command!] = round((byCommand[command!] ?? 0) + value / turns);
   }
   const lambda: TurnCounts['lambda'] = {};
   for (const [name, value] of delta) {
     const match = /^lambda\.(.+)\.invocations$/.exec(name);
-    if (match) lambda[match[1]!] = { invocations: round(value / turns), billedMs: round((delta.get(`lambda.${match[1]}.billedMs`) ?? 0) / turns) };
+    if (match)
+      lambda[match[1]!] = {
+        invocations: round(value / turns),
+        billedMs: round((delta.get(`lambda.${match[1]}.billedMs`) ?? 0) / turns),
+      };
   }
   return {
     turns,
     dynamoRequests: { ...byCommand, total: round(Object.values(byCommand).reduce((a, b) => a + b, 0)) },
-    dynamoRequestsByPhase: Object.fromEntries(PHASES.map((phase) => [phase, round(sumOf(delta, `ddb.${phase}`, '', turns))])),
+    dynamoRequestsByPhase: Object.fromEntries(
+      PHASES.map((phase) => [phase, round(sumOf(delta, `ddb.${phase}`, '', turns))]),
+    ),
     requestUnits: {
-      read: round(['submit', 'workflow', 'poll'].reduce((sum, phase) => sum + (delta.get(`rru.${phase}`) ?? 0), 0) / turns),
-      write: round(['submit', 'workflow', 'poll'].reduce((sum, phase) => sum + (delta.get(`wru.${phase}`) ?? 0), 0) / turns),
+      read: round(
+        ['submit', 'workflow', 'poll'].reduce((sum, phase) => sum + (delta.get(`rru.${phase}`) ?? 0), 0) / turns,
+      ),
+      write: round(
+        ['submit', 'workflow', 'poll'].reduce((sum, phase) => sum + (delta.get(`wru.${phase}`) ?? 0), 0) / turns,
+      ),
       writeIndexes: round(sumOf(delta, 'wruIndex', '', turns)),
       authorizerRead: round((delta.get('rru.authorizer') ?? 0) / turns),
     },

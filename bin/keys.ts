@@ -9,7 +9,12 @@ const USAGE = 'usage: npm run keys -- create --table <TableName> --tenant <tenan
 async function main(): Promise<void> {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
-    options: { table: { type: 'string' }, tenant: { type: 'string' }, admin: { type: 'boolean', default: false }, label: { type: 'string' } },
+    options: {
+      table: { type: 'string' },
+      tenant: { type: 'string' },
+      admin: { type: 'boolean', default: false },
+      label: { type: 'string' },
+    },
   });
   if (positionals[0] !== 'create' || !values.table || !values.tenant) throw new Error(USAGE);
   if (!TENANT_PATTERN.test(values.tenant)) throw new Error(`--tenant must match ${TENANT_PATTERN}`);

@@ -36,7 +36,10 @@ export class ApiClient {
 
   async request<T>(method: string, path: string, options: { query?: Query; body?: unknown } = {}): Promise<T> {
     const url = `${this.base}${path}${queryString(options.query)}`;
-    const headers: Record<string, string> = { authorization: `Bearer ${this.connection.key}`, accept: 'application/json' };
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.connection.key}`,
+      accept: 'application/json',
+    };
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     let response: Response;
     try {
@@ -48,9 +51,17 @@ export class ApiClient {
       });
     } catch (error) {
       const { cause } = error as { cause?: { code?: string; message?: string } };
-      const reason = (error as Error).name === 'TimeoutError' ? `no answer within ${this.timeoutMs / 1000} s` : (cause?.code ?? cause?.message ?? (error as Error).message);
-      const hint = this.connection.urlSource.endsWith('.json') ? ' (is `npm start` still running? the file may be stale)' : '';
-      throw new CliError('unreachable', `cannot reach ${this.base} from ${this.connection.urlSource}: ${reason}${hint}`);
+      const reason =
+        (error as Error).name === 'TimeoutError'
+          ? `no answer within ${this.timeoutMs / 1000} s`
+          : (cause?.code ?? cause?.message ?? (error as Error).message);
+      const hint = this.connection.urlSource.endsWith('.json')
+        ? ' (is `npm start` still running? the file may be stale)'
+        : '';
+      throw new CliError(
+        'unreachable',
+        `cannot reach ${this.base} from ${this.connection.urlSource}: ${reason}${hint}`,
+      );
     }
     const text = await response.text();
     let payload: unknown;
@@ -59,15 +70,30 @@ export class ApiClient {
         payload = JSON.parse(text);
       } catch {
         payload = undefined;
-        if (response.ok) throw new CliError('bad_response', `${method} ${path} answered ${response.status} with a body that is not JSON`);
+        if (response.ok)
+          throw new CliError(
+            'bad_response',
+            `${method} ${path} answered ${response.status} with a body that is not JSON`,
+          );
       }
     }
     if (!response.ok) {
-      const error = (payload as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
+      const error = (payload as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)
+        ?.error;
       if (error && typeof error.code === 'string') {
-        throw new CliError(error.code, typeof error.message === 'string' ? error.message : `HTTP ${response.status}`, error.details, response.status);
+        throw new CliError(
+          error.code,
+          typeof error.message === 'string' ? error.message : `HTTP ${response.status}`,
+          error.details,
+          response.status,
+        );
       }
-      throw new CliError(`http_${response.status}`, `${method} ${path} answered ${response.status} ${response.statusText}`.trimEnd(), undefined, response.status);
+      throw new CliError(
+        `http_${response.status}`,
+        `${method} ${path} answered ${response.status} ${response.statusText}`.trimEnd(),
+        undefined,
+        response.status,
+      );
     }
     return payload as T;
   }

@@ -46,7 +46,8 @@ export function readLocalEndpoints(input: Pick<ConnectionInput, 'env' | 'cwd'>):
   const file = join(dataDir(input), LOCAL_ENDPOINTS_FILE);
   const raw = readJson(file);
   if (raw === undefined) return undefined;
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new CliError('bad_local_file', `${file} is not a JSON object`);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new CliError('bad_local_file', `${file} is not a JSON object`);
   const { url, secretsManagerEndpoint } = raw as Record<string, unknown>;
   return {
     file,
@@ -89,18 +90,28 @@ export function resolveApiConnection(input: ConnectionInput, role: KeyRole): Api
   } catch {
     throw new CliError('bad_api_url', `the API URL from ${urlSource} is not a URL`);
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new CliError('bad_api_url', `the API URL from ${urlSource} must be http(s)`);
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    throw new CliError('bad_api_url', `the API URL from ${urlSource} must be http(s)`);
 
   if (input.key) return { url, urlSource, key: input.key, keySource: '--key' };
-  if (input.env.THREADBOUND_API_KEY) return { url, urlSource, key: input.env.THREADBOUND_API_KEY, keySource: 'THREADBOUND_API_KEY' };
+  if (input.env.THREADBOUND_API_KEY)
+    return { url, urlSource, key: input.env.THREADBOUND_API_KEY, keySource: 'THREADBOUND_API_KEY' };
   const hint = role === 'admin' ? 'an admin key' : 'an API key';
   if (!isLoopback(parsed)) {
-    throw new CliError('no_api_key', `no API key: pass --key KEY or set THREADBOUND_API_KEY (${hint}; local keys are used only for a local stack URL)`);
+    throw new CliError(
+      'no_api_key',
+      `no API key: pass --key KEY or set THREADBOUND_API_KEY (${hint}; local keys are used only for a local stack URL)`,
+    );
   }
   const local = localKeys(input);
-  const chosen = role === 'admin' ? local?.keys.find((k) => k.admin) : (local?.keys.find((k) => !k.admin) ?? local?.keys.find((k) => k.admin));
+  const chosen =
+    role === 'admin'
+      ? local?.keys.find((k) => k.admin)
+      : (local?.keys.find((k) => !k.admin) ?? local?.keys.find((k) => k.admin));
   if (!local || !chosen) {
-    const where = local ? `${local.source} has no ${role === 'admin' ? 'admin ' : ''}key` : `no ${join(dataDir(input), LOCAL_KEYS_FILE)}`;
+    const where = local
+      ? `${local.source} has no ${role === 'admin' ? 'admin ' : ''}key`
+      : `no ${join(dataDir(input), LOCAL_KEYS_FILE)}`;
     throw new CliError('no_api_key', `no API key: pass --key KEY or set THREADBOUND_API_KEY (${hint}); ${where}`);
   }
   return { url, urlSource, key: chosen.key, keySource: local.source };
@@ -126,8 +137,11 @@ function localKeys(input: Pick<ConnectionInput, 'env' | 'cwd'>): { keys: LocalKe
   const file = join(dataDir(input), LOCAL_KEYS_FILE);
   const raw = readJson(file);
   if (raw === undefined) return undefined;
-  if (!Array.isArray(raw)) throw new CliError('bad_local_file', `${file} is not a JSON array of { key, tenant, admin }`);
-  const keys = raw.filter((k): k is LocalKey => k !== null && typeof k === 'object' && typeof k.key === 'string' && k.key.length > 0).map((k) => ({ key: k.key, tenant: String(k.tenant), admin: k.admin === true }));
+  if (!Array.isArray(raw))
+    throw new CliError('bad_local_file', `${file} is not a JSON array of { key, tenant, admin }`);
+  const keys = raw
+    .filter((k): k is LocalKey => k !== null && typeof k === 'object' && typeof k.key === 'string' && k.key.length > 0)
+    .map((k) => ({ key: k.key, tenant: String(k.tenant), admin: k.admin === true }));
   return { keys, source: file };
 }
 
@@ -142,7 +156,10 @@ function readJson(file: string): unknown {
     text = readFileSync(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new CliError('bad_local_file', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new CliError(
+      'bad_local_file',
+      `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
   try {
     return JSON.parse(text);

@@ -13,7 +13,10 @@ export interface CliIo {
  * being stored) before anything reaches a stream: nothing the CLI prints should contain them, and
  * this makes sure of it even for text that comes from elsewhere (an error message, an API answer).
  */
-export function redactingWriter(stream: { write(chunk: string): unknown }, sensitive: ReadonlySet<string>): (text: string) => void {
+export function redactingWriter(
+  stream: { write(chunk: string): unknown },
+  sensitive: ReadonlySet<string>,
+): (text: string) => void {
   return (text) => {
     let safe = text;
     for (const value of sensitive) if (value.length > 0) safe = safe.split(value).join('[redacted]');

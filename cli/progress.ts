@@ -26,7 +26,10 @@ export function formatElapsed(ms: number): string {
  * terminal a spinner with the elapsed time, redrawn in place and erased by stop(); otherwise (a
  * pipe, a log file, CI) one "<label>…" line, since redrawn lines would pile up there.
  */
-export function startProgress(write: (text: string) => void, options: { tty: boolean; label: string; intervalMs?: number; now?: () => number }): Progress {
+export function startProgress(
+  write: (text: string) => void,
+  options: { tty: boolean; label: string; intervalMs?: number; now?: () => number },
+): Progress {
   if (!options.tty) {
     write(`${options.label}…\n`);
     return { stop: () => undefined };

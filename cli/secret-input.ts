@@ -11,7 +11,11 @@ export const MAX_SECRET_BYTES = 65_536;
  * value would be echoed and land in the scrollback): `pipe it in`. One trailing newline (what
  * `echo` and editors add) is dropped. The value is never part of any message.
  */
-export async function readSecretValue(io: CliIo, cwd: string, file: string | undefined): Promise<{ value: string; from: string }> {
+export async function readSecretValue(
+  io: CliIo,
+  cwd: string,
+  file: string | undefined,
+): Promise<{ value: string; from: string }> {
   let raw: string;
   let from: string;
   if (file !== undefined) {
@@ -20,7 +24,10 @@ export async function readSecretValue(io: CliIo, cwd: string, file: string | und
     try {
       raw = await readFile(path, 'utf8');
     } catch (error) {
-      throw new CliError('no_value', `cannot read --file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+      throw new CliError(
+        'no_value',
+        `cannot read --file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`,
+      );
     }
     from = path;
   } else {
@@ -35,7 +42,11 @@ export async function readSecretValue(io: CliIo, cwd: string, file: string | und
   }
   const value = raw.endsWith('\r\n') ? raw.slice(0, -2) : raw.endsWith('\n') ? raw.slice(0, -1) : raw;
   if (value.length === 0) throw new CliError('no_value', `the secret value from ${from} is empty`);
-  if (Buffer.byteLength(value, 'utf8') > MAX_SECRET_BYTES) throw new CliError('value_too_large', `the secret value from ${from} is larger than ${MAX_SECRET_BYTES} bytes (Secrets Manager's limit)`);
+  if (Buffer.byteLength(value, 'utf8') > MAX_SECRET_BYTES)
+    throw new CliError(
+      'value_too_large',
+      `the secret value from ${from} is larger than ${MAX_SECRET_BYTES} bytes (Secrets Manager's limit)`,
+    );
   return { value, from };
 }
 
@@ -46,7 +57,11 @@ async function readStream(stream: NodeJS.ReadableStream): Promise<string> {
     const buffer = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
     size += buffer.length;
     // Stop early on something far too large (a file piped by mistake); the exact check comes after.
-    if (size > MAX_SECRET_BYTES + 2) throw new CliError('value_too_large', `the secret value from stdin is larger than ${MAX_SECRET_BYTES} bytes (Secrets Manager's limit)`);
+    if (size > MAX_SECRET_BYTES + 2)
+      throw new CliError(
+        'value_too_large',
+        `the secret value from stdin is larger than ${MAX_SECRET_BYTES} bytes (Secrets Manager's limit)`,
+      );
     chunks.push(buffer);
   }
   return Buffer.concat(chunks).toString('utf8');

@@ -14,7 +14,10 @@ export function cell(value: string | number | boolean | undefined | null): strin
 
 /** Rows as an aligned plain-text table (two spaces between columns, upper-case headers, no trailing blanks). */
 export function formatTable<T>(rows: readonly T[], columns: readonly Column<T>[]): string {
-  const grid = [columns.map((column) => column.header.toUpperCase()), ...rows.map((row) => columns.map((column) => cell(column.value(row))))];
+  const grid = [
+    columns.map((column) => column.header.toUpperCase()),
+    ...rows.map((row) => columns.map((column) => cell(column.value(row)))),
+  ];
   const widths = columns.map((_, i) => Math.max(...grid.map((line) => line[i]!.length)));
   return grid
     .map((line) =>
@@ -28,11 +31,17 @@ export function formatTable<T>(rows: readonly T[], columns: readonly Column<T>[]
 }
 
 /** A readable key/value block; a list value continues on the following lines, aligned under the first. */
-export function formatKeyValue(pairs: readonly (readonly [string, string | number | boolean | readonly string[] | undefined | null])[]): string {
+export function formatKeyValue(
+  pairs: readonly (readonly [string, string | number | boolean | readonly string[] | undefined | null])[],
+): string {
   const width = Math.max(0, ...pairs.map(([key]) => key.length));
   const lines: string[] = [];
   for (const [key, value] of pairs) {
-    const values = Array.isArray(value) ? (value.length > 0 ? value : ['-']) : [cell(value as string | number | boolean | undefined | null)];
+    const values = Array.isArray(value)
+      ? value.length > 0
+        ? value
+        : ['-']
+      : [cell(value as string | number | boolean | undefined | null)];
     values.forEach((text, i) => lines.push(`${(i === 0 ? key : '').padEnd(width)}  ${text}`.trimEnd()));
   }
   return `${lines.join('\n')}\n`;

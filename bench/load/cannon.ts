@@ -51,6 +51,8 @@ const output: CannonResult = {
   non2xx: result.non2xx,
   errors: result.errors,
   timeouts: result.timeouts,
-  statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, stats]) => [code, stats?.count ?? 0])),
+  statusCodes: Object.fromEntries(
+    Object.entries(result.statusCodeStats ?? {}).map(([code, stats]) => [code, stats?.count ?? 0]),
+  ),
 };
 process.stdout.write(`${JSON.stringify(output)}\n`);

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { BUNDLED_CONFIG_PATH } from '../../infra/constructs/threadbound-function.js';
 import { PROJECT_ROOT } from '../../infra/constructs/project-paths.js';
+import { BUNDLED_CONFIG_PATH } from '../../infra/constructs/threadbound-function.js';
 import { buildApp, STACK_ID } from '../../infra/stacks/build-app.js';
 import { median, round } from '../stats.js';
 
@@ -49,14 +49,18 @@ const LOOPBACK_ENDPOINT = 'http://127.0.0.1:9';
 export function synthesizeFunctions(): { outdir: string; functions: DeployedFunction[]; synthMs: number } {
   const started = performance.now();
   const outdir = mkdtempSync(join(tmpdir(), 'tb-bench-cdk-'));
-  const cdkContext = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
+  const cdkContext = (
+    JSON.parse(readFileSync(join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }
+  ).context;
   const { app } = buildApp({
     configPath: join(PROJECT_ROOT, 'threadbound.config.json'),
     nag: false,
     appProps: { outdir, context: { ...cdkContext, 'aws:cdk:enable-path-metadata': true } },
   });
   app.synth();
-  const template = JSON.parse(readFileSync(join(outdir, `${STACK_ID}.template.json`), 'utf8')) as { Resources: Record<string, { Type: string; Properties: Record<string, any>; Metadata?: Record<string, string> }> };
+  const template = JSON.parse(readFileSync(join(outdir, `${STACK_ID}.template.json`), 'utf8')) as {
+    Resources: Record<string, { Type: string; Properties: Record<string, any>; Metadata?: Record<string, string> }>;
+  };
   const functions: DeployedFunction[] = [];
   for (const [logicalId, resource] of Object.entries(template.Resources)) {
     if (resource.Type !== 'AWS::Lambda::Function') continue;
@@ -92,10 +96,14 @@ function lambdaEnvironment(fn: DeployedFunction): NodeJS.ProcessEnv {
   };
   for (const [name, value] of Object.entries(fn.environment)) {
     if (typeof value === 'string') env[name] = value;
-    else env[name] = name.endsWith('_ARN') ? `arn:aws:lambda:us-east-1:000000000000:function:bench-${name.toLowerCase()}` : 'threadbound-bench';
+    else
+      env[name] = name.endsWith('_ARN')
+        ? `arn:aws:lambda:us-east-1:000000000000:function:bench-${name.toLowerCase()}`
+        : 'threadbound-bench';
   }
   // The bundle carries the config at /var/task; here it sits beside index.mjs.
-  if (env.THREADBOUND_CONFIG === BUNDLED_CONFIG_PATH) env.THREADBOUND_CONFIG = join(fn.assetDir, 'threadbound.config.json');
+  if (env.THREADBOUND_CONFIG === BUNDLED_CONFIG_PATH)
+    env.THREADBOUND_CONFIG = join(fn.assetDir, 'threadbound.config.json');
   return env;
 }
 
@@ -108,9 +116,15 @@ const CHILD = [
 ].join(' ');
 
 /** One fresh process importing the bundle: the module init time it printed and its whole lifetime. */
-function importOnce(fn: DeployedFunction, options: { sourceMaps?: boolean } = {}): Promise<{ initMs: number; processMs: number }> {
+function importOnce(
+  fn: DeployedFunction,
+  options: { sourceMaps?: boolean } = {},
+): Promise<{ initMs: number; processMs: number }> {
   const started = performance.now();
-  const env: NodeJS.ProcessEnv = { ...lambdaEnvironment(fn), BENCH_BUNDLE_URL: pathToFileURL(join(fn.assetDir, 'index.mjs')).href };
+  const env: NodeJS.ProcessEnv = {
+    ...lambdaEnvironment(fn),
+    BENCH_BUNDLE_URL: pathToFileURL(join(fn.assetDir, 'index.mjs')).href,
+  };
   if (options.sourceMaps === false) delete env.NODE_OPTIONS;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD], {
@@ -124,7 +138,8 @@ function importOnce(fn: DeployedFunction, options: { sourceMaps?: boolean } = {}
     child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
     child.on('error', reject);
     child.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`importing the bundle of ${fn.name} failed (exit ${code}): ${err.slice(0, 500)}`));
+      if (code !== 0)
+        return reject(new Error(`importing the bundle of ${fn.name} failed (exit ${code}): ${err.slice(0, 500)}`));
       resolve({ initMs: (JSON.parse(out) as { initMs: number }).initMs, processMs: performance.now() - started });
     });
   });
@@ -169,7 +184,11 @@ export async function benchColdStart() {
     const withoutMaps = [];
     for (let i = 0; i < RUNS; i += 1) withoutMaps.push((await importOnce(agent, { sourceMaps: false })).initMs);
     const agentLabel = Object.entries(bundles).find(([, figures]) => figures.functions.includes(agent.name))![0];
-    const sourceMaps = { bundle: agentLabel, initMsWithSourceMaps: bundles[agentLabel]!.initMs, initMsWithout: round(median(withoutMaps)) };
+    const sourceMaps = {
+      bundle: agentLabel,
+      initMsWithSourceMaps: bundles[agentLabel]!.initMs,
+      initMsWithout: round(median(withoutMaps)),
+    };
     return { synthSeconds: round(synthMs / 1000), functions, bundles, sourceMaps };
   } finally {
     rmSync(outdir, { recursive: true, force: true });

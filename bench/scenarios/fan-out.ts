@@ -1,7 +1,7 @@
 import { SUB_AGENT_LATENCY_MS, WORKERS } from '../config.js';
-import { serverMs, type Bench } from '../harness.js';
+import { type Bench, serverMs } from '../harness.js';
 import { round } from '../stats.js';
-import { turnCounts, type TurnCounts } from '../turn-counts.js';
+import { type TurnCounts, turnCounts } from '../turn-counts.js';
 
 const FAN_OUTS = [1, 2, 4, 8];
 const REPEATS = 3;
@@ -23,8 +23,14 @@ export async function benchFanOut(bench: Bench) {
     const before = bench.meter.snapshot();
     for (let rep = 0; rep < REPEATS; rep += 1) {
       const key = `fan-${n}-${rep}`;
-      const turn = await bench.meteredTurn(key, `${WORKERS.slice(0, n).map((w) => `@${w}`).join(' ')} measure`);
-      if (turn.subAgents?.length !== n) throw new Error(`a turn naming ${n} sub-agents ran ${turn.subAgents?.length ?? 0}`);
+      const turn = await bench.meteredTurn(
+        key,
+        `${WORKERS.slice(0, n)
+          .map((w) => `@${w}`)
+          .join(' ')} measure`,
+      );
+      if (turn.subAgents?.length !== n)
+        throw new Error(`a turn naming ${n} sub-agents ran ${turn.subAgents?.length ?? 0}`);
       const slowest = Math.max(...turn.subAgents.map(serverMs));
       samples.push({ turnMs: serverMs(turn), slowestSubAgentMs: slowest, ratio: round(serverMs(turn) / slowest) });
     }

@@ -31,7 +31,8 @@ export async function benchHistory(bench: Bench) {
   const messages0 = await measure(fresh);
 
   await bench.spawn('recall', 'recall-long');
-  for (let i = 0; i < RECALL_MEMORY_TURNS; i += 1) await bench.runTurn('recall-long', `filling the memory window, turn ${i}: ${'lorem ipsum '.repeat(8)}`);
+  for (let i = 0; i < RECALL_MEMORY_TURNS; i += 1)
+    await bench.runTurn('recall-long', `filling the memory window, turn ${i}: ${'lorem ipsum '.repeat(8)}`);
   const messages50 = await measure(Array.from({ length: SAMPLES }, () => 'recall-long'));
   return {
     messages0,

@@ -23,7 +23,19 @@ const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
  * the idle threads only, whatever the number of live ones.
  */
 export async function benchIdleSweep(endpoint: string) {
-  const bySize: Record<string, { threads: number; idle: number; itemsRead: number; threadsCleaned: number; durationMs: number; dynamoRequests: number; msPerCleanedThread: number; seedMs: number }> = {};
+  const bySize: Record<
+    string,
+    {
+      threads: number;
+      idle: number;
+      itemsRead: number;
+      threadsCleaned: number;
+      durationMs: number;
+      dynamoRequests: number;
+      msPerCleanedThread: number;
+      seedMs: number;
+    }
+  > = {};
   for (const size of SIZES) bySize[String(size)] = await sweepOnce(endpoint, size, Math.round(size * IDLE_SHARE));
   return { idleShare: IDLE_SHARE, bySize };
 }
@@ -35,9 +47,15 @@ async function sweepOnce(endpoint: string, size: number, idle: number) {
   await ensureTable(raw, tableName);
   const client = createDocumentClient({ endpoint, region: 'us-east-1', credentials });
   let requests = 0;
-  client.middlewareStack.add((next) => (args) => ((requests += 1), next(args)), { step: 'initialize', name: 'benchSweepCounter' });
+  client.middlewareStack.add((next) => (args) => ((requests += 1), next(args)), {
+    step: 'initialize',
+    name: 'benchSweepCounter',
+  });
   const store = new DynamoThreadStore(client, tableName);
-  const config = parseConfig({ threadManagement: { maxThreads: 100_000 }, agents: { plain: benchAgent(['offline'], { maxActiveThreads: 100_000 }) } });
+  const config = parseConfig({
+    threadManagement: { maxThreads: 100_000 },
+    agents: { plain: benchAgent(['offline'], { maxActiveThreads: 100_000 }) },
+  });
 
   // Seeding: the store's own item shape (index keys included), 25 per BatchWriteItem.
   const seedStarted = performance.now();
@@ -45,8 +63,25 @@ async function sweepOnce(endpoint: string, size: number, idle: number) {
   const items = Array.from({ length: size }, (_, i) => {
     const at = new Date(i < idle ? now - 3_600_000 : now - (i % 600) * 1000).toISOString();
     const thread: Thread = {
-      tenant: 'bench', sessionKey: `t-${i}`, threadId: `thr_${i}`, agent: 'plain', mode: 'thread-bound', status: 'active', generation: 1, version: 1,
-      createdAt: at, lastActiveAt: at, turnCount: 0, messageSeq: 0, memoryFloorSeq: 0, queueSeq: 0, queuedTurns: 0, fencingSeq: 0, metadata: {}, auditSeq: 0, auditHash: '0'.repeat(64),
+      tenant: 'bench',
+      sessionKey: `t-${i}`,
+      threadId: `thr_${i}`,
+      agent: 'plain',
+      mode: 'thread-bound',
+      status: 'active',
+      generation: 1,
+      version: 1,
+      createdAt: at,
+      lastActiveAt: at,
+      turnCount: 0,
+      messageSeq: 0,
+      memoryFloorSeq: 0,
+      queueSeq: 0,
+      queuedTurns: 0,
+      fencingSeq: 0,
+      metadata: {},
+      auditSeq: 0,
+      auditHash: '0'.repeat(64),
     };
     return store.threadItem(thread);
   });
@@ -62,7 +97,14 @@ async function sweepOnce(endpoint: string, size: number, idle: number) {
     }),
   );
   for (const pk of ['AGENT#plain', 'DEPLOYMENT']) {
-    await client.send(new UpdateCommand({ TableName: tableName, Key: { pk, sk: 'COUNTERS' }, UpdateExpression: 'SET activeThreads = :n', ExpressionAttributeValues: { ':n': size } }));
+    await client.send(
+      new UpdateCommand({
+        TableName: tableName,
+        Key: { pk, sk: 'COUNTERS' },
+        UpdateExpression: 'SET activeThreads = :n',
+        ExpressionAttributeValues: { ':n': size },
+      }),
+    );
   }
   const seedMs = performance.now() - seedStarted;
 

@@ -17,16 +17,24 @@ const DRAIN_MS = 60_000;
 /** Runs the load generator in its own process and reads its one-line JSON result. */
 function cannon(spec: CannonSpec): Promise<CannonResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench/load/cannon.ts'), JSON.stringify(spec)], {
-      cwd: PROJECT_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(PROJECT_ROOT, 'bench/load/cannon.ts'), JSON.stringify(spec)],
+      {
+        cwd: PROJECT_ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as CannonResult) : reject(new Error(`load generator exited ${code}: ${err.slice(0, 500)}`))));
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(JSON.parse(out.trim().split('\n').pop()!) as CannonResult)
+        : reject(new Error(`load generator exited ${code}: ${err.slice(0, 500)}`)),
+    );
   });
 }
 
@@ -42,11 +50,22 @@ export async function benchLoad(bench: Bench) {
       for (let t = lane; t < WRITE_THREADS; t += lanes) await bench.spawn('plain', `load-w-${t}`);
     }),
   );
-  const base = { url: bench.stack.url, key: BENCH_KEY, connections: LOAD_CONNECTIONS, durationSeconds: LOAD_SECONDS, threads: WRITE_THREADS };
+  const base = {
+    url: bench.stack.url,
+    key: BENCH_KEY,
+    connections: LOAD_CONNECTIONS,
+    durationSeconds: LOAD_SECONDS,
+    threads: WRITE_THREADS,
+  };
   const read = await cannon({ ...base, route: 'read' });
   const write = await cannon({ ...base, route: 'write' });
   const drainStarted = performance.now();
   // An unref'd timer: it must not keep the process alive once the workflows have drained.
   await Promise.race([bench.stack.stepFunctions.idle(), sleep(DRAIN_MS, undefined, { ref: false })]);
-  return { seconds: LOAD_SECONDS, connections: LOAD_CONNECTIONS, read, write: { ...write, writeThreads: WRITE_THREADS, drainMs: Math.round(performance.now() - drainStarted) } };
+  return {
+    seconds: LOAD_SECONDS,
+    connections: LOAD_CONNECTIONS,
+    read,
+    write: { ...write, writeThreads: WRITE_THREADS, drainMs: Math.round(performance.now() - drainStarted) },
+  };
 }

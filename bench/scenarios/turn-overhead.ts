@@ -1,6 +1,6 @@
-import { serverMs, type Bench } from '../harness.js';
-import { percentiles, mean, round, since } from '../stats.js';
-import { turnCounts, type TurnCounts } from '../turn-counts.js';
+import { type Bench, serverMs } from '../harness.js';
+import { mean, percentiles, round, since } from '../stats.js';
+import { type TurnCounts, turnCounts } from '../turn-counts.js';
 
 /** Turns one after another on one thread (client latency includes 5 ms polling). */
 const SOLO_TURNS = 40;
@@ -16,7 +16,13 @@ const TURNS_PER_THREAD = 4;
  * rereads thread + turn (2 GetItem), commits reply + lease release + counters + audit in one
  * transaction, and one batch deletes the exchange that fell out of the memory window.
  */
-export const DIRECT_TURN_FLOOR = { GetItemCommand: 5, TransactWriteItemsCommand: 2, QueryCommand: 1, BatchWriteItemCommand: 1, total: 9 };
+export const DIRECT_TURN_FLOOR = {
+  GetItemCommand: 5,
+  TransactWriteItemsCommand: 2,
+  QueryCommand: 1,
+  BatchWriteItemCommand: 1,
+  total: 9,
+};
 
 /** Per-turn platform overhead with 1 thread and with 32 threads in parallel, and what one turn costs in requests. */
 export async function benchTurnOverhead(bench: Bench) {
@@ -41,7 +47,8 @@ export async function benchTurnOverhead(bench: Bench) {
     await Promise.all(
       Array.from({ length: THREADS }, async (_, t) => {
         const times: number[] = [];
-        for (let i = 0; i < TURNS_PER_THREAD; i += 1) times.push((await bench.runTurn(`par-${t}`, `turn ${i}`)).clientMs);
+        for (let i = 0; i < TURNS_PER_THREAD; i += 1)
+          times.push((await bench.runTurn(`par-${t}`, `turn ${i}`)).clientMs);
         return times;
       }),
     )
@@ -49,8 +56,18 @@ export async function benchTurnOverhead(bench: Bench) {
   const parallelSeconds = since(started) / 1000;
 
   return {
-    perTurnOverhead: { turns: SOLO_TURNS, clientMs: percentiles(client), serverMs: percentiles(server), turnsPerSecond: round(1000 / mean(client)) },
-    parallel32: { threads: THREADS, turns: parallel.length, clientMs: percentiles(parallel), turnsPerSecond: round(parallel.length / parallelSeconds) },
+    perTurnOverhead: {
+      turns: SOLO_TURNS,
+      clientMs: percentiles(client),
+      serverMs: percentiles(server),
+      turnsPerSecond: round(1000 / mean(client)),
+    },
+    parallel32: {
+      threads: THREADS,
+      turns: parallel.length,
+      clientMs: percentiles(parallel),
+      turnsPerSecond: round(parallel.length / parallelSeconds),
+    },
     perTurn: { ...perTurn, floor: DIRECT_TURN_FLOOR },
   };
 }

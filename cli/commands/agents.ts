@@ -33,7 +33,10 @@ export async function printAgentsStatus(ctx: CommandContext): Promise<void> {
 const status: CommandSpec = {
   path: ['agents', 'status'],
   summary: 'per agent: active threads / maxActiveThreads, running turns / maxConcurrentTurns, utilisation',
-  notes: ['The counters are deployment-wide (every tenant\'s threads count against an agent\'s limits).', '`threadbound status --agents` prints the same.'],
+  notes: [
+    "The counters are deployment-wide (every tenant's threads count against an agent's limits).",
+    '`threadbound status --agents` prints the same.',
+  ],
   examples: ['threadbound agents status', 'threadbound agents status --json'],
   run: printAgentsStatus,
 };
@@ -43,8 +46,16 @@ const restart: CommandSpec = {
   summary: "release an agent's stale leases, fail its stuck turns and start stranded queues (admin)",
   args: [{ name: 'NAME' }],
   options: {
-    force: { type: 'boolean', description: 'also restart turns still within their lease (they fail with "the agent was restarted"; their threads are restarted)' },
-    cursor: { type: 'string', valueName: 'CURSOR', description: 'start from the nextCursor of an earlier restart that stopped (e.g. one run with --json)' },
+    force: {
+      type: 'boolean',
+      description:
+        'also restart turns still within their lease (they fail with "the agent was restarted"; their threads are restarted)',
+    },
+    cursor: {
+      type: 'string',
+      valueName: 'CURSOR',
+      description: 'start from the nextCursor of an earlier restart that stopped (e.g. one run with --json)',
+    },
   },
   notes: [
     'Acts on the live threads of every tenant (an admin key is needed). Safe to repeat, also concurrently:',
@@ -67,8 +78,17 @@ const restart: CommandSpec = {
         ['leases released', report.leasesReleased],
         ['turns failed', report.turnsFailed],
         ['turns started', report.turnsStarted],
-        ...(report.errors > 0 ? ([['errors', `${report.errors} thread(s) could not be handled (see the API logs); run it again`]] as const) : []),
-        ['complete', report.complete ? true : report.nextCursor ? `no: continue with --cursor ${report.nextCursor}` : 'no: run it again'],
+        ...(report.errors > 0
+          ? ([['errors', `${report.errors} thread(s) could not be handled (see the API logs); run it again`]] as const)
+          : []),
+        [
+          'complete',
+          report.complete
+            ? true
+            : report.nextCursor
+              ? `no: continue with --cursor ${report.nextCursor}`
+              : 'no: run it again',
+        ],
       ]),
     );
   },
@@ -86,7 +106,12 @@ async function restartAll(ctx: CommandContext, name: string): Promise<RestartTot
   let cursor = typeof ctx.options.cursor === 'string' ? ctx.options.cursor : undefined;
   let totals: RestartTotals | undefined;
   for (;;) {
-    const report = await ctx.api('admin').post<AgentRestartReport>(`/v1/agents/${segment(name)}/restart`, { force: ctx.options.force === true, ...(cursor ? { cursor } : {}) });
+    const report = await ctx
+      .api('admin')
+      .post<AgentRestartReport>(`/v1/agents/${segment(name)}/restart`, {
+        force: ctx.options.force === true,
+        ...(cursor ? { cursor } : {}),
+      });
     totals = totals
       ? {
           ...report,

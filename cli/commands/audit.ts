@@ -34,8 +34,16 @@ const SUMMARY_WIDTH = 60;
 
 /** The time window options every audit listing takes. */
 export const AUDIT_WINDOW_OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  period: { type: 'string', valueName: 'DURATION', description: 'events of the last DURATION, e.g. 30m, 24h, 7d (default 24h, at most 31d)' },
-  since: { type: 'string', valueName: 'ISO', description: 'events at or after this instant, e.g. 2025-01-31T00:00:00Z' },
+  period: {
+    type: 'string',
+    valueName: 'DURATION',
+    description: 'events of the last DURATION, e.g. 30m, 24h, 7d (default 24h, at most 31d)',
+  },
+  since: {
+    type: 'string',
+    valueName: 'ISO',
+    description: 'events at or after this instant, e.g. 2025-01-31T00:00:00Z',
+  },
 };
 
 /** The window part of a GET /v1/audit query from --period / --since (24h when neither is given). */
@@ -50,19 +58,36 @@ export function auditWindow(ctx: CommandContext, path: readonly string[]): { sin
  * Audit events of GET /v1/audit, oldest first, following nextCursor until `limit` events (all when
  * none is given). `more` says that the server had more than were fetched.
  */
-export async function fetchAuditEvents(api: ApiClient, query: Query, limit = Number.POSITIVE_INFINITY): Promise<{ from: string; to: string; events: AuditEventView[]; more: boolean }> {
+export async function fetchAuditEvents(
+  api: ApiClient,
+  query: Query,
+  limit = Number.POSITIVE_INFINITY,
+): Promise<{ from: string; to: string; events: AuditEventView[]; more: boolean }> {
   const events: AuditEventView[] = [];
-  const pageQuery = (cursor?: string): Query => ({ ...query, limit: Math.min(AUDIT_PAGE_LIMIT, limit - events.length), ...(cursor !== undefined ? { cursor } : {}) });
+  const pageQuery = (cursor?: string): Query => ({
+    ...query,
+    limit: Math.min(AUDIT_PAGE_LIMIT, limit - events.length),
+    ...(cursor !== undefined ? { cursor } : {}),
+  });
   const first = await api.get<AuditPageView>('/v1/audit', pageQuery());
   events.push(...first.events);
   let cursor = first.nextCursor;
   for (let pages = 1; cursor !== undefined && events.length < limit; pages += 1) {
-    if (pages >= MAX_PAGES) throw new CliError('too_many_pages', `more than ${MAX_PAGES} pages of audit events: narrow the window (--period, --since) or the --type`);
+    if (pages >= MAX_PAGES)
+      throw new CliError(
+        'too_many_pages',
+        `more than ${MAX_PAGES} pages of audit events: narrow the window (--period, --since) or the --type`,
+      );
     const page = await api.get<AuditPageView>('/v1/audit', pageQuery(cursor));
     events.push(...page.events);
     cursor = page.nextCursor;
   }
-  return { from: first.from, to: first.to, events: events.slice(0, limit), more: cursor !== undefined || events.length > limit };
+  return {
+    from: first.from,
+    to: first.to,
+    events: events.slice(0, limit),
+    more: cursor !== undefined || events.length > limit,
+  };
 }
 
 /** A cell value as text (objects as JSON). */
@@ -76,14 +101,26 @@ const list: CommandSpec = {
   synopsis: '[--period 24h | --since ISO] [--type TYPE] [--session KEY] [--agent NAME] [--tenant NAME] [--limit N]',
   options: {
     ...AUDIT_WINDOW_OPTIONS,
-    type: { type: 'string', valueName: 'TYPE', description: 'only this event type: thread_spawn, agent_exec, secret_reveal, tool_denied, …' },
+    type: {
+      type: 'string',
+      valueName: 'TYPE',
+      description: 'only this event type: thread_spawn, agent_exec, secret_reveal, tool_denied, …',
+    },
     session: { type: 'string', valueName: 'KEY', description: "only this thread's events (its session key)" },
     agent: { type: 'string', valueName: 'NAME', description: "only this agent's events" },
     tenant: { type: 'string', valueName: 'NAME', description: "only this tenant's events" },
-    limit: { type: 'string', valueName: 'N', description: `show at most N events (default ${DEFAULT_LIST_LIMIT}); more pages are followed up to it` },
+    limit: {
+      type: 'string',
+      valueName: 'N',
+      description: `show at most N events (default ${DEFAULT_LIST_LIMIT}); more pages are followed up to it`,
+    },
   },
   notes: ['Needs an admin key. `threadbound audit verify` checks that no entry was changed, removed or reordered.'],
-  examples: ['threadbound audit --period 24h', 'threadbound audit --period 7d --type thread_spawn --agent main', 'threadbound audit --session demo-1 --json'],
+  examples: [
+    'threadbound audit --period 24h',
+    'threadbound audit --period 7d --type thread_spawn --agent main',
+    'threadbound audit --session demo-1 --json',
+  ],
   async run(ctx) {
     const limit = positiveInteger(ctx.options.limit as string | undefined, DEFAULT_LIST_LIMIT, list.path);
     const query: Query = {
@@ -95,7 +132,8 @@ const list: CommandSpec = {
     };
     const found = await fetchAuditEvents(ctx.api('admin'), query, limit);
     if (ctx.json) return ctx.printJson({ from: found.from, to: found.to, events: found.events, more: found.more });
-    if (found.events.length === 0) return ctx.out(`no ${query.type ?? 'audit'} events from ${found.from} to ${found.to}\n`);
+    if (found.events.length === 0)
+      return ctx.out(`no ${query.type ?? 'audit'} events from ${found.from} to ${found.to}\n`);
     ctx.out(
       formatTable(found.events, [
         { header: 'at', value: (e) => e.at },
@@ -106,7 +144,8 @@ const list: CommandSpec = {
         { header: 'summary', value: (e) => summary(e.data) },
       ]),
     );
-    if (found.more) ctx.out(`(first ${found.events.length} events shown; there may be more: raise --limit or narrow the window)\n`);
+    if (found.more)
+      ctx.out(`(first ${found.events.length} events shown; there may be more: raise --limit or narrow the window)\n`);
   },
 };
 
@@ -126,7 +165,8 @@ const verify: CommandSpec = {
     let cursor: string | undefined;
     let pages = 0;
     do {
-      if (pages++ >= MAX_PAGES * 10) throw new CliError('too_many_pages', `more than ${MAX_PAGES * 10} pages of chains: the walk was stopped`);
+      if (pages++ >= MAX_PAGES * 10)
+        throw new CliError('too_many_pages', `more than ${MAX_PAGES * 10} pages of chains: the walk was stopped`);
       const page = await api.get<VerifyPageView>('/v1/audit/verify', { cursor });
       chains += page.chains.length;
       entries += page.chains.reduce((sum, chain) => sum + chain.entries, 0);
@@ -149,8 +189,11 @@ const verify: CommandSpec = {
           ]),
         );
       }
-      const verdict = problems === 0 ? 'every chain is intact' : `${broken.length} broken chain${broken.length === 1 ? '' : 's'}`;
-      ctx.out(`${chains} chain${chains === 1 ? '' : 's'}, ${entries} entr${entries === 1 ? 'y' : 'ies'} verified, ${problems} problem${problems === 1 ? '' : 's'}: ${verdict}\n`);
+      const verdict =
+        problems === 0 ? 'every chain is intact' : `${broken.length} broken chain${broken.length === 1 ? '' : 's'}`;
+      ctx.out(
+        `${chains} chain${chains === 1 ? '' : 's'}, ${entries} entr${entries === 1 ? 'y' : 'ies'} verified, ${problems} problem${problems === 1 ? '' : 's'}: ${verdict}\n`,
+      );
     }
     return problems === 0 ? 0 : 1;
   },

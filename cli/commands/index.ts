@@ -9,4 +9,10 @@ import { threadsGroup } from './threads.js';
  * Every command group, in the order help lists them. A new group (threads, agents, audit) is one
  * module under cli/commands/ exporting a CommandGroup, added here.
  */
-export const COMMAND_GROUPS: readonly CommandGroup[] = [threadsGroup, agentsGroup, secretsGroup, auditGroup, statusGroup];
+export const COMMAND_GROUPS: readonly CommandGroup[] = [
+  threadsGroup,
+  agentsGroup,
+  secretsGroup,
+  auditGroup,
+  statusGroup,
+];

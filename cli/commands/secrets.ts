@@ -20,14 +20,18 @@ const list: CommandSpec = {
   async run(ctx) {
     const answer = await ctx.api('admin').get<{ secrets: SecretStatus[] }>('/v1/secrets');
     if (ctx.json) return ctx.printJson(answer);
-    if (answer.secrets.length === 0) return ctx.out('no secrets are configured (add them under "secrets" in the config)\n');
+    if (answer.secrets.length === 0)
+      return ctx.out('no secrets are configured (add them under "secrets" in the config)\n');
     ctx.out(
       formatTable(answer.secrets, [
         { header: 'name', value: (s) => s.name },
         { header: 'exists', value: (s) => s.exists },
         { header: 'agents', value: (s) => s.agents.join(',') },
         { header: 'cache', value: (s) => s.cacheDuration },
-        { header: 'rotation', value: (s) => (s.rotation ? `${s.rotation.strategy} ${s.rotation.schedule}` : undefined) },
+        {
+          header: 'rotation',
+          value: (s) => (s.rotation ? `${s.rotation.strategy} ${s.rotation.schedule}` : undefined),
+        },
         { header: 'accesses', value: (s) => s.stats.accesses, align: 'right' },
         { header: 'reveals', value: (s) => s.stats.reveals, align: 'right' },
         { header: 'denials', value: (s) => s.stats.denials, align: 'right' },
@@ -48,7 +52,11 @@ const status: CommandSpec = {
     const s = await ctx.api('admin').get<SecretStatus>(`/v1/secrets/${segment(name)}`);
     if (ctx.json) return ctx.printJson(s);
     const m = s.metadata;
-    const rotation = s.rotation ? [s.rotation.strategy, s.rotation.schedule, s.rotation.window ? `window ${s.rotation.window}` : ''].filter(Boolean).join(', ') : 'not configured';
+    const rotation = s.rotation
+      ? [s.rotation.strategy, s.rotation.schedule, s.rotation.window ? `window ${s.rotation.window}` : '']
+          .filter(Boolean)
+          .join(', ')
+      : 'not configured';
     const versions = m
       ? Object.entries(m.versions)
           .sort(([a], [b]) => stageRank(a) - stageRank(b) || a.localeCompare(b))
@@ -77,14 +85,30 @@ const status: CommandSpec = {
         ['denials', s.stats.denials],
         ['exposures', s.stats.exposures],
         ['cache epoch', s.stats.epoch],
-        ['last reveal', s.stats.lastRevealAt ? `${s.stats.lastRevealAt}${s.stats.lastRevealVersionId ? ` (version ${s.stats.lastRevealVersionId})` : ''}` : undefined],
-        ['last rotation', s.stats.lastRotatedAt ? `${s.stats.lastRotatedAt}${s.stats.lastRotatedVersionId ? ` (version ${s.stats.lastRotatedVersionId})` : ''}` : undefined],
+        [
+          'last reveal',
+          s.stats.lastRevealAt
+            ? `${s.stats.lastRevealAt}${s.stats.lastRevealVersionId ? ` (version ${s.stats.lastRevealVersionId})` : ''}`
+            : undefined,
+        ],
+        [
+          'last rotation',
+          s.stats.lastRotatedAt
+            ? `${s.stats.lastRotatedAt}${s.stats.lastRotatedVersionId ? ` (version ${s.stats.lastRotatedVersionId})` : ''}`
+            : undefined,
+        ],
         ...(s.stats.lastRotationFailure
-          ? ([['rotation failed', `${s.stats.lastRotationFailure.at} at ${s.stats.lastRotationFailure.step} (version ${s.stats.lastRotationFailure.versionId}): ${s.stats.lastRotationFailure.error}`]] as const)
+          ? ([
+              [
+                'rotation failed',
+                `${s.stats.lastRotationFailure.at} at ${s.stats.lastRotationFailure.step} (version ${s.stats.lastRotationFailure.versionId}): ${s.stats.lastRotationFailure.error}`,
+              ],
+            ] as const)
           : []),
       ]),
     );
-    if (!s.exists) ctx.out(`\nSecrets Manager has no value for it yet: threadbound secrets create ${s.name} < value-file\n`);
+    if (!s.exists)
+      ctx.out(`\nSecrets Manager has no value for it yet: threadbound secrets create ${s.name} < value-file\n`);
   },
 };
 
@@ -92,12 +116,19 @@ const rotate: CommandSpec = {
   path: ['secrets', 'rotate'],
   summary: 'start a rotation now (Secrets Manager runs it asynchronously)',
   args: [{ name: 'NAME' }],
-  examples: ['threadbound secrets rotate anthropic-api-key', 'threadbound secrets status anthropic-api-key   # then watch the stages'],
+  examples: [
+    'threadbound secrets rotate anthropic-api-key',
+    'threadbound secrets status anthropic-api-key   # then watch the stages',
+  ],
   async run(ctx) {
     const [name] = ctx.args as [string];
-    const answer = await ctx.api('admin').post<{ name: string; versionId: string }>(`/v1/secrets/${segment(name)}/rotate`);
+    const answer = await ctx
+      .api('admin')
+      .post<{ name: string; versionId: string }>(`/v1/secrets/${segment(name)}/rotate`);
     if (ctx.json) return ctx.printJson(answer);
-    ctx.out(`rotation of ${answer.name} started: new version ${answer.versionId} (AWSPENDING until the rotation promotes it)\n`);
+    ctx.out(
+      `rotation of ${answer.name} started: new version ${answer.versionId} (AWSPENDING until the rotation promotes it)\n`,
+    );
   },
 };
 
@@ -121,10 +152,18 @@ const audit: CommandSpec = {
   synopsis: '[NAME] [--period 24h | --since ISO] [--type TYPE]',
   options: {
     ...AUDIT_WINDOW_OPTIONS,
-    type: { type: 'string', valueName: 'TYPE', description: `event type: secret_reveal (default), secret_denied, secret_refresh, … or "all"` },
+    type: {
+      type: 'string',
+      valueName: 'TYPE',
+      description: `event type: secret_reveal (default), secret_denied, secret_refresh, … or "all"`,
+    },
   },
-  notes: ['The secrets view of `threadbound audit` (which lists every chain\'s events and verifies them).'],
-  examples: ['threadbound secrets audit --period 24h', 'threadbound secrets audit anthropic-api-key --type secret_denied --period 7d', 'threadbound secrets audit --since 2025-01-31T00:00:00Z --json'],
+  notes: ["The secrets view of `threadbound audit` (which lists every chain's events and verifies them)."],
+  examples: [
+    'threadbound secrets audit --period 24h',
+    'threadbound secrets audit anthropic-api-key --type secret_denied --period 7d',
+    'threadbound secrets audit --since 2025-01-31T00:00:00Z --json',
+  ],
   async run(ctx) {
     const [name] = ctx.args;
     const window = auditWindow(ctx, audit.path);
@@ -135,7 +174,9 @@ const audit: CommandSpec = {
     const shown = name === undefined ? found.events : found.events.filter((event) => event.data?.secret === name);
     if (ctx.json) return ctx.printJson({ from: found.from, to: found.to, events: shown });
     if (shown.length === 0) {
-      return ctx.out(`no ${type ?? 'audit'} events${name !== undefined ? ` of ${name}` : ''} from ${found.from} to ${found.to}\n`);
+      return ctx.out(
+        `no ${type ?? 'audit'} events${name !== undefined ? ` of ${name}` : ''} from ${found.from} to ${found.to}\n`,
+      );
     }
     ctx.out(
       formatTable(shown, [
@@ -151,15 +192,23 @@ const audit: CommandSpec = {
   },
 };
 
-const VALUE_HINT = 'the secret value is never taken from the command line (shell history, `ps`): pipe it on stdin or pass --file PATH';
+const VALUE_HINT =
+  'the secret value is never taken from the command line (shell history, `ps`): pipe it on stdin or pass --file PATH';
 
 const create: CommandSpec = {
   path: ['secrets', 'create'],
   summary: 'store a value in Secrets Manager (read from stdin or --file; never printed)',
   args: [{ name: 'NAME' }],
   options: {
-    file: { type: 'string', valueName: 'PATH', description: 'read the value from this file (else from stdin, which must be a pipe or a file)' },
-    pending: { type: 'boolean', description: 'store it as AWSPENDING (a staged rotation: the operator\'s new key, promoted once tested)' },
+    file: {
+      type: 'string',
+      valueName: 'PATH',
+      description: 'read the value from this file (else from stdin, which must be a pipe or a file)',
+    },
+    pending: {
+      type: 'boolean',
+      description: "store it as AWSPENDING (a staged rotation: the operator's new key, promoted once tested)",
+    },
     aws: { type: 'boolean', description: 'talk to AWS even when a local stack is running (<data dir>/local.json)' },
   },
   notes: [
@@ -180,21 +229,33 @@ const create: CommandSpec = {
     const { value } = await readSecretValue(ctx.io, ctx.cwd, ctx.options.file as string | undefined);
     ctx.sensitive(value);
     const stored = await storeSecretValue(target, secretId, value, { pending: ctx.options.pending === true });
-    if (ctx.json) return ctx.printJson({ action: stored.action, name, secretId, versionId: stored.versionId, stages: stored.stages });
+    if (ctx.json)
+      return ctx.printJson({
+        action: stored.action,
+        name,
+        secretId,
+        versionId: stored.versionId,
+        stages: stored.stages,
+      });
     ctx.out(`${stored.action} ${name} version ${stored.versionId} (${stored.stages.join(', ')})\n`);
   },
 };
 
 /** The Secrets Manager id of a secret the config declares; an unknown name lists the configured ones (and never echoes what was typed). */
 async function configuredSecretId(ctx: CommandContext, name: string): Promise<string> {
-  const [{ loadConfig, DEFAULT_CONFIG_FILE }, { secretId }] = await Promise.all([import('../../lib/config/load.js'), import('../../lib/secrets/reference.js')]);
+  const [{ loadConfig, DEFAULT_CONFIG_FILE }, { secretId }] = await Promise.all([
+    import('../../lib/config/load.js'),
+    import('../../lib/secrets/reference.js'),
+  ]);
   const path = ctx.io.env.THREADBOUND_CONFIG || DEFAULT_CONFIG_FILE;
   const configFile = isAbsolute(path) ? path : resolve(ctx.cwd, path);
   let secrets: ReturnType<typeof loadConfig>['secrets'];
   try {
     secrets = loadConfig(configFile).secrets;
   } catch (error) {
-    const hint = ctx.io.env.THREADBOUND_CONFIG ? '' : ' (THREADBOUND_CONFIG names the config file; the default is ./threadbound.config.json)';
+    const hint = ctx.io.env.THREADBOUND_CONFIG
+      ? ''
+      : ' (THREADBOUND_CONFIG names the config file; the default is ./threadbound.config.json)';
     throw new CliError('invalid_config', `${(error as Error).message}${hint}`);
   }
   const secret = Object.hasOwn(secrets, name) ? secrets[name] : undefined;

@@ -5,7 +5,11 @@ const status: CommandSpec = {
   path: ['status'],
   summary: 'the deployment at a glance; --agents: per agent, threads and turns against its limits',
   options: {
-    agents: { type: 'boolean', description: 'per agent: active threads / maxActiveThreads, running turns / maxConcurrentTurns, utilisation (the default section today)' },
+    agents: {
+      type: 'boolean',
+      description:
+        'per agent: active threads / maxActiveThreads, running turns / maxConcurrentTurns, utilisation (the default section today)',
+    },
   },
   notes: ['With no section flag every section is shown (today: --agents, the same as `threadbound agents status`).'],
   examples: ['threadbound status --agents', 'threadbound status --agents --json'],

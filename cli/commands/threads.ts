@@ -4,7 +4,7 @@ import type { ThreadView } from '../../lib/threads/view.js';
 import type { Message } from '../../lib/turns/model.js';
 import type { PhaseTrace } from '../../lib/turns/trace.js';
 import type { TurnView } from '../../lib/turns/view.js';
-import { segment, type ApiClient } from '../api-client.js';
+import { type ApiClient, segment } from '../api-client.js';
 import type { CommandContext, CommandGroup, CommandSpec } from '../command.js';
 import { CliError, UsageError } from '../errors.js';
 import { isTerminal, startProgress } from '../progress.js';
@@ -66,15 +66,25 @@ export function parseTimeout(value: string | boolean | undefined, command: reado
 }
 
 /** A positive whole number from an option, or a usage error naming it. */
-export function parseCount(value: string | boolean | undefined, option: string, command: readonly string[], fallback: number, max: number): number {
+export function parseCount(
+  value: string | boolean | undefined,
+  option: string,
+  command: readonly string[],
+  fallback: number,
+  max: number,
+): number {
   if (value === undefined) return fallback;
   const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : Number.NaN;
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`--${option} must be a whole number from 1 to ${max}`, command);
+  if (!Number.isInteger(n) || n < 1 || n > max)
+    throw new UsageError(`--${option} must be a whole number from 1 to ${max}`, command);
   return n;
 }
 
 /** --metadata: a JSON object of string values (the API checks names and sizes). */
-export function parseMetadata(value: string | boolean | undefined, command: readonly string[]): Record<string, string> | undefined {
+export function parseMetadata(
+  value: string | boolean | undefined,
+  command: readonly string[],
+): Record<string, string> | undefined {
   if (value === undefined) return undefined;
   let parsed: unknown;
   try {
@@ -82,22 +92,42 @@ export function parseMetadata(value: string | boolean | undefined, command: read
   } catch {
     throw new UsageError('--metadata must be a JSON object, e.g. --metadata \'{"user":"ann"}\'', command);
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed) || !Object.values(parsed).every((v) => typeof v === 'string')) {
-    throw new UsageError('--metadata must be a JSON object of string values, e.g. --metadata \'{"user":"ann"}\'', command);
+  if (
+    parsed === null ||
+    typeof parsed !== 'object' ||
+    Array.isArray(parsed) ||
+    !Object.values(parsed).every((v) => typeof v === 'string')
+  ) {
+    throw new UsageError(
+      '--metadata must be a JSON object of string values, e.g. --metadata \'{"user":"ann"}\'',
+      command,
+    );
   }
   return parsed as Record<string, string>;
 }
 
 /** The input of `threads send`: the argument, or with "-" all of stdin (one trailing newline dropped). */
-export async function readTurnInput(ctx: Pick<CommandContext, 'io'>, argument: string, command: readonly string[]): Promise<string> {
+export async function readTurnInput(
+  ctx: Pick<CommandContext, 'io'>,
+  argument: string,
+  command: readonly string[],
+): Promise<string> {
   let input = argument;
   if (argument === '-') {
-    if (ctx.io.stdin.isTTY) throw new UsageError('"-" reads the message from stdin, which is a terminal: pipe it in, or give the message as an argument', command);
+    if (ctx.io.stdin.isTTY)
+      throw new UsageError(
+        '"-" reads the message from stdin, which is a terminal: pipe it in, or give the message as an argument',
+        command,
+      );
     const chunks: Buffer[] = [];
-    for await (const chunk of ctx.io.stdin as AsyncIterable<Buffer | string>) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk);
-    input = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+    for await (const chunk of ctx.io.stdin as AsyncIterable<Buffer | string>)
+      chunks.push(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk);
+    input = Buffer.concat(chunks)
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
   }
-  if (input.trim().length === 0) throw new UsageError(argument === '-' ? 'the message from stdin is empty' : 'the message is empty', command);
+  if (input.trim().length === 0)
+    throw new UsageError(argument === '-' ? 'the message from stdin is empty' : 'the message is empty', command);
   return input;
 }
 
@@ -134,9 +164,22 @@ export function renderThread(thread: ThreadView): string {
     ['created', thread.createdAt],
     ['last active', thread.lastActiveAt],
     ...(thread.idleAt ? ([['idle at', thread.idleAt]] as const) : []),
-    ...(thread.terminatedAt ? ([['terminated', `${thread.terminatedAt}${thread.terminationReason ? ` (${thread.terminationReason})` : ''}`]] as const) : []),
-    ...(thread.runningTurn ? ([['running turn', `${thread.runningTurn.turnId} (lease until ${thread.runningTurn.leaseExpiresAt})`]] as const) : []),
-    ...(thread.lineage ? ([['parent', `${thread.lineage.parentSessionKey} (turn ${thread.lineage.parentTurnId}, depth ${thread.lineage.depth})`]] as const) : []),
+    ...(thread.terminatedAt
+      ? ([
+          ['terminated', `${thread.terminatedAt}${thread.terminationReason ? ` (${thread.terminationReason})` : ''}`],
+        ] as const)
+      : []),
+    ...(thread.runningTurn
+      ? ([['running turn', `${thread.runningTurn.turnId} (lease until ${thread.runningTurn.leaseExpiresAt})`]] as const)
+      : []),
+    ...(thread.lineage
+      ? ([
+          [
+            'parent',
+            `${thread.lineage.parentSessionKey} (turn ${thread.lineage.parentTurnId}, depth ${thread.lineage.depth})`,
+          ],
+        ] as const)
+      : []),
     ['metadata', Object.entries(thread.metadata ?? {}).map(([k, v]) => `${k}=${v}`)],
   ]);
 }
@@ -173,7 +216,9 @@ export function renderTurn(turn: TurnView, childStatus: ReadonlyMap<string, stri
       ['status', turn.status],
       ['created', turn.createdAt],
       ...(turn.startedAt ? ([['started', turn.startedAt]] as const) : []),
-      ...(turn.endedAt ? ([['ended', `${turn.endedAt}${duration !== undefined ? ` (${formatDuration(duration)})` : ''}`]] as const) : []),
+      ...(turn.endedAt
+        ? ([['ended', `${turn.endedAt}${duration !== undefined ? ` (${formatDuration(duration)})` : ''}`]] as const)
+        : []),
       ...(turn.idempotencyKey ? ([['idempotency key', turn.idempotencyKey]] as const) : []),
     ]),
   );
@@ -197,7 +242,8 @@ export function renderTurn(turn: TurnView, childStatus: ReadonlyMap<string, stri
 
   const phases = turnPhases(turn);
   if (phases.length === 0) {
-    if (FINAL_TURN_STATUSES.includes(turn.status)) parts.push('trace: none recorded for this turn (models, tools and secrets are not shown)\n');
+    if (FINAL_TURN_STATUSES.includes(turn.status))
+      parts.push('trace: none recorded for this turn (models, tools and secrets are not shown)\n');
     return parts.join('\n');
   }
   parts.push(
@@ -236,10 +282,24 @@ export function renderTurn(turn: TurnView, childStatus: ReadonlyMap<string, stri
           { header: 'reason', value: (t) => t.reason },
         ])}`,
   );
-  const secrets = phases.filter((p) => (p.secrets ?? []).length > 0).map((p) => `${p.agent} (${p.phase}): ${p.secrets.join(', ')}`);
-  parts.push(secrets.length === 0 ? 'secrets used: none\n' : `secrets used (names only):\n${secrets.map((s) => `  ${s}`).join('\n')}\n`);
-  const omitted = phases.filter((p) => p.omitted).map((p) => `${p.agent} (${p.phase}): ${Object.entries(p.omitted!).map(([k, n]) => `${n} ${k}`).join(', ')}`);
-  if (omitted.length > 0) parts.push(`left out of the trace (size caps):\n${omitted.map((s) => `  ${s}`).join('\n')}\n`);
+  const secrets = phases
+    .filter((p) => (p.secrets ?? []).length > 0)
+    .map((p) => `${p.agent} (${p.phase}): ${p.secrets.join(', ')}`);
+  parts.push(
+    secrets.length === 0
+      ? 'secrets used: none\n'
+      : `secrets used (names only):\n${secrets.map((s) => `  ${s}`).join('\n')}\n`,
+  );
+  const omitted = phases
+    .filter((p) => p.omitted)
+    .map(
+      (p) =>
+        `${p.agent} (${p.phase}): ${Object.entries(p.omitted!)
+          .map(([k, n]) => `${n} ${k}`)
+          .join(', ')}`,
+    );
+  if (omitted.length > 0)
+    parts.push(`left out of the trace (size caps):\n${omitted.map((s) => `  ${s}`).join('\n')}\n`);
   return parts.join('\n');
 }
 
@@ -257,7 +317,13 @@ const MESSAGES_PAGE_SIZE = 100;
  * deadline). Past `timeoutMs` it gives up with a `wait_timeout` error naming the turn, which keeps
  * running: a stuck turn must not hang a script forever.
  */
-export async function waitForTurn(api: ApiClient, sessionKey: string, turnId: string, timeoutMs = Number.POSITIVE_INFINITY, now: () => number = Date.now): Promise<TurnView> {
+export async function waitForTurn(
+  api: ApiClient,
+  sessionKey: string,
+  turnId: string,
+  timeoutMs = Number.POSITIVE_INFINITY,
+  now: () => number = Date.now,
+): Promise<TurnView> {
   const deadline = now() + timeoutMs;
   for (;;) {
     const left = deadline - now();
@@ -265,7 +331,11 @@ export async function waitForTurn(api: ApiClient, sessionKey: string, turnId: st
     const turn = await api.get<TurnView>(`${threadPath(sessionKey)}/turns/${segment(turnId)}`, { wait });
     if (FINAL_TURN_STATUSES.includes(turn.status)) return turn;
     if (now() >= deadline) {
-      throw new CliError('wait_timeout', `turn ${turnId} is still ${turn.status} after ${Math.round(timeoutMs / 1000)} s; it keeps running: threadbound threads show ${sessionKey} --turn ${turnId}`, { turnId });
+      throw new CliError(
+        'wait_timeout',
+        `turn ${turnId} is still ${turn.status} after ${Math.round(timeoutMs / 1000)} s; it keeps running: threadbound threads show ${sessionKey} --turn ${turnId}`,
+        { turnId },
+      );
     }
   }
 }
@@ -277,7 +347,12 @@ export async function waitForTurn(api: ApiClient, sessionKey: string, turnId: st
  * bound; when the history ends earlier (turns that wrote no reply), one more read fills in the
  * `count` before the last sequence number seen (before turnCount if none was).
  */
-async function recentMessages(api: ApiClient, sessionKey: string, turnCount: number, count: number): Promise<MessagesAnswer['messages']> {
+async function recentMessages(
+  api: ApiClient,
+  sessionKey: string,
+  turnCount: number,
+  count: number,
+): Promise<MessagesAnswer['messages']> {
   const from = Math.max(0, 2 * turnCount - count);
   const tail = await messagesAfter(api, sessionKey, from);
   if (tail.length >= count || from === 0) return tail.slice(-count);
@@ -288,7 +363,12 @@ async function recentMessages(api: ApiClient, sessionKey: string, turnCount: num
 }
 
 /** The messages after sequence number `after` (up to `through`, if given), following the pages. */
-async function messagesAfter(api: ApiClient, sessionKey: string, after: number, through = Number.POSITIVE_INFINITY): Promise<MessagesAnswer['messages']> {
+async function messagesAfter(
+  api: ApiClient,
+  sessionKey: string,
+  after: number,
+  through = Number.POSITIVE_INFINITY,
+): Promise<MessagesAnswer['messages']> {
   const kept: MessagesAnswer['messages'] = [];
   for (let page = 0; page < MAX_PAGES && after < through; page += 1) {
     const limit = Math.min(MESSAGES_PAGE_SIZE, through - after);
@@ -323,16 +403,34 @@ const spawn: CommandSpec = {
   synopsis: '--agent AGENT [--session KEY] [--metadata JSON]',
   options: {
     agent: { type: 'string', valueName: 'AGENT', description: 'the agent the thread is bound to (required)' },
-    session: { type: 'string', valueName: 'KEY', description: 'the sessionKey (required when the deployment runs in manual mode; auto mode assigns one)' },
-    metadata: { type: 'string', valueName: 'JSON', description: 'a JSON object of string values kept with the thread, e.g. \'{"user":"ann"}\'' },
+    session: {
+      type: 'string',
+      valueName: 'KEY',
+      description: 'the sessionKey (required when the deployment runs in manual mode; auto mode assigns one)',
+    },
+    metadata: {
+      type: 'string',
+      valueName: 'JSON',
+      description: 'a JSON object of string values kept with the thread, e.g. \'{"user":"ann"}\'',
+    },
   },
-  examples: ['threadbound threads spawn --agent main', 'SK=$(threadbound threads spawn --agent main --metadata \'{"user":"ann"}\' | head -1)', 'threadbound threads spawn --agent main --session support-42 --json'],
+  examples: [
+    'threadbound threads spawn --agent main',
+    'SK=$(threadbound threads spawn --agent main --metadata \'{"user":"ann"}\' | head -1)',
+    'threadbound threads spawn --agent main --session support-42 --json',
+  ],
   async run(ctx) {
     const agent = ctx.options.agent;
     if (typeof agent !== 'string' || agent === '') throw new UsageError('--agent AGENT is required', spawn.path);
     const metadata = parseMetadata(ctx.options.metadata, spawn.path);
     const session = ctx.options.session as string | undefined;
-    const thread = await ctx.api('tenant').post<ThreadView>('/v1/threads', { agent, ...(session !== undefined ? { sessionKey: session } : {}), ...(metadata ? { metadata } : {}) });
+    const thread = await ctx
+      .api('tenant')
+      .post<ThreadView>('/v1/threads', {
+        agent,
+        ...(session !== undefined ? { sessionKey: session } : {}),
+        ...(metadata ? { metadata } : {}),
+      });
     if (ctx.json) return ctx.printJson(thread);
     ctx.out(`${thread.sessionKey}\n\n${renderThread(thread)}`);
   },
@@ -344,19 +442,33 @@ const list: CommandSpec = {
   synopsis: '[--agent AGENT] [--status active|idle|terminated] [--limit N]',
   options: {
     agent: { type: 'string', valueName: 'AGENT', description: 'only threads of this agent' },
-    status: { type: 'string', valueName: 'STATUS', description: 'only threads in this status: active, idle or terminated' },
+    status: {
+      type: 'string',
+      valueName: 'STATUS',
+      description: 'only threads in this status: active, idle or terminated',
+    },
     limit: { type: 'string', valueName: 'N', description: `at most N threads (default ${DEFAULT_LIST_LIMIT})` },
   },
-  examples: ['threadbound threads list', 'threadbound threads list --agent main --status active --limit 200', 'threadbound threads list --json'],
+  examples: [
+    'threadbound threads list',
+    'threadbound threads list --agent main --status active --limit 200',
+    'threadbound threads list --json',
+  ],
   async run(ctx) {
     const limit = parseCount(ctx.options.limit, 'limit', list.path, DEFAULT_LIST_LIMIT, 100_000);
     const status = ctx.options.status as string | undefined;
-    if (status !== undefined && !['active', 'idle', 'terminated'].includes(status)) throw new UsageError('--status must be active, idle or terminated', list.path);
+    if (status !== undefined && !['active', 'idle', 'terminated'].includes(status))
+      throw new UsageError('--status must be active, idle or terminated', list.path);
     const api = ctx.api('tenant');
     const threads: ThreadView[] = [];
     let cursor: string | undefined;
     for (let page = 0; page < MAX_PAGES && threads.length < limit; page += 1) {
-      const answer = await api.get<ThreadPageAnswer>('/v1/threads', { agent: ctx.options.agent as string | undefined, status, cursor, limit: Math.min(LIST_PAGE_SIZE, limit - threads.length) });
+      const answer = await api.get<ThreadPageAnswer>('/v1/threads', {
+        agent: ctx.options.agent as string | undefined,
+        status,
+        cursor,
+        limit: Math.min(LIST_PAGE_SIZE, limit - threads.length),
+      });
       threads.push(...answer.threads);
       cursor = answer.nextCursor;
       if (!cursor) break;
@@ -376,10 +488,18 @@ const show: CommandSpec = {
   args: [{ name: 'KEY' }],
   options: {
     turn: { type: 'string', valueName: 'TURN_ID', description: 'show this turn instead of the last one' },
-    messages: { type: 'string', valueName: 'N', description: `how many recent messages (default ${DEFAULT_SHOWN_MESSAGES})` },
+    messages: {
+      type: 'string',
+      valueName: 'N',
+      description: `how many recent messages (default ${DEFAULT_SHOWN_MESSAGES})`,
+    },
   },
   notes: ['A child thread (<key>:<agent>) can be shown like any other. --json prints {thread, messages, turn}.'],
-  examples: ['threadbound threads show s-01j…', 'threadbound threads show s-01j… --turn turn_01j…', "threadbound threads show 's-01j…:data'"],
+  examples: [
+    'threadbound threads show s-01j…',
+    'threadbound threads show s-01j… --turn turn_01j…',
+    "threadbound threads show 's-01j…:data'",
+  ],
   async run(ctx) {
     const [key] = ctx.args as [string];
     const count = parseCount(ctx.options.messages, 'messages', show.path, DEFAULT_SHOWN_MESSAGES, 1000);
@@ -414,15 +534,30 @@ const send: CommandSpec = {
   args: [{ name: 'KEY' }, { name: 'MESSAGE' }],
   synopsis: 'KEY MESSAGE|- [--no-wait] [--timeout DURATION] [--idempotency-key KEY]',
   options: {
-    'no-wait': { type: 'boolean', description: 'print the turnId once the turn is accepted, without waiting for the reply' },
-    timeout: { type: 'string', valueName: 'DURATION', description: `how long to wait for the reply, e.g. 90s, 30m (default ${DEFAULT_SEND_TIMEOUT}); then exit 1 naming the turn, which keeps running` },
-    'idempotency-key': { type: 'string', valueName: 'KEY', description: 'repeat a submission safely: the same key returns the same turn (default: a new key each time)' },
+    'no-wait': {
+      type: 'boolean',
+      description: 'print the turnId once the turn is accepted, without waiting for the reply',
+    },
+    timeout: {
+      type: 'string',
+      valueName: 'DURATION',
+      description: `how long to wait for the reply, e.g. 90s, 30m (default ${DEFAULT_SEND_TIMEOUT}); then exit 1 naming the turn, which keeps running`,
+    },
+    'idempotency-key': {
+      type: 'string',
+      valueName: 'KEY',
+      description: 'repeat a submission safely: the same key returns the same turn (default: a new key each time)',
+    },
   },
   notes: [
     'Prints the reply on stdout; while the turn runs, a progress line on stderr (a spinner on a terminal).',
     'Exit code 1 when the turn failed or timed out (its error on stderr), or was not final within --timeout (wait_timeout, with the turnId). --json prints the final turn.',
   ],
-  examples: ['threadbound threads send s-01j… "analyse the BTC price trend"', 'echo "long question" | threadbound threads send s-01j… -', 'threadbound threads send s-01j… "later" --no-wait'],
+  examples: [
+    'threadbound threads send s-01j… "analyse the BTC price trend"',
+    'echo "long question" | threadbound threads send s-01j… -',
+    'threadbound threads send s-01j… "later" --no-wait',
+  ],
   async run(ctx) {
     const [key, message] = ctx.args as [string, string];
     const input = await readTurnInput(ctx, message, send.path);
@@ -435,7 +570,12 @@ const send: CommandSpec = {
       return ctx.out(`${submitted.turnId}\n`);
     }
     // Progress goes to stderr and never with --json: a script's stderr stays clean too.
-    const progress = ctx.json ? undefined : startProgress(ctx.err, { tty: isTerminal(ctx.io.stderr), label: `waiting for turn ${submitted.turnId} (${submitted.status})` });
+    const progress = ctx.json
+      ? undefined
+      : startProgress(ctx.err, {
+          tty: isTerminal(ctx.io.stderr),
+          label: `waiting for turn ${submitted.turnId} (${submitted.status})`,
+        });
     let turn: TurnView;
     try {
       turn = await waitForTurn(api, key, submitted.turnId, timeoutMs);
@@ -446,10 +586,20 @@ const send: CommandSpec = {
     else if (turn.status === 'succeeded') {
       ctx.out(`${turn.reply ?? ''}\n`);
       const subs = turn.subAgents ?? [];
-      const ran = turn.startedAt && turn.endedAt ? ` in ${formatDuration(Date.parse(turn.endedAt) - Date.parse(turn.startedAt))}` : '';
-      ctx.err(`turn ${turn.turnId} succeeded${ran}${subs.length > 0 ? `; sub-agents: ${subs.map((s) => `${s.agent} ${s.status}`).join(', ')}` : ''} (threadbound threads show ${key} tells how it ran)\n`);
+      const ran =
+        turn.startedAt && turn.endedAt
+          ? ` in ${formatDuration(Date.parse(turn.endedAt) - Date.parse(turn.startedAt))}`
+          : '';
+      ctx.err(
+        `turn ${turn.turnId} succeeded${ran}${subs.length > 0 ? `; sub-agents: ${subs.map((s) => `${s.agent} ${s.status}`).join(', ')}` : ''} (threadbound threads show ${key} tells how it ran)\n`,
+      );
     }
-    if (turn.status !== 'succeeded') throw new CliError(`turn_${turn.status}`, `turn ${turn.turnId} ${turn.status === 'timed_out' ? 'timed out' : 'failed'}: ${turn.error ?? 'no reason given'}`, { turnId: turn.turnId });
+    if (turn.status !== 'succeeded')
+      throw new CliError(
+        `turn_${turn.status}`,
+        `turn ${turn.turnId} ${turn.status === 'timed_out' ? 'timed out' : 'failed'}: ${turn.error ?? 'no reason given'}`,
+        { turnId: turn.turnId },
+      );
   },
 };
 
@@ -458,7 +608,10 @@ const restart: CommandSpec = {
   summary: 'restart a thread: release a stuck turn (it fails), bump the generation, keep or clear its memory',
   args: [{ name: 'KEY' }],
   options: {
-    'clear-memory': { type: 'boolean', description: "drop the thread's memory (its messages leave the agent's context)" },
+    'clear-memory': {
+      type: 'boolean',
+      description: "drop the thread's memory (its messages leave the agent's context)",
+    },
   },
   examples: ['threadbound threads restart s-01j…', 'threadbound threads restart s-01j… --clear-memory'],
   async run(ctx) {
@@ -466,7 +619,9 @@ const restart: CommandSpec = {
     const clearMemory = ctx.options['clear-memory'] === true;
     const thread = await ctx.api('tenant').post<ThreadView>(`${threadPath(key)}/restart`, { clearMemory });
     if (ctx.json) return ctx.printJson(thread);
-    ctx.out(`restarted ${thread.sessionKey}: generation ${thread.generation}, memory ${clearMemory ? 'cleared' : 'kept'}\n\n${renderThread(thread)}`);
+    ctx.out(
+      `restarted ${thread.sessionKey}: generation ${thread.generation}, memory ${clearMemory ? 'cleared' : 'kept'}\n\n${renderThread(thread)}`,
+    );
   },
 };
 
@@ -480,7 +635,9 @@ const terminate: CommandSpec = {
     const answer = await ctx.api('tenant').delete<TerminateAnswer>(threadPath(key));
     if (ctx.json) return ctx.printJson(answer);
     if (answer.alreadyTerminated) return ctx.out(`${answer.sessionKey} was already terminated\n`);
-    ctx.out(`terminated ${answer.sessionKey}${answer.destroyed ? ' (destroyed: its items are deleted, its audit trail stays)' : ' (kept as terminated)'}\n`);
+    ctx.out(
+      `terminated ${answer.sessionKey}${answer.destroyed ? ' (destroyed: its items are deleted, its audit trail stays)' : ' (kept as terminated)'}\n`,
+    );
   },
 };
 

@@ -1,5 +1,5 @@
-import { json } from '../shared/http/response.js';
 import { publicHandler } from '../shared/http/api-handler.js';
+import { json } from '../shared/http/response.js';
 
 const startedAt = new Date().toISOString();
 

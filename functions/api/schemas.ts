@@ -8,7 +8,9 @@ import { SESSION_KEY_PATTERN } from '../../lib/threads/session-key.js';
 
 /** Path parameter of thread routes; ":" is allowed here so child threads ("<key>:<agent>") can be read. */
 export const threadPath = z.object({
-  sessionKey: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,191}$/, 'must be a session key (letters, digits, ".", "_", "-", ":")'),
+  sessionKey: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,191}$/, 'must be a session key (letters, digits, ".", "_", "-", ":")'),
 });
 
 const metadata = z
@@ -18,14 +20,20 @@ const metadata = z
       .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'metadata keys are 1–64 letters, digits, "_", "." or "-"')
       // An Object.prototype name ("constructor", "__proto__") makes the map unstorable: the DynamoDB
       // marshaller takes an object whose `constructor` is not Object for a class instance (a 500 the fuzzer found).
-      .refine((key) => !(key in Object.prototype), 'metadata keys may not be "constructor", "__proto__" or another built-in object property'),
+      .refine(
+        (key) => !(key in Object.prototype),
+        'metadata keys may not be "constructor", "__proto__" or another built-in object property',
+      ),
     z.string().max(512, 'metadata values are at most 512 characters'),
   )
   .refine((value) => Object.keys(value).length <= 20, 'at most 20 metadata entries');
 
 export const spawnBody = z.strictObject({
   agent: z.string().regex(NAME_PATTERN, 'must be an agent name'),
-  sessionKey: z.string().regex(SESSION_KEY_PATTERN, 'must be 1–128 letters, digits, ".", "_" or "-", starting with a letter or digit').optional(),
+  sessionKey: z
+    .string()
+    .regex(SESSION_KEY_PATTERN, 'must be 1–128 letters, digits, ".", "_" or "-", starting with a letter or digit')
+    .optional(),
   metadata: metadata.optional(),
 });
 
@@ -52,7 +60,10 @@ export const turnPath = threadPath.extend({
 export const submitBody = z.strictObject({
   input: z.string().min(1, 'must not be empty').max(32_000, 'at most 32 000 characters'),
   /** A repeat with the same key returns the same turn and starts nothing new. */
-  idempotencyKey: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1–128 letters, digits, ".", "_", ":" or "-"').optional(),
+  idempotencyKey: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1–128 letters, digits, ".", "_", ":" or "-"')
+    .optional(),
 });
 
 export const turnQuery = z.strictObject({
@@ -74,7 +85,11 @@ export const agentRestartBody = z.strictObject({
   /** Also restart turns still within their lease (started before the restart): they are failed and their thread restarted. */
   force: z.boolean().default(false),
   /** Continue a walk that answered `complete: false` from its `nextCursor`. */
-  cursor: z.string().max(4096).refine((value) => decodeSweepCursor(value) !== undefined, 'must be a nextCursor this API returned').optional(),
+  cursor: z
+    .string()
+    .max(4096)
+    .refine((value) => decodeSweepCursor(value) !== undefined, 'must be a nextCursor this API returned')
+    .optional(),
 });
 
 export const secretPath = z.object({
@@ -116,7 +131,10 @@ export const auditQuery = z
     limit: z.coerce.number().int().min(1).max(200).default(50),
   })
   .refine((q) => !(q.since && q.period), { message: 'give since or period, not both', path: ['period'] })
-  .refine((q) => !q.period || !DURATION_PATTERN.test(q.period) || durationMs(q.period) <= durationMs(MAX_AUDIT_WINDOW), { message: `at most ${MAX_AUDIT_WINDOW}`, path: ['period'] });
+  .refine(
+    (q) => !q.period || !DURATION_PATTERN.test(q.period) || durationMs(q.period) <= durationMs(MAX_AUDIT_WINDOW),
+    { message: `at most ${MAX_AUDIT_WINDOW}`, path: ['period'] },
+  );
 
 /** GET /v1/audit/verify: where the walk over every chain continues (the previous answer's nextCursor). */
 export const auditVerifyQuery = z.strictObject({

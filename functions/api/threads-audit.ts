@@ -9,6 +9,15 @@ export const handler = apiHandler('threads-audit', { path: threadPath }, async (
   return json(200, {
     verified: trail.verified,
     ...(trail.problem ? { problem: trail.problem } : {}),
-    entries: trail.entries.map(({ seq, type, at, actor, agent, data, hash, prevHash }) => ({ seq, type, at, actor, agent, data, hash, prevHash })),
+    entries: trail.entries.map(({ seq, type, at, actor, agent, data, hash, prevHash }) => ({
+      seq,
+      type,
+      at,
+      actor,
+      agent,
+      data,
+      hash,
+      prevHash,
+    })),
   });
 });

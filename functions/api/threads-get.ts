@@ -1,7 +1,7 @@
 import { threads } from '../shared/context.js';
 import { apiHandler } from '../shared/http/api-handler.js';
-import { addCorrelation } from '../shared/logger.js';
 import { json } from '../shared/http/response.js';
+import { addCorrelation } from '../shared/logger.js';
 import { threadPath } from './schemas.js';
 
 /** GET /v1/threads/{sessionKey}: a thread's status. */

@@ -1,7 +1,7 @@
 import { threads } from '../shared/context.js';
 import { apiHandler } from '../shared/http/api-handler.js';
-import { addCorrelation } from '../shared/logger.js';
 import { json } from '../shared/http/response.js';
+import { addCorrelation } from '../shared/logger.js';
 import { spawnBody } from './schemas.js';
 
 /** POST /v1/threads: spawn a thread bound to an agent. */

@@ -8,7 +8,14 @@ import { workerHandler } from '../shared/worker-handler.js';
  * HTTP API Lambda authorizer (simple responses). It resolves the bearer key to its tenant and
  * passes that on; the route answers 401/403 itself so those leave in the API's error shape.
  */
-export const handler = workerHandler(async (event: APIGatewayRequestAuthorizerEventV2): Promise<APIGatewaySimpleAuthorizerWithContextResult<AuthorizerContext>> => {
-  const principal = await authenticate(apiKeyStore, event.headers?.authorization ?? event.identitySource?.[0]);
-  return { isAuthorized: true, context: principal ? { authenticated: true, ...principal } : { authenticated: false } };
-});
+export const handler = workerHandler(
+  async (
+    event: APIGatewayRequestAuthorizerEventV2,
+  ): Promise<APIGatewaySimpleAuthorizerWithContextResult<AuthorizerContext>> => {
+    const principal = await authenticate(apiKeyStore, event.headers?.authorization ?? event.identitySource?.[0]);
+    return {
+      isAuthorized: true,
+      context: principal ? { authenticated: true, ...principal } : { authenticated: false },
+    };
+  },
+);

@@ -1,6 +1,6 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { sweepIdleThreads, type SweepReport } from '../../lib/maintenance/idle-sweep.js';
-import { agents, config, cursors, threads, threadStore, turns } from '../shared/context.js';
+import { type SweepReport, sweepIdleThreads } from '../../lib/maintenance/idle-sweep.js';
+import { agents, config, cursors, threadStore, threads, turns } from '../shared/context.js';
 import { logger } from '../shared/logger.js';
 import { METRIC } from '../shared/metric-names.js';
 import { emitMetric, metrics } from '../shared/metrics.js';
@@ -16,7 +16,14 @@ const BUDGET_MS = 40_000;
  */
 export const handler = workerHandler(async (): Promise<SweepReport> => {
   await recordUtilisation();
-  const report = await sweepIdleThreads({ config, store: threadStore, threads, turns }, { cursor: await cursors.get(JOB), budgetMs: BUDGET_MS, onError: (error, sessionKey) => logger.error('idle sweep: thread failed', { sessionKey, error: error as Error }) });
+  const report = await sweepIdleThreads(
+    { config, store: threadStore, threads, turns },
+    {
+      cursor: await cursors.get(JOB),
+      budgetMs: BUDGET_MS,
+      onError: (error, sessionKey) => logger.error('idle sweep: thread failed', { sessionKey, error: error as Error }),
+    },
+  );
   await cursors.put(JOB, report.cursor);
   metrics.addMetric(METRIC.threadsCleaned, MetricUnit.Count, report.threadsCleaned);
   metrics.addMetric(METRIC.leasesReleased, MetricUnit.Count, report.leasesReleased);
@@ -35,11 +42,23 @@ async function recordUtilisation(): Promise<void> {
   try {
     const overview = await agents.overview();
     for (const agent of overview.agents) {
-      emitMetric(METRIC.activeThreadsUtilisation, { agent: agent.name }, percent(agent.utilisation.threads), MetricUnit.Percent);
-      emitMetric(METRIC.concurrentTurnsUtilisation, { agent: agent.name }, percent(agent.utilisation.turns), MetricUnit.Percent);
+      emitMetric(
+        METRIC.activeThreadsUtilisation,
+        { agent: agent.name },
+        percent(agent.utilisation.threads),
+        MetricUnit.Percent,
+      );
+      emitMetric(
+        METRIC.concurrentTurnsUtilisation,
+        { agent: agent.name },
+        percent(agent.utilisation.turns),
+        MetricUnit.Percent,
+      );
     }
   } catch (error) {
-    logger.error('idle sweep: could not read the agent counters for the utilisation metrics', { error: error as Error });
+    logger.error('idle sweep: could not read the agent counters for the utilisation metrics', {
+      error: error as Error,
+    });
   }
 }
 

@@ -1,6 +1,6 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { reconcile, type ReconcileReport } from '../../lib/maintenance/reconcile.js';
-import { config, threads, threadStore, turns } from '../shared/context.js';
+import { type ReconcileReport, reconcile } from '../../lib/maintenance/reconcile.js';
+import { config, threadStore, threads, turns } from '../shared/context.js';
 import { logger } from '../shared/logger.js';
 import { METRIC } from '../shared/metric-names.js';
 import { metrics } from '../shared/metrics.js';
@@ -8,7 +8,13 @@ import { workerHandler } from '../shared/worker-handler.js';
 
 /** Run after every deploy (CDK Trigger) and at local start: threads in line with the config, counters with the threads. */
 export const handler = workerHandler(async (): Promise<ReconcileReport> => {
-  const report = await reconcile({ config, store: threadStore, threads, turns }, { onError: (error, sessionKey) => logger.error('reconciliation: thread failed', { sessionKey, error: error as Error }) });
+  const report = await reconcile(
+    { config, store: threadStore, threads, turns },
+    {
+      onError: (error, sessionKey) =>
+        logger.error('reconciliation: thread failed', { sessionKey, error: error as Error }),
+    },
+  );
   metrics.addMetric(METRIC.countersRepaired, MetricUnit.Count, report.countersRepaired.length);
   metrics.addMetric(METRIC.leasesReleased, MetricUnit.Count, report.leasesReleased);
   metrics.addMetric(METRIC.threadsCleaned, MetricUnit.Count, report.threadsTerminated);

@@ -30,7 +30,12 @@ const recorder: RotationRecorder = {
   recordRotation: async (name, outcome) => {
     if (outcome.status === 'failed') {
       emitMetric(METRIC.rotationFailed, { secret: name });
-      logger.error('rotation step failed', { secret: name, step: outcome.step, versionId: outcome.versionId, error: outcome.error });
+      logger.error('rotation step failed', {
+        secret: name,
+        step: outcome.step,
+        versionId: outcome.versionId,
+        error: outcome.error,
+      });
     } else {
       emitMetric(METRIC.rotationSucceeded, { secret: name });
       logger.info('rotation finished', { secret: name, versionId: outcome.versionId, strategy: outcome.strategy });
@@ -47,7 +52,11 @@ const protocol = new RotationProtocol(
     if (strategy === 'generated') return generatedStrategy;
     if (strategy === 'staged') return stagedStrategy(verify);
     const admin = PROVIDER_KEY_ADMINS.get(name);
-    if (!admin) throw new RotationError('no_strategy', `secret "${name}" rotates with provider-admin, but no provider key admin is registered for it (lib/rotation/provider-admins.ts)`);
+    if (!admin)
+      throw new RotationError(
+        'no_strategy',
+        `secret "${name}" rotates with provider-admin, but no provider key admin is registered for it (lib/rotation/provider-admins.ts)`,
+      );
     return providerAdminStrategy(admin, verify, secretLedger);
   },
   recorder,

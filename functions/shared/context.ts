@@ -1,29 +1,29 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import type { AgentEvents } from '../../lib/agents/events.js';
 import { agentsOverview } from '../../lib/agents/overview.js';
 import { AgentRuntime } from '../../lib/agents/runtime.js';
-import { loadConfig } from '../../lib/config/load.js';
-import type { AgentEvents } from '../../lib/agents/events.js';
 import { durationMs } from '../../lib/config/duration.js';
+import { loadConfig } from '../../lib/config/load.js';
 import { configuredProviders, providerOf } from '../../lib/models/chain.js';
 import { CircuitBreaker } from '../../lib/models/circuit-breaker.js';
-import { DynamoCircuitStore } from '../../lib/store/dynamodb/circuit-store.js';
-import { httpGetTool, memoryTools, spawnTool } from '../../lib/tools/builtins.js';
-import { CUSTOM_TOOLS } from '../../lib/tools/custom.js';
-import { ToolRegistry } from '../../lib/tools/registry.js';
-import { DynamoAgentEvents } from '../../lib/store/dynamodb/agent-events.js';
-import { DynamoThreadNotes } from '../../lib/store/dynamodb/thread-notes.js';
 import { SecretAdmin } from '../../lib/secrets/admin.js';
 import { processRedactor } from '../../lib/secrets/redactor.js';
 import { SecretResolver } from '../../lib/secrets/resolver.js';
 import { SecretsManagerSource } from '../../lib/secrets/secrets-manager-source.js';
-import { DynamoSecretLedger } from '../../lib/store/dynamodb/secret-ledger.js';
+import { DynamoAgentEvents } from '../../lib/store/dynamodb/agent-events.js';
+import { DynamoApiKeyStore } from '../../lib/store/dynamodb/api-key-store.js';
 import { DynamoAuditChains } from '../../lib/store/dynamodb/audit-chains.js';
 import { DynamoAuditSearch } from '../../lib/store/dynamodb/audit-search.js';
-import { DynamoApiKeyStore } from '../../lib/store/dynamodb/api-key-store.js';
-import { DynamoCursorStore } from '../../lib/store/dynamodb/cursor-store.js';
+import { DynamoCircuitStore } from '../../lib/store/dynamodb/circuit-store.js';
 import { createDocumentClient } from '../../lib/store/dynamodb/client.js';
+import { DynamoCursorStore } from '../../lib/store/dynamodb/cursor-store.js';
+import { DynamoSecretLedger } from '../../lib/store/dynamodb/secret-ledger.js';
+import { DynamoThreadNotes } from '../../lib/store/dynamodb/thread-notes.js';
 import { ThreadService } from '../../lib/threads/service.js';
+import { httpGetTool, memoryTools, spawnTool } from '../../lib/tools/builtins.js';
+import { CUSTOM_TOOLS } from '../../lib/tools/custom.js';
+import { ToolRegistry } from '../../lib/tools/registry.js';
 import { TurnService } from '../../lib/turns/service.js';
 import { StepFunctionsStarter } from '../../lib/workflows/sfn-starter.js';
 import { logger } from './logger.js';
@@ -58,15 +58,23 @@ export const secretLedger = new DynamoSecretLedger(documentClient, tableName());
 /** One resolver per process: its cache and its de-duplication of fetches span every invocation. */
 const secretsManagerSource = new SecretsManagerSource(secretsManager);
 export const secretResolver = new SecretResolver(config, secretsManagerSource, secretLedger, {
-  onAccess: ({ secret, outcome }) => emitMetric(outcome === 'served' ? METRIC.secretAccess : METRIC.secretDenied, { secret }),
+  onAccess: ({ secret, outcome }) =>
+    emitMetric(outcome === 'served' ? METRIC.secretAccess : METRIC.secretDenied, { secret }),
 });
 // ROTATION_FUNCTION_ARN is set on the function that starts rotations (CDK and the local stack).
-export const secretAdmin = new SecretAdmin(config, secretsManagerSource, secretLedger, { rotationFunctionArn: process.env.ROTATION_FUNCTION_ARN });
+export const secretAdmin = new SecretAdmin(config, secretsManagerSource, secretLedger, {
+  rotationFunctionArn: process.env.ROTATION_FUNCTION_ARN,
+});
 export const auditSearch = new DynamoAuditSearch(documentClient, tableName());
 /** Every audit chain of the table, for `GET /v1/audit/verify`. */
 export const auditChains = new DynamoAuditChains(documentClient, tableName());
 /** Every tool of this deployment: the built-ins and the ones registered in code (lib/tools/custom.ts). */
-export const tools = new ToolRegistry([...memoryTools(new DynamoThreadNotes(documentClient, tableName())), httpGetTool, spawnTool, ...CUSTOM_TOOLS]);
+export const tools = new ToolRegistry([
+  ...memoryTools(new DynamoThreadNotes(documentClient, tableName())),
+  httpGetTool,
+  spawnTool,
+  ...CUSTOM_TOOLS,
+]);
 /** The agents' own audit chains (AGENT#<name>): tool denials, model fallbacks, agent restarts. */
 export const agentAudit = new DynamoAgentEvents(documentClient, tableName());
 /**
@@ -82,8 +90,16 @@ export const agentEvents: AgentEvents = {
   },
   async modelFallback(scope, details) {
     emitMetric(METRIC.modelFallback, { agent: scope.agent, provider: providerOf(details.from) });
-    logger.warn('model fallback', { ...scope, from: details.from, to: details.to, reason: details.reason, status: details.status });
-    await agentAudit.modelFallback(scope, details).catch((error: unknown) => auditFailed('model_fallback', scope, error));
+    logger.warn('model fallback', {
+      ...scope,
+      from: details.from,
+      to: details.to,
+      reason: details.reason,
+      status: details.status,
+    });
+    await agentAudit
+      .modelFallback(scope, details)
+      .catch((error: unknown) => auditFailed('model_fallback', scope, error));
   },
 };
 
@@ -117,7 +133,11 @@ export const agentRuntime = new AgentRuntime(config, threadStore, threads, turns
 processRedactor.onExposure((secret, count) => {
   emitMetric(METRIC.exposureRisk, {}, count);
   logger.warn('exposure risk: a secret value was redacted from outgoing data', { secret, count });
-  secretLedger.recordExposures(secret, count).catch((error: unknown) => logger.error('could not count an exposure-risk event', { secret, error: error as Error }));
+  secretLedger
+    .recordExposures(secret, count)
+    .catch((error: unknown) =>
+      logger.error('could not count an exposure-risk event', { secret, error: error as Error }),
+    );
 });
 
 function requiredEnv(name: string): string {

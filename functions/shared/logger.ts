@@ -31,6 +31,8 @@ export function correlate(keys: Correlation): void {
 
 /** Adds correlation fields learnt during an invocation (the agent, once the thread is read). */
 export function addCorrelation(keys: Correlation): void {
-  const defined = Object.fromEntries(Object.entries(keys).filter(([, value]) => value !== undefined && value !== '')) as Record<string, string>;
+  const defined = Object.fromEntries(
+    Object.entries(keys).filter(([, value]) => value !== undefined && value !== ''),
+  ) as Record<string, string>;
   if (Object.keys(defined).length > 0) logger.appendKeys(defined);
 }

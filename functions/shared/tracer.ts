@@ -10,7 +10,6 @@ import { processRedactor } from '../../lib/secrets/redactor.js';
  */
 export const tracer = new Tracer({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'threadbound' });
 
-
 /**
  * A middy middleware that scrubs every known secret value from the error of a failed invocation
  * (its message, stack and causes, in place) before anything else sees it. The tracer's onError

@@ -1,8 +1,8 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { AuditEntry } from '../../lib/audit/chain.js';
 import { DynamoThreadStore } from '../../lib/store/dynamodb/thread-store.js';
-import type { Thread } from '../../lib/threads/model.js';
 import { LimitReachedError } from '../../lib/threads/errors.js';
+import type { Thread } from '../../lib/threads/model.js';
 import type { CounterDelta, SpawnLimits, ThreadWrite, TransitionOutcome } from '../../lib/threads/ports.js';
 import { FINAL_STATUSES } from '../../lib/turns/model.js';
 import { METRIC } from './metric-names.js';
@@ -27,12 +27,19 @@ export class MeteredThreadStore extends DynamoThreadStore {
     try {
       await super.create(thread, audit, limits);
     } catch (error) {
-      if (error instanceof LimitReachedError) emitMetric(METRIC.limitReached, { agent: thread.agent, limit: error.limit });
+      if (error instanceof LimitReachedError)
+        emitMetric(METRIC.limitReached, { agent: thread.agent, limit: error.limit });
       throw error;
     }
   }
 
-  override async transition(before: Thread, after: Thread, audit: AuditEntry | undefined, counters: CounterDelta[], writes: ThreadWrite[] = []): Promise<TransitionOutcome> {
+  override async transition(
+    before: Thread,
+    after: Thread,
+    audit: AuditEntry | undefined,
+    counters: CounterDelta[],
+    writes: ThreadWrite[] = [],
+  ): Promise<TransitionOutcome> {
     const outcome = await super.transition(before, after, audit, counters, writes);
     if (outcome.ok) for (const write of writes) countTurnEnd(before, write);
     else if (outcome.reason === 'turn_limit') {
@@ -43,15 +50,26 @@ export class MeteredThreadStore extends DynamoThreadStore {
   }
 }
 
-const STATUS_METRIC = { succeeded: METRIC.turnsSucceeded, failed: METRIC.turnsFailed, timed_out: METRIC.turnsTimedOut } as const;
+const STATUS_METRIC = {
+  succeeded: METRIC.turnsSucceeded,
+  failed: METRIC.turnsFailed,
+  timed_out: METRIC.turnsTimedOut,
+} as const;
 
 function countTurnEnd(thread: Thread, write: ThreadWrite): void {
   if (write.kind === 'failTurn') {
     emitMetric(METRIC.turnsFailed, { agent: thread.agent });
     return;
   }
-  if (write.kind !== 'updateTurn' || write.expected !== 'running' || !FINAL_STATUSES.includes(write.turn.status)) return;
+  if (write.kind !== 'updateTurn' || write.expected !== 'running' || !FINAL_STATUSES.includes(write.turn.status))
+    return;
   const { turn } = write;
   emitMetric(STATUS_METRIC[turn.status as keyof typeof STATUS_METRIC], { agent: turn.agent });
-  if (turn.startedAt && turn.endedAt) emitMetric(METRIC.turnDuration, { agent: turn.agent }, Date.parse(turn.endedAt) - Date.parse(turn.startedAt), MetricUnit.Milliseconds);
+  if (turn.startedAt && turn.endedAt)
+    emitMetric(
+      METRIC.turnDuration,
+      { agent: turn.agent },
+      Date.parse(turn.endedAt) - Date.parse(turn.startedAt),
+      MetricUnit.Milliseconds,
+    );
 }

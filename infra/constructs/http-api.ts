@@ -6,15 +6,15 @@ import {
   HttpRoute,
   HttpRouteKey,
   HttpStage,
+  type IHttpRouteAuthorizer,
   LogGroupLogDestination,
   PayloadFormatVersion,
-  type IHttpRouteAuthorizer,
   type ThrottleSettings,
 } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { ROUTES, routeKey, type RouteDefinition } from '../../lib/api/routes.js';
+import { ROUTES, type RouteDefinition, routeKey } from '../../lib/api/routes.js';
 import type { ThreadboundFunction } from './threadbound-function.js';
 
 /** Stage-wide throttling: a ceiling well under the account limit so one caller cannot starve the account's other APIs. */

@@ -1,5 +1,11 @@
 import type { Construct } from 'constructs';
-import { MAINTENANCE_JOB_TIMEOUT, MAINTENANCE_TICK_MAX_AGE, MAINTENANCE_TICK_RETRIES, ScheduledJob, type ScheduledJobProps } from './scheduled-job.js';
+import {
+  MAINTENANCE_JOB_TIMEOUT,
+  MAINTENANCE_TICK_MAX_AGE,
+  MAINTENANCE_TICK_RETRIES,
+  ScheduledJob,
+  type ScheduledJobProps,
+} from './scheduled-job.js';
 
 export const IDLE_SWEEP_TIMEOUT = MAINTENANCE_JOB_TIMEOUT;
 export const IDLE_SWEEP_MAX_EVENT_AGE = MAINTENANCE_TICK_MAX_AGE;

@@ -12,14 +12,19 @@ const INFERENCE_PROFILE_PREFIX = /^(us|eu|apac|us-gov|global)\./;
  * account plus the foundation model it routes to. Nothing for an agent without `bedrock:` models.
  */
 export function grantModelAccess(fn: ThreadboundFunction, agent: Pick<AgentConfig, 'models'>): void {
-  const modelIds = agent.models.filter((model) => model.startsWith('bedrock:')).map((model) => model.slice('bedrock:'.length));
+  const modelIds = agent.models
+    .filter((model) => model.startsWith('bedrock:'))
+    .map((model) => model.slice('bedrock:'.length));
   if (modelIds.length === 0) return;
   const stack = Stack.of(fn);
   const resources = modelIds.flatMap((id) => {
     const profile = INFERENCE_PROFILE_PREFIX.exec(id);
     if (!profile) return [`arn:${stack.partition}:bedrock:${stack.region}::foundation-model/${id}`];
     // A cross-region profile sends the request to the model in any region of its group.
-    return [`arn:${stack.partition}:bedrock:${stack.region}:${stack.account}:inference-profile/${id}`, `arn:${stack.partition}:bedrock:*::foundation-model/${id.slice(profile[0].length)}`];
+    return [
+      `arn:${stack.partition}:bedrock:${stack.region}:${stack.account}:inference-profile/${id}`,
+      `arn:${stack.partition}:bedrock:*::foundation-model/${id.slice(profile[0].length)}`,
+    ];
   });
   const statement = new iam.PolicyStatement({ actions: ['bedrock:InvokeModel'], resources });
   fn.role.addToPolicy(statement);

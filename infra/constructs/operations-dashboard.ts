@@ -81,10 +81,19 @@ export class OperationsDashboard extends Construct {
         conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
       }),
     );
-    this.topic = new sns.Topic(this, 'AlarmTopic', { displayName: `${stack.stackName} alarms`, masterKey: this.key, enforceSSL: true });
+    this.topic = new sns.Topic(this, 'AlarmTopic', {
+      displayName: `${stack.stackName} alarms`,
+      masterKey: this.key,
+      enforceSSL: true,
+    });
     const notify = new SnsAction(this.topic);
 
-    const utilisationPeriod = Duration.millis(Math.max(OPERATIONS_PERIOD.toMilliseconds(), rateIntervalMs(props.config.threadManagement.cleanupSchedule) ?? OPERATIONS_PERIOD.toMilliseconds()));
+    const utilisationPeriod = Duration.millis(
+      Math.max(
+        OPERATIONS_PERIOD.toMilliseconds(),
+        rateIntervalMs(props.config.threadManagement.cleanupSchedule) ?? OPERATIONS_PERIOD.toMilliseconds(),
+      ),
+    );
     const agentAlarms = new Map<string, AgentAlarms>();
     for (const agent of agents) {
       const limits = props.config.agents[agent]!;
@@ -102,13 +111,23 @@ export class OperationsDashboard extends Construct {
         });
       const sum = (name: MetricName) => agentMetric(name, agent, cloudwatch.Stats.SUM, OPERATIONS_PERIOD);
       agentAlarms.set(agent, {
-        activeThreads: utilisation(METRIC.activeThreadsUtilisation, 'maxActiveThreads', limits.maxActiveThreads, 'ActiveThreads'),
-        concurrentTurns: utilisation(METRIC.concurrentTurnsUtilisation, 'maxConcurrentTurns', limits.maxConcurrentTurns, 'ConcurrentTurns'),
+        activeThreads: utilisation(
+          METRIC.activeThreadsUtilisation,
+          'maxActiveThreads',
+          limits.maxActiveThreads,
+          'ActiveThreads',
+        ),
+        concurrentTurns: utilisation(
+          METRIC.concurrentTurnsUtilisation,
+          'maxConcurrentTurns',
+          limits.maxConcurrentTurns,
+          'ConcurrentTurns',
+        ),
         errorRate: new cloudwatch.Alarm(this, `ErrorRate-${agent}`, {
           alarmName: `${stack.stackName}-${agent}-turn-error-rate`,
           alarmDescription:
             `More than ${ERROR_RATE_THRESHOLD_PERCENT} % of agent "${agent}"'s turns failed or timed out (at least ${ERROR_RATE_MIN_TURNS} turns in 5 minutes, ${ERROR_RATE_DATAPOINTS} of ${ERROR_RATE_EVALUATION_PERIODS} periods). ` +
-            'Read the failed turns\' `error` and trace (`GET /v1/threads/{sessionKey}/turns/{turnId}`) and the agent Lambda\'s logs (filter level ERROR/WARN, agent); look at the ModelFallback and CircuitOpened widgets for a provider outage.',
+            "Read the failed turns' `error` and trace (`GET /v1/threads/{sessionKey}/turns/{turnId}`) and the agent Lambda's logs (filter level ERROR/WARN, agent); look at the ModelFallback and CircuitOpened widgets for a provider outage.",
           metric: errorRate(sum(METRIC.turnsSucceeded), sum(METRIC.turnsFailed), sum(METRIC.turnsTimedOut), agent),
           threshold: ERROR_RATE_THRESHOLD_PERCENT,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -120,7 +139,7 @@ export class OperationsDashboard extends Construct {
           alarmName: `${stack.stackName}-${agent}-turn-timeouts`,
           alarmDescription:
             `A turn of agent "${agent}" ran past its timeout (${limits.timeout}) in the last 5 minutes and ended timed_out. ` +
-            'Read the turn\'s trace for the slow phase (a model, a tool, a sub-agent); raise the agent\'s timeout only if the work is legitimately slow.',
+            "Read the turn's trace for the slow phase (a model, a tool, a sub-agent); raise the agent's timeout only if the work is legitimately slow.",
           metric: sum(METRIC.turnsTimedOut),
           threshold: 1,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -158,57 +177,132 @@ export class OperationsDashboard extends Construct {
     });
 
     const rotationAlarms = props.rotationAlarms ?? [];
-    this.alarms = [...[...agentAlarms.values()].flatMap((a) => [a.activeThreads, a.concurrentTurns, a.limitReached, a.errorRate, a.timeouts]), this.exposureAlarm, ...rotationAlarms];
+    this.alarms = [
+      ...[...agentAlarms.values()].flatMap((a) => [
+        a.activeThreads,
+        a.concurrentTurns,
+        a.limitReached,
+        a.errorRate,
+        a.timeouts,
+      ]),
+      this.exposureAlarm,
+      ...rotationAlarms,
+    ];
     for (const alarm of this.alarms) alarm.addAlarmAction(notify);
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: `${stack.stackName}-operations`,
       defaultInterval: Duration.hours(3),
     });
-    const perAgent = (name: MetricName, statistic: string) => agents.map((agent) => agentMetric(name, agent, statistic, OPERATIONS_PERIOD).with({ label: agent }));
+    const perAgent = (name: MetricName, statistic: string) =>
+      agents.map((agent) => agentMetric(name, agent, statistic, OPERATIONS_PERIOD).with({ label: agent }));
     const search = (name: MetricName, dimension: string, statistic = 'Sum') =>
-      new cloudwatch.MathExpression({ expression: `SEARCH('{${METRICS_NAMESPACE},service,${dimension}} MetricName="${name}"', '${statistic}', ${OPERATIONS_PERIOD.toSeconds()})`, label: name, period: OPERATIONS_PERIOD });
-    const graph = (title: string, left: cloudwatch.IMetric[], extra: Partial<cloudwatch.GraphWidgetProps> = {}) => new cloudwatch.GraphWidget({ title, left, width: 8, height: 6, ...extra });
-    const utilisationAxis = { leftYAxis: { min: 0, max: 100, label: '%', showUnits: false }, leftAnnotations: [{ value: UTILISATION_THRESHOLD_PERCENT, label: 'alarm', color: cloudwatch.Color.RED }] };
-    this.dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: [...this.alarms], width: 24, height: 4 }));
+      new cloudwatch.MathExpression({
+        expression: `SEARCH('{${METRICS_NAMESPACE},service,${dimension}} MetricName="${name}"', '${statistic}', ${OPERATIONS_PERIOD.toSeconds()})`,
+        label: name,
+        period: OPERATIONS_PERIOD,
+      });
+    const graph = (title: string, left: cloudwatch.IMetric[], extra: Partial<cloudwatch.GraphWidgetProps> = {}) =>
+      new cloudwatch.GraphWidget({ title, left, width: 8, height: 6, ...extra });
+    const utilisationAxis = {
+      leftYAxis: { min: 0, max: 100, label: '%', showUnits: false },
+      leftAnnotations: [{ value: UTILISATION_THRESHOLD_PERCENT, label: 'alarm', color: cloudwatch.Color.RED }],
+    };
     this.dashboard.addWidgets(
-      graph('Turns finished (per agent)', [...perAgent(METRIC.turnsSucceeded, 'Sum'), ...perAgent(METRIC.turnsFailed, 'Sum'), ...perAgent(METRIC.turnsTimedOut, 'Sum')]),
+      new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: [...this.alarms], width: 24, height: 4 }),
+    );
+    this.dashboard.addWidgets(
+      graph('Turns finished (per agent)', [
+        ...perAgent(METRIC.turnsSucceeded, 'Sum'),
+        ...perAgent(METRIC.turnsFailed, 'Sum'),
+        ...perAgent(METRIC.turnsTimedOut, 'Sum'),
+      ]),
       graph('Turn duration p90 (ms, per agent)', perAgent(METRIC.turnDuration, 'p90')),
       graph(
         'Turn error rate (%, per agent)',
         agents.map((agent, i) => {
           const sum = (name: MetricName) => agentMetric(name, agent, cloudwatch.Stats.SUM, OPERATIONS_PERIOD);
-          return errorRate(sum(METRIC.turnsSucceeded), sum(METRIC.turnsFailed), sum(METRIC.turnsTimedOut), agent, `_${i}`);
+          return errorRate(
+            sum(METRIC.turnsSucceeded),
+            sum(METRIC.turnsFailed),
+            sum(METRIC.turnsTimedOut),
+            agent,
+            `_${i}`,
+          );
         }),
         { leftYAxis: { min: 0, label: '%', showUnits: false } },
       ),
     );
     this.dashboard.addWidgets(
-      graph('maxActiveThreads in use (%)', agents.map((agent) => agentMetric(METRIC.activeThreadsUtilisation, agent, cloudwatch.Stats.MAXIMUM, utilisationPeriod).with({ label: agent })), utilisationAxis),
-      graph('maxConcurrentTurns in use (%)', agents.map((agent) => agentMetric(METRIC.concurrentTurnsUtilisation, agent, cloudwatch.Stats.MAXIMUM, utilisationPeriod).with({ label: agent })), utilisationAxis),
+      graph(
+        'maxActiveThreads in use (%)',
+        agents.map((agent) =>
+          agentMetric(METRIC.activeThreadsUtilisation, agent, cloudwatch.Stats.MAXIMUM, utilisationPeriod).with({
+            label: agent,
+          }),
+        ),
+        utilisationAxis,
+      ),
+      graph(
+        'maxConcurrentTurns in use (%)',
+        agents.map((agent) =>
+          agentMetric(METRIC.concurrentTurnsUtilisation, agent, cloudwatch.Stats.MAXIMUM, utilisationPeriod).with({
+            label: agent,
+          }),
+        ),
+        utilisationAxis,
+      ),
       graph('Timed-out turns (per agent)', perAgent(METRIC.turnsTimedOut, 'Sum')),
     );
-    this.dashboard.addWidgets(graph('Refused by a full limit (agent, limit)', [search(METRIC.limitReached, 'agent,limit')]));
+    this.dashboard.addWidgets(
+      graph('Refused by a full limit (agent, limit)', [search(METRIC.limitReached, 'agent,limit')]),
+    );
     this.dashboard.addWidgets(
       graph('Model fallbacks (agent, provider)', [search(METRIC.modelFallback, 'agent,provider')]),
-      graph('Circuits opened / closed (provider)', [search(METRIC.circuitOpened, 'provider'), search(METRIC.circuitClosed, 'provider')]),
+      graph('Circuits opened / closed (provider)', [
+        search(METRIC.circuitOpened, 'provider'),
+        search(METRIC.circuitClosed, 'provider'),
+      ]),
       graph('Tool calls denied (agent, tool)', [search(METRIC.toolDenied, 'agent,tool')]),
     );
     this.dashboard.addWidgets(
-      graph('Secret accesses / denials (secret)', [search(METRIC.secretAccess, 'secret'), search(METRIC.secretDenied, 'secret')]),
-      graph('Rotations (secret)', [search(METRIC.rotationSucceeded, 'secret'), search(METRIC.rotationFailed, 'secret')]),
+      graph('Secret accesses / denials (secret)', [
+        search(METRIC.secretAccess, 'secret'),
+        search(METRIC.secretDenied, 'secret'),
+      ]),
+      graph('Rotations (secret)', [
+        search(METRIC.rotationSucceeded, 'secret'),
+        search(METRIC.rotationFailed, 'secret'),
+      ]),
       graph('Exposure-risk events', [serviceMetric(METRIC.exposureRisk, cloudwatch.Stats.SUM)]),
     );
     this.dashboard.addWidgets(
-      graph('Cleanup (idle sweep, recovery, reconciliation)', [METRIC.threadsCleaned, METRIC.leasesReleased, METRIC.countersRepaired, METRIC.threadsMoved, METRIC.auditWriteFailed].map((name) => serviceMetric(name, cloudwatch.Stats.SUM))),
-      graph('Idle sweep: items read, duration (ms)', [serviceMetric(METRIC.sweepItemsRead, cloudwatch.Stats.SUM)], { right: [serviceMetric(METRIC.sweepDuration, cloudwatch.Stats.MAXIMUM)] }),
+      graph(
+        'Cleanup (idle sweep, recovery, reconciliation)',
+        [
+          METRIC.threadsCleaned,
+          METRIC.leasesReleased,
+          METRIC.countersRepaired,
+          METRIC.threadsMoved,
+          METRIC.auditWriteFailed,
+        ].map((name) => serviceMetric(name, cloudwatch.Stats.SUM)),
+      ),
+      graph('Idle sweep: items read, duration (ms)', [serviceMetric(METRIC.sweepItemsRead, cloudwatch.Stats.SUM)], {
+        right: [serviceMetric(METRIC.sweepDuration, cloudwatch.Stats.MAXIMUM)],
+      }),
     );
   }
 }
 
 /** A metric the functions emit with an `agent` dimension (functions/shared/metric-names.ts). */
 function agentMetric(name: MetricName, agent: string, statistic: string, period: Duration): cloudwatch.Metric {
-  return new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: name, dimensionsMap: { service: METRICS_SERVICE, agent }, statistic, period });
+  return new cloudwatch.Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName: name,
+    dimensionsMap: { service: METRICS_SERVICE, agent },
+    statistic,
+    period,
+  });
 }
 
 /** The limits whose refusals LimitReached counts (its `limit` dimension). */
@@ -217,18 +311,46 @@ export const LIMITS = ['maxActiveThreads', 'maxConcurrentTurns', 'maxThreads'] a
 /** An agent's refusals by any full limit in a period: the sum of its LimitReached{agent, limit} counts. */
 function limitReached(agent: string): cloudwatch.MathExpression {
   const usingMetrics = Object.fromEntries(
-    LIMITS.map((limit, i) => [`limit${i}`, new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: METRIC.limitReached, dimensionsMap: { service: METRICS_SERVICE, agent, limit }, statistic: cloudwatch.Stats.SUM, period: OPERATIONS_PERIOD })]),
+    LIMITS.map((limit, i) => [
+      `limit${i}`,
+      new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: METRIC.limitReached,
+        dimensionsMap: { service: METRICS_SERVICE, agent, limit },
+        statistic: cloudwatch.Stats.SUM,
+        period: OPERATIONS_PERIOD,
+      }),
+    ]),
   );
-  return new cloudwatch.MathExpression({ expression: Object.keys(usingMetrics).map((id) => `FILL(${id}, 0)`).join(' + '), usingMetrics, label: agent, period: OPERATIONS_PERIOD });
+  return new cloudwatch.MathExpression({
+    expression: Object.keys(usingMetrics)
+      .map((id) => `FILL(${id}, 0)`)
+      .join(' + '),
+    usingMetrics,
+    label: agent,
+    period: OPERATIONS_PERIOD,
+  });
 }
 
 /** A metric with no dimension but `service`. */
 function serviceMetric(name: MetricName, statistic: string): cloudwatch.Metric {
-  return new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: name, dimensionsMap: { service: METRICS_SERVICE }, statistic, period: OPERATIONS_PERIOD });
+  return new cloudwatch.Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName: name,
+    dimensionsMap: { service: METRICS_SERVICE },
+    statistic,
+    period: OPERATIONS_PERIOD,
+  });
 }
 
 /** Percent of finished turns that failed or timed out; 0 below ERROR_RATE_MIN_TURNS turns (and with none: periods without turns have no data). */
-function errorRate(succeeded: cloudwatch.Metric, failed: cloudwatch.Metric, timedOut: cloudwatch.Metric, agent: string, idSuffix = ''): cloudwatch.MathExpression {
+function errorRate(
+  succeeded: cloudwatch.Metric,
+  failed: cloudwatch.Metric,
+  timedOut: cloudwatch.Metric,
+  agent: string,
+  idSuffix = '',
+): cloudwatch.MathExpression {
   // Ids are unique per graph: a widget showing every agent's rate gives each its own suffix.
   const [s, f, t] = ['succeeded', 'failed', 'timedOut'].map((id) => `${id}${idSuffix}`);
   const total = `FILL(${s}, 0) + FILL(${f}, 0) + FILL(${t}, 0)`;

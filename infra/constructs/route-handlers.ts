@@ -67,11 +67,14 @@ export class RouteHandlers extends Construct {
     for (const route of routes) {
       const timeoutSeconds = route.timeoutSeconds ?? DEFAULT_HANDLER_TIMEOUT_SECONDS;
       if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > MAX_ROUTE_TIMEOUT_SECONDS) {
-        throw new Error(`route ${route.method} ${route.path}: timeoutSeconds must be a whole number from 1 to ${MAX_ROUTE_TIMEOUT_SECONDS} (the API Gateway integration limit), got ${timeoutSeconds}`);
+        throw new Error(
+          `route ${route.method} ${route.path}: timeoutSeconds must be a whole number from 1 to ${MAX_ROUTE_TIMEOUT_SECONDS} (the API Gateway integration limit), got ${timeoutSeconds}`,
+        );
       }
       const current = needs.get(route.handler);
       needs.set(route.handler, {
-        table: current === undefined || ACCESS_RANK[route.table] > ACCESS_RANK[current.table] ? route.table : current.table,
+        table:
+          current === undefined || ACCESS_RANK[route.table] > ACCESS_RANK[current.table] ? route.table : current.table,
         startsTurns: (current?.startsTurns ?? false) || route.startsTurns === true,
         timeoutSeconds: Math.max(current?.timeoutSeconds ?? 0, timeoutSeconds),
         secrets: new Set([...(current?.secrets ?? []), ...(route.secrets ? [route.secrets] : [])]),
@@ -91,11 +94,15 @@ export class RouteHandlers extends Construct {
       });
       grantTableAccess(fn, props.table, need.table);
       if (need.startsTurns) {
-        if (props.turns === undefined) throw new Error(`handler ${handler} starts turns, but RouteHandlers got no turn workflow (props.turns)`);
+        if (props.turns === undefined)
+          throw new Error(`handler ${handler} starts turns, but RouteHandlers got no turn workflow (props.turns)`);
         props.turns.allowStartingTurns(fn);
         turnStarters.add(handler);
       }
-      if (need.secrets.size > 0 && props.secrets === undefined) throw new Error(`handler ${handler} needs Secrets Manager access, but RouteHandlers got no secrets (props.secrets)`);
+      if (need.secrets.size > 0 && props.secrets === undefined)
+        throw new Error(
+          `handler ${handler} needs Secrets Manager access, but RouteHandlers got no secrets (props.secrets)`,
+        );
       if (need.secrets.has('describe')) props.secrets!.grantDescribe(fn);
       if (need.secrets.has('rotate')) props.secrets!.grantRotate(fn);
       functions.set(handler, fn);

@@ -60,7 +60,12 @@ export class ScheduledJob extends Construct {
     this.schedule = new events.Rule(this, 'Schedule', {
       description: `${props.description}, ${props.schedule}`,
       schedule: events.Schedule.expression(props.schedule),
-      targets: [new targets.LambdaFunction(this.handler.function, { retryAttempts: MAINTENANCE_TICK_RETRIES, maxEventAge: MAINTENANCE_TICK_MAX_AGE })],
+      targets: [
+        new targets.LambdaFunction(this.handler.function, {
+          retryAttempts: MAINTENANCE_TICK_RETRIES,
+          maxEventAge: MAINTENANCE_TICK_MAX_AGE,
+        }),
+      ],
     });
   }
 }

@@ -6,7 +6,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { rotationRules, type RotationConfig, type RotationRules } from '../../lib/secrets/rotation-rules.js';
+import { type RotationConfig, type RotationRules, rotationRules } from '../../lib/secrets/rotation-rules.js';
 import { grantTableAccess } from './table-access.js';
 import { ThreadboundFunction } from './threadbound-function.js';
 
@@ -99,7 +99,9 @@ export class SecretRotation extends Construct {
     if (props.secrets.length === 0) throw new Error('SecretRotation needs at least one secret with rotation');
     const stack = Stack.of(this);
     // Checked before any resource exists: a schedule Secrets Manager would refuse fails synth.
-    const rules = new Map(props.secrets.map((secret) => [secret.name, rotationRules(secret.name, secret.rotation)] as const));
+    const rules = new Map(
+      props.secrets.map((secret) => [secret.name, rotationRules(secret.name, secret.rotation)] as const),
+    );
     this.rules = rules;
 
     this.handler = new ThreadboundFunction(this, 'Function', {
@@ -120,7 +122,10 @@ export class SecretRotation extends Construct {
     );
     const owned = props.secrets.filter((secret) => secret.owned);
     if (owned.length > 0) {
-      if (props.key === undefined) throw new Error(`secrets ${owned.map((secret) => `"${secret.name}"`).join(', ')} are owned by the stack, but SecretRotation got no key`);
+      if (props.key === undefined)
+        throw new Error(
+          `secrets ${owned.map((secret) => `"${secret.name}"`).join(', ')} are owned by the stack, but SecretRotation got no key`,
+        );
       fn.role.addToPolicy(
         new iam.PolicyStatement({
           actions: [...ROTATION_KEY_ACTIONS],

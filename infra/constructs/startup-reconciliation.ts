@@ -1,4 +1,4 @@
-import { CfnResource, CustomResource, CustomResourceProviderBase, Duration, Stack } from 'aws-cdk-lib';
+import { type CfnResource, type CustomResource, CustomResourceProviderBase, Duration, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as triggers from 'aws-cdk-lib/triggers';
@@ -33,7 +33,8 @@ export function deployNonce(scope: IConstruct): string {
   const given: unknown = scope.node.tryGetContext(DEPLOY_NONCE_CONTEXT);
   if (given === undefined || given === null) return String(Date.now());
   const nonce = String(given);
-  if (nonce.trim() === '') throw new Error(`context ${DEPLOY_NONCE_CONTEXT} must not be empty (omit it to use the synth time)`);
+  if (nonce.trim() === '')
+    throw new Error(`context ${DEPLOY_NONCE_CONTEXT} must not be empty (omit it to use the synth time)`);
   return nonce;
 }
 
@@ -82,7 +83,8 @@ export class StartupReconciliation extends Construct {
       entry: 'functions/maintenance/reconcile.ts',
       configPath: props.configPath,
       tableName: props.table.tableName,
-      description: 'threadbound startup reconciliation (threads in line with the config, counters with the threads), run after every deployment',
+      description:
+        'threadbound startup reconciliation (threads in line with the config, counters with the threads), run after every deployment',
       timeout: RECONCILE_TIMEOUT,
     });
     grantTableAccess(this.handler, props.table, 'write');
@@ -131,7 +133,9 @@ export interface TriggerProviderResources {
 export function hardenTriggerProvider(stack: Stack): TriggerProviderResources {
   const provider = stack.node.tryFindChild(TRIGGER_PROVIDER_ID);
   if (!(provider instanceof CustomResourceProviderBase)) {
-    throw new Error(`the Trigger provider ${TRIGGER_PROVIDER_ID} was not found under stack ${stack.stackName}: aws-cdk-lib/triggers changed, review hardenTriggerProvider`);
+    throw new Error(
+      `the Trigger provider ${TRIGGER_PROVIDER_ID} was not found under stack ${stack.stackName}: aws-cdk-lib/triggers changed, review hardenTriggerProvider`,
+    );
   }
   const role = provider.node.findChild('Role') as CfnResource;
   const providerFunction = provider.node.findChild('Handler') as CfnResource;
@@ -140,7 +144,11 @@ export function hardenTriggerProvider(stack: Stack): TriggerProviderResources {
   if (logGroup === undefined) {
     logGroup = new logs.LogGroup(provider, 'Logs', { retention: FUNCTION_LOG_RETENTION });
     providerFunction.addPropertyOverride('LoggingConfig', { LogGroup: logGroup.logGroupName });
-    provider.addToRolePolicy({ Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: logGroup.logGroupArn });
+    provider.addToRolePolicy({
+      Effect: 'Allow',
+      Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      Resource: logGroup.logGroupArn,
+    });
     role.addPropertyDeletionOverride('ManagedPolicyArns');
   }
   return { role, function: providerFunction, logGroup };

@@ -18,7 +18,8 @@ export const FUNCTION_LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
 
 // esbuild emits ESM, but some dependencies are CommonJS and call require(); give them one.
 // The alias avoids clashing with any identifier esbuild generates in the bundle.
-const ESM_REQUIRE_BANNER = "import { createRequire as __tbCreateRequire } from 'node:module'; const require = __tbCreateRequire(import.meta.url);";
+const ESM_REQUIRE_BANNER =
+  "import { createRequire as __tbCreateRequire } from 'node:module'; const require = __tbCreateRequire(import.meta.url);";
 
 /** Props of a {@link ThreadboundFunction}. */
 export interface ThreadboundFunctionProps {

@@ -1,4 +1,3 @@
-import { PLACEHOLDER_FIELD } from '../../lib/secrets/reference.js';
 import { Arn, ArnFormat, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -6,7 +5,8 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { Config, SecretConfig } from '../../lib/config/schema.js';
-import { ROTATION_FUNCTION_ARN_ENV, SecretRotation, type RotatedSecret } from './secret-rotation.js';
+import { PLACEHOLDER_FIELD } from '../../lib/secrets/reference.js';
+import { ROTATION_FUNCTION_ARN_ENV, type RotatedSecret, SecretRotation } from './secret-rotation.js';
 import type { ThreadboundFunction } from './threadbound-function.js';
 
 /** Scheme of a secret the stack creates and owns: `aws-secretsmanager://<secret name>`. */
@@ -27,7 +27,10 @@ export const SECRET_PLACEHOLDER: secretsmanager.SecretStringGenerator = {
 };
 
 /** The first value of a `generated` secret: 43 letters and digits, the format its rotation also makes. */
-export const GENERATED_INITIAL_VALUE: secretsmanager.SecretStringGenerator = { passwordLength: 43, excludePunctuation: true };
+export const GENERATED_INITIAL_VALUE: secretsmanager.SecretStringGenerator = {
+  passwordLength: 43,
+  excludePunctuation: true,
+};
 
 /**
  * The only version stage an agent may read. The resolver (lib/secrets/secrets-manager-source.ts)
@@ -57,9 +60,12 @@ export type SecretLocation =
  * closed (AccessDenied), never grants another secret.
  */
 export function secretLocation(source: string): SecretLocation {
-  if (source.startsWith(OWNED_SECRET_SCHEME)) return { kind: 'owned', secretName: source.slice(OWNED_SECRET_SCHEME.length) };
+  if (source.startsWith(OWNED_SECRET_SCHEME))
+    return { kind: 'owned', secretName: source.slice(OWNED_SECRET_SCHEME.length) };
   if (source.startsWith('arn:')) return { kind: 'arn', arn: source, complete: COMPLETE_ARN_SUFFIX.test(source) };
-  throw new Error(`unsupported secret source "${source}" (expected "${OWNED_SECRET_SCHEME}<name>" or a Secrets Manager secret ARN)`);
+  throw new Error(
+    `unsupported secret source "${source}" (expected "${OWNED_SECRET_SCHEME}<name>" or a Secrets Manager secret ARN)`,
+  );
 }
 
 /** The alias of the stack's secrets key. */
@@ -72,7 +78,10 @@ export function secretsKeyAlias(stackName: string): string {
  * schedule). A secret with `rotation` gets its schedule from {@link SecretRotation} and needs none.
  */
 export function rotationAcknowledgementReason(configName: string, secretName: string, secret: SecretConfig): string {
-  if (secret.rotation !== undefined) throw new Error(`secret "${configName}" has rotation: its RotationSchedule satisfies AwsSolutions-SMG4, nothing to acknowledge`);
+  if (secret.rotation !== undefined)
+    throw new Error(
+      `secret "${configName}" has rotation: its RotationSchedule satisfies AwsSolutions-SMG4, nothing to acknowledge`,
+    );
   return (
     `The config gives secret "${configName}" (Secrets Manager name ${secretName}) no "rotation": threadbound does not rotate it. ` +
     'It holds an operator-owned provider API key that only the provider can reissue, so no rotation Lambda can rotate it: the operator ' +
@@ -131,14 +140,19 @@ export class ThreadboundSecrets extends Construct {
     this.config = props.config;
     const stack = Stack.of(this);
 
-    const locations = new Map(Object.entries(props.config.secrets).map(([name, secret]) => [name, secretLocation(secret.source)] as const));
+    const locations = new Map(
+      Object.entries(props.config.secrets).map(([name, secret]) => [name, secretLocation(secret.source)] as const),
+    );
     this.locations = locations;
 
     const ownedBy = new Map<string, string>();
     for (const [name, location] of locations) {
       if (location.kind !== 'owned') continue;
       const other = ownedBy.get(location.secretName);
-      if (other !== undefined) throw new Error(`secrets "${other}" and "${name}" both create the secret "${location.secretName}"; give them distinct names`);
+      if (other !== undefined)
+        throw new Error(
+          `secrets "${other}" and "${name}" both create the secret "${location.secretName}"; give them distinct names`,
+        );
       ownedBy.set(location.secretName, name);
     }
 
@@ -165,7 +179,8 @@ export class ThreadboundSecrets extends Construct {
           encryptionKey: this.key,
           // A generated secret starts with a usable random value; any other starts with a marked
           // placeholder the resolver treats as "not set yet" (never sent to a provider).
-          generateSecretString: config.rotation?.strategy === 'generated' ? GENERATED_INITIAL_VALUE : SECRET_PLACEHOLDER,
+          generateSecretString:
+            config.rotation?.strategy === 'generated' ? GENERATED_INITIAL_VALUE : SECRET_PLACEHOLDER,
           // A deleted provider key is an outage: the secret outlives the stack.
           removalPolicy: RemovalPolicy.RETAIN,
         });
@@ -202,12 +217,20 @@ export class ThreadboundSecrets extends Construct {
         rotation: props.config.secrets[name]!.rotation!,
         secretId: secrets.get(name)!.secretArn,
         policyArn: this.policyArns.get(name)!,
-        account: location.kind === 'owned' ? stack.account : Arn.split(location.arn, ArnFormat.COLON_RESOURCE_NAME).account!,
+        account:
+          location.kind === 'owned' ? stack.account : Arn.split(location.arn, ArnFormat.COLON_RESOURCE_NAME).account!,
         owned: location.kind === 'owned',
       };
     });
     this.rotation =
-      rotated.length === 0 ? undefined : new SecretRotation(this, 'Rotation', { table: props.table, configPath: props.configPath, secrets: rotated, key: this.key });
+      rotated.length === 0
+        ? undefined
+        : new SecretRotation(this, 'Rotation', {
+            table: props.table,
+            configPath: props.configPath,
+            secrets: rotated,
+            key: this.key,
+          });
   }
 
   /** ARN of a configured secret: the owned secret's ARN (a token), or the ARN of the config. */
@@ -218,7 +241,8 @@ export class ThreadboundSecrets extends Construct {
   /** A configured secret by config name; throws for an unknown name. */
   secret(name: string): secretsmanager.ISecret {
     const secret = this.secrets.get(name);
-    if (secret === undefined) throw new Error(`unknown secret "${name}" (configured: ${[...this.secrets.keys()].join(', ') || 'none'})`);
+    if (secret === undefined)
+      throw new Error(`unknown secret "${name}" (configured: ${[...this.secrets.keys()].join(', ') || 'none'})`);
     return secret;
   }
 

@@ -1,5 +1,11 @@
 import type { Construct } from 'constructs';
-import { MAINTENANCE_JOB_TIMEOUT, MAINTENANCE_TICK_MAX_AGE, MAINTENANCE_TICK_RETRIES, ScheduledJob, type ScheduledJobProps } from './scheduled-job.js';
+import {
+  MAINTENANCE_JOB_TIMEOUT,
+  MAINTENANCE_TICK_MAX_AGE,
+  MAINTENANCE_TICK_RETRIES,
+  ScheduledJob,
+  type ScheduledJobProps,
+} from './scheduled-job.js';
 
 /**
  * How often the recovery function runs. It bounds how long a crashed turn (its process died, its

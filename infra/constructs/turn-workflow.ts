@@ -11,8 +11,8 @@ import { Construct } from 'constructs';
 import { durationSeconds } from '../../lib/config/duration.js';
 import type { AgentConfig, Config } from '../../lib/config/schema.js';
 import { TURN_WORKFLOW_FILE, type TurnWorkflowSubstitutions } from '../../lib/workflows/turn-workflow.js';
-import type { TurnStarter } from './route-handlers.js';
 import { grantModelAccess } from './model-access.js';
+import type { TurnStarter } from './route-handlers.js';
 import { grantTableAccess } from './table-access.js';
 import { ThreadboundFunction } from './threadbound-function.js';
 
@@ -69,7 +69,8 @@ export interface TurnWorkflowNames {
 
 /** Derives and validates the workflow's names; throws a synth error naming the culprit if one is too long. */
 export function turnWorkflowNames(stackName: string, agentNames: readonly string[]): TurnWorkflowNames {
-  if (Token.isUnresolved(stackName)) throw new Error('the turn workflow needs a concrete stack name: agent Lambdas are named after it');
+  if (Token.isUnresolved(stackName))
+    throw new Error('the turn workflow needs a concrete stack name: agent Lambdas are named after it');
   const agentFunctionPrefix = `${stackName}-agent-`;
   const agentFunctionNames = new Map<string, string>();
   for (const agent of agentNames) {
@@ -80,12 +81,15 @@ export function turnWorkflowNames(stackName: string, agentNames: readonly string
           `use a shorter stack name (now ${stackName.length} characters) or agent name`,
       );
     }
-    if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new Error(`agent "${agent}": "${name}" is not a valid Lambda function name`);
+    if (!/^[A-Za-z0-9_-]+$/.test(name))
+      throw new Error(`agent "${agent}": "${name}" is not a valid Lambda function name`);
     agentFunctionNames.set(agent, name);
   }
   const stateMachineName = `${stackName}-turn`;
   if (stateMachineName.length > MAX_STATE_MACHINE_NAME_LENGTH) {
-    throw new Error(`state machine name "${stateMachineName}" is longer than ${MAX_STATE_MACHINE_NAME_LENGTH} characters; use a shorter stack name`);
+    throw new Error(
+      `state machine name "${stateMachineName}" is longer than ${MAX_STATE_MACHINE_NAME_LENGTH} characters; use a shorter stack name`,
+    );
   }
   return { agentFunctionPrefix, agentFunctionNames, stateMachineName };
 }
@@ -103,7 +107,9 @@ export function loadTurnDefinition(substitutions: Readonly<Record<string, string
   const missing = [...used].filter((name) => !given.has(name));
   const unused = [...given].filter((name) => !used.has(name));
   if (missing.length > 0 || unused.length > 0) {
-    throw new Error(`turn workflow ${TURN_WORKFLOW_FILE.pathname}: placeholders without a substitution [${missing.join(', ')}], substitutions without a placeholder [${unused.join(', ')}]`);
+    throw new Error(
+      `turn workflow ${TURN_WORKFLOW_FILE.pathname}: placeholders without a substitution [${missing.join(', ')}], substitutions without a placeholder [${unused.join(', ')}]`,
+    );
   }
   return JSON.stringify(JSON.parse(text));
 }
@@ -274,6 +280,8 @@ export class TurnWorkflow extends Construct implements TurnStarter {
   /** Sets STATE_MACHINE_ARN on the function and lets its role call states:StartExecution on this state machine only. */
   allowStartingTurns(fn: ThreadboundFunction): void {
     fn.function.addEnvironment('STATE_MACHINE_ARN', this.stateMachineArn);
-    fn.role.addToPolicy(new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [this.stateMachineArn] }));
+    fn.role.addToPolicy(
+      new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [this.stateMachineArn] }),
+    );
   }
 }

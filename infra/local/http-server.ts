@@ -1,10 +1,17 @@
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, APIGatewayRequestAuthorizerEventV2, Context } from 'aws-lambda';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+  APIGatewayRequestAuthorizerEventV2,
+  Context,
+} from 'aws-lambda';
 import { DEFAULT_HANDLER_TIMEOUT_SECONDS, type RouteDefinition } from '../../lib/api/routes.js';
 import { authorizerEvent, lambdaContext, matchRoute, proxyEvent } from './api-gateway.js';
 
 type RouteHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
-type Authorizer = (event: APIGatewayRequestAuthorizerEventV2) => Promise<{ isAuthorized: boolean; context?: Record<string, unknown> }>;
+type Authorizer = (
+  event: APIGatewayRequestAuthorizerEventV2,
+) => Promise<{ isAuthorized: boolean; context?: Record<string, unknown> }>;
 
 /** API Gateway's own payload limit; the handlers enforce the API's much smaller one. */
 const GATEWAY_MAX_BODY = 10 * 1024 * 1024;
@@ -20,13 +27,19 @@ export function createApiServer(options: {
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
     res.end(JSON.stringify(body));
   };
-  const gatewayError = (res: ServerResponse, status: number, code: string, message: string) => send(res, status, { error: { code, message } });
+  const gatewayError = (res: ServerResponse, status: number, code: string, message: string) =>
+    send(res, status, { error: { code, message } });
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const match = matchRoute(options.routes, req.method ?? 'GET', url.pathname);
     if (!('route' in match)) {
-      gatewayError(res, 404, 'route_not_found', match.methodMismatch ? `${req.method} is not supported on ${url.pathname}` : `no route ${url.pathname}`);
+      gatewayError(
+        res,
+        404,
+        'route_not_found',
+        match.methodMismatch ? `${req.method} is not supported on ${url.pathname}` : `no route ${url.pathname}`,
+      );
       return;
     }
     const body = await readBody(req, GATEWAY_MAX_BODY);
@@ -52,7 +65,8 @@ export function createApiServer(options: {
     if (!handler) throw new Error(`no handler loaded for ${match.route.handler}`);
     const timeoutMs = (match.route.timeoutSeconds ?? DEFAULT_HANDLER_TIMEOUT_SECONDS) * 1000;
     const result = await handler(event, lambdaContext(`threadbound-${match.route.handler}`, timeoutMs));
-    const payload = result.body === undefined ? '' : result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body;
+    const payload =
+      result.body === undefined ? '' : result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body;
     res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
     res.end(payload);
   };

@@ -1,5 +1,5 @@
-import type { Context } from 'aws-lambda';
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Context } from 'aws-lambda';
 import { lambdaContext } from './api-gateway.js';
 
 /**
@@ -51,7 +51,8 @@ class LocalInvokeStore {
     return this.storage.getStore()?.[key] as T | undefined;
   }
   set<T = unknown>(key: string | symbol, value: T): void {
-    if (key === REQUEST_ID || key === X_RAY_TRACE_ID) throw new Error(`Cannot modify protected Lambda context field: ${String(key)}`);
+    if (key === REQUEST_ID || key === X_RAY_TRACE_ID)
+      throw new Error(`Cannot modify protected Lambda context field: ${String(key)}`);
     const state = this.storage.getStore();
     if (!state) throw new Error('no invocation is running');
     state[key] = value;
@@ -80,7 +81,10 @@ export function enableConcurrentInvocations(): void {
  * A handler as the local stack invokes it: each call in its own invocation scope (its request id,
  * as Lambda's runtime does) with a Lambda context named `functionName` when the caller has none.
  */
-export function localInvocation<E, R>(functionName: string, handler: (event: E, context: Context) => Promise<R>): (event: E, context?: Context) => Promise<R> {
+export function localInvocation<E, R>(
+  functionName: string,
+  handler: (event: E, context: Context) => Promise<R>,
+): (event: E, context?: Context) => Promise<R> {
   return (event, context) => {
     const invocationContext = context ?? lambdaContext(functionName, WORKER_TIMEOUT_MS);
     if (!store) return handler(event, invocationContext);

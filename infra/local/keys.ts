@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateApiKey, hashApiKey, TENANT_PATTERN, type ApiKeyStore } from '../../lib/auth/api-keys.js';
+import { type ApiKeyStore, generateApiKey, hashApiKey, TENANT_PATTERN } from '../../lib/auth/api-keys.js';
 import { LocalStackError } from './errors.js';
 
 /** An API key of the local stack, in clear (it is printed for the developer and kept in the data dir). */
@@ -18,7 +18,14 @@ export function parseLocalKeys(text: string): LocalKey[] {
     .filter(Boolean)
     .map((part) => {
       const [key, tenant, flag, ...rest] = part.split(':');
-      if (!key || key.length < 16 || !tenant || !TENANT_PATTERN.test(tenant) || (flag !== undefined && flag !== 'admin') || rest.length > 0) {
+      if (
+        !key ||
+        key.length < 16 ||
+        !tenant ||
+        !TENANT_PATTERN.test(tenant) ||
+        (flag !== undefined && flag !== 'admin') ||
+        rest.length > 0
+      ) {
         throw new LocalStackError(
           'invalid_local_keys',
           `THREADBOUND_LOCAL_KEYS: "${part.slice(0, 8)}…" is not <key>:<tenant>[:admin] (key at least 16 characters, tenant lower-case letters, digits and "-")`,
@@ -48,5 +55,6 @@ export function localKeys(dataDir: string, fromEnv: string | undefined): { keys:
 /** Stores the keys hashed, exactly as the cloud does. */
 export async function registerKeys(store: ApiKeyStore, keys: LocalKey[]): Promise<void> {
   const createdAt = new Date().toISOString();
-  for (const { key, tenant, admin } of keys) await store.put({ keyHash: hashApiKey(key), tenant, admin, label: 'local', createdAt });
+  for (const { key, tenant, admin } of keys)
+    await store.put({ keyHash: hashApiKey(key), tenant, admin, label: 'local', createdAt });
 }

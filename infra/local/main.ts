@@ -1,7 +1,7 @@
 import { logger } from '../../functions/shared/logger.js';
 import { ConfigError } from '../../lib/config/errors.js';
 import { LocalStackError } from './errors.js';
-import { startLocalStack, type LocalStack } from './stack.js';
+import { type LocalStack, startLocalStack } from './stack.js';
 
 /**
  * The stack's own lines (a failed request, stopping): JSON like the handlers' lines, redacted like

@@ -1,7 +1,13 @@
-import { CreateSecretCommand, DescribeSecretCommand, ResourceExistsException, ResourceNotFoundException, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { randomBytes } from 'node:crypto';
-import type { Config } from '../../lib/config/schema.js';
+import {
+  CreateSecretCommand,
+  DescribeSecretCommand,
+  ResourceExistsException,
+  ResourceNotFoundException,
+  type SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import { rateIntervalMs } from '../../lib/config/schedule.js';
+import type { Config } from '../../lib/config/schema.js';
 import { isOwnedSource, secretId } from '../../lib/secrets/reference.js';
 
 /** A cron() schedule has no fixed interval; locally it rotates daily (the contract's default). */
@@ -13,7 +19,13 @@ const CRON_INTERVAL_MS = 86_400_000;
  * its schedule's interval, through the same `rotate` the admin route uses (RotateSecret with the
  * rotation function, which the local endpoint runs step by step).
  */
-export function rotationTick(config: Config, client: SecretsManagerClient, rotate: (name: string) => Promise<unknown>, startedAt: Date, now: () => Date = () => new Date()) {
+export function rotationTick(
+  config: Config,
+  client: SecretsManagerClient,
+  rotate: (name: string) => Promise<unknown>,
+  startedAt: Date,
+  now: () => Date = () => new Date(),
+) {
   // When each secret was last tried here: a rotation that failed (LastRotatedDate does not move)
   // is tried again after its interval, not on every tick.
   const attempted = new Map<string, number>();
@@ -50,7 +62,13 @@ export async function ensureGeneratedSecrets(config: Config, client: SecretsMana
   for (const [name, secret] of Object.entries(config.secrets)) {
     if (secret.rotation?.strategy !== 'generated' || !isOwnedSource(secret.source)) continue;
     try {
-      await client.send(new CreateSecretCommand({ Name: secretId(secret.source), SecretString: randomAlphanumeric(43), Description: `threadbound secret "${name}" (generated)` }));
+      await client.send(
+        new CreateSecretCommand({
+          Name: secretId(secret.source),
+          SecretString: randomAlphanumeric(43),
+          Description: `threadbound secret "${name}" (generated)`,
+        }),
+      );
       created.push(name);
     } catch (error) {
       if (!(error instanceof ResourceExistsException)) throw error;
@@ -62,7 +80,10 @@ export async function ensureGeneratedSecrets(config: Config, client: SecretsMana
 function randomAlphanumeric(length: number): string {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
   // 248 = 62 * 4: rejecting bytes above it keeps every character equally likely.
-  return Array.from(randomBytes(length * 2).filter((byte) => byte < 248), (byte) => alphabet[byte % 62])
+  return Array.from(
+    randomBytes(length * 2).filter((byte) => byte < 248),
+    (byte) => alphabet[byte % 62],
+  )
     .slice(0, length)
     .join('');
 }

@@ -126,21 +126,32 @@ class ServiceError extends Error {
   }
 }
 
-const notFound = (message = "Secrets Manager can't find the specified secret.") => new ServiceError('ResourceNotFoundException', message);
+const notFound = (message = "Secrets Manager can't find the specified secret.") =>
+  new ServiceError('ResourceNotFoundException', message);
 const invalidParameter = (message: string) => new ServiceError('InvalidParameterException', message);
 const invalidRequest = (message: string) => new ServiceError('InvalidRequestException', message);
 
 /** The front-end check AWS applies to a modelled constraint (length, range, required). */
 function validation(field: string, rule: string, value?: unknown): ServiceError {
-  const shown = value === undefined ? '' : ` '${typeof value === 'string' && value.length > 64 ? `${value.slice(0, 64)}…` : String(value)}'`;
+  const shown =
+    value === undefined
+      ? ''
+      : ` '${typeof value === 'string' && value.length > 64 ? `${value.slice(0, 64)}…` : String(value)}'`;
   const at = value === undefined ? `Value null at '${field}'` : `Value${shown} at '${field}'`;
-  return new ServiceError('ValidationException', `1 validation error detected: ${at} failed to satisfy constraint: Member must ${rule}`);
+  return new ServiceError(
+    'ValidationException',
+    `1 validation error detected: ${at} failed to satisfy constraint: Member must ${rule}`,
+  );
 }
 
 const wireName = (key: string) => key.charAt(0).toLowerCase() + key.slice(1);
 
 /** A string member of the request, checked against the service model's length limits. */
-function text(body: Body, key: string, limits: { required?: boolean; min?: number; max?: number } = {}): string | undefined {
+function text(
+  body: Body,
+  key: string,
+  limits: { required?: boolean; min?: number; max?: number } = {},
+): string | undefined {
   const value = body[key];
   if (value === undefined || value === null) {
     if (limits.required) throw validation(wireName(key), 'not be null');
@@ -149,8 +160,10 @@ function text(body: Body, key: string, limits: { required?: boolean; min?: numbe
   if (typeof value !== 'string') throw new ServiceError('SerializationException', `${key} must be a string`);
   // Secret values are never echoed back in an error message.
   const shown = key === 'SecretString' || key === 'SecretBinary' ? '***' : value;
-  if (limits.min !== undefined && value.length < limits.min) throw validation(wireName(key), `have length greater than or equal to ${limits.min}`, shown);
-  if (limits.max !== undefined && value.length > limits.max) throw validation(wireName(key), `have length less than or equal to ${limits.max}`, shown);
+  if (limits.min !== undefined && value.length < limits.min)
+    throw validation(wireName(key), `have length greater than or equal to ${limits.min}`, shown);
+  if (limits.max !== undefined && value.length > limits.max)
+    throw validation(wireName(key), `have length less than or equal to ${limits.max}`, shown);
   return value;
 }
 
@@ -158,9 +171,12 @@ function text(body: Body, key: string, limits: { required?: boolean; min?: numbe
 function integer(body: Body, key: string, range: { min?: number; max?: number } = {}): number | undefined {
   const value = body[key];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw new ServiceError('SerializationException', `${key} must be an integer`);
-  if (range.min !== undefined && value < range.min) throw validation(wireName(key), `have value greater than or equal to ${range.min}`, value);
-  if (range.max !== undefined && value > range.max) throw validation(wireName(key), `have value less than or equal to ${range.max}`, value);
+  if (typeof value !== 'number' || !Number.isInteger(value))
+    throw new ServiceError('SerializationException', `${key} must be an integer`);
+  if (range.min !== undefined && value < range.min)
+    throw validation(wireName(key), `have value greater than or equal to ${range.min}`, value);
+  if (range.max !== undefined && value > range.max)
+    throw validation(wireName(key), `have value less than or equal to ${range.max}`, value);
   return value;
 }
 
@@ -178,9 +194,11 @@ const versionIdParam = (body: Body, key: string) => text(body, key, { min: 32, m
 function secretValue(body: Body): { secretString?: string; secretBinary?: string } | undefined {
   const secretString = text(body, 'SecretString', { max: 65_536 });
   const secretBinary = text(body, 'SecretBinary');
-  if (secretString !== undefined && secretBinary !== undefined) throw invalidRequest("You can't specify both SecretString and SecretBinary.");
+  if (secretString !== undefined && secretBinary !== undefined)
+    throw invalidRequest("You can't specify both SecretString and SecretBinary.");
   // AWS rejects an empty string as if no value had been given.
-  if (secretString === '' || secretBinary === '') throw invalidRequest('You must provide either SecretString or SecretBinary.');
+  if (secretString === '' || secretBinary === '')
+    throw invalidRequest('You must provide either SecretString or SecretBinary.');
   if (secretString !== undefined) return { secretString };
   if (secretBinary !== undefined) return { secretBinary };
   return undefined;
@@ -216,7 +234,11 @@ function loadState(dataFile: string): StoredState {
     if (state.format !== 1 || !Array.isArray(state.secrets)) throw new Error('unknown format');
     return state;
   } catch (error) {
-    throw new LocalStackError('secrets_data_unreadable', `${dataFile} is not a local Secrets Manager data file; move it away to start with no secrets`, { cause: error });
+    throw new LocalStackError(
+      'secrets_data_unreadable',
+      `${dataFile} is not a local Secrets Manager data file; move it away to start with no secrets`,
+      { cause: error },
+    );
   }
 }
 
@@ -272,7 +294,8 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
   };
   const findLive = (id: string) => {
     const secret = find(id);
-    if (secret.deletedDate !== undefined) throw invalidRequest("You can't perform this operation on the secret because it was marked for deletion.");
+    if (secret.deletedDate !== undefined)
+      throw invalidRequest("You can't perform this operation on the secret because it was marked for deletion.");
     return secret;
   };
   const version = (secret: StoredSecret, versionId: string) => secret.versions.find((v) => v.versionId === versionId);
@@ -318,7 +341,10 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
     const name = text(body, 'Name', { required: true, min: 1, max: 512 })!;
     // The name's character set is checked by the service, which answers ValidationException.
     if (!NAME_PATTERN.test(name)) {
-      throw new ServiceError('ValidationException', 'Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!');
+      throw new ServiceError(
+        'ValidationException',
+        'Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!',
+      );
     }
     const token = versionIdParam(body, 'ClientRequestToken') ?? randomUUID();
     const description = text(body, 'Description', { max: 2048 });
@@ -327,13 +353,18 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
     const value = secretValue(body);
     const existing = state.secrets.find((s) => s.name === name);
     if (existing?.deletedDate !== undefined) {
-      throw invalidRequest("You can't create this secret because a secret with this name is already scheduled for deletion.");
+      throw invalidRequest(
+        "You can't create this secret because a secret with this name is already scheduled for deletion.",
+      );
     }
     if (existing) {
       // A retry with the same token and value is ignored (the token makes CreateSecret idempotent).
       const retried = version(existing, token);
       if (retried && value && sameValue(retried, value)) return { ARN: existing.arn, Name: name, VersionId: token };
-      throw new ServiceError('ResourceExistsException', `The operation failed because the secret ${name} already exists.`);
+      throw new ServiceError(
+        'ResourceExistsException',
+        `The operation failed because the secret ${name} already exists.`,
+      );
     }
     const at = iso();
     const secret: StoredSecret = {
@@ -359,7 +390,12 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
     const matches = target !== undefined && (stage === undefined || target.stages.includes(stage));
     // A version RotateSecret created but createSecret has not filled yet has no value to return.
     if (!matches || !hasValue(target)) {
-      const what = [versionId !== undefined ? `VersionId: ${versionId}` : '', stage !== undefined ? `staging label: ${stage}` : ''].filter(Boolean).join(' and ');
+      const what = [
+        versionId !== undefined ? `VersionId: ${versionId}` : '',
+        stage !== undefined ? `staging label: ${stage}` : '',
+      ]
+        .filter(Boolean)
+        .join(' and ');
       throw notFound(`Secrets Manager can't find the specified secret value for ${what}`);
     }
     // AWS records the access date only, truncated to midnight.
@@ -386,9 +422,11 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
     if (!value) throw invalidRequest('You must provide either SecretString or SecretBinary.');
     const requested = body.VersionStages as string[] | undefined;
     if (requested !== undefined) {
-      if (!Array.isArray(requested) || requested.length < 1 || requested.length > 20) throw validation('versionStages', 'have length between 1 and 20');
+      if (!Array.isArray(requested) || requested.length < 1 || requested.length > 20)
+        throw validation('versionStages', 'have length between 1 and 20');
       for (const stage of requested) {
-        if (typeof stage !== 'string' || stage.length < 1 || stage.length > 256) throw validation('versionStages', 'have length between 1 and 256', stage);
+        if (typeof stage !== 'string' || stage.length < 1 || stage.length > 256)
+          throw validation('versionStages', 'have length between 1 and 256', stage);
       }
     }
     const stages = [...new Set(requested ?? [CURRENT])];
@@ -398,8 +436,12 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
     let target = version(secret, token);
     if (target && hasValue(target)) {
       // Same token, same value: the request is ignored. A different value would modify a version.
-      if (sameValue(target, value)) return { ARN: secret.arn, Name: secret.name, VersionId: token, VersionStages: [...target.stages] };
-      throw new ServiceError('ResourceExistsException', `You can't modify an existing version, you can only create a new version. A version with ClientRequestToken ${token} already exists with a different value.`);
+      if (sameValue(target, value))
+        return { ARN: secret.arn, Name: secret.name, VersionId: token, VersionStages: [...target.stages] };
+      throw new ServiceError(
+        'ResourceExistsException',
+        `You can't modify an existing version, you can only create a new version. A version with ClientRequestToken ${token} already exists with a different value.`,
+      );
     }
     if (target) {
       // The placeholder RotateSecret created for this token: createSecret fills it.
@@ -424,7 +466,8 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
     const stage = text(body, 'VersionStage', { required: true, min: 1, max: 256 })!;
     const moveToId = versionIdParam(body, 'MoveToVersionId');
     const removeFromId = versionIdParam(body, 'RemoveFromVersionId');
-    if (moveToId === undefined && removeFromId === undefined) throw invalidParameter('You must specify MoveToVersionId, RemoveFromVersionId, or both.');
+    if (moveToId === undefined && removeFromId === undefined)
+      throw invalidParameter('You must specify MoveToVersionId, RemoveFromVersionId, or both.');
     const moveTo = moveToId === undefined ? undefined : version(secret, moveToId);
     const removeFrom = removeFromId === undefined ? undefined : version(secret, removeFromId);
     if (moveToId !== undefined && !moveTo) throw invalidParameter(`Not a valid version: ${moveToId}`);
@@ -436,8 +479,12 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
         `The parameter RemoveFromVersionId can't be empty. Staging label ${stage} is currently attached to version ${holder.versionId}, so you must explicitly reference that version in RemoveFromVersionId.`,
       );
     }
-    if (removeFrom && !removeFrom.stages.includes(stage)) throw invalidParameter(`Version ${removeFrom.versionId} does not have the staging label ${stage}.`);
-    if (stage === CURRENT && !moveTo) throw invalidParameter('You can only move staging label AWSCURRENT to a different secret version. It can’t be completely removed.');
+    if (removeFrom && !removeFrom.stages.includes(stage))
+      throw invalidParameter(`Version ${removeFrom.versionId} does not have the staging label ${stage}.`);
+    if (stage === CURRENT && !moveTo)
+      throw invalidParameter(
+        'You can only move staging label AWSCURRENT to a different secret version. It can’t be completely removed.',
+      );
     if (moveTo) attach(secret, stage, moveTo);
     else detach(removeFrom!, stage);
     secret.lastChangedDate = iso();
@@ -448,7 +495,8 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
   const listSecrets = (body: Body) => {
     const maxResults = integer(body, 'MaxResults', { min: 1, max: 100 }) ?? 100;
     const nextToken = text(body, 'NextToken', { min: 1, max: 4096 });
-    if (body.Filters !== undefined) throw invalidParameter('Filters are not supported by the local Secrets Manager endpoint.');
+    if (body.Filters !== undefined)
+      throw invalidParameter('Filters are not supported by the local Secrets Manager endpoint.');
     const sortOrder = text(body, 'SortOrder') ?? 'asc';
     const includePlannedDeletion = bool(body, 'IncludePlannedDeletion') === true;
     let offset = 0;
@@ -477,17 +525,26 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
     const id = secretId(body);
     const window = integer(body, 'RecoveryWindowInDays');
     const force = bool(body, 'ForceDeleteWithoutRecovery') === true;
-    if (force && window !== undefined) throw invalidParameter("You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.");
-    if (window !== undefined && (window < 7 || window > 30)) throw invalidParameter('The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).');
+    if (force && window !== undefined)
+      throw invalidParameter("You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.");
+    if (window !== undefined && (window < 7 || window > 30))
+      throw invalidParameter('The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).');
     const secret = lookup(id);
     if (force) {
       // Forcing the deletion of a deleted or missing secret is not an error.
       if (secret) state.secrets = state.secrets.filter((s) => s !== secret);
       persist();
-      return { ARN: secret?.arn, Name: secret?.name ?? (id.startsWith('arn:') ? undefined : id), DeletionDate: epoch(iso()) };
+      return {
+        ARN: secret?.arn,
+        Name: secret?.name ?? (id.startsWith('arn:') ? undefined : id),
+        DeletionDate: epoch(iso()),
+      };
     }
     if (!secret) throw notFound();
-    if (secret.deletedDate !== undefined) throw invalidRequest("You can't perform this operation on the secret because it was already scheduled for deletion.");
+    if (secret.deletedDate !== undefined)
+      throw invalidRequest(
+        "You can't perform this operation on the secret because it was already scheduled for deletion.",
+      );
     const at = now();
     secret.deletedDate = at.toISOString();
     secret.deletionDate = new Date(at.getTime() + (window ?? 30) * DAY_MS).toISOString();
@@ -507,7 +564,9 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
     for (const step of steps) {
       try {
         // Lambda hands the function a JSON round-tripped event; so does this.
-        const event = JSON.parse(JSON.stringify({ Step: step, SecretId: arn, ClientRequestToken: token, RotationToken: rotationToken })) as RotationEvent;
+        const event = JSON.parse(
+          JSON.stringify({ Step: step, SecretId: arn, ClientRequestToken: token, RotationToken: rotationToken }),
+        ) as RotationEvent;
         await fn(event);
       } catch (error) {
         const secret = state.secrets.find((s) => s.arn === arn);
@@ -547,7 +606,13 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
       const current = state.secrets.find((s) => s.arn === arn);
       if (!current) return;
       if (!version(current, token)?.stages.includes(CURRENT)) {
-        fail(current, 'finishSecret', token, 'RotationIncomplete', `the rotation function returned from finishSecret without moving AWSCURRENT to version ${token}`);
+        fail(
+          current,
+          'finishSecret',
+          token,
+          'RotationIncomplete',
+          `the rotation function returned from finishSecret without moving AWSCURRENT to version ${token}`,
+        );
         return;
       }
       const at = now();
@@ -559,7 +624,14 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
     })().catch((error: unknown) => {
       // Only a fault of this endpoint (say, an unwritable data file) lands here; the server keeps running.
       const current = state.secrets.find((s) => s.arn === arn);
-      if (current) fail(current, 'finishSecret', token, 'InternalServiceError', error instanceof Error ? error.message : String(error));
+      if (current)
+        fail(
+          current,
+          'finishSecret',
+          token,
+          'InternalServiceError',
+          error instanceof Error ? error.message : String(error),
+        );
     });
     running.add(run);
     void run.finally(() => {
@@ -577,10 +649,13 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
     if (rules !== undefined) {
       integer(rules as Body, 'AutomaticallyAfterDays', { min: 1, max: 1000 });
       if (rules.AutomaticallyAfterDays !== undefined && rules.ScheduleExpression !== undefined) {
-        throw invalidParameter('You can specify AutomaticallyAfterDays or ScheduleExpression in RotationRules, but not both.');
+        throw invalidParameter(
+          'You can specify AutomaticallyAfterDays or ScheduleExpression in RotationRules, but not both.',
+        );
       }
       const expression = rules.ScheduleExpression;
-      if (expression !== undefined && !/^(rate|cron)\(.+\)$/.test(expression)) throw invalidParameter(`Invalid ScheduleExpression: ${expression}`);
+      if (expression !== undefined && !/^(rate|cron)\(.+\)$/.test(expression))
+        throw invalidParameter(`Invalid ScheduleExpression: ${expression}`);
       const rate = /^rate\((\d+) (hour|hours|day|days)\)$/.exec(expression ?? '');
       if (expression?.startsWith('rate(') && (!rate || (rate[2]!.startsWith('hour') && Number(rate[1]) < 4))) {
         throw invalidParameter('A rate() schedule must be in hours (at least 4) or days.');
@@ -589,14 +664,20 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
     if (!lambdaArn) throw invalidRequest('No Lambda rotation function ARN is associated with this secret.');
     const fn = options.rotationFunction?.(lambdaArn);
     if (!fn) {
-      throw new ServiceError('AccessDeniedException', 'Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy grants access to the principal secretsmanager.amazonaws.com.');
+      throw new ServiceError(
+        'AccessDeniedException',
+        'Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy grants access to the principal secretsmanager.amazonaws.com.',
+      );
     }
     // The function and rules are the secret's rotation configuration from now on, also when the
     // call goes on to reattempt a pending rotation (which needs rotation enabled to pass its guard).
     secret.rotationEnabled = true;
     secret.rotationLambdaArn = lambdaArn;
     if (rules !== undefined) secret.rotationRules = { ...rules };
-    secret.nextRotationDate = nextRotation(secret.rotationRules, secret.lastRotatedDate ? new Date(secret.lastRotatedDate) : now())?.toISOString();
+    secret.nextRotationDate = nextRotation(
+      secret.rotationRules,
+      secret.lastRotatedDate ? new Date(secret.lastRotatedDate) : now(),
+    )?.toISOString();
     secret.lastChangedDate = iso();
     persist();
     // Documented: AWSPENDING on a version other than AWSCURRENT's means a rotation is still in progress.
@@ -637,7 +718,8 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
 
   const count = (operation: string, secretName: string | undefined) => {
     counts.set(operation, (counts.get(operation) ?? 0) + 1);
-    if (secretName !== undefined) counts.set(`${operation}\u0000${secretName}`, (counts.get(`${operation}\u0000${secretName}`) ?? 0) + 1);
+    if (secretName !== undefined)
+      counts.set(`${operation}\u0000${secretName}`, (counts.get(`${operation}\u0000${secretName}`) ?? 0) + 1);
   };
 
   const server: Server = createServer((req, res) => {
@@ -645,7 +727,11 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const reply = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
-        res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': randomUUID(), ...headers });
+        res.writeHead(status, {
+          'content-type': 'application/x-amz-json-1.1',
+          'x-amzn-requestid': randomUUID(),
+          ...headers,
+        });
         res.end(JSON.stringify(payload));
       };
       const operation = String(req.headers['x-amz-target'] ?? '').replace(/^secretsmanager\./, '');
@@ -661,12 +747,19 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
         const handler = req.method === 'POST' ? operations[operation] : undefined;
         const id = operation === 'CreateSecret' ? body.Name : body.SecretId;
         count(operation, typeof id === 'string' ? (lookup(id)?.name ?? id) : undefined);
-        if (!handler) throw new ServiceError('UnknownOperationException', `The operation ${operation || '(none)'} is not supported by the local Secrets Manager endpoint.`);
+        if (!handler)
+          throw new ServiceError(
+            'UnknownOperationException',
+            `The operation ${operation || '(none)'} is not supported by the local Secrets Manager endpoint.`,
+          );
         purgeExpired();
         reply(200, handler(body));
       } catch (error) {
         // Anything else is a fault of this endpoint; its message never carries the request, so never a secret.
-        const failure = error instanceof ServiceError ? error : new ServiceError('InternalServiceError', 'An error occurred on the server side.', 500);
+        const failure =
+          error instanceof ServiceError
+            ? error
+            : new ServiceError('InternalServiceError', 'An error occurred on the server side.', 500);
         reply(failure.status, { __type: failure.type, message: failure.message }, { 'x-amzn-errortype': failure.type });
       }
     });
@@ -678,7 +771,8 @@ export async function startLocalSecretsManager(options: LocalSecretsManagerOptio
 
   return {
     endpoint: `http://127.0.0.1:${port}`,
-    calls: (operation, secretName) => counts.get(secretName === undefined ? operation : `${operation}\u0000${secretName}`) ?? 0,
+    calls: (operation, secretName) =>
+      counts.get(secretName === undefined ? operation : `${operation}\u0000${secretName}`) ?? 0,
     rotations: async () => {
       while (running.size > 0) await Promise.allSettled([...running]);
     },

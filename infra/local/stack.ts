@@ -1,21 +1,26 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ROUTES } from '../../lib/api/routes.js';
 import { loadConfig } from '../../lib/config/load.js';
+import { rateIntervalMs } from '../../lib/config/schedule.js';
 import { DynamoApiKeyStore } from '../../lib/store/dynamodb/api-key-store.js';
 import { createDocumentClient } from '../../lib/store/dynamodb/client.js';
-import { rateIntervalMs } from '../../lib/config/schedule.js';
 import { renderTurnDefinition } from '../../lib/workflows/turn-workflow.js';
-import { startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
+import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local.js';
 import { createApiServer } from './http-server.js';
 import { enableConcurrentInvocations, localInvocation } from './invocations.js';
-import { localKeys, registerKeys, type LocalKey } from './keys.js';
+import { type LocalKey, localKeys, registerKeys } from './keys.js';
 import { ensureGeneratedSecrets, rotationTick } from './rotation-schedule.js';
-import { startLocalSecretsManager, type LocalSecretsManager } from './secrets-manager.js';
-import { startLocalStepFunctions, type LocalExecution, type LocalFunction, type LocalStepFunctions } from './step-functions.js';
+import { type LocalSecretsManager, startLocalSecretsManager } from './secrets-manager.js';
+import {
+  type LocalExecution,
+  type LocalFunction,
+  type LocalStepFunctions,
+  startLocalStepFunctions,
+} from './step-functions.js';
 import { ensureTable } from './table.js';
 
 const FUNCTIONS_DIR = fileURLToPath(new URL('../../functions/', import.meta.url));
@@ -84,17 +89,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const stop = async () => {
     for (const timer of timers) clearInterval(timer);
     rmSync(endpointsFile, { force: true });
-    if (server) await new Promise<void>((done) => {
-      server!.close(() => done());
-      server!.closeAllConnections();
-    });
+    if (server)
+      await new Promise<void>((done) => {
+        server!.close(() => done());
+        server!.closeAllConnections();
+      });
     await stepFunctions?.stop();
     await secretsManager?.stop();
     await dynamo?.stop();
   };
 
   try {
-    const endpoint = options.dynamoEndpoint ?? (dynamo = await startDynamoDbLocal({ dbPath: join(dataDir, 'dynamodb') })).endpoint;
+    const endpoint =
+      options.dynamoEndpoint ?? (dynamo = await startDynamoDbLocal({ dbPath: join(dataDir, 'dynamodb') })).endpoint;
     // The turn workflow: the very ASL file CDK deploys, invoking the same handlers in-process.
     const localFunctions = new Map<string, LocalFunction>();
     stepFunctions = await startLocalStepFunctions({
@@ -148,20 +155,38 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     enableConcurrentInvocations();
     const handlers: Record<string, never> = {};
     for (const route of ROUTES) {
-      const module = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'api', `${route.handler}.ts`)).href)) as { handler: LocalFunction };
+      const module = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'api', `${route.handler}.ts`)).href)) as {
+        handler: LocalFunction;
+      };
       handlers[route.handler] = localInvocation(`threadbound-${route.handler}`, module.handler) as never;
     }
-    const authorizer = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'authorizer', 'handler.ts')).href)) as { handler: LocalFunction };
-    const { agentHandler } = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'agents', 'agent.ts')).href)) as { agentHandler: (name: string) => LocalFunction };
-    for (const agent of Object.keys(config.agents)) localFunctions.set(`${LOCAL_AGENT_FUNCTION_PREFIX}${agent}`, localInvocation(`${LOCAL_AGENT_FUNCTION_PREFIX}${agent}`, agentHandler(agent)));
-    const turnControl = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'workflow', 'turn-control.ts')).href)) as { handler: LocalFunction };
+    const authorizer = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'authorizer', 'handler.ts')).href)) as {
+      handler: LocalFunction;
+    };
+    const { agentHandler } = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'agents', 'agent.ts')).href)) as {
+      agentHandler: (name: string) => LocalFunction;
+    };
+    for (const agent of Object.keys(config.agents))
+      localFunctions.set(
+        `${LOCAL_AGENT_FUNCTION_PREFIX}${agent}`,
+        localInvocation(`${LOCAL_AGENT_FUNCTION_PREFIX}${agent}`, agentHandler(agent)),
+      );
+    const turnControl = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'workflow', 'turn-control.ts')).href)) as {
+      handler: LocalFunction;
+    };
     localFunctions.set(LOCAL_TURN_CONTROL, localInvocation(LOCAL_TURN_CONTROL, turnControl.handler));
-    rotationHandler = localInvocation('threadbound-rotation', ((await import(pathToFileURL(join(FUNCTIONS_DIR, 'rotation', 'handler.ts')).href)) as { handler: LocalFunction }).handler);
+    rotationHandler = localInvocation(
+      'threadbound-rotation',
+      ((await import(pathToFileURL(join(FUNCTIONS_DIR, 'rotation', 'handler.ts')).href)) as { handler: LocalFunction })
+        .handler,
+    );
 
     // The schedules of the cloud stack, as timers invoking the same handlers: reconciliation once at
     // start (the CDK Trigger after a deploy), stuck-turn recovery, and the idle sweep.
     const maintenance = async (name: string) => {
-      const { handler } = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'maintenance', `${name}.ts`)).href)) as { handler: LocalFunction };
+      const { handler } = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'maintenance', `${name}.ts`)).href)) as {
+        handler: LocalFunction;
+      };
       const invoke = localInvocation(`threadbound-${name}`, handler);
       return () => invoke({});
     };
@@ -185,15 +210,29 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await recover();
     const sweep = guarded(await maintenance('idle-sweep'));
     timers.push(setInterval(recover, options.recoveryIntervalMs ?? 5_000));
-    timers.push(setInterval(sweep, options.cleanupIntervalMs ?? rateIntervalMs(config.threadManagement.cleanupSchedule) ?? DEFAULT_LOCAL_CLEANUP_MS));
+    timers.push(
+      setInterval(
+        sweep,
+        options.cleanupIntervalMs ??
+          rateIntervalMs(config.threadManagement.cleanupSchedule) ??
+          DEFAULT_LOCAL_CLEANUP_MS,
+      ),
+    );
     // The rotation schedules CDK attaches to each rotating secret, checked on a timer.
-    const { secretAdmin, secretsManager: secretsClient } = (await import(pathToFileURL(join(FUNCTIONS_DIR, 'shared', 'context.ts')).href)) as typeof import('../../functions/shared/context.js');
+    const { secretAdmin, secretsManager: secretsClient } = (await import(
+      pathToFileURL(join(FUNCTIONS_DIR, 'shared', 'context.ts')).href
+    )) as typeof import('../../functions/shared/context.js');
     await ensureGeneratedSecrets(config, secretsClient);
     const rotateDue = guarded(rotationTick(config, secretsClient, (name) => secretAdmin.rotate(name), new Date()));
     timers.push(setInterval(rotateDue, options.rotationCheckIntervalMs ?? 60_000));
     for (const timer of timers) timer.unref();
 
-    server = createApiServer({ routes: ROUTES, handlers, authorizer: localInvocation('threadbound-authorizer', authorizer.handler) as never, onError: options.onError });
+    server = createApiServer({
+      routes: ROUTES,
+      handlers,
+      authorizer: localInvocation('threadbound-authorizer', authorizer.handler) as never,
+      onError: options.onError,
+    });
     const port = await new Promise<number>((done, fail) => {
       server!.once('error', fail);
       server!.listen(options.port, '127.0.0.1', () => {
@@ -203,8 +242,20 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     });
     const url = `http://127.0.0.1:${port}`;
     mkdirSync(dataDir, { recursive: true });
-    writeFileSync(endpointsFile, `${JSON.stringify({ url, secretsManagerEndpoint: secretsManager.endpoint }, null, 2)}\n`);
-    return { url, keys: keys.keys, keysGenerated: keys.generated, tableName, dynamoEndpoint: endpoint, stepFunctions, secretsManager, stop };
+    writeFileSync(
+      endpointsFile,
+      `${JSON.stringify({ url, secretsManagerEndpoint: secretsManager.endpoint }, null, 2)}\n`,
+    );
+    return {
+      url,
+      keys: keys.keys,
+      keysGenerated: keys.generated,
+      tableName,
+      dynamoEndpoint: endpoint,
+      stepFunctions,
+      secretsManager,
+      stop,
+    };
   } catch (error) {
     await stop();
     throw error;

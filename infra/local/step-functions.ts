@@ -1,6 +1,6 @@
 import './polyfills.js';
-import { StateMachine } from 'aws-local-stepfunctions';
 import { createServer, type Server } from 'node:http';
+import { StateMachine } from 'aws-local-stepfunctions';
 
 /** A function the local workflow can invoke, like a Lambda: payload in, result out. */
 export type LocalFunction = (payload: unknown) => Promise<unknown>;
@@ -33,8 +33,14 @@ type States = Record<string, Record<string, unknown>>;
 /** Every Task state of a definition, nested ones (Map, Parallel) included, as [name, state]. */
 function taskStates(states: States): [string, Record<string, unknown>][] {
   return Object.entries(states).flatMap(([name, state]) => {
-    const nested = [state.ItemProcessor, state.Iterator, ...((state.Branches as unknown[]) ?? [])] as ({ States?: States } | undefined)[];
-    return [...(state.Type === 'Task' ? [[name, state] as [string, Record<string, unknown>]] : []), ...nested.flatMap((n) => (n?.States ? taskStates(n.States) : []))];
+    const nested = [state.ItemProcessor, state.Iterator, ...((state.Branches as unknown[]) ?? [])] as (
+      | { States?: States }
+      | undefined
+    )[];
+    return [
+      ...(state.Type === 'Task' ? [[name, state] as [string, Record<string, unknown>]] : []),
+      ...nested.flatMap((n) => (n?.States ? taskStates(n.States) : [])),
+    ];
   });
 }
 
@@ -77,15 +83,24 @@ export async function startLocalStepFunctions(options: {
   const invoke = async (parameters: unknown) => {
     const { FunctionName, Payload } = parameters as { FunctionName: string; Payload: unknown }; // drops the hidden timeout field
     const fn = options.functions(FunctionName);
-    if (!fn) throw Object.assign(new Error(JSON.stringify({ errorMessage: `Function not found: ${FunctionName}` })), { name: 'Lambda.ResourceNotFoundException' });
+    if (!fn)
+      throw Object.assign(new Error(JSON.stringify({ errorMessage: `Function not found: ${FunctionName}` })), {
+        name: 'Lambda.ResourceNotFoundException',
+      });
     try {
       // Lambda round-trips payloads through JSON; so does this.
       const result = await fn(JSON.parse(JSON.stringify(Payload ?? null)));
-      return { ExecutedVersion: '$LATEST', StatusCode: 200, Payload: result === undefined ? null : JSON.parse(JSON.stringify(result)) };
+      return {
+        ExecutedVersion: '$LATEST',
+        StatusCode: 200,
+        Payload: result === undefined ? null : JSON.parse(JSON.stringify(result)),
+      };
     } catch (error) {
       const err = error as Error;
       // As a Lambda function error reaches Step Functions: Error = errorType, Cause = Lambda's JSON.
-      throw Object.assign(new Error(JSON.stringify({ errorMessage: err.message, errorType: err.name })), { name: err.name || 'Error' });
+      throw Object.assign(new Error(JSON.stringify({ errorMessage: err.message, errorType: err.name })), {
+        name: err.name || 'Error',
+      });
     }
   };
   const overrides = Object.fromEntries(taskStates(definition.States).map(([name]) => [name, invoke]));
@@ -101,12 +116,25 @@ export async function startLocalStepFunctions(options: {
     executions.set(name, execution);
     const run = machine.run(JSON.parse(input), {
       overrides: { taskResourceLocalHandlers: overrides },
-      context: { Execution: { Id: execution.executionArn, Name: name, Input: JSON.parse(input), StartTime: execution.startDate.toISOString() } },
+      context: {
+        Execution: {
+          Id: execution.executionArn,
+          Name: name,
+          Input: JSON.parse(input),
+          StartTime: execution.startDate.toISOString(),
+        },
+      },
     });
     const done = run.result.then(
-      (output) => Object.assign(execution, { status: 'SUCCEEDED', output: JSON.stringify(output), stopDate: new Date() }),
+      (output) =>
+        Object.assign(execution, { status: 'SUCCEEDED', output: JSON.stringify(output), stopDate: new Date() }),
       (error: Error & { cause?: unknown }) => {
-        Object.assign(execution, { status: 'FAILED', error: error.name, cause: String(error.cause ?? error.message), stopDate: new Date() });
+        Object.assign(execution, {
+          status: 'FAILED',
+          error: error.name,
+          cause: String(error.cause ?? error.message),
+          stopDate: new Date(),
+        });
         options.onExecutionError?.(execution);
       },
     );
@@ -132,9 +160,11 @@ export async function startLocalStepFunctions(options: {
       }
       const operation = String(req.headers['x-amz-target'] ?? '').replace(/^AWSStepFunctions\./, '');
       if (operation === 'StartExecution') {
-        if (body.stateMachineArn !== stateMachineArn) return fail('StateMachineDoesNotExist', `State Machine Does Not Exist: '${body.stateMachineArn}'`);
+        if (body.stateMachineArn !== stateMachineArn)
+          return fail('StateMachineDoesNotExist', `State Machine Does Not Exist: '${body.stateMachineArn}'`);
         const name = body.name ?? crypto.randomUUID();
-        if (executions.has(name)) return fail('ExecutionAlreadyExists', `Execution Already Exists: '${executions.get(name)!.executionArn}'`);
+        if (executions.has(name))
+          return fail('ExecutionAlreadyExists', `Execution Already Exists: '${executions.get(name)!.executionArn}'`);
         const execution = startExecution(name, body.input ?? '{}');
         return reply(200, { executionArn: execution.executionArn, startDate: execution.startDate.getTime() / 1000 });
       }
@@ -148,7 +178,10 @@ export async function startLocalStepFunctions(options: {
           ...(execution.stopDate ? { stopDate: execution.stopDate.getTime() / 1000 } : {}),
         });
       }
-      return fail('UnknownOperationException', `operation ${operation || '(none)'} is not supported by the local endpoint`);
+      return fail(
+        'UnknownOperationException',
+        `operation ${operation || '(none)'} is not supported by the local endpoint`,
+      );
     });
   });
   const port = await new Promise<number>((resolve, reject) => {

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { App, Validations, type AppProps } from 'aws-cdk-lib';
+import { App, type AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { DEFAULT_CONFIG_FILE, loadConfig } from '../../lib/config/load.js';
 import type { Config } from '../../lib/config/schema.js';

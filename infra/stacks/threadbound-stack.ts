@@ -51,11 +51,32 @@ export class ThreadboundStack extends Stack {
     this.config = props.config;
 
     this.table = new ThreadboundTable(this, 'Data');
-    this.authorizer = new ApiKeyAuthorizer(this, 'Authorizer', { table: this.table.table, configPath: props.configPath });
-    this.turnWorkflow = new TurnWorkflow(this, 'TurnWorkflow', { table: this.table.table, config: props.config, configPath: props.configPath });
-    this.secrets = new ThreadboundSecrets(this, 'Secrets', { config: props.config, agents: this.turnWorkflow.agents, table: this.table.table, configPath: props.configPath });
-    this.turnRecovery = new TurnRecovery(this, 'TurnRecovery', { table: this.table.table, configPath: props.configPath, turns: this.turnWorkflow });
-    this.handlers = new RouteHandlers(this, 'Handlers', { table: this.table.table, configPath: props.configPath, turns: this.turnWorkflow, secrets: this.secrets });
+    this.authorizer = new ApiKeyAuthorizer(this, 'Authorizer', {
+      table: this.table.table,
+      configPath: props.configPath,
+    });
+    this.turnWorkflow = new TurnWorkflow(this, 'TurnWorkflow', {
+      table: this.table.table,
+      config: props.config,
+      configPath: props.configPath,
+    });
+    this.secrets = new ThreadboundSecrets(this, 'Secrets', {
+      config: props.config,
+      agents: this.turnWorkflow.agents,
+      table: this.table.table,
+      configPath: props.configPath,
+    });
+    this.turnRecovery = new TurnRecovery(this, 'TurnRecovery', {
+      table: this.table.table,
+      configPath: props.configPath,
+      turns: this.turnWorkflow,
+    });
+    this.handlers = new RouteHandlers(this, 'Handlers', {
+      table: this.table.table,
+      configPath: props.configPath,
+      turns: this.turnWorkflow,
+      secrets: this.secrets,
+    });
     this.httpApi = new ThreadboundHttpApi(this, 'Http', {
       handlers: this.handlers.functions,
       authorizer: this.authorizer.authorizer,
@@ -68,7 +89,9 @@ export class ThreadboundStack extends Stack {
     });
     this.operations = new OperationsDashboard(this, 'Operations', {
       config: props.config,
-      rotationAlarms: this.secrets.rotation ? [...this.secrets.rotation.failureAlarms.values(), this.secrets.rotation.errorsAlarm] : [],
+      rotationAlarms: this.secrets.rotation
+        ? [...this.secrets.rotation.failureAlarms.values(), this.secrets.rotation.errorsAlarm]
+        : [],
     });
     // Last, and after everything else holding a function: the reconciliation runs once the table,
     // the state machine and every function of this deployment (with this config) are in place.
@@ -89,10 +112,25 @@ export class ThreadboundStack extends Stack {
         })
       : undefined;
 
-    new CfnOutput(this, 'ApiUrl', { value: this.httpApi.stage.url, description: 'Base URL of the HTTP API (routes start with /v1)' });
-    new CfnOutput(this, 'TableName', { value: this.table.table.tableName, description: 'The DynamoDB table (API keys are items in it)' });
-    new CfnOutput(this, 'AlarmTopicArn', { value: this.operations.topic.topicArn, description: 'SNS topic every alarm notifies: subscribe to it (e-mail, chat, paging)' });
-    new CfnOutput(this, 'DashboardName', { value: this.operations.dashboard.dashboardName, description: 'The CloudWatch dashboard of this deployment' });
-    new CfnOutput(this, 'StateMachineArn', { value: this.turnWorkflow.stateMachine.stateMachineArn, description: 'The turn workflow (one execution per turn, named by its turnId)' });
+    new CfnOutput(this, 'ApiUrl', {
+      value: this.httpApi.stage.url,
+      description: 'Base URL of the HTTP API (routes start with /v1)',
+    });
+    new CfnOutput(this, 'TableName', {
+      value: this.table.table.tableName,
+      description: 'The DynamoDB table (API keys are items in it)',
+    });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      value: this.operations.topic.topicArn,
+      description: 'SNS topic every alarm notifies: subscribe to it (e-mail, chat, paging)',
+    });
+    new CfnOutput(this, 'DashboardName', {
+      value: this.operations.dashboard.dashboardName,
+      description: 'The CloudWatch dashboard of this deployment',
+    });
+    new CfnOutput(this, 'StateMachineArn', {
+      value: this.turnWorkflow.stateMachine.stateMachineArn,
+      description: 'The turn workflow (one execution per turn, named by its turnId)',
+    });
   }
 }

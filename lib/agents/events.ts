@@ -14,7 +14,10 @@ export interface AgentEvents {
   /** A tool call refused by the agent's tool permissions (the tool did not run). */
   toolDenied(scope: TurnScope, details: { tool: string; reason: string; at: string }): Promise<void>;
   /** A model of the chain failed and the next one was tried (`to` absent: none was left). */
-  modelFallback(scope: TurnScope, details: { from: string; to?: string; reason: string; status?: number; at: string }): Promise<void>;
+  modelFallback(
+    scope: TurnScope,
+    details: { from: string; to?: string; reason: string; status?: number; at: string },
+  ): Promise<void>;
 }
 
 /** The audit record of an operator's agent restart, in the agent's own chain (`AGENT#<agent>`). */

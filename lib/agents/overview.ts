@@ -32,7 +32,10 @@ export interface AgentOverview {
 export async function agentsOverview(
   config: Config,
   store: ThreadStore,
-): Promise<{ agents: AgentOverview[]; deployment: { activeThreads: number; maxThreads: number; utilisation: number } }> {
+): Promise<{
+  agents: AgentOverview[];
+  deployment: { activeThreads: number; maxThreads: number; utilisation: number };
+}> {
   const names = Object.keys(config.agents);
   const counters = await store.counters(names);
   const ratio = (used: number, max: number) => Math.round((used / max) * 1000) / 1000;
@@ -52,7 +55,11 @@ export async function agentsOverview(
         idleTimeoutSeconds: seconds(agent.idleTimeout ?? config.threadManagement.idleTimeout),
         autoDestroy: agent.autoDestroy,
         onBusy: agent.onBusy ?? config.threadManagement.onBusy,
-        memory: { maxTurns: agent.memory.maxTurns, maxAgeSeconds: seconds(agent.memory.maxAge), maxBytes: agent.memory.maxBytes },
+        memory: {
+          maxTurns: agent.memory.maxTurns,
+          maxAgeSeconds: seconds(agent.memory.maxAge),
+          maxBytes: agent.memory.maxBytes,
+        },
         subAgents: agent.subAgents,
         maxChildren: agent.maxChildren,
         maxSpawnDepth: agent.maxSpawnDepth,
@@ -60,9 +67,19 @@ export async function agentsOverview(
       activeThreads: used.activeThreads,
       runningTurns: used.runningTurns,
       timedOutTurns: used.timedOutTurns,
-      utilisation: { threads: ratio(used.activeThreads, agent.maxActiveThreads), turns: ratio(used.runningTurns, agent.maxConcurrentTurns) },
+      utilisation: {
+        threads: ratio(used.activeThreads, agent.maxActiveThreads),
+        turns: ratio(used.runningTurns, agent.maxConcurrentTurns),
+      },
     };
   });
   const maxThreads = config.threadManagement.maxThreads;
-  return { agents, deployment: { activeThreads: counters.activeThreads, maxThreads, utilisation: ratio(counters.activeThreads, maxThreads) } };
+  return {
+    agents,
+    deployment: {
+      activeThreads: counters.activeThreads,
+      maxThreads,
+      utilisation: ratio(counters.activeThreads, maxThreads),
+    },
+  };
 }

@@ -1,12 +1,12 @@
 import type { Principal } from '../auth/api-keys.js';
 import type { Config } from '../config/schema.js';
-import { walkLiveThreads } from '../maintenance/live-threads.js';
 import { encodeSweepCursor, type WalkPosition } from '../maintenance/cursor.js';
+import { walkLiveThreads } from '../maintenance/live-threads.js';
 import { needsRecovery } from '../maintenance/turn-recovery.js';
 import { nextAuditEntry } from '../threads/audit.js';
 import type { Thread } from '../threads/model.js';
-import type { ThreadStore } from '../threads/ports.js';
 import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from '../threads/optimistic.js';
+import type { ThreadStore } from '../threads/ports.js';
 import type { Recovery, TurnService } from '../turns/service.js';
 import type { AgentRestartAudit } from './events.js';
 
@@ -65,7 +65,14 @@ export interface AgentRestartDeps {
 export async function restartAgent(
   deps: AgentRestartDeps,
   name: string,
-  options: { principal: Principal; force?: boolean; cursor?: WalkPosition; now?: () => Date; budgetMs?: number; onError?: (error: unknown, sessionKey: string) => void },
+  options: {
+    principal: Principal;
+    force?: boolean;
+    cursor?: WalkPosition;
+    now?: () => Date;
+    budgetMs?: number;
+    onError?: (error: unknown, sessionKey: string) => void;
+  },
 ): Promise<AgentRestartReport | undefined> {
   if (!Object.hasOwn(deps.config.agents, name)) return undefined;
   const now = options.now ?? (() => new Date());
@@ -95,10 +102,18 @@ export async function restartAgent(
       if (needsRecovery(thread, now())) await recover(thread);
       else if (thread.lease) {
         // A live lease: recover still releases it if its turn is already final or missing (an orphan).
-        if (!(await recover(thread)) && report.force) await forceRestart(thread.tenant, thread.sessionKey, thread.lease.turnId);
+        if (!(await recover(thread)) && report.force)
+          await forceRestart(thread.tenant, thread.sessionKey, thread.lease.turnId);
       }
     },
-    { cursor: options.cursor && { shard: options.cursor.shard, ...(options.cursor.key ? { key: options.cursor.key } : {}) }, budgetMs, onError: options.onError },
+    {
+      cursor: options.cursor && {
+        shard: options.cursor.shard,
+        ...(options.cursor.key ? { key: options.cursor.key } : {}),
+      },
+      budgetMs,
+      onError: options.onError,
+    },
   );
   report.errors = walk.errors + gaveUp;
   report.complete = walk.cursor === undefined && gaveUp === 0;
@@ -153,10 +168,23 @@ export async function restartAgent(
         data: { generation: thread.generation + 1, clearMemory: false, releasedTurnId: turnId, agentRestart: true },
       });
       // lastActiveAt is kept: an operator's restart is no activity of the thread (and keeps its place in the walk).
-      const after: Thread = { ...thread, generation: thread.generation + 1, version: thread.version + 1, lease: undefined, auditSeq: audit.seq, auditHash: audit.hash };
+      const after: Thread = {
+        ...thread,
+        generation: thread.generation + 1,
+        version: thread.version + 1,
+        lease: undefined,
+        auditSeq: audit.seq,
+        auditHash: audit.hash,
+      };
       // Conditional on the version read: of two restarts, or a restart and the turn's own finish,
       // exactly one changes the thread; the loser re-reads and finds the lease gone.
-      const outcome = await deps.store.transition(thread, after, audit, [{ agent: thread.agent, runningTurns: -1 }], [{ kind: 'failTurn', turnId, error: AGENT_RESTART_ERROR, at }]);
+      const outcome = await deps.store.transition(
+        thread,
+        after,
+        audit,
+        [{ agent: thread.agent, runningTurns: -1 }],
+        [{ kind: 'failTurn', turnId, error: AGENT_RESTART_ERROR, at }],
+      );
       if (outcome.ok) {
         report.leasesReleased += 1;
         report.turnsFailed += 1;

@@ -1,26 +1,39 @@
-import type { AgentConfig, Config } from '../config/schema.js';
 import { durationSeconds } from '../config/duration.js';
-import { builtInProviders, completeWithChain, type ProviderContext, type ProviderHealth, type ProviderResolver } from '../models/chain.js';
+import type { AgentConfig, Config } from '../config/schema.js';
+import {
+  builtInProviders,
+  completeWithChain,
+  type ProviderContext,
+  type ProviderHealth,
+  type ProviderResolver,
+} from '../models/chain.js';
 import type { ModelReply, ModelRequest, ToolCall, ToolResult, ToolStep } from '../models/port.js';
-import { SPAWN_TOOL } from '../tools/builtins.js';
-import { ToolError } from '../tools/port.js';
-import type { ToolRegistry } from '../tools/registry.js';
-import type { AgentEvents, TurnScope } from './events.js';
 import { SecretError } from '../secrets/errors.js';
 import type { SecretRequester } from '../secrets/ports.js';
 import { processRedactor, type Redactor } from '../secrets/redactor.js';
 import type { SecretResolver } from '../secrets/resolver.js';
 import { nextAuditEntry, withAuditHead } from '../threads/audit.js';
 import type { Thread } from '../threads/model.js';
+import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from '../threads/optimistic.js';
 import type { ThreadStore } from '../threads/ports.js';
 import type { ThreadService } from '../threads/service.js';
+import { SPAWN_TOOL } from '../tools/builtins.js';
+import { ToolError } from '../tools/port.js';
+import type { ToolRegistry } from '../tools/registry.js';
 import { TurnError } from '../turns/errors.js';
 import { loadMemory } from '../turns/memory.js';
 import type { SubAgentOutcome, Turn } from '../turns/model.js';
 import { idempotentTurnId, type TurnService } from '../turns/service.js';
-import { retriedByWorkflow, TraceRecorder, withinTraceBudget, type PhaseTrace, type ToolTrace, type TurnTrace } from '../turns/trace.js';
+import {
+  type PhaseTrace,
+  retriedByWorkflow,
+  type ToolTrace,
+  TraceRecorder,
+  type TurnTrace,
+  withinTraceBudget,
+} from '../turns/trace.js';
 import { causeMessage, type TurnRef } from '../workflows/turn-workflow.js';
-import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from '../threads/optimistic.js';
+import type { AgentEvents, TurnScope } from './events.js';
 
 /** One task of a fan-out plan, as the workflow's Map state passes it to a sub-agent. */
 export interface PlanItem {
@@ -45,8 +58,9 @@ export interface CoalesceResult {
 }
 
 /** A sub-agent result as the Map state collects it: an outcome, or the caught error of a failed item. */
-export type RawSubResult = SubAgentOutcome | { agent: string; sessionKey: string; status: 'failed'; error: { Error?: string; Cause?: string } };
-
+export type RawSubResult =
+  | SubAgentOutcome
+  | { agent: string; sessionKey: string; status: 'failed'; error: { Error?: string; Cause?: string } };
 
 /** Runs an agent's part of a turn: the main answer or plan, a sub-agent task, or the merge. */
 export class AgentRuntime {
@@ -89,19 +103,39 @@ export class AgentRuntime {
       const { thread, input, userSeq } = await this.leased(ref);
       const agent = this.agent(thread.agent);
       const memory = await loadMemory(this.store, thread, agent.memory, this.now(), userSeq);
-      const reply = await this.ask({ agent: thread.agent, role: 'main', input, memory, subAgents: agent.subAgents }, ref.timeoutSeconds, ref, recorder);
-      if (!reply.plan || reply.plan.length === 0) return { kind: 'reply', reply: reply.text, trace: this.turnTrace(recorder) };
+      const reply = await this.ask(
+        { agent: thread.agent, role: 'main', input, memory, subAgents: agent.subAgents },
+        ref.timeoutSeconds,
+        ref,
+        recorder,
+      );
+      if (!reply.plan || reply.plan.length === 0)
+        return { kind: 'reply', reply: reply.text, trace: this.turnTrace(recorder) };
 
       const refusal = this.planRefusal(thread, agent, reply.plan, reply.mergeWith);
       if (refusal) {
-        await this.auditRefusal(thread, ref, refusal, reply.plan.map((p) => p.agent));
-        return { kind: 'reply', reply: `The plan was refused and not run: ${refusal}.`, trace: this.turnTrace(recorder) };
+        await this.auditRefusal(
+          thread,
+          ref,
+          refusal,
+          reply.plan.map((p) => p.agent),
+        );
+        return {
+          kind: 'reply',
+          reply: `The plan was refused and not run: ${refusal}.`,
+          trace: this.turnTrace(recorder),
+        };
       }
       const budget = (name: string) => Math.min(durationSeconds(this.agent(name).timeout), ref.timeoutSeconds);
       const mergeWith = reply.mergeWith ?? thread.agent;
       return {
         kind: 'plan',
-        plan: reply.plan.map((p) => ({ agent: p.agent, task: p.task, sessionKey: `${thread.sessionKey}:${p.agent}`, timeoutSeconds: budget(p.agent) })),
+        plan: reply.plan.map((p) => ({
+          agent: p.agent,
+          task: p.task,
+          sessionKey: `${thread.sessionKey}:${p.agent}`,
+          timeoutSeconds: budget(p.agent),
+        })),
         mergeWith,
         mergeTimeoutSeconds: budget(mergeWith),
         trace: this.turnTrace(recorder),
@@ -120,22 +154,49 @@ export class AgentRuntime {
     const { thread: parent } = await this.leased(ref);
     const agent = this.agent(item.agent);
     const child = await this.threads.ensureChild(parent, item.agent, ref.turnId);
-    const guard = { tenant: ref.tenant, sessionKey: ref.sessionKey, turnId: ref.turnId, fencingToken: ref.fencingToken };
+    const guard = {
+      tenant: ref.tenant,
+      sessionKey: ref.sessionKey,
+      turnId: ref.turnId,
+      fencingToken: ref.fencingToken,
+    };
     // One child turn per parent turn: a retried item finds the turn of its first attempt.
-    const started = await this.turns.claimInline(child.tenant, child.sessionKey, idempotentTurnId(child.threadId, ref.turnId), item.task, guard, item.timeoutSeconds);
+    const started = await this.turns.claimInline(
+      child.tenant,
+      child.sessionKey,
+      idempotentTurnId(child.threadId, ref.turnId),
+      item.task,
+      guard,
+      item.timeoutSeconds,
+    );
     // A retry whose first attempt finished reports that attempt (its trace stays on the child turn).
     if ('finished' in started) return childOutcome(started.finished);
     const { claimed, thread, turn } = started;
     const recorder = this.recorder('sub', item.agent);
     try {
       const memory = await loadMemory(this.store, thread, agent.memory, this.now(), turn.userSeq);
-      const reply = await this.ask({ agent: item.agent, role: 'sub', input: item.task, memory, subAgents: [] }, item.timeoutSeconds, { tenant: child.tenant, sessionKey: child.sessionKey, turnId: turn.turnId }, recorder);
+      const reply = await this.ask(
+        { agent: item.agent, role: 'sub', input: item.task, memory, subAgents: [] },
+        item.timeoutSeconds,
+        { tenant: child.tenant, sessionKey: child.sessionKey, turnId: turn.turnId },
+        recorder,
+      );
       const trace = this.turnTrace(recorder);
       await this.turns.finish(claimed, { status: 'succeeded', reply: reply.text, subAgents: [], trace }, guard);
-      return childOutcome({ ...turn, status: 'succeeded', reply: reply.text, endedAt: this.now().toISOString(), trace });
+      return childOutcome({
+        ...turn,
+        status: 'succeeded',
+        reply: reply.text,
+        endedAt: this.now().toISOString(),
+        trace,
+      });
     } catch (error) {
       // The child turn keeps what the phase collected: the merge reads it back from there.
-      await this.turns.finish(claimed, { status: 'failed', error: `${(error as Error).name}: ${(error as Error).message}`.slice(0, 500), trace: this.turnTrace(recorder) });
+      await this.turns.finish(claimed, {
+        status: 'failed',
+        error: `${(error as Error).name}: ${(error as Error).message}`.slice(0, 500),
+        trace: this.turnTrace(recorder),
+      });
       throw error;
     }
   }
@@ -145,15 +206,28 @@ export class AgentRuntime {
    * the turn's trace is the main phase's (`mainTrace`, from the plan) followed by this one. Each
    * sub-agent's phase trace is read from its child turn (the Map items carry none), within SUB_TRACES_BUDGET.
    */
-  async coalesce(ref: TurnRef, mergeWith: string, results: RawSubResult[], timeoutSeconds = ref.timeoutSeconds, mainTrace: TurnTrace = { phases: [] }): Promise<CoalesceResult> {
+  async coalesce(
+    ref: TurnRef,
+    mergeWith: string,
+    results: RawSubResult[],
+    timeoutSeconds = ref.timeoutSeconds,
+    mainTrace: TurnTrace = { phases: [] },
+  ): Promise<CoalesceResult> {
     const recorder = this.recorder('coalesce', mergeWith);
     const traceSoFar = (): TurnTrace => ({ phases: [...mainTrace.phases, ...this.turnTrace(recorder).phases] });
     try {
       const { thread, input, userSeq } = await this.leased(ref);
       const agent = this.agent(mergeWith);
-      const subAgents = withinTraceBudget(await Promise.all(results.map((result) => this.withChildTrace(ref, normaliseResult(result)))));
+      const subAgents = withinTraceBudget(
+        await Promise.all(results.map((result) => this.withChildTrace(ref, normaliseResult(result)))),
+      );
       const memory = await loadMemory(this.store, thread, agent.memory, this.now(), userSeq);
-      const reply = await this.ask({ agent: mergeWith, role: 'coalesce', input, memory, subAgents: [], results: subAgents }, timeoutSeconds, ref, recorder);
+      const reply = await this.ask(
+        { agent: mergeWith, role: 'coalesce', input, memory, subAgents: [], results: subAgents },
+        timeoutSeconds,
+        ref,
+        recorder,
+      );
       return { reply: reply.text, subAgents, trace: traceSoFar() };
     } catch (error) {
       await this.keepTrace(ref, traceSoFar(), error);
@@ -170,7 +244,11 @@ export class AgentRuntime {
    */
   private async withChildTrace(ref: TurnRef, outcome: SubAgentOutcome): Promise<SubAgentOutcome> {
     try {
-      const turnId = outcome.turnId ?? (await this.store.get(ref.tenant, outcome.sessionKey).then((child) => child && idempotentTurnId(child.threadId, ref.turnId)));
+      const turnId =
+        outcome.turnId ??
+        (await this.store
+          .get(ref.tenant, outcome.sessionKey)
+          .then((child) => child && idempotentTurnId(child.threadId, ref.turnId)));
       const turn = turnId && (await this.store.getTurn(ref.tenant, outcome.sessionKey, turnId));
       if (!turn) return outcome;
       const { status: _status, reply: _reply, error: _error, ...known } = childOutcome(turn);
@@ -189,15 +267,30 @@ export class AgentRuntime {
    * `tools.maxIterations` rounds. `spawn` calls of the main phase become the fan-out plan. Every
    * known secret value is scrubbed from the answer before anything stores, returns or logs it.
    */
-  private async ask(request: Omit<ModelRequest, 'signal'>, timeoutSeconds: number, turn: Pick<TurnRef, 'tenant' | 'sessionKey' | 'turnId'>, trace: TraceRecorder): Promise<ModelReply> {
+  private async ask(
+    request: Omit<ModelRequest, 'signal'>,
+    timeoutSeconds: number,
+    turn: Pick<TurnRef, 'tenant' | 'sessionKey' | 'turnId'>,
+    trace: TraceRecorder,
+  ): Promise<ModelReply> {
     const agent = this.agent(request.agent);
-    const scope: TurnScope = { agent: request.agent, tenant: turn.tenant, sessionKey: turn.sessionKey, turnId: turn.turnId };
+    const scope: TurnScope = {
+      agent: request.agent,
+      tenant: turn.tenant,
+      sessionKey: turn.sessionKey,
+      turnId: turn.turnId,
+    };
     const requester: SecretRequester = scope;
     const secrets = this.secrets;
     const context: ProviderContext = {
       credentials: (secret) => ({
         apiKey: async (options) => {
-          if (!secrets) throw new SecretError('secret_unavailable', `no secret resolver is configured, so secret "${secret}" cannot be read`, { secret });
+          if (!secrets)
+            throw new SecretError(
+              'secret_unavailable',
+              `no secret resolver is configured, so secret "${secret}" cannot be read`,
+              { secret },
+            );
           const { value, versionId } = await secrets.resolve(secret, requester, options);
           trace.secret(secret);
           return { value, versionId };
@@ -210,15 +303,25 @@ export class AgentRuntime {
     // `tools.deny: ["spawn"]` takes it away, and only the main phase may plan.
     const mayPlan = request.role === 'main' && request.subAgents.length > 0 && !agent.tools.deny.includes(SPAWN_TOOL);
     const spawnSpec = mayPlan ? this.tools?.spec(SPAWN_TOOL) : undefined;
-    const offered = [...(this.tools?.offered(agent) ?? []).filter((tool) => tool.name !== SPAWN_TOOL), ...(spawnSpec ? [spawnSpec] : [])];
+    const offered = [
+      ...(this.tools?.offered(agent) ?? []).filter((tool) => tool.name !== SPAWN_TOOL),
+      ...(spawnSpec ? [spawnSpec] : []),
+    ];
     const steps: ToolStep[] = [];
     for (let round = 1; ; round += 1) {
-      const { reply } = await completeWithChain(agent.models, { ...request, ...(offered.length > 0 ? { tools: offered } : {}), steps: [...steps], signal }, this.providers, context, {
-        deadline,
-        ...(this.health ? { health: this.health } : {}),
-        onAttempt: (attempt) => trace.model(attempt),
-        onFallback: (fallback) => this.events?.modelFallback(scope, { ...fallback, at: this.now().toISOString() }) ?? Promise.resolve(),
-      });
+      const { reply } = await completeWithChain(
+        agent.models,
+        { ...request, ...(offered.length > 0 ? { tools: offered } : {}), steps: [...steps], signal },
+        this.providers,
+        context,
+        {
+          deadline,
+          ...(this.health ? { health: this.health } : {}),
+          onAttempt: (attempt) => trace.model(attempt),
+          onFallback: (fallback) =>
+            this.events?.modelFallback(scope, { ...fallback, at: this.now().toISOString() }) ?? Promise.resolve(),
+        },
+      );
       const calls = reply.toolCalls ?? [];
       if (reply.plan && !mayPlan) {
         // A model that plans by itself (offline) is held to the same permission as the spawn tool.
@@ -226,17 +329,25 @@ export class AgentRuntime {
         trace.tool({ name: SPAWN_TOOL, allowed: false, outcome: 'denied', reason });
         await this.events?.toolDenied(scope, { tool: SPAWN_TOOL, reason, at: this.now().toISOString() });
         // The plan's text announces a hand-off that will not happen: say what did.
-        return this.redactor.redactDeep({ text: 'The answer needed sub-agents, which this agent may not use (spawn is not allowed).', model: reply.model });
+        return this.redactor.redactDeep({
+          text: 'The answer needed sub-agents, which this agent may not use (spawn is not allowed).',
+          model: reply.model,
+        });
       }
       if (calls.length === 0) return this.redactor.redactDeep(reply);
       const spawns = calls.filter((call) => call.name === SPAWN_TOOL);
       if (mayPlan && spawns.length > 0) {
-        const plan = spawns.map((call) => ({ agent: String(call.input.agent ?? ''), task: String(call.input.task ?? '') }));
+        const plan = spawns.map((call) => ({
+          agent: String(call.input.agent ?? ''),
+          task: String(call.input.task ?? ''),
+        }));
         for (const call of spawns) trace.tool({ name: call.name, allowed: true, outcome: 'ok' });
         return this.redactor.redactDeep({ text: reply.text, plan, model: reply.model });
       }
       if (round > agent.tools.maxIterations) {
-        const text = reply.text.trim() || `The agent stopped after ${agent.tools.maxIterations} rounds of tool calls without a final answer.`;
+        const text =
+          reply.text.trim() ||
+          `The agent stopped after ${agent.tools.maxIterations} rounds of tool calls without a final answer.`;
         return this.redactor.redactDeep({ text, model: reply.model });
       }
       const ran = await Promise.all(calls.map((call) => this.runTool(agent, scope, call, signal)));
@@ -250,24 +361,51 @@ export class AgentRuntime {
    * Runs one tool call if the agent may (checked here, before anything runs), else audits the denial.
    * `entry` is the call's trace: name and outcome, never its input or output.
    */
-  private async runTool(agent: AgentConfig, scope: TurnScope, call: ToolCall, signal: AbortSignal): Promise<{ result: ToolResult; entry: ToolTrace }> {
-    const decision = this.tools?.decide(agent, call.name) ?? { allowed: false as const, reason: 'no tools are available' };
+  private async runTool(
+    agent: AgentConfig,
+    scope: TurnScope,
+    call: ToolCall,
+    signal: AbortSignal,
+  ): Promise<{ result: ToolResult; entry: ToolTrace }> {
+    const decision = this.tools?.decide(agent, call.name) ?? {
+      allowed: false as const,
+      reason: 'no tools are available',
+    };
     if (!decision.allowed || call.name === SPAWN_TOOL) {
-      const reason = decision.allowed ? 'spawn is only available to the main phase of an agent with sub-agents' : decision.reason;
+      const reason = decision.allowed
+        ? 'spawn is only available to the main phase of an agent with sub-agents'
+        : decision.reason;
       await this.events?.toolDenied(scope, { tool: call.name, reason, at: this.now().toISOString() });
-      return { result: { id: call.id, name: call.name, content: `denied: ${reason}`, isError: true }, entry: { name: call.name, allowed: false, outcome: 'denied', reason } };
+      return {
+        result: { id: call.id, name: call.name, content: `denied: ${reason}`, isError: true },
+        entry: { name: call.name, allowed: false, outcome: 'denied', reason },
+      };
     }
     const started = this.now().getTime();
     try {
-      const content = await decision.tool.run(call.input, { ...scope, httpAllowHosts: agent.tools.httpAllowHosts, signal });
+      const content = await decision.tool.run(call.input, {
+        ...scope,
+        httpAllowHosts: agent.tools.httpAllowHosts,
+        signal,
+      });
       // A tool's output goes to the model provider: it leaves the process too.
-      return { result: { id: call.id, name: call.name, content: this.redactor.redact(content) }, entry: { name: call.name, allowed: true, outcome: 'ok', ms: this.now().getTime() - started } };
+      return {
+        result: { id: call.id, name: call.name, content: this.redactor.redact(content) },
+        entry: { name: call.name, allowed: true, outcome: 'ok', ms: this.now().getTime() - started },
+      };
     } catch (error) {
-      const message = error instanceof ToolError ? error.message : `${(error as Error).name}: ${(error as Error).message}`;
+      const message =
+        error instanceof ToolError ? error.message : `${(error as Error).name}: ${(error as Error).message}`;
       return {
         result: { id: call.id, name: call.name, content: this.redactor.redact(`error: ${message}`), isError: true },
         // The error's short message only (the recorder caps it), as the reason.
-        entry: { name: call.name, allowed: true, outcome: 'error', reason: message, ms: this.now().getTime() - started },
+        entry: {
+          name: call.name,
+          allowed: true,
+          outcome: 'error',
+          reason: message,
+          ms: this.now().getTime() - started,
+        },
       };
     }
   }
@@ -294,33 +432,66 @@ export class AgentRuntime {
 
   /** The thread and turn, only while this turn still holds the thread's lease (fencing). */
   private async leased(ref: TurnRef): Promise<{ thread: Thread; input: string; userSeq?: number }> {
-    const [thread, turn] = await Promise.all([this.store.get(ref.tenant, ref.sessionKey), this.store.getTurn(ref.tenant, ref.sessionKey, ref.turnId)]);
+    const [thread, turn] = await Promise.all([
+      this.store.get(ref.tenant, ref.sessionKey),
+      this.store.getTurn(ref.tenant, ref.sessionKey, ref.turnId),
+    ]);
     if (!thread || !turn || thread.lease?.turnId !== ref.turnId || thread.lease.fencingToken !== ref.fencingToken) {
-      throw new TurnError('stale_turn', `turn ${ref.turnId} no longer holds the lease of thread "${ref.sessionKey}"`, { turnId: ref.turnId });
+      throw new TurnError('stale_turn', `turn ${ref.turnId} no longer holds the lease of thread "${ref.sessionKey}"`, {
+        turnId: ref.turnId,
+      });
     }
     return { thread, input: turn.input, ...(turn.userSeq !== undefined ? { userSeq: turn.userSeq } : {}) };
   }
 
-  private planRefusal(thread: Thread, agent: AgentConfig, plan: { agent: string }[], mergeWith: string | undefined): string | undefined {
+  private planRefusal(
+    thread: Thread,
+    agent: AgentConfig,
+    plan: { agent: string }[],
+    mergeWith: string | undefined,
+  ): string | undefined {
     const depth = (thread.lineage?.depth ?? 0) + 1;
-    if (depth > agent.maxSpawnDepth) return `spawn depth ${depth} exceeds maxSpawnDepth ${agent.maxSpawnDepth} of agent "${thread.agent}"`;
+    if (depth > agent.maxSpawnDepth)
+      return `spawn depth ${depth} exceeds maxSpawnDepth ${agent.maxSpawnDepth} of agent "${thread.agent}"`;
     const notAllowed = plan.filter((p) => !agent.subAgents.includes(p.agent)).map((p) => p.agent);
-    if (notAllowed.length > 0) return `agent "${thread.agent}" may not hand work to ${notAllowed.map((a) => `"${a}"`).join(', ')} (subAgents: ${agent.subAgents.join(', ') || 'none'})`;
-    if (plan.length > agent.maxChildren) return `the plan has ${plan.length} sub-agents; maxChildren is ${agent.maxChildren}`;
-    if (new Set(plan.map((p) => p.agent)).size !== plan.length) return 'the plan names a sub-agent twice (each works in one child thread)';
-    if (mergeWith && mergeWith !== thread.agent && !agent.subAgents.includes(mergeWith)) return `agent "${mergeWith}" may not merge for "${thread.agent}"`;
+    if (notAllowed.length > 0)
+      return `agent "${thread.agent}" may not hand work to ${notAllowed.map((a) => `"${a}"`).join(', ')} (subAgents: ${agent.subAgents.join(', ') || 'none'})`;
+    if (plan.length > agent.maxChildren)
+      return `the plan has ${plan.length} sub-agents; maxChildren is ${agent.maxChildren}`;
+    if (new Set(plan.map((p) => p.agent)).size !== plan.length)
+      return 'the plan names a sub-agent twice (each works in one child thread)';
+    if (mergeWith && mergeWith !== thread.agent && !agent.subAgents.includes(mergeWith))
+      return `agent "${mergeWith}" may not merge for "${thread.agent}"`;
     return undefined;
   }
 
   private async auditRefusal(thread: Thread, ref: TurnRef, reason: string, agents: string[]): Promise<void> {
     for (let attempt = 0, current = thread; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
       await optimisticBackoff(attempt);
-      const entry = nextAuditEntry(current, { type: 'plan_refused', at: this.now().toISOString(), tenant: current.tenant, actor: `turn:${ref.turnId}`, data: { turnId: ref.turnId, reason, agents } });
-      if ((await this.store.transition(current, { ...withAuditHead(current, entry), version: current.version + 1 }, entry, [])).ok) return;
+      const entry = nextAuditEntry(current, {
+        type: 'plan_refused',
+        at: this.now().toISOString(),
+        tenant: current.tenant,
+        actor: `turn:${ref.turnId}`,
+        data: { turnId: ref.turnId, reason, agents },
+      });
+      if (
+        (
+          await this.store.transition(
+            current,
+            { ...withAuditHead(current, entry), version: current.version + 1 },
+            entry,
+            [],
+          )
+        ).ok
+      )
+        return;
       current = (await this.leased(ref)).thread;
     }
     // Never answer "refused" without the audit entry that says so.
-    throw new TurnError('stale_turn', `the plan refusal of turn ${ref.turnId} could not be audited`, { turnId: ref.turnId });
+    throw new TurnError('stale_turn', `the plan refusal of turn ${ref.turnId} could not be audited`, {
+      turnId: ref.turnId,
+    });
   }
 
   private agent(name: string): AgentConfig {
@@ -343,7 +514,10 @@ function subTrace(turn: Turn): PhaseTrace | undefined {
  * item, would overflow the 256 KiB state with a dozen children); the merge reads it from the child turn.
  */
 function childOutcome(turn: Turn): SubAgentOutcome {
-  const reply = turn.reply && turn.reply.length > MAX_REPLY_IN_WORKFLOW ? `${turn.reply.slice(0, MAX_REPLY_IN_WORKFLOW)}… [truncated; the whole answer is in ${turn.sessionKey}]` : turn.reply;
+  const reply =
+    turn.reply && turn.reply.length > MAX_REPLY_IN_WORKFLOW
+      ? `${turn.reply.slice(0, MAX_REPLY_IN_WORKFLOW)}… [truncated; the whole answer is in ${turn.sessionKey}]`
+      : turn.reply;
   return {
     agent: turn.agent,
     sessionKey: turn.sessionKey,
@@ -359,8 +533,20 @@ function childOutcome(turn: Turn): SubAgentOutcome {
 
 /** A caught Map item error becomes a failed or timed-out outcome with a short reason. */
 function normaliseResult(result: RawSubResult): SubAgentOutcome {
-  if (result.status !== 'failed' || typeof result.error !== 'object' || result.error === null) return result as SubAgentOutcome;
+  if (result.status !== 'failed' || typeof result.error !== 'object' || result.error === null)
+    return result as SubAgentOutcome;
   const { Error: name = 'Error', Cause: cause } = result.error;
-  if (name === 'States.Timeout') return { agent: result.agent, sessionKey: result.sessionKey, status: 'timed_out', error: 'the sub-agent did not answer within its timeout' };
-  return { agent: result.agent, sessionKey: result.sessionKey, status: 'failed', error: `${name}: ${causeMessage(cause)}`.slice(0, 500) };
+  if (name === 'States.Timeout')
+    return {
+      agent: result.agent,
+      sessionKey: result.sessionKey,
+      status: 'timed_out',
+      error: 'the sub-agent did not answer within its timeout',
+    };
+  return {
+    agent: result.agent,
+    sessionKey: result.sessionKey,
+    status: 'failed',
+    error: `${name}: ${causeMessage(cause)}`.slice(0, 500),
+  };
 }

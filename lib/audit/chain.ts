@@ -69,7 +69,10 @@ export function chainEntry(chain: string, head: { seq: number; hash: string }, e
  * The first problem of a chain (in seq order), or undefined when every entry is intact and links to
  * the one before it. `verifyAuditChain` (./verify.ts) reports every problem, classified.
  */
-export function verifyChain(entries: AuditEntry[], head?: { seq: number; hash: string }): { seq: number; problem: string } | undefined {
+export function verifyChain(
+  entries: AuditEntry[],
+  head?: { seq: number; hash: string },
+): { seq: number; problem: string } | undefined {
   const [first] = verifyAuditChain(entries, head ? { head } : {});
   return first && { seq: first.seq, problem: first.message };
 }

@@ -1,6 +1,6 @@
 import type { AuditEntry } from './chain.js';
 import { AuditCursorError } from './query.js';
-import { verifyAuditChain, type ChainHead, type ChainProblem } from './verify.js';
+import { type ChainHead, type ChainProblem, verifyAuditChain } from './verify.js';
 
 /** Where one audit chain lives: its partition and its name (a threadId, `secret:<name>`, `agent:<name>`). */
 export interface ChainRef {
@@ -77,7 +77,11 @@ interface WalkCursor {
  * says so (the page's own cursor plus the last chain done, in a stable order); a caller behind an
  * API Gateway timeout walks the table in calls, and every call makes progress.
  */
-export async function verifyAuditChains(source: AuditChainSource, cursor: string | undefined, budget: VerifyBudget): Promise<VerifyPage> {
+export async function verifyAuditChains(
+  source: AuditChainSource,
+  cursor: string | undefined,
+  budget: VerifyBudget,
+): Promise<VerifyPage> {
   const now = budget.now ?? Date.now;
   const started = now();
   const chains: ChainReport[] = [];
@@ -93,13 +97,25 @@ export async function verifyAuditChains(source: AuditChainSource, cursor: string
       .filter((item) => after === undefined || item.id > after)
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     // Chains are taken in order and every taken one finishes, so what is done is a prefix of todo.
-    const done = await mapWhile(todo, budget.concurrency ?? 8, () => !(progressed && spent()), async ({ ref }) => {
-      progressed = true;
-      taken += 1;
-      return report(await source.read(ref));
-    });
+    const done = await mapWhile(
+      todo,
+      budget.concurrency ?? 8,
+      () => !(progressed && spent()),
+      async ({ ref }) => {
+        progressed = true;
+        taken += 1;
+        return report(await source.read(ref));
+      },
+    );
     chains.push(...done);
-    if (done.length < todo.length) return { chains, cursor: encodeCursor({ ...(pageCursor !== undefined ? { page: pageCursor } : {}), ...(done.length > 0 ? { after: todo[done.length - 1]!.id } : after !== undefined ? { after } : {}) }) };
+    if (done.length < todo.length)
+      return {
+        chains,
+        cursor: encodeCursor({
+          ...(pageCursor !== undefined ? { page: pageCursor } : {}),
+          ...(done.length > 0 ? { after: todo[done.length - 1]!.id } : after !== undefined ? { after } : {}),
+        }),
+      };
     if (page.cursor === undefined) return { chains };
     pageCursor = page.cursor;
     after = undefined;
@@ -130,7 +146,12 @@ export function report(stored: StoredChain): ChainReport {
  * `fn` over a prefix of `items`, at most `limit` at a time, results in input order: no further item
  * is started once `more()` says no (the ones already started finish).
  */
-async function mapWhile<T, R>(items: readonly T[], limit: number, more: () => boolean, fn: (item: T) => Promise<R>): Promise<R[]> {
+async function mapWhile<T, R>(
+  items: readonly T[],
+  limit: number,
+  more: () => boolean,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
   const results: R[] = [];
   let i = 0;
   const worker = async () => {
@@ -157,7 +178,10 @@ function decodeCursor(cursor: string | undefined): WalkCursor {
     const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown>;
     const valid = (field: unknown) => field === undefined || (typeof field === 'string' && field !== '');
     if (value && typeof value === 'object' && valid(value.page) && valid(value.after)) {
-      return { ...(typeof value.page === 'string' ? { page: value.page } : {}), ...(typeof value.after === 'string' ? { after: value.after } : {}) };
+      return {
+        ...(typeof value.page === 'string' ? { page: value.page } : {}),
+        ...(typeof value.after === 'string' ? { after: value.after } : {}),
+      };
     }
   } catch {
     // fall through

@@ -1,4 +1,4 @@
-import { entryHash, GENESIS_HASH, type AuditEntry } from './chain.js';
+import { type AuditEntry, entryHash, GENESIS_HASH } from './chain.js';
 
 /**
  * What can be wrong with a chain: an entry whose contents no longer match its hash (`modified`),
@@ -75,7 +75,13 @@ export function verifyAuditChain(entries: readonly AuditEntry[], options: Verify
     const foreign = options.chain !== undefined && entry.chain !== options.chain;
     const intact = !foreign && Number.isSafeInteger(entry.seq) && entryHash(rest) === hash;
     if (!intact) {
-      problems.push({ kind: 'modified', seq: slot, message: foreign ? `the entry at seq ${slot} belongs to another chain` : `the entry at seq ${slot} does not match its hash` });
+      problems.push({
+        kind: 'modified',
+        seq: slot,
+        message: foreign
+          ? `the entry at seq ${slot} belongs to another chain`
+          : `the entry at seq ${slot} does not match its hash`,
+      });
     }
     return { slot, seq: intact ? entry.seq : slot, entry, intact };
   });
@@ -91,13 +97,29 @@ export function verifyAuditChain(entries: readonly AuditEntry[], options: Verify
   for (const item of ordered) {
     if (item.seq === prev.seq) {
       // A second copy of an entry: where it sits in another entry's position it is reported as misplaced.
-      if (item.intact && item.seq === item.slot) problems.push({ kind: 'reordered', seq: item.seq, seqs: [item.seq], message: `the entry of seq ${item.seq} is stored twice` });
+      if (item.intact && item.seq === item.slot)
+        problems.push({
+          kind: 'reordered',
+          seq: item.seq,
+          seqs: [item.seq],
+          message: `the entry of seq ${item.seq} is stored twice`,
+        });
       continue;
     }
     if (item.seq > prev.seq + 1) {
-      problems.push(missing(prev.seq + 1, item.seq - 1, `entr${item.seq - 1 > prev.seq + 1 ? 'ies' : 'y'} ${range(prev.seq + 1, item.seq - 1)} missing`));
+      problems.push(
+        missing(
+          prev.seq + 1,
+          item.seq - 1,
+          `entr${item.seq - 1 > prev.seq + 1 ? 'ies' : 'y'} ${range(prev.seq + 1, item.seq - 1)} missing`,
+        ),
+      );
     } else if (item.intact && prevIntact && item.entry.prevHash !== prev.hash) {
-      problems.push({ kind: 'relinked', seq: item.seq, message: `the entry at seq ${item.seq} does not link to seq ${prev.seq} (one of them was rewritten)` });
+      problems.push({
+        kind: 'relinked',
+        seq: item.seq,
+        message: `the entry at seq ${item.seq} does not link to seq ${prev.seq} (one of them was rewritten)`,
+      });
     }
     prev = { seq: item.seq, hash: item.entry.hash };
     prevIntact = item.intact;
@@ -113,16 +135,31 @@ export function verifyAuditChain(entries: readonly AuditEntry[], options: Verify
     if (beyond.length > 0) {
       const first = beyond.reduce((a, b) => Math.min(a, b));
       const last = beyond.reduce((a, b) => Math.max(a, b));
-      problems.push({ kind: 'beyond_head', seq: first, lastSeq: last, message: `entr${last > first ? 'ies' : 'y'} ${range(first, last)} stored past the head (seq ${bound})` });
+      problems.push({
+        kind: 'beyond_head',
+        seq: first,
+        lastSeq: last,
+        message: `entr${last > first ? 'ies' : 'y'} ${range(first, last)} stored past the head (seq ${bound})`,
+      });
     }
   }
   if (head && head.seq > 0) {
     if (prev.seq < head.seq) {
-      problems.push(missing(prev.seq + 1, head.seq, `entr${head.seq > prev.seq + 1 ? 'ies' : 'y'} ${range(prev.seq + 1, head.seq)} missing: the head records seq ${head.seq}, the chain ends at ${prev.seq}`));
+      problems.push(
+        missing(
+          prev.seq + 1,
+          head.seq,
+          `entr${head.seq > prev.seq + 1 ? 'ies' : 'y'} ${range(prev.seq + 1, head.seq)} missing: the head records seq ${head.seq}, the chain ends at ${prev.seq}`,
+        ),
+      );
     } else {
       const atHead = ordered.find((item) => item.seq === head.seq);
       if (atHead && atHead.entry.hash !== head.hash) {
-        problems.push({ kind: 'relinked', seq: head.seq, message: `the entry at seq ${head.seq} does not match the hash its head records` });
+        problems.push({
+          kind: 'relinked',
+          seq: head.seq,
+          message: `the entry at seq ${head.seq} does not match the hash its head records`,
+        });
       }
     }
   }

@@ -48,7 +48,10 @@ export function bearerKey(header: string | undefined): string | undefined {
 }
 
 /** Resolves an Authorization header to its principal, or undefined when the key is missing or unknown. */
-export async function authenticate(store: ApiKeyStore, authorization: string | undefined): Promise<Principal | undefined> {
+export async function authenticate(
+  store: ApiKeyStore,
+  authorization: string | undefined,
+): Promise<Principal | undefined> {
   const key = bearerKey(authorization);
   if (!key) return undefined;
   const keyHash = hashApiKey(key);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, type ConfigIssue } from './errors.js';
-import { configSchema, type Config } from './schema.js';
+import { type Config, configSchema } from './schema.js';
 
 /** The config file used when THREADBOUND_CONFIG is not set. */
 export const DEFAULT_CONFIG_FILE = 'threadbound.config.json';

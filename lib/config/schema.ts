@@ -4,12 +4,17 @@ import { DURATION_PATTERN, durationMs } from './duration.js';
 /** Agent, secret and tenant names: short, lower-case, safe inside a DynamoDB key and an ARN. */
 export const NAME_PATTERN = /^[a-z][a-z0-9-]{0,39}$/;
 
-const name = z.string().regex(NAME_PATTERN, 'must be lower-case letters, digits and "-", starting with a letter, at most 40 characters');
+const name = z
+  .string()
+  .regex(NAME_PATTERN, 'must be lower-case letters, digits and "-", starting with a letter, at most 40 characters');
 const duration = z.string().regex(DURATION_PATTERN, 'must be a duration such as "30s", "30m", "1h" or "7d"');
 const positiveInt = z.number().int().positive();
 const modelRef = z
   .string()
-  .regex(/^(offline|[a-z][a-z0-9-]*:[A-Za-z0-9._:/=,-]+)$/, 'must be "offline" or "<provider>:<model>", e.g. "anthropic:claude-sonnet-4-5"');
+  .regex(
+    /^(offline|[a-z][a-z0-9-]*:[A-Za-z0-9._:/=,-]+)$/,
+    'must be "offline" or "<provider>:<model>", e.g. "anthropic:claude-sonnet-4-5"',
+  );
 // No "__": tool names travel to providers with "." as "__", so it must not appear in a name itself.
 const toolName = z
   .string()
@@ -45,7 +50,10 @@ const threadManagementSchema = z.strictObject({
   onBusy: z.enum(['reject', 'enqueue']).default('reject'),
   startupReconciliation: z.boolean().default(true),
   /** EventBridge schedule expression of the idle sweep. */
-  cleanupSchedule: z.string().regex(/^(rate\(.+\)|cron\(.+\))$/, 'must be an EventBridge rate(...) or cron(...) expression').default('rate(5 minutes)'),
+  cleanupSchedule: z
+    .string()
+    .regex(/^(rate\(.+\)|cron\(.+\))$/, 'must be an EventBridge rate(...) or cron(...) expression')
+    .default('rate(5 minutes)'),
 });
 
 const memorySchema = z.strictObject({
@@ -60,7 +68,9 @@ const toolsSchema = z.strictObject({
   /** Most model → tools → model rounds in one answer; the model then answers without tools. */
   maxIterations: z.number().int().min(1).max(20).default(5),
   /** Hosts `http.get` may fetch from (exact host names, optionally with ":port"); none: it fetches nothing. */
-  httpAllowHosts: z.array(z.string().regex(/^[a-z0-9.-]+(:\d{1,5})?$/, 'must be a lower-case host name, optionally with :port')).default([]),
+  httpAllowHosts: z
+    .array(z.string().regex(/^[a-z0-9.-]+(:\d{1,5})?$/, 'must be a lower-case host name, optionally with :port'))
+    .default([]),
 });
 
 const agentSchema = z.strictObject({
@@ -88,7 +98,10 @@ const agentSchema = z.strictObject({
 });
 
 const rotationSchema = z.strictObject({
-  schedule: z.string().regex(/^(rate\(.+\)|cron\(.+\))$/, 'must be a rate(...) or cron(...) expression').default('rate(1 day)'),
+  schedule: z
+    .string()
+    .regex(/^(rate\(.+\)|cron\(.+\))$/, 'must be a rate(...) or cron(...) expression')
+    .default('rate(1 day)'),
   /** Rotation window, e.g. "3h": how long Secrets Manager may take to start the rotation after the schedule fires. */
   window: duration.optional(),
   strategy: z.enum(['generated', 'staged', 'provider-admin']),
@@ -100,7 +113,10 @@ const secretSchema = z.strictObject({
   /** When the secret string is JSON, the key whose value is the secret. */
   jsonKey: z.string().min(1).optional(),
   /** Expose the value to in-process tools under this name (never written to the Lambda environment). */
-  envVar: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name').optional(),
+  envVar: z
+    .string()
+    .regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name')
+    .optional(),
   rotation: rotationSchema.optional(),
 });
 
@@ -109,10 +125,14 @@ export const configSchema = z
   .strictObject({
     $schema: z.string().optional(),
     threadManagement: threadManagementSchema,
-    agents: z.record(name, agentSchema).refine((agents) => Object.keys(agents).length > 0, 'at least one agent is required'),
+    agents: z
+      .record(name, agentSchema)
+      .refine((agents) => Object.keys(agents).length > 0, 'at least one agent is required'),
     secrets: z.record(name, secretSchema).default({}),
     /** Settings per model provider (keyed by the part before ":" of a model reference). */
-    providers: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/, 'must be a provider id such as "anthropic"'), providerSchema).default({}),
+    providers: z
+      .record(z.string().regex(/^[a-z][a-z0-9-]*$/, 'must be a provider id such as "anthropic"'), providerSchema)
+      .default({}),
     /** When a provider is skipped after failing (the circuit breaker, shared by every instance through the table). */
     circuitBreaker: z
       .strictObject({
@@ -128,24 +148,44 @@ export const configSchema = z
     for (const [agentName, agent] of Object.entries(config.agents)) {
       const at = (...path: (string | number)[]) => ['agents', agentName, ...path];
       agent.subAgents.forEach((sub, i) => {
-        if (!agentNames.has(sub)) ctx.addIssue({ code: 'custom', path: at('subAgents', i), message: `unknown agent "${sub}"` });
-        if (sub === agentName) ctx.addIssue({ code: 'custom', path: at('subAgents', i), message: 'an agent cannot be its own sub-agent' });
+        if (!agentNames.has(sub))
+          ctx.addIssue({ code: 'custom', path: at('subAgents', i), message: `unknown agent "${sub}"` });
+        if (sub === agentName)
+          ctx.addIssue({ code: 'custom', path: at('subAgents', i), message: 'an agent cannot be its own sub-agent' });
       });
       agent.secrets.forEach((secret, i) => {
-        if (!(secret in config.secrets)) ctx.addIssue({ code: 'custom', path: at('secrets', i), message: `unknown secret "${secret}" (declare it under "secrets")` });
+        if (!(secret in config.secrets))
+          ctx.addIssue({
+            code: 'custom',
+            path: at('secrets', i),
+            message: `unknown secret "${secret}" (declare it under "secrets")`,
+          });
       });
       agent.models.forEach((model, i) => {
         const secret = providerSecret(config, model);
         if (secret !== undefined && !agent.secrets.includes(secret)) {
-          ctx.addIssue({ code: 'custom', path: at('models', i), message: `"${model}" needs the API key in secret "${secret}": add it to this agent's secrets` });
+          ctx.addIssue({
+            code: 'custom',
+            path: at('models', i),
+            message: `"${model}" needs the API key in secret "${secret}": add it to this agent's secrets`,
+          });
         }
       });
       const denied = new Set(agent.tools.deny);
       agent.tools.allow.forEach((tool, i) => {
-        if (denied.has(tool)) ctx.addIssue({ code: 'custom', path: at('tools', 'allow', i), message: `"${tool}" is both allowed and denied` });
+        if (denied.has(tool))
+          ctx.addIssue({
+            code: 'custom',
+            path: at('tools', 'allow', i),
+            message: `"${tool}" is both allowed and denied`,
+          });
       });
       if (agent.subAgents.length > 0 && agent.maxChildren === 0) {
-        ctx.addIssue({ code: 'custom', path: at('maxChildren'), message: 'must be at least 1 when subAgents is not empty' });
+        ctx.addIssue({
+          code: 'custom',
+          path: at('maxChildren'),
+          message: 'must be at least 1 when subAgents is not empty',
+        });
       }
       if (agent.mode === 'singleton' && agent.maxActiveThreads < 1) {
         ctx.addIssue({ code: 'custom', path: at('maxActiveThreads'), message: 'a singleton agent needs at least 1' });
@@ -155,7 +195,8 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: at('timeout'), message: 'must be at most 15m (the Lambda limit)' });
       }
       agent.renamedFrom.forEach((old, i) => {
-        if (agentNames.has(old)) ctx.addIssue({ code: 'custom', path: at('renamedFrom', i), message: `"${old}" is still a configured agent` });
+        if (agentNames.has(old))
+          ctx.addIssue({ code: 'custom', path: at('renamedFrom', i), message: `"${old}" is still a configured agent` });
       });
     }
   });

@@ -2,7 +2,12 @@ import { INDEX_SHARDS, TABLE } from '../table/definition.js';
 import type { SweepCursor } from './ports.js';
 
 /** The attributes of a position in the live-thread index: the table's key and the index's key. */
-const KEY_ATTRIBUTES = [TABLE.partitionKey, TABLE.sortKey, TABLE.indexes.activeByLastActive.partitionKey, TABLE.indexes.activeByLastActive.sortKey].sort();
+const KEY_ATTRIBUTES = [
+  TABLE.partitionKey,
+  TABLE.sortKey,
+  TABLE.indexes.activeByLastActive.partitionKey,
+  TABLE.indexes.activeByLastActive.sortKey,
+].sort();
 
 /** A walk's position, and when the run it continues began (a continued run keeps its first call's start). */
 export interface WalkPosition extends SweepCursor {
@@ -11,7 +16,13 @@ export interface WalkPosition extends SweepCursor {
 
 /** Encodes a walk's position as an opaque cursor (like the thread list's cursors). */
 export function encodeSweepCursor(cursor: WalkPosition): string {
-  return Buffer.from(JSON.stringify({ s: cursor.shard, ...(cursor.key ? { k: cursor.key } : {}), ...(cursor.startedAt ? { t: cursor.startedAt } : {}) })).toString('base64url');
+  return Buffer.from(
+    JSON.stringify({
+      s: cursor.shard,
+      ...(cursor.key ? { k: cursor.key } : {}),
+      ...(cursor.startedAt ? { t: cursor.startedAt } : {}),
+    }),
+  ).toString('base64url');
 }
 
 /**
@@ -21,10 +32,25 @@ export function encodeSweepCursor(cursor: WalkPosition): string {
  */
 export function decodeSweepCursor(cursor: string): WalkPosition | undefined {
   try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { s?: unknown; k?: unknown; t?: unknown };
-    if (typeof value !== 'object' || value === null || !Number.isInteger(value.s) || (value.s as number) < 0 || (value.s as number) >= INDEX_SHARDS) return undefined;
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as {
+      s?: unknown;
+      k?: unknown;
+      t?: unknown;
+    };
+    if (
+      typeof value !== 'object' ||
+      value === null ||
+      !Number.isInteger(value.s) ||
+      (value.s as number) < 0 ||
+      (value.s as number) >= INDEX_SHARDS
+    )
+      return undefined;
     const shard = value.s as number;
-    if (value.t !== undefined && (typeof value.t !== 'string' || Number.isNaN(Date.parse(value.t)) || new Date(value.t).toISOString() !== value.t)) return undefined;
+    if (
+      value.t !== undefined &&
+      (typeof value.t !== 'string' || Number.isNaN(Date.parse(value.t)) || new Date(value.t).toISOString() !== value.t)
+    )
+      return undefined;
     const since = typeof value.t === 'string' ? { startedAt: value.t } : {};
     if (value.k === undefined) return { shard, ...since };
     if (typeof value.k !== 'object' || value.k === null || Array.isArray(value.k)) return undefined;

@@ -5,7 +5,7 @@ import type { Thread } from '../threads/model.js';
 import type { ThreadStore } from '../threads/ports.js';
 import type { ThreadService } from '../threads/service.js';
 import type { TurnService } from '../turns/service.js';
-import { walkLiveThreads, type WalkResult } from './live-threads.js';
+import { type WalkResult, walkLiveThreads } from './live-threads.js';
 import type { SweepCursor } from './ports.js';
 
 /** What one sweep run did: the walk (items read, errors, where the next run continues) and its effects. */
@@ -27,11 +27,18 @@ export const SWEEP_ACTOR = 'system:idle-sweep';
  */
 export async function sweepIdleThreads(
   deps: { config: Config; store: ThreadStore; threads: ThreadService; turns: TurnService },
-  options: { now?: Date; cursor?: SweepCursor; maxItems?: number; budgetMs?: number; onError?: (error: unknown, sessionKey: string) => void } = {},
+  options: {
+    now?: Date;
+    cursor?: SweepCursor;
+    maxItems?: number;
+    budgetMs?: number;
+    onError?: (error: unknown, sessionKey: string) => void;
+  } = {},
 ): Promise<SweepReport> {
   const started = Date.now();
   const now = options.now ?? new Date();
-  const idleTimeoutOf = (agent: string) => durationMs(deps.config.agents[agent]?.idleTimeout ?? deps.config.threadManagement.idleTimeout);
+  const idleTimeoutOf = (agent: string) =>
+    durationMs(deps.config.agents[agent]?.idleTimeout ?? deps.config.threadManagement.idleTimeout);
   const shortest = Math.min(idleTimeoutOf(''), ...Object.keys(deps.config.agents).map(idleTimeoutOf));
   const report = { threadsCleaned: 0, leasesReleased: 0 };
   const walk = await walkLiveThreads(deps.store, visit, {

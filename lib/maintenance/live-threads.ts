@@ -21,7 +21,13 @@ export interface WalkResult {
 export async function walkLiveThreads(
   store: ThreadStore,
   visit: (thread: Thread) => Promise<void>,
-  options: { activeBefore?: string; cursor?: SweepCursor; maxItems?: number; budgetMs?: number; onError?: (error: unknown, sessionKey: string) => void } = {},
+  options: {
+    activeBefore?: string;
+    cursor?: SweepCursor;
+    maxItems?: number;
+    budgetMs?: number;
+    onError?: (error: unknown, sessionKey: string) => void;
+  } = {},
 ): Promise<WalkResult> {
   const started = Date.now();
   const { activeBefore, maxItems = Number.POSITIVE_INFINITY, budgetMs = Number.POSITIVE_INFINITY } = options;
@@ -32,11 +38,16 @@ export async function walkLiveThreads(
     // this one's: DynamoDB would refuse it, so the shard starts over.
     if (key && activeBefore && String(key[TABLE.indexes.activeByLastActive.sortKey]) >= activeBefore) key = undefined;
     do {
-      const page = await store.listLive(shard, { activeBefore, cursor: key, pageSize: Math.min(100, maxItems - result.itemsRead) });
+      const page = await store.listLive(shard, {
+        activeBefore,
+        cursor: key,
+        pageSize: Math.min(100, maxItems - result.itemsRead),
+      });
       for (const thread of page.threads) {
         // Bounded per thread, so a walk never outlives its budget by a whole page of work; the first
         // thread is always visited, so a walk continued from its cursor always moves on.
-        if (result.itemsRead >= maxItems || (result.itemsRead > 0 && Date.now() - started > budgetMs)) return { ...result, cursor: { shard, ...(key ? { key } : {}) } };
+        if (result.itemsRead >= maxItems || (result.itemsRead > 0 && Date.now() - started > budgetMs))
+          return { ...result, cursor: { shard, ...(key ? { key } : {}) } };
         result.itemsRead += 1;
         try {
           await visit(thread);

@@ -39,8 +39,20 @@ export async function reconcile(
   deps: { config: Config; store: ThreadStore; threads: ThreadService; turns: TurnService },
   options: { onError?: (error: unknown, sessionKey: string) => void } = {},
 ): Promise<ReconcileReport> {
-  const report: ReconcileReport = { threadsSeen: 0, leasesReleased: 0, threadsTerminated: 0, threadsMoved: 0, countersRepaired: [], countersSkipped: [], overLimit: [], deferred: 0, errors: 0 };
-  const renamedTo = new Map(Object.entries(deps.config.agents).flatMap(([name, agent]) => agent.renamedFrom.map((old) => [old, name] as const)));
+  const report: ReconcileReport = {
+    threadsSeen: 0,
+    leasesReleased: 0,
+    threadsTerminated: 0,
+    threadsMoved: 0,
+    countersRepaired: [],
+    countersSkipped: [],
+    overLimit: [],
+    deferred: 0,
+    errors: 0,
+  };
+  const renamedTo = new Map(
+    Object.entries(deps.config.agents).flatMap(([name, agent]) => agent.renamedFrom.map((old) => [old, name] as const)),
+  );
 
   const walk = await walkLiveThreads(deps.store, reconcileThread, { onError: options.onError });
   report.threadsSeen = walk.itemsRead;
@@ -49,7 +61,8 @@ export async function reconcile(
   async function reconcileThread(thread: Thread): Promise<void> {
     if (thread.status === 'terminated') return; // a pending deletion: the idle sweep finishes it
     // An orphaned or expired lease is released (recover leaves a live one alone).
-    if (thread.lease && (await deps.turns.recover(thread.tenant, thread.sessionKey)) !== 'none') report.leasesReleased += 1;
+    if (thread.lease && (await deps.turns.recover(thread.tenant, thread.sessionKey)) !== 'none')
+      report.leasesReleased += 1;
     if (thread.agent in deps.config.agents) return;
     const fresh = await deps.store.get(thread.tenant, thread.sessionKey);
     if (!fresh || fresh.status === 'terminated') return;
@@ -59,7 +72,8 @@ export async function reconcile(
     }
     const target = renamedTo.get(fresh.agent);
     if (target) {
-      if (await deps.threads.moveToAgent(fresh.tenant, fresh.sessionKey, target, RECONCILE_ACTOR)) report.threadsMoved += 1;
+      if (await deps.threads.moveToAgent(fresh.tenant, fresh.sessionKey, target, RECONCILE_ACTOR))
+        report.threadsMoved += 1;
       return;
     }
     const system: Principal = { tenant: fresh.tenant, admin: true, keyId: RECONCILE_ACTOR };
@@ -87,7 +101,11 @@ export type CounterRepair = Pick<ReconcileReport, 'countersRepaired' | 'counters
  * is held, so that the next release is refused. Counter versions are read before the count.
  * Counters of agents no longer configured are not repaired (they limit nothing).
  */
-export async function repairCounters(deps: { config: Config; store: ThreadStore }, report: CounterRepair, options: { only?: string[] } = {}): Promise<void> {
+export async function repairCounters(
+  deps: { config: Config; store: ThreadStore },
+  report: CounterRepair,
+  options: { only?: string[] } = {},
+): Promise<void> {
   const configured = Object.keys(deps.config.agents).filter((agent) => !options.only || options.only.includes(agent));
   const versions = await deps.store.counterVersions(configured);
   const counted = new Map(configured.map((agent) => [agent, { activeThreads: 0, runningTurns: 0 }]));
@@ -104,11 +122,13 @@ export async function repairCounters(deps: { config: Config; store: ThreadStore 
   for (const [agent, count] of counted) {
     const current = stored.agents[agent] ?? { activeThreads: 0, runningTurns: 0, timedOutTurns: 0 };
     const max = deps.config.agents[agent]!.maxActiveThreads;
-    if (count.activeThreads > max) report.overLimit.push({ agent, activeThreads: count.activeThreads, maxActiveThreads: max });
+    if (count.activeThreads > max)
+      report.overLimit.push({ agent, activeThreads: count.activeThreads, maxActiveThreads: max });
     if (current.activeThreads === count.activeThreads && current.runningTurns === count.runningTurns) continue;
     if (await deps.store.repairCounters(agent, count, versions.get(agent) ?? 0)) {
       for (const field of ['activeThreads', 'runningTurns'] as const) {
-        if (current[field] !== count[field]) report.countersRepaired.push({ agent, field, from: current[field], to: count[field] });
+        if (current[field] !== count[field])
+          report.countersRepaired.push({ agent, field, from: current[field], to: count[field] });
       }
     } else {
       report.countersSkipped.push(agent);
@@ -116,7 +136,12 @@ export async function repairCounters(deps: { config: Config; store: ThreadStore 
   }
   if (!options.only && stored.activeThreads !== total) {
     if (await deps.store.repairCounters(undefined, { activeThreads: total }, versions.get('') ?? 0)) {
-      report.countersRepaired.push({ agent: '(deployment)', field: 'activeThreads', from: stored.activeThreads, to: total });
+      report.countersRepaired.push({
+        agent: '(deployment)',
+        field: 'activeThreads',
+        from: stored.activeThreads,
+        to: total,
+      });
     } else {
       report.countersSkipped.push('(deployment)');
     }

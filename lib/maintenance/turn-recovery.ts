@@ -30,16 +30,27 @@ export async function recoverStaleTurns(
   config: Config,
   store: ThreadStore,
   turns: TurnService,
-  options: { now?: Date; cursor?: SweepCursor; budgetMs?: number; onError?: (error: unknown, sessionKey: string) => void } = {},
+  options: {
+    now?: Date;
+    cursor?: SweepCursor;
+    budgetMs?: number;
+    onError?: (error: unknown, sessionKey: string) => void;
+  } = {},
 ): Promise<{ changed: number; cursor?: SweepCursor }> {
   const { now = new Date(), budgetMs = 40_000 } = options;
   let changed = 0;
   const walk = await walkLiveThreads(
     store,
     async (thread) => {
-      if (needsRecovery(thread, now) && (await turns.recover(thread.tenant, thread.sessionKey)) !== 'none') changed += 1;
+      if (needsRecovery(thread, now) && (await turns.recover(thread.tenant, thread.sessionKey)) !== 'none')
+        changed += 1;
     },
-    { activeBefore: new Date(now.getTime() - shortestLeaseMs(config)).toISOString(), cursor: options.cursor, budgetMs, onError: options.onError },
+    {
+      activeBefore: new Date(now.getTime() - shortestLeaseMs(config)).toISOString(),
+      cursor: options.cursor,
+      budgetMs,
+      onError: options.onError,
+    },
   );
   return { changed, ...(walk.cursor ? { cursor: walk.cursor } : {}) };
 }

@@ -1,6 +1,12 @@
 import Anthropic, { APIConnectionError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
-import { callWithKey, classifyProviderError, maskKey, type Key, type ProviderFailure } from './keyed-call.js';
-import { ModelError, type ModelProvider, type ModelReply, type ModelRequest, type ProviderCredentials } from './port.js';
+import { callWithKey, classifyProviderError, type Key, maskKey, type ProviderFailure } from './keyed-call.js';
+import {
+  ModelError,
+  type ModelProvider,
+  type ModelReply,
+  type ModelRequest,
+  type ProviderCredentials,
+} from './port.js';
 import { alternatingTurns, lastUserMessage, SYSTEM_PROMPTS } from './prompts.js';
 import { fromProviderToolName, toProviderToolName } from './tool-names.js';
 
@@ -24,7 +30,13 @@ export function classifyAnthropicError(error: unknown, signal?: AbortSignal): An
     // APIConnectionTimeoutError is a subclass: the SDK's own timeout.
     isConnection: (e) => e instanceof APIConnectionError,
     describe: (e) =>
-      e instanceof APIError && typeof e.status === 'number' ? { status: e.status, message: `HTTP ${e.status}${e.type ? ` ${e.type}` : ''}: ${e.apiMessage ?? e.message}`, headers: e.headers } : undefined,
+      e instanceof APIError && typeof e.status === 'number'
+        ? {
+            status: e.status,
+            message: `HTTP ${e.status}${e.type ? ` ${e.type}` : ''}: ${e.apiMessage ?? e.message}`,
+            headers: e.headers,
+          }
+        : undefined,
   });
 }
 
@@ -35,13 +47,25 @@ function stepMessages(request: ModelRequest): Anthropic.MessageParam[] {
       role: 'assistant',
       content: [
         ...(step.text.trim() ? [{ type: 'text' as const, text: step.text }] : []),
-        ...step.calls.map((call) => ({ type: 'tool_use' as const, id: call.id, name: toProviderToolName(call.name), input: call.input })),
+        ...step.calls.map((call) => ({
+          type: 'tool_use' as const,
+          id: call.id,
+          name: toProviderToolName(call.name),
+          input: call.input,
+        })),
       ],
     },
-    { role: 'user', content: step.results.map((result) => ({ type: 'tool_result' as const, tool_use_id: result.id, content: result.content, ...(result.isError ? { is_error: true } : {}) })) },
+    {
+      role: 'user',
+      content: step.results.map((result) => ({
+        type: 'tool_result' as const,
+        tool_use_id: result.id,
+        content: result.content,
+        ...(result.isError ? { is_error: true } : {}),
+      })),
+    },
   ]);
 }
-
 
 /**
  * `anthropic:<model>` through the official SDK. The key comes from `credentials` on every call;
@@ -63,7 +87,13 @@ export class AnthropicProvider implements ModelProvider {
   }
 
   async complete(request: ModelRequest): Promise<ModelReply> {
-    return callWithKey({ model: this.id, credentials: this.credentials, signal: request.signal, classify: classifyAnthropicError, call: (key) => this.call(key, request) });
+    return callWithKey({
+      model: this.id,
+      credentials: this.credentials,
+      signal: request.signal,
+      classify: classifyAnthropicError,
+      call: (key) => this.call(key, request),
+    });
   }
 
   private async call(key: Key, request: ModelRequest): Promise<ModelReply> {
@@ -74,14 +104,28 @@ export class AnthropicProvider implements ModelProvider {
         system: SYSTEM_PROMPTS[request.role](request),
         messages: [...alternatingTurns(request.memory, lastUserMessage(request)), ...stepMessages(request)],
         ...(request.tools && request.tools.length > 0
-          ? { tools: request.tools.map((tool) => ({ name: toProviderToolName(tool.name), description: tool.description, input_schema: tool.inputSchema as Anthropic.Tool.InputSchema })) }
+          ? {
+              tools: request.tools.map((tool) => ({
+                name: toProviderToolName(tool.name),
+                description: tool.description,
+                input_schema: tool.inputSchema as Anthropic.Tool.InputSchema,
+              })),
+            }
           : {}),
       },
       { signal: request.signal },
     );
     const text = message.content.flatMap((block) => (block.type === 'text' ? [block.text] : [])).join('');
     const toolCalls = message.content.flatMap((block) =>
-      block.type === 'tool_use' ? [{ id: block.id, name: fromProviderToolName(block.name), input: (block.input ?? {}) as Record<string, unknown> }] : [],
+      block.type === 'tool_use'
+        ? [
+            {
+              id: block.id,
+              name: fromProviderToolName(block.name),
+              input: (block.input ?? {}) as Record<string, unknown>,
+            },
+          ]
+        : [],
     );
     return { text, model: this.id, ...(toolCalls.length > 0 ? { toolCalls } : {}) };
   }
@@ -96,19 +140,26 @@ export class AnthropicProvider implements ModelProvider {
     }
     return this.client.client;
   }
-
 }
 
 /**
  * Proves a key against the Anthropic API with the cheapest authenticated call (list one model, no
  * tokens spent); throws a non-retryable ModelError when the key is refused.
  */
-export async function verifyAnthropicKey(key: string, options: { baseUrl?: string; signal?: AbortSignal } = {}): Promise<void> {
+export async function verifyAnthropicKey(
+  key: string,
+  options: { baseUrl?: string; signal?: AbortSignal } = {},
+): Promise<void> {
   const client = new Anthropic({ apiKey: key, baseURL: options.baseUrl ?? DEFAULT_BASE_URL, maxRetries: 0 });
   try {
     await client.models.list({ limit: 1 }, { signal: options.signal ?? AbortSignal.timeout(10_000) });
   } catch (error) {
     const failure = classifyAnthropicError(error, options.signal);
-    throw new ModelError(maskKey(`anthropic key check failed: ${failure.message}`, key), 'anthropic', failure.retryable, { status: failure.status, cause: error });
+    throw new ModelError(
+      maskKey(`anthropic key check failed: ${failure.message}`, key),
+      'anthropic',
+      failure.retryable,
+      { status: failure.status, cause: error },
+    );
   }
 }

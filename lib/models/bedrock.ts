@@ -1,9 +1,10 @@
-import { alternatingTurns, lastUserMessage, SYSTEM_PROMPTS } from './prompts.js';
-import { retryAfterMs } from './retry-after.js';
 import {
   AccessDeniedException,
+  type Message as BedrockMessage,
   BedrockRuntimeClient,
+  type BedrockRuntimeClientConfig,
   BedrockRuntimeServiceException,
+  type ContentBlock,
   ConverseCommand,
   InternalServerException,
   ModelErrorException,
@@ -12,14 +13,20 @@ import {
   ServiceQuotaExceededException,
   ServiceUnavailableException,
   ThrottlingException,
-  type BedrockRuntimeClientConfig,
-  type ContentBlock,
-  type Message as BedrockMessage,
   type Tool,
   type ToolUseBlock,
 } from '@aws-sdk/client-bedrock-runtime';
 import type { Message } from '../turns/model.js';
-import { ModelError, type ModelProvider, type ModelReply, type ModelRequest, type ToolCall, type ToolStep } from './port.js';
+import {
+  ModelError,
+  type ModelProvider,
+  type ModelReply,
+  type ModelRequest,
+  type ToolCall,
+  type ToolStep,
+} from './port.js';
+import { alternatingTurns, lastUserMessage, SYSTEM_PROMPTS } from './prompts.js';
+import { retryAfterMs } from './retry-after.js';
 import { fromProviderToolName, toProviderToolName } from './tool-names.js';
 
 /**
@@ -62,11 +69,22 @@ const RETRYABLE_EXCEPTIONS = [
 ];
 const RETRYABLE_STATUSES = new Set([401, 403, 408, 429]);
 /** Node's and the HTTP/2 handler's codes for a connection that failed or broke. */
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNABORTED']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'ECONNABORTED',
+]);
 
 /** The Retry-After of a Bedrock error response (the raw response rides on `$response`). */
 function retryAfter(error: unknown): number | undefined {
-  const headers = (error as { $response?: { headers?: Record<string, string | undefined> } } | null)?.$response?.headers ?? {};
+  const headers =
+    (error as { $response?: { headers?: Record<string, string | undefined> } } | null)?.$response?.headers ?? {};
   return retryAfterMs((name) => Object.entries(headers).find(([key]) => key.toLowerCase() === name)?.[1]);
 }
 
@@ -81,7 +99,10 @@ export function classifyBedrockError(error: unknown, signal?: AbortSignal): Bedr
   const name = (error as { name?: unknown } | null)?.name;
   if (signal?.aborted || name === 'AbortError') {
     const reason = signal?.reason as { name?: string } | undefined;
-    return { retryable: true, message: reason?.name === 'TimeoutError' ? 'request timed out (deadline reached)' : 'request aborted' };
+    return {
+      retryable: true,
+      message: reason?.name === 'TimeoutError' ? 'request timed out (deadline reached)' : 'request aborted',
+    };
   }
   const status = (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
   if (error instanceof BedrockRuntimeServiceException || typeof status === 'number') {
@@ -99,14 +120,16 @@ export function classifyBedrockError(error: unknown, signal?: AbortSignal): Bedr
   const text = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: unknown } | null)?.code;
   if (name === 'TimeoutError') return { retryable: true, message: clip(`request timed out: ${text}`) };
-  if ((typeof code === 'string' && (NETWORK_CODES.has(code) || code.startsWith('ERR_HTTP2_'))) || /http2 request did not get a response|socket hang up/i.test(text)) {
+  if (
+    (typeof code === 'string' && (NETWORK_CODES.has(code) || code.startsWith('ERR_HTTP2_'))) ||
+    /http2 request did not get a response|socket hang up/i.test(text)
+  ) {
     return { retryable: true, message: clip(`connection failed: ${text}`) };
   }
   // The default chain found no credentials (or could not refresh them): this model cannot be used here.
   if (name === 'CredentialsProviderError') return { retryable: true, message: clip(`no AWS credentials: ${text}`) };
   return { retryable: false, message: clip(text) };
 }
-
 
 /**
  * Models that take a tool result's `status` (Bedrock documents it for Anthropic Claude and Amazon
@@ -121,14 +144,26 @@ const TAKES_RESULT_STATUS = /(^|[.:/])(anthropic\.claude|amazon\.nova)/;
  * then `last` as a user turn, then each tool step as an assistant turn with its text and `toolUse`
  * blocks followed by a user turn with the `toolResult` blocks.
  */
-export function toConverseMessages(memory: Message[], last: string, steps: ToolStep[] = [], options: { resultStatus?: boolean } = {}): BedrockMessage[] {
-  const messages: BedrockMessage[] = alternatingTurns(memory, last).map(({ role, content }) => ({ role, content: [{ text: content }] }));
+export function toConverseMessages(
+  memory: Message[],
+  last: string,
+  steps: ToolStep[] = [],
+  options: { resultStatus?: boolean } = {},
+): BedrockMessage[] {
+  const messages: BedrockMessage[] = alternatingTurns(memory, last).map(({ role, content }) => ({
+    role,
+    content: [{ text: content }],
+  }));
   const resultStatus = options.resultStatus ?? true;
   for (const step of steps) {
     if (step.calls.length === 0) continue;
     const assistant: ContentBlock[] = [
       ...(step.text.trim() === '' ? [] : [{ text: step.text }]),
-      ...step.calls.map((call): ContentBlock => ({ toolUse: { toolUseId: call.id, name: toProviderToolName(call.name), input: call.input as Document } })),
+      ...step.calls.map(
+        (call): ContentBlock => ({
+          toolUse: { toolUseId: call.id, name: toProviderToolName(call.name), input: call.input as Document },
+        }),
+      ),
     ];
     const results = step.results.map((result): ContentBlock => {
       // Converse refuses blank text blocks.
@@ -179,12 +214,18 @@ export class BedrockProvider implements ModelProvider {
 
   async complete(request: ModelRequest): Promise<ModelReply> {
     const tools: Tool[] = (request.tools ?? []).map((tool) => ({
-      toolSpec: { name: toProviderToolName(tool.name), description: tool.description, inputSchema: { json: tool.inputSchema as Document } },
+      toolSpec: {
+        name: toProviderToolName(tool.name),
+        description: tool.description,
+        inputSchema: { json: tool.inputSchema as Document },
+      },
     }));
     const command = new ConverseCommand({
       modelId: this.model,
       system: [{ text: SYSTEM_PROMPTS[request.role](request) }],
-      messages: toConverseMessages(request.memory, lastUserMessage(request), request.steps, { resultStatus: TAKES_RESULT_STATUS.test(this.model) }),
+      messages: toConverseMessages(request.memory, lastUserMessage(request), request.steps, {
+        resultStatus: TAKES_RESULT_STATUS.test(this.model),
+      }),
       inferenceConfig: { maxTokens: this.options.maxTokens ?? DEFAULT_MAX_TOKENS },
       ...(tools.length > 0 ? { toolConfig: { tools } } : {}),
     });
@@ -193,14 +234,21 @@ export class BedrockProvider implements ModelProvider {
       output = await (this.options.client ?? defaultClient()).send(command, { abortSignal: request.signal });
     } catch (error) {
       const failure = classifyBedrockError(error, request.signal);
-      throw new ModelError(`${this.id} failed: ${failure.message}`, this.id, failure.retryable, { cause: error, status: failure.status, retryAfterMs: failure.retryAfterMs });
+      throw new ModelError(`${this.id} failed: ${failure.message}`, this.id, failure.retryable, {
+        cause: error,
+        status: failure.status,
+        retryAfterMs: failure.retryAfterMs,
+      });
     }
     const content = output.output?.message?.content ?? [];
     const text = content.flatMap((block) => (typeof block.text === 'string' ? [block.text] : [])).join('');
     const toolCalls: ToolCall[] = content.flatMap((block) => {
       const use = block.toolUse;
       if (!use?.toolUseId || !use.name) return [];
-      const input = typeof use.input === 'object' && use.input !== null && !Array.isArray(use.input) ? (use.input as Record<string, unknown>) : {};
+      const input =
+        typeof use.input === 'object' && use.input !== null && !Array.isArray(use.input)
+          ? (use.input as Record<string, unknown>)
+          : {};
       return [{ id: use.toolUseId, name: fromProviderToolName(use.name), input }];
     });
     return toolCalls.length > 0 ? { text, toolCalls, model: this.id } : { text, model: this.id };

@@ -1,10 +1,16 @@
-import { providerSecret, type Config } from '../config/schema.js';
+import { type Config, providerSecret } from '../config/schema.js';
 import { SecretError } from '../secrets/errors.js';
 import { AnthropicProvider } from './anthropic.js';
 import { BedrockProvider } from './bedrock.js';
-import { OpenAICompatibleProvider } from './openai.js';
 import { OfflineProvider } from './offline.js';
-import { ModelError, type ModelProvider, type ModelReply, type ModelRequest, type ProviderCredentials } from './port.js';
+import { OpenAICompatibleProvider } from './openai.js';
+import {
+  ModelError,
+  type ModelProvider,
+  type ModelReply,
+  type ModelRequest,
+  type ProviderCredentials,
+} from './port.js';
 import { TestProvider } from './test-provider.js';
 
 /** One model the chain tried, and what happened. */
@@ -78,7 +84,8 @@ export function configuredProviders(config: Pick<Config, 'providers'>): Provider
     if (provider === 'anthropic') return new AnthropicProvider(model, credentials!, { baseUrl: settings?.baseUrl });
     if (provider === 'bedrock') return new BedrockProvider(model);
     // openai, ollama, and any provider configured with a baseUrl speak the Chat Completions API.
-    if (provider === 'openai' || provider === 'ollama' || settings?.baseUrl) return new OpenAICompatibleProvider(provider!, model, credentials, { baseUrl: settings?.baseUrl });
+    if (provider === 'openai' || provider === 'ollama' || settings?.baseUrl)
+      return new OpenAICompatibleProvider(provider!, model, credentials, { baseUrl: settings?.baseUrl });
     return undefined;
   };
 }
@@ -105,7 +112,12 @@ export async function completeWithChain(
   };
   const fallback = async (index: number, reason: string, status?: number) => {
     const next = models[index + 1];
-    await options.onFallback?.({ from: models[index]!, ...(next ? { to: next } : {}), reason, ...(status !== undefined ? { status } : {}) });
+    await options.onFallback?.({
+      from: models[index]!,
+      ...(next ? { to: next } : {}),
+      reason,
+      ...(status !== undefined ? { status } : {}),
+    });
   };
   for (const [index, model] of models.entries()) {
     const provider = resolve(model, context);
@@ -124,7 +136,10 @@ export async function completeWithChain(
     // Only a later remote model needs time kept for it: offline (and test) answer at once.
     const remoteLater = models.slice(index + 1).some((later) => !LOCAL_PROVIDERS.has(providerOf(later)));
     const left = options.deadline === undefined ? undefined : Math.max(0, options.deadline - now());
-    const signal = !remoteLater || left === undefined ? request.signal : AbortSignal.any([request.signal, AbortSignal.timeout(Math.floor(left * ATTEMPT_SHARE))]);
+    const signal =
+      !remoteLater || left === undefined
+        ? request.signal
+        : AbortSignal.any([request.signal, AbortSignal.timeout(Math.floor(left * ATTEMPT_SHARE))]);
     const started = now();
     try {
       const reply = await provider.complete({ ...request, signal });
@@ -134,7 +149,12 @@ export async function completeWithChain(
     } catch (error) {
       // Our own deadline, not the attempt's share, ends the whole chain.
       if (request.signal.aborted) {
-        record({ model, outcome: 'failed', reason: "the agent's timeout ran out during this attempt", ms: now() - started });
+        record({
+          model,
+          outcome: 'failed',
+          reason: "the agent's timeout ran out during this attempt",
+          ms: now() - started,
+        });
         throw error;
       }
       // A key that cannot be had (not set yet, Secrets Manager down) makes this model unusable, not the turn.
@@ -147,7 +167,11 @@ export async function completeWithChain(
         // that it refused (another agent's key may work), and not our own bad request — an answer
         // like that proves the provider is up (and ends a probe).
         if (!retryable) await options.health.success(unit);
-        else if (status !== 401 && status !== 403) await options.health.failure(unit, { ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}), error: reason });
+        else if (status !== 401 && status !== 403)
+          await options.health.failure(unit, {
+            ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}),
+            error: reason,
+          });
       }
       if (!retryable) throw error;
       await fallback(index, reason, status);

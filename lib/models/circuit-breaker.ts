@@ -46,7 +46,10 @@ export interface CircuitStore {
   /** Counts one failure, in any state (atomic: concurrent failures all count). Creates the item, closed. */
   addFailure(provider: string, failure: { at: number; error?: string }): Promise<CircuitRecord>;
   /** closed → open until `until`. Precondition: closed and failures >= minFailures. */
-  open(provider: string, change: { at: number; until: number; minFailures: number }): Promise<CircuitRecord | undefined>;
+  open(
+    provider: string,
+    change: { at: number; until: number; minFailures: number },
+  ): Promise<CircuitRecord | undefined>;
   /** Open again after a failure past the cool-down (a failed probe). Precondition: open and openUntil <= at. */
   reopen(provider: string, change: { at: number; until: number }): Promise<CircuitRecord | undefined>;
   /** openUntil = until. Precondition: open and openUntil < until (so it only ever moves later). */
@@ -174,8 +177,12 @@ export class CircuitBreaker {
    */
   async failure(provider: string, details: { retryAfterMs?: number; error?: string } = {}): Promise<void> {
     const at = this.now();
-    const retryAfterMs = details.retryAfterMs !== undefined && details.retryAfterMs > 0 ? details.retryAfterMs : undefined;
-    let record: CircuitRecord | undefined = await this.store.addFailure(provider, { at, ...(details.error === undefined ? {} : { error: details.error.slice(0, 500) }) });
+    const retryAfterMs =
+      details.retryAfterMs !== undefined && details.retryAfterMs > 0 ? details.retryAfterMs : undefined;
+    let record: CircuitRecord | undefined = await this.store.addFailure(provider, {
+      at,
+      ...(details.error === undefined ? {} : { error: details.error.slice(0, 500) }),
+    });
     this.remember(provider, record);
     for (let attempt = 0; attempt < TRANSITION_ATTEMPTS && record; attempt += 1) {
       const change = this.transitionAfterFailure(provider, record, at, retryAfterMs);
@@ -204,30 +211,42 @@ export class CircuitBreaker {
       opens: record.opens,
     };
     if (record.state === 'open' && record.openUntil !== undefined) view.openUntil = iso(record.openUntil);
-    if (record.state === 'open' && record.probeUntil !== undefined && at < record.probeUntil) view.probeUntil = iso(record.probeUntil);
+    if (record.state === 'open' && record.probeUntil !== undefined && at < record.probeUntil)
+      view.probeUntil = iso(record.probeUntil);
     if (record.lastFailureAt !== undefined) view.lastFailureAt = iso(record.lastFailureAt);
     if (record.lastError !== undefined) view.lastError = record.lastError;
     return view;
   }
 
   /** The conditional write a counted failure calls for, if any. */
-  private transitionAfterFailure(provider: string, record: CircuitRecord, at: number, retryAfterMs: number | undefined) {
+  private transitionAfterFailure(
+    provider: string,
+    record: CircuitRecord,
+    at: number,
+    retryAfterMs: number | undefined,
+  ) {
     const until = at + Math.max(this.cooldownMs, retryAfterMs ?? 0);
     if (record.state === 'closed') {
       if (retryAfterMs !== undefined) return this.store.open(provider, { at, until, minFailures: 0 });
-      if (record.failures >= this.failureThreshold) return this.store.open(provider, { at, until, minFailures: this.failureThreshold });
+      if (record.failures >= this.failureThreshold)
+        return this.store.open(provider, { at, until, minFailures: this.failureThreshold });
       return undefined;
     }
     const openUntil = record.openUntil ?? 0;
     if (openUntil <= at) return this.store.reopen(provider, { at, until });
     // Inside the cool-down a plain failure changes nothing (else every straggler would push the
     // cool-down further); only the provider's own Retry-After may move it, and only later.
-    if (retryAfterMs !== undefined && at + retryAfterMs > openUntil) return this.store.extend(provider, { until: at + retryAfterMs });
+    if (retryAfterMs !== undefined && at + retryAfterMs > openUntil)
+      return this.store.extend(provider, { until: at + retryAfterMs });
     return undefined;
   }
 
   /** Runs a conditional write; keeps what it wrote (and reports the transition), or rereads what refused it. */
-  private async apply(provider: string, write: Promise<CircuitRecord | undefined>, transition?: CircuitView['state']): Promise<void> {
+  private async apply(
+    provider: string,
+    write: Promise<CircuitRecord | undefined>,
+    transition?: CircuitView['state'],
+  ): Promise<void> {
     const written = await write;
     if (written) {
       this.remember(provider, written);

@@ -1,4 +1,4 @@
-import { KEYED_PROVIDERS, providerSecret, type Config } from '../config/schema.js';
+import { type Config, KEYED_PROVIDERS, providerSecret } from '../config/schema.js';
 import { verifyAnthropicKey } from './anthropic.js';
 import { verifyOpenAIKey } from './openai.js';
 

@@ -1,5 +1,5 @@
-import { ModelError, type ProviderCredentials } from './port.js';
 import { MIN_REDACTED_LENGTH } from '../secrets/redactor.js';
+import { ModelError, type ProviderCredentials } from './port.js';
 import { retryAfterMs } from './retry-after.js';
 
 /** What a failed provider call means for the model chain (every HTTP provider classifies into this). */
@@ -30,7 +30,9 @@ export interface SdkErrors {
   isAbort(error: unknown): boolean;
   isConnection(error: unknown): boolean;
   /** Status, words and headers of an error the API answered with; undefined for any other error. */
-  describe(error: unknown): { status: number; message: string; headers?: { get(name: string): string | null } } | undefined;
+  describe(
+    error: unknown,
+  ): { status: number; message: string; headers?: { get(name: string): string | null } } | undefined;
 }
 
 /**
@@ -39,20 +41,35 @@ export interface SdkErrors {
  * the API's Retry-After; 401/403 refuse the key; every other error (400, 404, 422, client-side SDK
  * errors …) is not retryable. Pure apart from reading the clock for a Retry-After given as a date.
  */
-export function classifyProviderError(error: unknown, signal: AbortSignal | undefined, sdk: SdkErrors): ProviderFailure {
+export function classifyProviderError(
+  error: unknown,
+  signal: AbortSignal | undefined,
+  sdk: SdkErrors,
+): ProviderFailure {
   if (signal?.aborted || sdk.isAbort(error)) {
     const reason = signal?.reason as { name?: string } | undefined;
     const timedOut = reason?.name === 'TimeoutError';
-    return { retryable: true, keyRefused: false, message: timedOut ? 'request timed out (deadline reached)' : 'request aborted' };
+    return {
+      retryable: true,
+      keyRefused: false,
+      message: timedOut ? 'request timed out (deadline reached)' : 'request aborted',
+    };
   }
-  if (sdk.isConnection(error) || isCutOff(error)) return { retryable: true, keyRefused: false, message: clip(`connection failed: ${(error as Error).message}`) };
+  if (sdk.isConnection(error) || isCutOff(error))
+    return { retryable: true, keyRefused: false, message: clip(`connection failed: ${(error as Error).message}`) };
   const answered = sdk.describe(error);
   if (answered) {
     const { status } = answered;
     const message = clip(answered.message);
     if (status === 401 || status === 403) return { retryable: false, keyRefused: true, status, message };
     const wait = retryAfterMs((name) => answered.headers?.get(name));
-    return { retryable: RETRYABLE_STATUSES.has(status) || status >= 500, keyRefused: false, status, message, ...(wait !== undefined ? { retryAfterMs: wait } : {}) };
+    return {
+      retryable: RETRYABLE_STATUSES.has(status) || status >= 500,
+      keyRefused: false,
+      status,
+      message,
+      ...(wait !== undefined ? { retryAfterMs: wait } : {}),
+    };
   }
   const message = error instanceof Error ? error.message : String(error);
   return { retryable: false, keyRefused: false, message: clip(message) };
@@ -68,7 +85,11 @@ const TRANSPORT_CODE = /^(UND_ERR_|ECONNRESET$|EPIPE$|ETIMEDOUT$|ECONNREFUSED$)/
  */
 function isCutOff(error: unknown): boolean {
   let current = error as { code?: unknown; cause?: unknown } | undefined;
-  for (let depth = 0; current && typeof current === 'object' && depth < 4; depth += 1, current = current.cause as typeof current) {
+  for (
+    let depth = 0;
+    current && typeof current === 'object' && depth < 4;
+    depth += 1, current = current.cause as typeof current
+  ) {
     if (typeof current.code === 'string' && TRANSPORT_CODE.test(current.code)) return true;
   }
   return error instanceof TypeError && error.message === 'terminated';
@@ -103,17 +124,36 @@ export async function callWithKey<T>(options: {
   }
   // A refused key makes this model unusable, not the turn: the error is retryable so the chain
   // moves on to the next model (the audit and logs say why).
-  if (!credentials) throw modelError(model, { ...refused.failure, retryable: true }, refused.error, key, 'refused, and no key is configured for this provider');
+  if (!credentials)
+    throw modelError(
+      model,
+      { ...refused.failure, retryable: true },
+      refused.error,
+      key,
+      'refused, and no key is configured for this provider',
+    );
   const renewed = await credentials.apiKey({ rejectedVersion: key.versionId });
   if (renewed.versionId === key.versionId && renewed.value === key.value) {
     // The resolver has nothing newer: the same key would be refused again.
-    throw modelError(model, { ...refused.failure, retryable: true }, refused.error, key, 'refused, and no newer version exists');
+    throw modelError(
+      model,
+      { ...refused.failure, retryable: true },
+      refused.error,
+      key,
+      'refused, and no newer version exists',
+    );
   }
   try {
     return await call(renewed);
   } catch (error) {
     const failure = classify(error, signal);
-    throw modelError(model, failure.keyRefused ? { ...failure, retryable: true } : failure, error, renewed, failure.keyRefused ? 'refused again after a refetch' : undefined);
+    throw modelError(
+      model,
+      failure.keyRefused ? { ...failure, retryable: true } : failure,
+      error,
+      renewed,
+      failure.keyRefused ? 'refused again after a refetch' : undefined,
+    );
   }
 }
 
@@ -126,8 +166,18 @@ export function maskKey(text: string, key: string): string {
 }
 
 /** The ModelError of a failed call; the key never appears in it, whatever the provider echoed. */
-export function modelError(model: string, failure: ProviderFailure, cause: unknown, key: Key, keyNote?: string): ModelError {
+export function modelError(
+  model: string,
+  failure: ProviderFailure,
+  cause: unknown,
+  key: Key,
+  keyNote?: string,
+): ModelError {
   const what = keyNote ? `key version ${key.versionId} ${keyNote}: ` : '';
   const text = `${model} failed: ${what}${failure.message}`;
-  return new ModelError(maskKey(text, key.value), model, failure.retryable, { status: failure.status, retryAfterMs: failure.retryAfterMs, cause });
+  return new ModelError(maskKey(text, key.value), model, failure.retryable, {
+    status: failure.status,
+    retryAfterMs: failure.retryAfterMs,
+    cause,
+  });
 }

@@ -1,9 +1,18 @@
 import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from 'openai';
 import type { ChatCompletionFunctionTool, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import { callWithKey, classifyProviderError, type Key, maskKey, type ProviderFailure } from './keyed-call.js';
+import {
+  ModelError,
+  type ModelProvider,
+  type ModelReply,
+  type ModelRequest,
+  type ProviderCredentials,
+  type ToolCall,
+  type ToolSpec,
+  type ToolStep,
+} from './port.js';
 // The system prompts are shared by every provider of the chain (the chain loads anthropic.ts anyway).
 import { alternatingTurns, lastUserMessage, SYSTEM_PROMPTS } from './prompts.js';
-import { callWithKey, classifyProviderError, maskKey, type Key, type ProviderFailure } from './keyed-call.js';
-import { ModelError, type ModelProvider, type ModelReply, type ModelRequest, type ProviderCredentials, type ToolCall, type ToolSpec, type ToolStep } from './port.js';
 import { fromProviderToolName, toProviderToolName } from './tool-names.js';
 
 /**
@@ -45,7 +54,8 @@ export function classifyOpenAIError(error: unknown, signal?: AbortSignal): OpenA
       const body = e.error as { message?: unknown } | undefined;
       const detail = typeof body?.message === 'string' && body.message !== '' ? body.message : e.message;
       const kind = [e.type, e.code].filter((part): part is string => typeof part === 'string' && part !== '');
-      const label = kind.length === 0 ? '' : kind.length === 2 && kind[0] !== kind[1] ? ` ${kind[0]} (${kind[1]})` : ` ${kind[0]}`;
+      const label =
+        kind.length === 0 ? '' : kind.length === 2 && kind[0] !== kind[1] ? ` ${kind[0]} (${kind[1]})` : ` ${kind[0]}`;
       return { status: e.status, message: redactMaskedKeys(`HTTP ${e.status}${label}: ${detail}`), headers: e.headers };
     },
   });
@@ -75,7 +85,11 @@ export function toOpenAIStepMessages(steps: ToolStep[]): ChatCompletionMessagePa
         : {}),
     });
     for (const result of step.results) {
-      messages.push({ role: 'tool', tool_call_id: result.id, content: result.isError ? `ERROR: ${result.content}` : result.content });
+      messages.push({
+        role: 'tool',
+        tool_call_id: result.id,
+        content: result.isError ? `ERROR: ${result.content}` : result.content,
+      });
     }
   }
   return messages;
@@ -93,12 +107,13 @@ export function toOpenAITools(tools: ToolSpec[]): ChatCompletionFunctionTool[] {
 function parseArguments(text: string): Record<string, unknown> {
   try {
     const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : {};
   } catch {
     return {};
   }
 }
-
 
 /** The key of a provider without credentials (a local Ollama): a placeholder, never refetched. */
 const NO_KEY: Key = { value: PLACEHOLDER_KEY, versionId: 'none' };
@@ -124,12 +139,22 @@ export class OpenAICompatibleProvider implements ModelProvider {
   ) {
     this.id = `${provider}:${model}`;
     const baseUrl = options.baseUrl ?? DEFAULT_BASE_URLS[provider];
-    if (!baseUrl) throw new Error(`${this.id}: provider "${provider}" needs a baseUrl (an OpenAI-compatible endpoint, e.g. https://host/v1)`);
+    if (!baseUrl)
+      throw new Error(
+        `${this.id}: provider "${provider}" needs a baseUrl (an OpenAI-compatible endpoint, e.g. https://host/v1)`,
+      );
     this.baseUrl = baseUrl;
   }
 
   async complete(request: ModelRequest): Promise<ModelReply> {
-    return callWithKey({ model: this.id, credentials: this.credentials, fallbackKey: NO_KEY, signal: request.signal, classify: classifyOpenAIError, call: (key) => this.call(key, request) });
+    return callWithKey({
+      model: this.id,
+      credentials: this.credentials,
+      fallbackKey: NO_KEY,
+      signal: request.signal,
+      classify: classifyOpenAIError,
+      call: (key) => this.call(key, request),
+    });
   }
 
   private async call(key: Key, request: ModelRequest): Promise<ModelReply> {
@@ -155,7 +180,15 @@ export class OpenAICompatibleProvider implements ModelProvider {
     const message = choice.message;
     const reply: ModelReply = { text: message.content ?? message.refusal ?? '', model: this.id };
     const toolCalls: ToolCall[] = (message.tool_calls ?? []).flatMap((call) =>
-      call.type === 'function' ? [{ id: call.id, name: fromProviderToolName(call.function.name), input: parseArguments(call.function.arguments) }] : [],
+      call.type === 'function'
+        ? [
+            {
+              id: call.id,
+              name: fromProviderToolName(call.function.name),
+              input: parseArguments(call.function.arguments),
+            },
+          ]
+        : [],
     );
     if (toolCalls.length > 0) reply.toolCalls = toolCalls;
     return reply;
@@ -167,7 +200,6 @@ export class OpenAICompatibleProvider implements ModelProvider {
     }
     return this.client.client;
   }
-
 }
 
 /**
@@ -176,7 +208,16 @@ export class OpenAICompatibleProvider implements ModelProvider {
  * OPENAI_CUSTOM_HEADERS cannot be switched off).
  */
 function openAIClient(apiKey: string, baseURL: string): OpenAI {
-  return new OpenAI({ apiKey, baseURL, maxRetries: 0, organization: null, project: null, adminAPIKey: null, webhookSecret: null, logLevel: 'warn' });
+  return new OpenAI({
+    apiKey,
+    baseURL,
+    maxRetries: 0,
+    organization: null,
+    project: null,
+    adminAPIKey: null,
+    webhookSecret: null,
+    logLevel: 'warn',
+  });
 }
 
 /**
@@ -184,13 +225,20 @@ function openAIClient(apiKey: string, baseURL: string): OpenAI {
  * models, no tokens spent); throws a ModelError when the key is refused (not retryable) or the call
  * fails.
  */
-export async function verifyOpenAIKey(key: string, options: { baseUrl?: string; signal?: AbortSignal } = {}): Promise<void> {
+export async function verifyOpenAIKey(
+  key: string,
+  options: { baseUrl?: string; signal?: AbortSignal } = {},
+): Promise<void> {
   const client = openAIClient(key, options.baseUrl ?? DEFAULT_BASE_URLS.openai!);
   try {
     await client.models.list({ signal: options.signal ?? AbortSignal.timeout(10_000) });
   } catch (error) {
     const failure = classifyOpenAIError(error, options.signal);
     const message = `openai key check failed: ${failure.message}`;
-    throw new ModelError(maskKey(message, key), 'openai', failure.retryable, { status: failure.status, retryAfterMs: failure.retryAfterMs, cause: error });
+    throw new ModelError(maskKey(message, key), 'openai', failure.retryable, {
+      status: failure.status,
+      retryAfterMs: failure.retryAfterMs,
+      cause: error,
+    });
   }
 }

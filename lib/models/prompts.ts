@@ -11,7 +11,9 @@ export const SYSTEM_PROMPTS: Record<ModelRequest['role'], (request: ModelRequest
         : request.subAgents.length > 0
           ? `This agent has sub-agents (${request.subAgents.join(', ')}), but handing work to them is not available here: answer yourself.`
           : '',
-      request.tools && request.tools.length > 0 ? 'Use the tools when they help; a tool result marked as an error tells you why it did not run.' : '',
+      request.tools && request.tools.length > 0
+        ? 'Use the tools when they help; a tool result marked as an error tells you why it did not run.'
+        : '',
     ]
       .filter(Boolean)
       .join(' '),
@@ -48,4 +50,3 @@ export function lastUserMessage(request: ModelRequest): string {
   const results = (request.results ?? []).map(({ agent, status, reply, error }) => ({ agent, status, reply, error }));
   return `Request:\n${request.input}\n\nSub-agent results (JSON):\n${JSON.stringify(results, null, 2)}`;
 }
-

@@ -31,7 +31,8 @@ export class TestProvider extends OfflineProvider {
   }
 
   override async complete(request: ModelRequest): Promise<ModelReply> {
-    if (this.hang || (this.hangOn !== undefined && request.input.includes(this.hangOn))) await sleep(2 ** 31 - 1, undefined, { signal: request.signal });
+    if (this.hang || (this.hangOn !== undefined && request.input.includes(this.hangOn)))
+      await sleep(2 ** 31 - 1, undefined, { signal: request.signal });
     if (this.delayMs > 0) await sleep(this.delayMs, undefined, { signal: request.signal });
     if (this.fail) throw new ModelError(`${this.id} failed on purpose`, this.id, false);
     return { ...(await super.complete(request)), model: this.id };

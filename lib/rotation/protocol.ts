@@ -2,7 +2,15 @@ import type { Config, SecretConfig } from '../config/schema.js';
 import { processRedactor, type Redactor } from '../secrets/redactor.js';
 import { secretId } from '../secrets/reference.js';
 import { RotationError } from './errors.js';
-import type { RotatingSecret, RotationContext, RotationRecorder, RotationRequest, RotationStrategy, RotationStrategyName, SecretVersions } from './ports.js';
+import type {
+  RotatingSecret,
+  RotationContext,
+  RotationRecorder,
+  RotationRequest,
+  RotationStrategy,
+  RotationStrategyName,
+  SecretVersions,
+} from './ports.js';
 
 const CURRENT = 'AWSCURRENT';
 const PENDING = 'AWSPENDING';
@@ -29,18 +37,25 @@ export class RotationProtocol {
     const secret = await this.versions.describe(request.secretId);
     const found = this.configOf(secret);
     try {
-      if (!secret.rotationEnabled) throw new RotationError('rotation_disabled', `rotation is not enabled for secret ${secret.name}`);
+      if (!secret.rotationEnabled)
+        throw new RotationError('rotation_disabled', `rotation is not enabled for secret ${secret.name}`);
       const stages = secret.versions[request.token];
-      if (!stages) throw new RotationError('not_a_version', `version ${request.token} is not a version of secret ${secret.name}`);
+      if (!stages)
+        throw new RotationError('not_a_version', `version ${request.token} is not a version of secret ${secret.name}`);
       if (stages.includes(CURRENT)) {
         // Already promoted: an earlier attempt finished. Only make sure what follows the promotion
         // (retiring the previous value, the record) happened, in case that attempt died after it.
         if (request.step === 'finishSecret' && (await this.recorder.lastRotatedVersion(found.name)) !== request.token) {
-          await this.afterPromotion(request, found, Object.entries(secret.versions).find(([, labels]) => labels.includes('AWSPREVIOUS'))?.[0]);
+          await this.afterPromotion(
+            request,
+            found,
+            Object.entries(secret.versions).find(([, labels]) => labels.includes('AWSPREVIOUS'))?.[0],
+          );
         }
         return;
       }
-      if (!stages.includes(PENDING)) throw new RotationError('not_pending', `version ${request.token} of secret ${secret.name} is not AWSPENDING`);
+      if (!stages.includes(PENDING))
+        throw new RotationError('not_pending', `version ${request.token} of secret ${secret.name} is not AWSPENDING`);
       await this.run(request, secret, found);
     } catch (error) {
       await this.record(found, request, 'failed', error);
@@ -48,7 +63,11 @@ export class RotationProtocol {
     }
   }
 
-  private async run(request: RotationRequest, secret: RotatingSecret, found: { name: string; config: SecretConfig; strategy: RotationStrategy }): Promise<void> {
+  private async run(
+    request: RotationRequest,
+    secret: RotatingSecret,
+    found: { name: string; config: SecretConfig; strategy: RotationStrategy },
+  ): Promise<void> {
     const { token, secretId: id } = request;
     // Every value this function reads or makes is known to the redactor before it can reach a log
     // line or a recorded error.
@@ -105,15 +124,29 @@ export class RotationProtocol {
   }
 
   /** What follows a promotion: the strategy retires the previous value, then the rotation is on record. */
-  private async afterPromotion(request: RotationRequest, found: { name: string; config: SecretConfig; strategy: RotationStrategy }, previous: string | undefined, context?: RotationContext): Promise<void> {
-    const ctx = context ?? { name: found.name, config: found.config, current: undefined, versionValue: (versionId: string) => this.versions.value(request.secretId, { versionId }) };
+  private async afterPromotion(
+    request: RotationRequest,
+    found: { name: string; config: SecretConfig; strategy: RotationStrategy },
+    previous: string | undefined,
+    context?: RotationContext,
+  ): Promise<void> {
+    const ctx = context ?? {
+      name: found.name,
+      config: found.config,
+      current: undefined,
+      versionValue: (versionId: string) => this.versions.value(request.secretId, { versionId }),
+    };
     await found.strategy.finished?.(ctx, previous);
     await this.record(found, request, 'succeeded');
   }
 
   private async required(value: Promise<string | undefined>, secret: RotatingSecret, token: string): Promise<string> {
     const pending = await value;
-    if (pending === undefined) throw new RotationError('no_value', `version ${token} of secret ${secret.name} has no value yet (createSecret has not run)`);
+    if (pending === undefined)
+      throw new RotationError(
+        'no_value',
+        `version ${token} of secret ${secret.name} has no value yet (createSecret has not run)`,
+      );
     return pending;
   }
 
@@ -128,7 +161,12 @@ export class RotationProtocol {
     throw new RotationError('unknown_secret', `secret ${secret.name} is not in the config`);
   }
 
-  private record(found: { name: string; config: SecretConfig }, request: RotationRequest, status: 'succeeded' | 'failed', error?: unknown): Promise<void> {
+  private record(
+    found: { name: string; config: SecretConfig },
+    request: RotationRequest,
+    status: 'succeeded' | 'failed',
+    error?: unknown,
+  ): Promise<void> {
     return this.recorder.recordRotation(found.name, {
       status,
       step: request.step,

@@ -18,7 +18,11 @@ export const generatedStrategy: RotationStrategy = {
   create: async () => randomBytes(GENERATED_BYTES).toString('base64url'),
   set: async () => undefined,
   test: async ({ name }, pending) => {
-    if (!GENERATED_FORMAT.test(pending)) throw new RotationError('test_failed', `the pending value of "${name}" is not a generated ${GENERATED_BYTES}-byte key`);
+    if (!GENERATED_FORMAT.test(pending))
+      throw new RotationError(
+        'test_failed',
+        `the pending value of "${name}" is not a generated ${GENERATED_BYTES}-byte key`,
+      );
   },
 };
 
@@ -31,7 +35,8 @@ export const generatedStrategy: RotationStrategy = {
 export function stagedStrategy(verify: KeyVerifier): RotationStrategy {
   return {
     create: async ({ name, current }) => {
-      if (current === undefined) throw new RotationError('no_value', `nothing is staged for "${name}" and it has no current value`);
+      if (current === undefined)
+        throw new RotationError('no_value', `nothing is staged for "${name}" and it has no current value`);
       return current;
     },
     set: async () => undefined,
@@ -44,7 +49,12 @@ export function stagedStrategy(verify: KeyVerifier): RotationStrategy {
  * once every cache could have dropped it (cacheDuration plus a margin after finishSecret); due
  * revocations run at the start of the next rotation.
  */
-export function providerAdminStrategy(admin: ProviderKeyAdmin, verify: KeyVerifier, revocations: RevocationQueue, now: () => Date = () => new Date()): RotationStrategy {
+export function providerAdminStrategy(
+  admin: ProviderKeyAdmin,
+  verify: KeyVerifier,
+  revocations: RevocationQueue,
+  now: () => Date = () => new Date(),
+): RotationStrategy {
   return {
     create: async (context) => {
       for (const versionId of await revocations.due(context.name, now().toISOString())) {
@@ -58,7 +68,9 @@ export function providerAdminStrategy(admin: ProviderKeyAdmin, verify: KeyVerifi
     test: (context, pending) => prove(verify, context, pending),
     finished: async ({ name, config }, previousVersionId) => {
       if (previousVersionId === undefined) return;
-      const notBefore = new Date(now().getTime() + durationMs(config.cacheDuration) + REVOCATION_MARGIN_MS).toISOString();
+      const notBefore = new Date(
+        now().getTime() + durationMs(config.cacheDuration) + REVOCATION_MARGIN_MS,
+      ).toISOString();
       await revocations.schedule(name, previousVersionId, notBefore);
     },
   };
@@ -68,6 +80,8 @@ async function prove(verify: KeyVerifier, { name }: RotationContext, pending: st
   try {
     await verify(name, pending);
   } catch (error) {
-    throw new RotationError('test_failed', `the pending key of "${name}" was refused: ${(error as Error).message}`, { cause: error });
+    throw new RotationError('test_failed', `the pending key of "${name}" was refused: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }

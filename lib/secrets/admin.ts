@@ -36,14 +36,20 @@ export class SecretAdmin {
   /** Every configured secret's status. */
   async list(): Promise<SecretStatus[]> {
     const names = Object.keys(this.config.secrets).sort();
-    const [stats, metadata] = await Promise.all([this.ledger.stats(names), Promise.all(names.map((name) => this.control.describe(secretId(this.config.secrets[name]!.source))))]);
+    const [stats, metadata] = await Promise.all([
+      this.ledger.stats(names),
+      Promise.all(names.map((name) => this.control.describe(secretId(this.config.secrets[name]!.source)))),
+    ]);
     return names.map((name, i) => this.status(name, stats.get(name)!, metadata[i]));
   }
 
   /** One secret's status. */
   async get(name: string): Promise<SecretStatus> {
     const secret = this.secret(name);
-    const [stats, metadata] = await Promise.all([this.ledger.stats([name]), this.control.describe(secretId(secret.source))]);
+    const [stats, metadata] = await Promise.all([
+      this.ledger.stats([name]),
+      this.control.describe(secretId(secret.source)),
+    ]);
     return this.status(name, stats.get(name)!, metadata);
   }
 
@@ -59,11 +65,14 @@ export class SecretAdmin {
    */
   async rotate(name: string): Promise<{ name: string; versionId: string; reattempted: boolean }> {
     const secret = this.secret(name);
-    if (!secret.rotation) throw new SecretError('rotation_refused', `secret "${name}" has no rotation in the config`, { secret: name });
+    if (!secret.rotation)
+      throw new SecretError('rotation_refused', `secret "${name}" has no rotation in the config`, { secret: name });
     const functionArn = this.options.rotationFunctionArn;
     // The very rules CDK gives the RotationSchedule (the window in Secrets Manager's whole hours).
     const rules = rotationRules(name, secret.rotation);
-    const settings = functionArn ? { functionArn, schedule: rules.scheduleExpression, ...(rules.duration ? { window: rules.duration } : {}) } : undefined;
+    const settings = functionArn
+      ? { functionArn, schedule: rules.scheduleExpression, ...(rules.duration ? { window: rules.duration } : {}) }
+      : undefined;
     return { name, ...(await this.control.rotate(secretId(secret.source), settings)) };
   }
 
@@ -82,7 +91,9 @@ export class SecretAdmin {
       ...(secret.jsonKey !== undefined ? { jsonKey: secret.jsonKey } : {}),
       ...(secret.envVar !== undefined ? { envVar: secret.envVar } : {}),
       ...(secret.rotation ? { rotation: secret.rotation } : {}),
-      agents: Object.entries(this.config.agents).filter(([, agent]) => agent.secrets.includes(name)).map(([agent]) => agent),
+      agents: Object.entries(this.config.agents)
+        .filter(([, agent]) => agent.secrets.includes(name))
+        .map(([agent]) => agent),
       stats,
       exists: metadata !== undefined && metadata.deletedDate === undefined,
       ...(metadata ? { metadata } : {}),

@@ -1,5 +1,10 @@
 /** Stable codes of secret errors; the HTTP edge maps them to statuses. */
-export type SecretErrorCode = 'secret_denied' | 'secret_not_found' | 'secret_unavailable' | 'unknown_secret' | 'rotation_refused';
+export type SecretErrorCode =
+  | 'secret_denied'
+  | 'secret_not_found'
+  | 'secret_unavailable'
+  | 'unknown_secret'
+  | 'rotation_refused';
 
 /** A secret could not be given out. The message names the secret, never its value. */
 export class SecretError extends Error {

@@ -50,7 +50,11 @@ export interface SecretLedger {
   /** Counts one access and returns the secret's current cache epoch (one conditional-free update). */
   recordAccess(name: string): Promise<{ epoch: number }>;
   /** Audits a fetch from Secrets Manager (`secret_reveal`) and counts it. */
-  recordReveal(name: string, requester: SecretRequester, details: { versionId: string; reason: RevealReason; at: string }): Promise<void>;
+  recordReveal(
+    name: string,
+    requester: SecretRequester,
+    details: { versionId: string; reason: RevealReason; at: string },
+  ): Promise<void>;
   /** Audits a refused request (`secret_denied`) in the agent's chain and counts it. */
   recordDenial(name: string, requester: SecretRequester, at: string): Promise<void>;
   /** Counts redaction hits of a secret (each one an exposure-risk event). */

@@ -1,5 +1,5 @@
-import type { Config } from '../config/schema.js';
 import { durationMs } from '../config/duration.js';
+import type { Config } from '../config/schema.js';
 import { SecretError } from './errors.js';
 import type { RevealReason, SecretLedger, SecretRequester, SecretSource, SecretVersion } from './ports.js';
 import { processRedactor, type Redactor } from './redactor.js';
@@ -72,7 +72,11 @@ export class SecretResolver {
       // Least privilege in code: refuse and audit before touching the cache or Secrets Manager.
       this.report({ secret: name, agent: requester.agent, outcome: 'denied' });
       await this.ledger.recordDenial(name, requester, new Date(this.now()).toISOString());
-      throw new SecretError('secret_denied', `agent "${requester.agent}" may not read secret "${name}" (not in its config's secrets)`, { agent: requester.agent, secret: name });
+      throw new SecretError(
+        'secret_denied',
+        `agent "${requester.agent}" may not read secret "${name}" (not in its config's secrets)`,
+        { agent: requester.agent, secret: name },
+      );
     }
     // The access count and the epoch are bookkeeping: when the table cannot take them, the cached
     // copy is still served (with its own epoch) rather than failing the turn.
@@ -83,7 +87,9 @@ export class SecretResolver {
     // Read after the await: a concurrent caller may have refreshed the cache meanwhile.
     const cached = this.cache.get(name);
     const reason = this.staleness(name, cached, epoch, options);
-    const version = reason ? (await this.fetchOnce(name, secretId(secret.source), secret.jsonKey, epoch, reason, requester)).version : cached!.version;
+    const version = reason
+      ? (await this.fetchOnce(name, secretId(secret.source), secret.jsonKey, epoch, reason, requester)).version
+      : cached!.version;
     this.report({ secret: name, agent: requester.agent, outcome: 'served' });
     return { name, ...version };
   }
@@ -104,25 +110,47 @@ export class SecretResolver {
    */
   async verify(name: string, requester: SecretRequester, check: (value: string) => boolean): Promise<boolean> {
     const current = await this.resolve(name, requester);
-    if (check(current.value) || (await this.previousOf(name, current, requester).then((previous) => previous !== undefined && check(previous.value)))) return true;
+    if (
+      check(current.value) ||
+      (await this.previousOf(name, current, requester).then(
+        (previous) => previous !== undefined && check(previous.value),
+      ))
+    )
+      return true;
     const renewed = await this.resolve(name, requester, { rejectedVersion: current.versionId });
     if (renewed.versionId === current.versionId) return false;
-    return check(renewed.value) || (await this.previousOf(name, renewed, requester).then((previous) => previous !== undefined && check(previous.value)));
+    return (
+      check(renewed.value) ||
+      (await this.previousOf(name, renewed, requester).then(
+        (previous) => previous !== undefined && check(previous.value),
+      ))
+    );
   }
 
   /** The AWSPREVIOUS value of a `generated` secret, as it stood when `current` was fetched (cached with it). */
-  private async previousOf(name: string, current: ResolvedSecret, requester: SecretRequester): Promise<SecretVersion | undefined> {
+  private async previousOf(
+    name: string,
+    current: ResolvedSecret,
+    requester: SecretRequester,
+  ): Promise<SecretVersion | undefined> {
     const secret = this.config.secrets[name]!;
     // Only values the system owns: a provider key's previous version is a revoked key.
     if (secret.rotation?.strategy !== 'generated') return undefined;
     const cached = this.previous.get(name);
     if (cached?.forCurrent === current.versionId) return cached.version;
     const fetched = await this.source.previous(secretId(secret.source));
-    const version = fetched && secret.jsonKey !== undefined ? { ...fetched, value: jsonField(name, fetched.value, secret.jsonKey) } : fetched;
+    const version =
+      fetched && secret.jsonKey !== undefined
+        ? { ...fetched, value: jsonField(name, fetched.value, secret.jsonKey) }
+        : fetched;
     if (fetched && version) {
       this.redactor.register(name, fetched.value);
       this.redactor.register(name, version.value);
-      await this.ledger.recordReveal(name, requester, { versionId: version.versionId, reason: 'previous', at: new Date(this.now()).toISOString() });
+      await this.ledger.recordReveal(name, requester, {
+        versionId: version.versionId,
+        reason: 'previous',
+        at: new Date(this.now()).toISOString(),
+      });
     }
     this.previous.set(name, { forCurrent: current.versionId, version });
     return version;
@@ -133,24 +161,39 @@ export class SecretResolver {
    * never written to process.env, so no child process or crash dump inherits them.
    */
   async environment(requester: SecretRequester): Promise<Record<string, string>> {
-    const names = (this.config.agents[requester.agent]?.secrets ?? []).filter((name) => this.config.secrets[name]?.envVar);
+    const names = (this.config.agents[requester.agent]?.secrets ?? []).filter(
+      (name) => this.config.secrets[name]?.envVar,
+    );
     const values = await Promise.all(names.map((name) => this.resolve(name, requester)));
     return Object.fromEntries(values.map((v) => [this.config.secrets[v.name]!.envVar!, v.value]));
   }
 
   /** Why the cached copy cannot be served, or undefined when it can. */
-  private staleness(name: string, cached: Cached | undefined, epoch: number, options: ResolveOptions): RevealReason | undefined {
+  private staleness(
+    name: string,
+    cached: Cached | undefined,
+    epoch: number,
+    options: ResolveOptions,
+  ): RevealReason | undefined {
     if (!cached) return 'cold';
     if (epoch > cached.epoch) return 'refresh';
     // Refetch on a refused key only if the cache still holds that version: when a concurrent turn
     // already replaced it, the new version is served and Secrets Manager is not asked again.
-    if (options.rejectedVersion !== undefined && options.rejectedVersion === cached.version.versionId) return 'auth-retry';
+    if (options.rejectedVersion !== undefined && options.rejectedVersion === cached.version.versionId)
+      return 'auth-retry';
     if (this.now() - cached.fetchedAt >= durationMs(this.config.secrets[name]!.cacheDuration)) return 'expired';
     return undefined;
   }
 
   /** One fetch per secret at a time: concurrent callers share the one in flight. */
-  private fetchOnce(name: string, id: string, jsonKey: string | undefined, epoch: number, reason: RevealReason, requester: SecretRequester): Promise<Cached> {
+  private fetchOnce(
+    name: string,
+    id: string,
+    jsonKey: string | undefined,
+    epoch: number,
+    reason: RevealReason,
+    requester: SecretRequester,
+  ): Promise<Cached> {
     const running = this.inflight.get(name);
     if (running) return running;
     const fetch = (async () => {
@@ -175,7 +218,11 @@ export class SecretResolver {
       this.missing.delete(name);
       const value = jsonKey === undefined ? version.value : jsonField(name, version.value, jsonKey);
       const fresh: Cached = { version: { value, versionId: version.versionId }, fetchedAt: this.now(), epoch };
-      await this.ledger.recordReveal(name, requester, { versionId: version.versionId, reason, at: new Date(fresh.fetchedAt).toISOString() });
+      await this.ledger.recordReveal(name, requester, {
+        versionId: version.versionId,
+        reason,
+        at: new Date(fresh.fetchedAt).toISOString(),
+      });
       this.cache.set(name, fresh);
       return fresh;
     })();
@@ -199,7 +246,12 @@ function jsonStrings(text: string): string[] {
 }
 
 function notFound(name: string, cause?: unknown): SecretError {
-  return new SecretError('secret_not_found', `secret "${name}" has no current value in Secrets Manager (set it with "threadbound secrets create ${name}")`, { secret: name }, { cause });
+  return new SecretError(
+    'secret_not_found',
+    `secret "${name}" has no current value in Secrets Manager (set it with "threadbound secrets create ${name}")`,
+    { secret: name },
+    { cause },
+  );
 }
 
 /** The field `key` of a JSON secret string (e.g. `{"apiKey": "…"}`). */
@@ -209,9 +261,12 @@ function jsonField(name: string, text: string, key: string): string {
     parsed = JSON.parse(text);
   } catch {
     // The parse error would quote the text: say only what is wrong.
-    throw new SecretError('secret_unavailable', `secret "${name}" is not JSON, but its config names jsonKey "${key}"`, { secret: name });
+    throw new SecretError('secret_unavailable', `secret "${name}" is not JSON, but its config names jsonKey "${key}"`, {
+      secret: name,
+    });
   }
   const field = parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>)[key] : undefined;
-  if (typeof field !== 'string') throw new SecretError('secret_unavailable', `secret "${name}" has no string field "${key}"`, { secret: name });
+  if (typeof field !== 'string')
+    throw new SecretError('secret_unavailable', `secret "${name}" has no string field "${key}"`, { secret: name });
   return field;
 }

@@ -54,7 +54,8 @@ export function rotationRules(secretName: string, rotation: RotationConfig): Rot
   if (rate) {
     const value = Number(rate[1]);
     if (rate[2]!.startsWith('hour')) {
-      if (value < MIN_RATE_HOURS) fail(`rotation.schedule "${schedule}": Secrets Manager rotates at most every ${MIN_RATE_HOURS} hours`);
+      if (value < MIN_RATE_HOURS)
+        fail(`rotation.schedule "${schedule}": Secrets Manager rotates at most every ${MIN_RATE_HOURS} hours`);
       intervalHours = value;
     } else if (value < 1 || value > MAX_RATE_DAYS) {
       fail(`rotation.schedule "${schedule}": a rate in days must be 1 to ${MAX_RATE_DAYS} days`);
@@ -62,27 +63,42 @@ export function rotationRules(secretName: string, rotation: RotationConfig): Rot
     startHour = 0;
   } else if (cron) {
     const fields = cron[1]!.trim().split(/\s+/);
-    if (fields.length !== 6) fail(`rotation.schedule "${schedule}": a cron expression has 6 fields (Minutes Hours Day-of-month Month Day-of-week Year)`);
-    if (fields[0] !== '0') fail(`rotation.schedule "${schedule}": the minutes field must be 0 (Secrets Manager rotation windows open on the hour)`);
-    if (fields[5] !== '*') fail(`rotation.schedule "${schedule}": the year field must be * (Secrets Manager schedules at most a year apart)`);
+    if (fields.length !== 6)
+      fail(
+        `rotation.schedule "${schedule}": a cron expression has 6 fields (Minutes Hours Day-of-month Month Day-of-week Year)`,
+      );
+    if (fields[0] !== '0')
+      fail(
+        `rotation.schedule "${schedule}": the minutes field must be 0 (Secrets Manager rotation windows open on the hour)`,
+      );
+    if (fields[5] !== '*')
+      fail(
+        `rotation.schedule "${schedule}": the year field must be * (Secrets Manager schedules at most a year apart)`,
+      );
     if (/^\d{1,2}$/.test(fields[1]!)) {
       startHour = Number(fields[1]);
       if (startHour > 23) fail(`rotation.schedule "${schedule}": the hours field must be 0–23`);
     }
   } else {
-    fail(`rotation.schedule "${schedule}": expected rate(<n> hours|days) or cron(0 <hours> <day-of-month> <month> <day-of-week> *)`);
+    fail(
+      `rotation.schedule "${schedule}": expected rate(<n> hours|days) or cron(0 <hours> <day-of-month> <month> <day-of-week> *)`,
+    );
   }
 
   if (rotation.window === undefined) return { scheduleExpression: schedule };
   const windowMs = durationMs(rotation.window);
-  if (windowMs % HOUR_MS !== 0) fail(`rotation.window "${rotation.window}": Secrets Manager takes the window in whole hours`);
+  if (windowMs % HOUR_MS !== 0)
+    fail(`rotation.window "${rotation.window}": Secrets Manager takes the window in whole hours`);
   const hours = windowMs / HOUR_MS;
-  if (hours < 1 || hours > 24) fail(`rotation.window "${rotation.window}": must be 1 to 24 hours (the window cannot run into the next UTC day)`);
+  if (hours < 1 || hours > 24)
+    fail(`rotation.window "${rotation.window}": must be 1 to 24 hours (the window cannot run into the next UTC day)`);
   if (startHour !== undefined && startHour + hours > 24) {
     fail(`rotation.window "${rotation.window}": starting at ${startHour}:00 UTC it would run into the next UTC day`);
   }
   if (intervalHours !== undefined && hours > intervalHours) {
-    fail(`rotation.window "${rotation.window}": longer than the ${intervalHours}-hour rotation interval (it would run into the next window)`);
+    fail(
+      `rotation.window "${rotation.window}": longer than the ${intervalHours}-hour rotation interval (it would run into the next window)`,
+    );
   }
   return { scheduleExpression: schedule, duration: `${hours}h` };
 }

@@ -31,7 +31,11 @@ export type IndexName = keyof typeof TABLE.indexes;
 /** The CreateTable input the local stack (and the tests) use; CDK builds the same shape from TABLE. */
 export function createTableInput(tableName: string): CreateTableCommandInput {
   const indexes = Object.values(TABLE.indexes);
-  const attributes = [TABLE.partitionKey, TABLE.sortKey, ...indexes.flatMap((index) => [index.partitionKey, index.sortKey])];
+  const attributes = [
+    TABLE.partitionKey,
+    TABLE.sortKey,
+    ...indexes.flatMap((index) => [index.partitionKey, index.sortKey]),
+  ];
   return {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST',

@@ -13,7 +13,12 @@ export function encodeCursor(position: ThreadPosition): string {
 export function decodeCursor(cursor: string): ThreadPosition {
   try {
     const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { c?: unknown; k?: unknown };
-    if (typeof value.c === 'string' && typeof value.k === 'string' && !Number.isNaN(Date.parse(value.c)) && !/[#]/.test(value.k + value.c)) {
+    if (
+      typeof value.c === 'string' &&
+      typeof value.k === 'string' &&
+      !Number.isNaN(Date.parse(value.c)) &&
+      !/[#]/.test(value.k + value.c)
+    ) {
       return { createdAt: value.c, sessionKey: value.k };
     }
   } catch {

@@ -67,7 +67,11 @@ export interface Thread {
 }
 
 /** The status a client sees, given the thread's idle timeout. */
-export function displayStatus(thread: Pick<Thread, 'status' | 'lastActiveAt' | 'lease'>, idleTimeoutMs: number, now: Date): ThreadStatus {
+export function displayStatus(
+  thread: Pick<Thread, 'status' | 'lastActiveAt' | 'lease'>,
+  idleTimeoutMs: number,
+  now: Date,
+): ThreadStatus {
   if (thread.status === 'terminated') return 'terminated';
   if (thread.lease) return 'active';
   return now.getTime() - Date.parse(thread.lastActiveAt) > idleTimeoutMs ? 'idle' : 'active';

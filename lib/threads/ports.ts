@@ -79,7 +79,13 @@ export interface ThreadStore {
    * transition to "terminated" itself included). When any condition fails nothing is written and
    * the reason is returned: "version" means the caller lost a race and should re-read.
    */
-  transition(before: Thread, after: Thread, audit: AuditEntry | undefined, counters: CounterDelta[], writes?: ThreadWrite[]): Promise<TransitionOutcome>;
+  transition(
+    before: Thread,
+    after: Thread,
+    audit: AuditEntry | undefined,
+    counters: CounterDelta[],
+    writes?: ThreadWrite[],
+  ): Promise<TransitionOutcome>;
 
   /** A turn of the thread, or undefined. */
   getTurn(tenant: string, sessionKey: string, turnId: string): Promise<Turn | undefined>;
@@ -109,7 +115,11 @@ export interface ThreadStore {
    * Deletes, oldest first, the messages memory no longer shows: seq below `keepFromSeq` or created
    * before `olderThan`. At most `limit` per call (the next call continues). Returns how many.
    */
-  trimHistory(tenant: string, sessionKey: string, options: { keepFromSeq: number; olderThan: string; limit: number }): Promise<number>;
+  trimHistory(
+    tenant: string,
+    sessionKey: string,
+    options: { keepFromSeq: number; olderThan: string; limit: number },
+  ): Promise<number>;
 
   /** Deletes messages with seq <= floorSeq (they already left memory). Idempotent. */
   trimMessages(tenant: string, sessionKey: string, floorSeq: number): Promise<void>;
@@ -121,7 +131,10 @@ export interface ThreadStore {
    * A page of live (not terminated) threads of one shard of the sparse index, least recently active
    * first; with `activeBefore`, only those whose lastActiveAt is earlier (the idle candidates).
    */
-  listLive(shard: number, options: { cursor?: Record<string, unknown>; pageSize: number; activeBefore?: string }): Promise<{ threads: Thread[]; cursor?: Record<string, unknown> }>;
+  listLive(
+    shard: number,
+    options: { cursor?: Record<string, unknown>; pageSize: number; activeBefore?: string },
+  ): Promise<{ threads: Thread[]; cursor?: Record<string, unknown> }>;
 
   /**
    * Every live thread's agent and lease, read from the table itself with strongly consistent reads
@@ -136,7 +149,11 @@ export interface ThreadStore {
   counterVersions(agents: string[]): Promise<Map<string, number>>;
 
   /** Sets an agent's (or with undefined, the deployment's) counters, only if it did not change since `observedChanges`. */
-  repairCounters(agent: string | undefined, values: { activeThreads: number; runningTurns?: number }, observedChanges: number): Promise<boolean>;
+  repairCounters(
+    agent: string | undefined,
+    values: { activeThreads: number; runningTurns?: number },
+    observedChanges: number,
+  ): Promise<boolean>;
 
   /** Counters of the named agents plus the deployment total of live threads. */
   counters(agents: string[]): Promise<{ agents: Record<string, AgentCounters>; activeThreads: number }>;

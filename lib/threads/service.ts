@@ -1,15 +1,15 @@
-import { chainEntry, GENESIS_HASH, verifyChain, type AuditEntry, type AuditEvent } from '../audit/chain.js';
-import { nextAuditEntry } from './audit.js';
+import { type AuditEntry, type AuditEvent, chainEntry, GENESIS_HASH, verifyChain } from '../audit/chain.js';
 import type { Principal } from '../auth/api-keys.js';
 import { durationMs } from '../config/duration.js';
 import type { AgentConfig, Config } from '../config/schema.js';
-import { encodeCursor, decodeCursor } from './cursor.js';
+import { nextAuditEntry } from './audit.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
 import { ThreadError } from './errors.js';
 import { displayStatus, type Thread, type ThreadStatus } from './model.js';
+import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from './optimistic.js';
 import type { CounterDelta, ThreadPosition, ThreadStore, ThreadWrite } from './ports.js';
 import { newSessionKey, newThreadId } from './session-key.js';
-import { threadView, type ThreadView } from './view.js';
-import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from './optimistic.js';
+import { type ThreadView, threadView } from './view.js';
 
 /** What a client asks for when spawning. */
 export interface SpawnInput {
@@ -64,7 +64,14 @@ export class ThreadService {
   /** Spawns a thread for an agent; the limits are checked atomically with the insert. */
   async spawn(principal: Principal, input: SpawnInput): Promise<ThreadView> {
     const agent = this.agentConfig(input.agent);
-    const thread = await this.insert(principal.tenant, principal.keyId, input.agent, agent, this.sessionKeyFor(input, agent), input.metadata ?? {});
+    const thread = await this.insert(
+      principal.tenant,
+      principal.keyId,
+      input.agent,
+      agent,
+      this.sessionKeyFor(input, agent),
+      input.metadata ?? {},
+    );
     return this.view(thread, this.now());
   }
 
@@ -80,10 +87,19 @@ export class ThreadService {
     if (existing) await this.store.destroy(parent.tenant, sessionKey, existing.threadId);
     const lineage = { parentSessionKey: parent.sessionKey, parentTurnId, depth: (parent.lineage?.depth ?? 0) + 1 };
     try {
-      return await this.insert(parent.tenant, `turn:${parentTurnId}`, agentName, this.agentConfig(agentName), sessionKey, {}, lineage);
+      return await this.insert(
+        parent.tenant,
+        `turn:${parentTurnId}`,
+        agentName,
+        this.agentConfig(agentName),
+        sessionKey,
+        {},
+        lineage,
+      );
     } catch (error) {
       // Two turns raced to create it: use the one that won.
-      if (error instanceof ThreadError && error.code === 'thread_exists') return this.require(parent.tenant, sessionKey);
+      if (error instanceof ThreadError && error.code === 'thread_exists')
+        return this.require(parent.tenant, sessionKey);
       throw error;
     }
   }
@@ -100,15 +116,19 @@ export class ThreadService {
     const now = this.now();
     const at = now.toISOString();
     const threadId = newThreadId(now.getTime());
-    const audit = chainEntry(threadId, { seq: 0, hash: GENESIS_HASH }, {
-      type: 'thread_spawn',
-      at,
-      tenant,
-      actor,
-      sessionKey,
-      agent: agentName,
-      data: { threadId, mode: agent.mode, metadataKeys: Object.keys(metadata), ...(lineage ? { lineage } : {}) },
-    });
+    const audit = chainEntry(
+      threadId,
+      { seq: 0, hash: GENESIS_HASH },
+      {
+        type: 'thread_spawn',
+        at,
+        tenant,
+        actor,
+        sessionKey,
+        agent: agentName,
+        data: { threadId, mode: agent.mode, metadataKeys: Object.keys(metadata), ...(lineage ? { lineage } : {}) },
+      },
+    );
     const thread: Thread = {
       tenant,
       sessionKey,
@@ -132,7 +152,10 @@ export class ThreadService {
       auditSeq: audit.seq,
       auditHash: audit.hash,
     };
-    await this.store.create(thread, audit, { maxThreads: this.config.threadManagement.maxThreads, maxActiveThreads: agent.maxActiveThreads });
+    await this.store.create(thread, audit, {
+      maxThreads: this.config.threadManagement.maxThreads,
+      maxActiveThreads: agent.maxActiveThreads,
+    });
     return thread;
   }
 
@@ -142,7 +165,10 @@ export class ThreadService {
   }
 
   /** The audit trail of the caller's thread (its current incarnation) and whether its hash chain is intact. */
-  async auditTrail(tenant: string, sessionKey: string): Promise<{ entries: AuditEntry[]; verified: boolean; problem?: { seq: number; problem: string } }> {
+  async auditTrail(
+    tenant: string,
+    sessionKey: string,
+  ): Promise<{ entries: AuditEntry[]; verified: boolean; problem?: { seq: number; problem: string } }> {
     const thread = await this.require(tenant, sessionKey);
     const entries = await this.store.auditTrail(tenant, sessionKey, thread.threadId);
     const problem = verifyChain(entries, { seq: thread.auditSeq, hash: thread.auditHash });
@@ -177,7 +203,9 @@ export class ThreadService {
   async restart(principal: Principal, sessionKey: string, options: { clearMemory: boolean }): Promise<ThreadView> {
     return this.optimistic(principal.tenant, sessionKey, async (thread, now) => {
       if (thread.status === 'terminated') {
-        throw new ThreadError('thread_terminated', `thread "${sessionKey}" is terminated and cannot be restarted`, { sessionKey });
+        throw new ThreadError('thread_terminated', `thread "${sessionKey}" is terminated and cannot be restarted`, {
+          sessionKey,
+        });
       }
       const at = now.toISOString();
       const audit = this.nextAudit(thread, principal, 'thread_restart', at, {
@@ -196,7 +224,18 @@ export class ThreadService {
         auditHash: audit.hash,
       };
       const counters: CounterDelta[] = thread.lease ? [{ agent: thread.agent, runningTurns: -1 }] : [];
-      if (!(await this.store.transition(thread, after, audit, counters, this.failLeasedTurn(thread, 'the thread was restarted', at))).ok) return undefined;
+      if (
+        !(
+          await this.store.transition(
+            thread,
+            after,
+            audit,
+            counters,
+            this.failLeasedTurn(thread, 'the thread was restarted', at),
+          )
+        ).ok
+      )
+        return undefined;
       // Memory already excludes these messages (memoryFloorSeq moved in the transaction);
       // deleting them is storage hygiene, safe to repeat if it is interrupted.
       if (options.clearMemory) await this.store.trimMessages(thread.tenant, sessionKey, after.memoryFloorSeq);
@@ -212,13 +251,22 @@ export class ThreadService {
       // it: no turn running, not active since (turns only queue behind a running one; queued turns
       // left by a lease that expired are failed with the thread). Decided on the read the write is
       // conditioned on, so a turn that starts meanwhile makes the write fail and this check run again.
-      if (options.onlyIfIdleSince !== undefined && (thread.status === 'terminated' || thread.lease || thread.lastActiveAt !== options.onlyIfIdleSince)) {
+      if (
+        options.onlyIfIdleSince !== undefined &&
+        (thread.status === 'terminated' || thread.lease || thread.lastActiveAt !== options.onlyIfIdleSince)
+      ) {
         return { destroyed: false, changed: false, skipped: true };
       }
       if (thread.status === 'terminated') {
         // A repeat finishes what an interrupted first call left: the deletion, or the queue.
         if (destroy) await this.store.destroy(thread.tenant, sessionKey, thread.threadId);
-        else if (thread.queuedTurns > 0) await this.store.failQueuedTurns(thread.tenant, sessionKey, 'the thread was terminated', thread.terminatedAt ?? now.toISOString());
+        else if (thread.queuedTurns > 0)
+          await this.store.failQueuedTurns(
+            thread.tenant,
+            sessionKey,
+            'the thread was terminated',
+            thread.terminatedAt ?? now.toISOString(),
+          );
         return { destroyed: destroy, changed: false, ...(destroy ? {} : { thread: this.view(thread, now) }) };
       }
       const at = now.toISOString();
@@ -239,13 +287,27 @@ export class ThreadService {
         auditSeq: audit.seq,
         auditHash: audit.hash,
       };
-      const counters: CounterDelta[] = [{ agent: thread.agent, activeThreads: -1, runningTurns: thread.lease ? -1 : 0 }];
-      if (!(await this.store.transition(thread, after, audit, counters, this.failLeasedTurn(thread, 'the thread was terminated', at))).ok) return undefined;
+      const counters: CounterDelta[] = [
+        { agent: thread.agent, activeThreads: -1, runningTurns: thread.lease ? -1 : 0 },
+      ];
+      if (
+        !(
+          await this.store.transition(
+            thread,
+            after,
+            audit,
+            counters,
+            this.failLeasedTurn(thread, 'the thread was terminated', at),
+          )
+        ).ok
+      )
+        return undefined;
       // The slot is already given back; deleting the items is idempotent, and a crash here leaves
       // a terminated thread (its item is deleted last) that the next terminate call destroys.
       if (destroy) await this.store.destroy(thread.tenant, sessionKey, thread.threadId);
       // A kept thread's queued turns will never run: give them a final status clients can see.
-      else if (thread.queuedTurns > 0) await this.store.failQueuedTurns(thread.tenant, sessionKey, 'the thread was terminated', at);
+      else if (thread.queuedTurns > 0)
+        await this.store.failQueuedTurns(thread.tenant, sessionKey, 'the thread was terminated', at);
       await this.terminateChildren(principal, thread, options);
       return { destroyed: destroy, changed: true, ...(destroy ? {} : { thread: this.view(after, now) }) };
     });
@@ -257,7 +319,10 @@ export class ThreadService {
       const sessionKey = `${parent.sessionKey}:${sub}`;
       if (!(await this.store.get(parent.tenant, sessionKey))) continue;
       try {
-        await this.terminate(principal, sessionKey, { reason: `its parent thread "${parent.sessionKey}" was terminated`, auditType: options.auditType ?? 'thread_terminate' });
+        await this.terminate(principal, sessionKey, {
+          reason: `its parent thread "${parent.sessionKey}" was terminated`,
+          auditType: options.auditType ?? 'thread_terminate',
+        });
       } catch (error) {
         if (!(error instanceof ThreadError && error.code === 'thread_not_found')) throw error;
       }
@@ -273,8 +338,21 @@ export class ThreadService {
     return this.optimistic(tenant, sessionKey, async (thread, now) => {
       // Queued turns move along (they run under the new name); a running one is never disturbed.
       if (thread.status === 'terminated' || thread.agent === agentName || thread.lease) return false;
-      const audit = nextAuditEntry(thread, { type: 'thread_moved', at: now.toISOString(), tenant, actor, data: { from: thread.agent, to: agentName } });
-      const after: Thread = { ...thread, agent: agentName, mode: agent.mode, version: thread.version + 1, auditSeq: audit.seq, auditHash: audit.hash };
+      const audit = nextAuditEntry(thread, {
+        type: 'thread_moved',
+        at: now.toISOString(),
+        tenant,
+        actor,
+        data: { from: thread.agent, to: agentName },
+      });
+      const after: Thread = {
+        ...thread,
+        agent: agentName,
+        mode: agent.mode,
+        version: thread.version + 1,
+        auditSeq: audit.seq,
+        auditHash: audit.hash,
+      };
       const counters: CounterDelta[] = [
         { agent: thread.agent, activeThreads: -1 },
         { agent: agentName, activeThreads: 1 },
@@ -292,14 +370,20 @@ export class ThreadService {
    * Runs a read-decide-write step until its conditional write lands on the version it read.
    * `step` returns undefined when it lost the race; the loop re-reads and decides again.
    */
-  private async optimistic<T>(tenant: string, sessionKey: string, step: (thread: Thread, now: Date) => Promise<T | undefined>): Promise<T> {
+  private async optimistic<T>(
+    tenant: string,
+    sessionKey: string,
+    step: (thread: Thread, now: Date) => Promise<T | undefined>,
+  ): Promise<T> {
     for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
       await optimisticBackoff(attempt);
       const thread = await this.require(tenant, sessionKey);
       const result = await step(thread, this.now());
       if (result !== undefined) return result;
     }
-    throw new ThreadError('conflict', `thread "${sessionKey}" is being changed by other requests; retry`, { sessionKey });
+    throw new ThreadError('conflict', `thread "${sessionKey}" is being changed by other requests; retry`, {
+      sessionKey,
+    });
   }
 
   private async require(tenant: string, sessionKey: string): Promise<Thread> {
@@ -311,7 +395,10 @@ export class ThreadService {
   private agentConfig(name: string): AgentConfig {
     const agent = Object.hasOwn(this.config.agents, name) ? this.config.agents[name] : undefined;
     if (!agent) {
-      throw new ThreadError('unknown_agent', `no agent "${name}" is configured`, { agent: name, agents: Object.keys(this.config.agents) });
+      throw new ThreadError('unknown_agent', `no agent "${name}" is configured`, {
+        agent: name,
+        agents: Object.keys(this.config.agents),
+      });
     }
     return agent;
   }
@@ -320,17 +407,25 @@ export class ThreadService {
     if (agent.mode === 'singleton') {
       // One thread per tenant, keyed by the agent's name, so every caller finds the same one.
       if (input.sessionKey !== undefined && input.sessionKey !== input.agent) {
-        throw new ThreadError('invalid_session_key', `agent "${input.agent}" is a singleton: its sessionKey is always "${input.agent}"`, {
-          field: 'sessionKey',
-        });
+        throw new ThreadError(
+          'invalid_session_key',
+          `agent "${input.agent}" is a singleton: its sessionKey is always "${input.agent}"`,
+          {
+            field: 'sessionKey',
+          },
+        );
       }
       return input.agent;
     }
     if (input.sessionKey !== undefined) return input.sessionKey;
     if (this.config.threadManagement.defaultMode === 'manual') {
-      throw new ThreadError('session_key_required', 'threadManagement.defaultMode is "manual": the request must give a sessionKey', {
-        field: 'sessionKey',
-      });
+      throw new ThreadError(
+        'session_key_required',
+        'threadManagement.defaultMode is "manual": the request must give a sessionKey',
+        {
+          field: 'sessionKey',
+        },
+      );
     }
     return newSessionKey();
   }
@@ -343,7 +438,13 @@ export class ThreadService {
     return threadView(thread, this.idleTimeoutMs(thread.agent), now);
   }
 
-  private nextAudit(thread: Thread, principal: Principal, type: AuditEvent['type'], at: string, data: Record<string, unknown>) {
+  private nextAudit(
+    thread: Thread,
+    principal: Principal,
+    type: AuditEvent['type'],
+    at: string,
+    data: Record<string, unknown>,
+  ) {
     return nextAuditEntry(thread, { type, at, tenant: principal.tenant, actor: principal.keyId, data });
   }
 }

@@ -36,7 +36,9 @@ export function threadView(thread: Thread, idleTimeoutMs: number, now: Date): Th
     ...(thread.terminatedAt ? { terminatedAt: thread.terminatedAt, terminationReason: thread.terminationReason } : {}),
     turnCount: thread.turnCount,
     ...(thread.lineage ? { lineage: thread.lineage } : {}),
-    ...(thread.lease ? { runningTurn: { turnId: thread.lease.turnId, leaseExpiresAt: thread.lease.leaseExpiresAt } } : {}),
+    ...(thread.lease
+      ? { runningTurn: { turnId: thread.lease.turnId, leaseExpiresAt: thread.lease.leaseExpiresAt } }
+      : {}),
     metadata: thread.metadata,
   };
 }

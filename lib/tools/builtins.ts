@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ToolError, type ThreadNotes, type ToolDefinition } from './port.js';
+import { type ThreadNotes, type ToolDefinition, ToolError } from './port.js';
 
 /** The name of the tool that hands work to sub-agents: the runtime turns its calls into the fan-out plan. */
 export const SPAWN_TOOL = 'spawn';
@@ -13,7 +13,10 @@ const noteKey = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'a note key is 1–64
 /** Parses a tool's input with its schema; a bad input is a ToolError the model can correct. */
 function parse<T>(schema: z.ZodType<T>, input: unknown): T {
   const result = schema.safeParse(input);
-  if (!result.success) throw new ToolError(`invalid input: ${result.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}`);
+  if (!result.success)
+    throw new ToolError(
+      `invalid input: ${result.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}`,
+    );
   return result.data;
 }
 
@@ -24,7 +27,11 @@ export function memoryTools(notes: ThreadNotes): ToolDefinition[] {
       spec: {
         name: 'memory.read',
         description: "Reads this thread's notes: one by key, or all of them.",
-        inputSchema: { type: 'object', properties: { key: { type: 'string', description: 'the note to read; omit for all' } }, additionalProperties: false },
+        inputSchema: {
+          type: 'object',
+          properties: { key: { type: 'string', description: 'the note to read; omit for all' } },
+          additionalProperties: false,
+        },
       },
       async run(input, context) {
         const { key } = parse(z.object({ key: noteKey.optional() }).strict(), input);
@@ -58,7 +65,12 @@ export const httpGetTool: ToolDefinition = {
   spec: {
     name: 'http.get',
     description: 'Fetches a web page or API (GET) from an allowed host and returns its status and text.',
-    inputSchema: { type: 'object', properties: { url: { type: 'string', description: 'http(s) URL' } }, required: ['url'], additionalProperties: false },
+    inputSchema: {
+      type: 'object',
+      properties: { url: { type: 'string', description: 'http(s) URL' } },
+      required: ['url'],
+      additionalProperties: false,
+    },
   },
   async run(input, context) {
     const { url } = parse(z.object({ url: z.string().max(2_000) }).strict(), input);
@@ -75,7 +87,10 @@ export const httpGetTool: ToolDefinition = {
       throw new ToolError(`host ${target.host} is not in this agent's tools.httpAllowHosts`);
     }
     if (target.username || target.password) throw new ToolError('URLs with credentials are not fetched');
-    const response = await fetch(target, { redirect: 'manual', signal: AbortSignal.any([context.signal, AbortSignal.timeout(HTTP_TIMEOUT_MS)]) });
+    const response = await fetch(target, {
+      redirect: 'manual',
+      signal: AbortSignal.any([context.signal, AbortSignal.timeout(HTTP_TIMEOUT_MS)]),
+    });
     // Read no more than the cap: a huge body must not fill the function's memory.
     const chunks: Buffer[] = [];
     let size = 0;
@@ -96,10 +111,14 @@ export const httpGetTool: ToolDefinition = {
 export const spawnTool: ToolDefinition = {
   spec: {
     name: SPAWN_TOOL,
-    description: 'Hands a task to one of your sub-agents, which works on it in its own thread; all answers are merged into one reply.',
+    description:
+      'Hands a task to one of your sub-agents, which works on it in its own thread; all answers are merged into one reply.',
     inputSchema: {
       type: 'object',
-      properties: { agent: { type: 'string', description: 'the sub-agent' }, task: { type: 'string', description: 'what it should do' } },
+      properties: {
+        agent: { type: 'string', description: 'the sub-agent' },
+        task: { type: 'string', description: 'what it should do' },
+      },
       required: ['agent', 'task'],
       additionalProperties: false,
     },

@@ -18,7 +18,9 @@ export class ToolRegistry {
 
   /** What the model is offered: the registered tools the agent's `tools.allow` names and `tools.deny` does not. */
   offered(agent: AgentConfig): ToolSpec[] {
-    return [...this.tools.values()].filter((tool) => this.decide(agent, tool.spec.name).allowed).map((tool) => tool.spec);
+    return [...this.tools.values()]
+      .filter((tool) => this.decide(agent, tool.spec.name).allowed)
+      .map((tool) => tool.spec);
   }
 
   /** A registered tool's spec, whatever the permissions. */
@@ -28,8 +30,10 @@ export class ToolRegistry {
 
   /** Checked before every call, whatever the model was offered: deny wins, then allow must name it. */
   decide(agent: AgentConfig, name: string): ToolDecision {
-    if (agent.tools.deny.includes(name)) return { allowed: false, reason: `tool "${name}" is denied for this agent (tools.deny)` };
-    if (!agent.tools.allow.includes(name)) return { allowed: false, reason: `tool "${name}" is not allowed for this agent (not in tools.allow)` };
+    if (agent.tools.deny.includes(name))
+      return { allowed: false, reason: `tool "${name}" is denied for this agent (tools.deny)` };
+    if (!agent.tools.allow.includes(name))
+      return { allowed: false, reason: `tool "${name}" is not allowed for this agent (not in tools.allow)` };
     const tool = this.tools.get(name);
     if (!tool) return { allowed: false, reason: `no tool "${name}" exists` };
     return { allowed: true, tool };

@@ -1,5 +1,11 @@
 /** Stable codes of turn errors; the HTTP edge maps them to statuses. */
-export type TurnErrorCode = 'turn_not_found' | 'thread_busy' | 'turn_limit_reached' | 'stale_turn' | 'agent_unavailable' | 'idempotency_key_reused';
+export type TurnErrorCode =
+  | 'turn_not_found'
+  | 'thread_busy'
+  | 'turn_limit_reached'
+  | 'stale_turn'
+  | 'agent_unavailable'
+  | 'idempotency_key_reused';
 
 /** A turn operation was refused; nothing was written. */
 export class TurnError extends Error {

@@ -1,18 +1,18 @@
 import { createHash } from 'node:crypto';
-import { nextAuditEntry } from '../threads/audit.js';
 import type { Principal } from '../auth/api-keys.js';
 import { durationMs, durationSeconds } from '../config/duration.js';
 import type { AgentConfig, Config } from '../config/schema.js';
+import { nextAuditEntry } from '../threads/audit.js';
 import { ThreadError } from '../threads/errors.js';
 import type { Thread, ThreadLease } from '../threads/model.js';
+import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from '../threads/optimistic.js';
 import type { CounterDelta, ThreadStore, ThreadWrite } from '../threads/ports.js';
 import { ulid } from '../threads/session-key.js';
 import type { TurnRef, WorkflowStarter } from '../workflows/turn-workflow.js';
 import { TurnError } from './errors.js';
 import { FINAL_STATUSES, type Message, type SubAgentOutcome, type Turn } from './model.js';
-import { withinTraceBudget, type TurnTrace } from './trace.js';
-import { turnView, type TurnView } from './view.js';
-import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from '../threads/optimistic.js';
+import { type TurnTrace, withinTraceBudget } from './trace.js';
+import { type TurnView, turnView } from './view.js';
 
 /** A lease another write must still match: a sub-agent's writes are fenced by its parent turn's lease. */
 export interface LeaseGuard {
@@ -68,7 +68,11 @@ export class TurnService {
   }
 
   /** Accepts a turn: starts it, queues it (onBusy: enqueue) or refuses it (onBusy: reject). */
-  async submit(principal: Principal, sessionKey: string, input: { input: string; idempotencyKey?: string }): Promise<{ turn: TurnView; created: boolean }> {
+  async submit(
+    principal: Principal,
+    sessionKey: string,
+    input: { input: string; idempotencyKey?: string },
+  ): Promise<{ turn: TurnView; created: boolean }> {
     for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
       await optimisticBackoff(attempt);
       const thread = await this.requireLive(principal.tenant, sessionKey);
@@ -76,7 +80,8 @@ export class TurnService {
       const turnId = input.idempotencyKey ? idempotentTurnId(thread.threadId, input.idempotencyKey) : `turn_${ulid()}`;
       if (input.idempotencyKey) {
         const existing = await this.store.getTurn(thread.tenant, sessionKey, turnId);
-        if (existing) return { turn: turnView(await this.repeat(thread, agent, existing, input.input)), created: false };
+        if (existing)
+          return { turn: turnView(await this.repeat(thread, agent, existing, input.input)), created: false };
       }
       const now = this.now();
       const turn = newTurn(thread, turnId, input.input, now, input.idempotencyKey);
@@ -91,40 +96,65 @@ export class TurnService {
         }
       } else {
         if ((agent.onBusy ?? this.config.threadManagement.onBusy) === 'reject' && busy) {
-          throw new TurnError('thread_busy', `thread "${sessionKey}" is running turn ${thread.lease!.turnId}; one turn runs at a time`, {
-            runningTurnId: thread.lease!.turnId,
-          });
+          throw new TurnError(
+            'thread_busy',
+            `thread "${sessionKey}" is running turn ${thread.lease!.turnId}; one turn runs at a time`,
+            {
+              runningTurnId: thread.lease!.turnId,
+            },
+          );
         }
         // Queue behind the running turn (or behind turns that were queued before a lease expired).
         const queued: Turn = { ...turn, queueSeq: thread.queueSeq + 1 };
-        const after: Thread = { ...thread, version: thread.version + 1, queueSeq: thread.queueSeq + 1, queuedTurns: thread.queuedTurns + 1 };
-        outcome = await this.store.transition(thread, after, undefined, [], [
-          { kind: 'putTurn', turn: queued },
-          { kind: 'enqueue', queueSeq: queued.queueSeq!, turnId },
-        ]);
+        const after: Thread = {
+          ...thread,
+          version: thread.version + 1,
+          queueSeq: thread.queueSeq + 1,
+          queuedTurns: thread.queuedTurns + 1,
+        };
+        outcome = await this.store.transition(
+          thread,
+          after,
+          undefined,
+          [],
+          [
+            { kind: 'putTurn', turn: queued },
+            { kind: 'enqueue', queueSeq: queued.queueSeq!, turnId },
+          ],
+        );
         if (outcome.ok) {
           if (!busy) await this.startNext(principal.tenant, sessionKey);
-          return { turn: turnView((await this.store.getTurn(thread.tenant, sessionKey, turnId)) ?? queued), created: true };
+          return {
+            turn: turnView((await this.store.getTurn(thread.tenant, sessionKey, turnId)) ?? queued),
+            created: true,
+          };
         }
       }
       if (outcome.reason === 'turn_exists') {
         // A concurrent repeat with the same idempotency key won: answer with its turn.
         const existing = await this.store.getTurn(thread.tenant, sessionKey, turnId);
-        if (existing) return { turn: turnView(await this.repeat(thread, agent, existing, input.input)), created: false };
+        if (existing)
+          return { turn: turnView(await this.repeat(thread, agent, existing, input.input)), created: false };
       }
       if (outcome.reason === 'turn_limit') {
-        throw new TurnError('turn_limit_reached', `agent "${thread.agent}" already runs its maximum of ${agent.maxConcurrentTurns} turns`, {
-          limit: 'maxConcurrentTurns',
-          max: agent.maxConcurrentTurns,
-          agent: thread.agent,
-        });
+        throw new TurnError(
+          'turn_limit_reached',
+          `agent "${thread.agent}" already runs its maximum of ${agent.maxConcurrentTurns} turns`,
+          {
+            limit: 'maxConcurrentTurns',
+            max: agent.maxConcurrentTurns,
+            agent: thread.agent,
+          },
+        );
       }
       // The takeover of an expired lease found its turn no longer running (an orphan): recover
       // releases it without failing anything, then decide again.
       if (outcome.reason === 'turn_state' && thread.lease) await this.recover(principal.tenant, sessionKey);
       // 'version': another writer changed the thread between our read and write; decide again.
     }
-    throw new ThreadError('conflict', `thread "${sessionKey}" is being changed by other requests; retry`, { sessionKey });
+    throw new ThreadError('conflict', `thread "${sessionKey}" is being changed by other requests; retry`, {
+      sessionKey,
+    });
   }
 
   /**
@@ -134,11 +164,16 @@ export class TurnService {
    */
   private async repeat(thread: Thread, agent: AgentConfig, existing: Turn, input: string): Promise<Turn> {
     if (existing.input !== input) {
-      throw new TurnError('idempotency_key_reused', 'this idempotencyKey was used for a different input on this thread', { turnId: existing.turnId });
+      throw new TurnError(
+        'idempotency_key_reused',
+        'this idempotencyKey was used for a different input on this thread',
+        { turnId: existing.turnId },
+      );
     }
     // Only re-issue the start: a failure here says nothing about the execution the first attempt
     // may have started, so it must not fail the turn (the lease's expiry covers a start that never was).
-    if (existing.status === 'running' && thread.lease?.turnId === existing.turnId) await this.workflow.start(existing.turnId, { turn: this.turnRef(thread, existing, agent) });
+    if (existing.status === 'running' && thread.lease?.turnId === existing.turnId)
+      await this.workflow.start(existing.turnId, { turn: this.turnRef(thread, existing, agent) });
     return existing;
   }
 
@@ -147,14 +182,23 @@ export class TurnService {
    * next queued turn. With a guard (a sub-agent's turn), the reply is recorded only while the parent
    * turn still holds its lease; otherwise the turn is failed, and its lease and slot still released.
    */
-  async finish(ref: TurnRef, outcome: TurnOutcome, guard?: LeaseGuard, options: { startNext?: boolean } = {}): Promise<'finished' | 'stale'> {
+  async finish(
+    ref: TurnRef,
+    outcome: TurnOutcome,
+    guard?: LeaseGuard,
+    options: { startNext?: boolean } = {},
+  ): Promise<'finished' | 'stale'> {
     const startNext = options.startNext ?? true;
     for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
       await optimisticBackoff(attempt);
-      const [thread, turn] = await Promise.all([this.store.get(ref.tenant, ref.sessionKey), this.store.getTurn(ref.tenant, ref.sessionKey, ref.turnId)]);
+      const [thread, turn] = await Promise.all([
+        this.store.get(ref.tenant, ref.sessionKey),
+        this.store.getTurn(ref.tenant, ref.sessionKey, ref.turnId),
+      ]);
       if (!thread || !turn || FINAL_STATUSES.includes(turn.status)) {
         // Finished before (a retry, or a crash after the finish): make sure its queue still moves.
-        if (startNext && thread?.queuedTurns && !this.holdsLiveLease(thread)) await this.startNext(ref.tenant, ref.sessionKey);
+        if (startNext && thread?.queuedTurns && !this.holdsLiveLease(thread))
+          await this.startNext(ref.tenant, ref.sessionKey);
         return 'stale';
       }
       // Fencing: only the holder of the lease this turn was started under may finish it.
@@ -174,7 +218,18 @@ export class TurnService {
         messageSeq += 1;
         finished.reply = outcome.reply;
         finished.replySeq = messageSeq;
-        writes.push({ kind: 'putMessage', message: { seq: messageSeq, role: 'assistant', content: outcome.reply, turnId: ref.turnId, agent: thread.agent, createdAt: at, ...this.messageTtl(thread.agent, now) } });
+        writes.push({
+          kind: 'putMessage',
+          message: {
+            seq: messageSeq,
+            role: 'assistant',
+            content: outcome.reply,
+            turnId: ref.turnId,
+            agent: thread.agent,
+            createdAt: at,
+            ...this.messageTtl(thread.agent, now),
+          },
+        });
       } else {
         finished.error = outcome.error;
       }
@@ -188,7 +243,11 @@ export class TurnService {
           turnId: ref.turnId,
           status: outcome.status,
           ...(outcome.status === 'succeeded' ? {} : { error: outcome.error }),
-          subAgents: (outcome.subAgents ?? []).map((s) => ({ agent: s.agent, sessionKey: s.sessionKey, status: s.status })),
+          subAgents: (outcome.subAgents ?? []).map((s) => ({
+            agent: s.agent,
+            sessionKey: s.sessionKey,
+            status: s.status,
+          })),
         },
       });
       const trim = this.trimRange(thread, messageSeq);
@@ -202,7 +261,9 @@ export class TurnService {
         auditHash: audit.hash,
         ...(trim ? { trimmedThroughSeq: trim.through } : {}),
       };
-      const counters: CounterDelta[] = [{ agent: thread.agent, runningTurns: -1, ...(outcome.status === 'timed_out' ? { timedOutTurns: 1 } : {}) }];
+      const counters: CounterDelta[] = [
+        { agent: thread.agent, runningTurns: -1, ...(outcome.status === 'timed_out' ? { timedOutTurns: 1 } : {}) },
+      ];
       if (guard) writes.push({ kind: 'assertLease', ...guard });
       const result = await this.store.transition(thread, after, audit, counters, writes);
       if (result.ok) {
@@ -212,7 +273,11 @@ export class TurnService {
       }
       if (result.reason === 'turn_state') return 'stale';
       if (result.reason === 'lease_lost') {
-        outcome = { status: 'failed', error: 'the parent turn lost its lease before this sub-agent finished', ...(outcome.trace ? { trace: outcome.trace } : {}) };
+        outcome = {
+          status: 'failed',
+          error: 'the parent turn lost its lease before this sub-agent finished',
+          ...(outcome.trace ? { trace: outcome.trace } : {}),
+        };
         guard = undefined;
       }
     }
@@ -228,11 +293,26 @@ export class TurnService {
   async keepTrace(ref: TurnRef, trace: TurnTrace): Promise<void> {
     for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
       await optimisticBackoff(attempt);
-      const [thread, turn] = await Promise.all([this.store.get(ref.tenant, ref.sessionKey), this.store.getTurn(ref.tenant, ref.sessionKey, ref.turnId)]);
-      if (!thread || turn?.status !== 'running' || thread.lease?.turnId !== ref.turnId || thread.lease.fencingToken !== ref.fencingToken) return;
+      const [thread, turn] = await Promise.all([
+        this.store.get(ref.tenant, ref.sessionKey),
+        this.store.getTurn(ref.tenant, ref.sessionKey, ref.turnId),
+      ]);
+      if (
+        !thread ||
+        turn?.status !== 'running' ||
+        thread.lease?.turnId !== ref.turnId ||
+        thread.lease.fencingToken !== ref.fencingToken
+      )
+        return;
       // The thread's version condition closes the race with a finish or takeover between our read and
       // this write (the lease we checked is still there); `expected: running` keeps a final turn final.
-      const outcome = await this.store.transition(thread, { ...thread, version: thread.version + 1 }, undefined, [], [{ kind: 'updateTurn', turn: { ...turn, trace }, expected: 'running' }]);
+      const outcome = await this.store.transition(
+        thread,
+        { ...thread, version: thread.version + 1 },
+        undefined,
+        [],
+        [{ kind: 'updateTurn', turn: { ...turn, trace }, expected: 'running' }],
+      );
       if (outcome.ok || outcome.reason !== 'version') return;
     }
   }
@@ -243,7 +323,14 @@ export class TurnService {
    * another turn holds the thread, and only while the parent turn (`guard`) still holds its lease.
    * A retry whose first attempt already finished gets that turn back (`finished`).
    */
-  async claimInline(tenant: string, sessionKey: string, turnId: string, input: string, guard: LeaseGuard, timeoutSeconds: number): Promise<{ claimed: TurnRef; thread: Thread; turn: Turn } | { finished: Turn }> {
+  async claimInline(
+    tenant: string,
+    sessionKey: string,
+    turnId: string,
+    input: string,
+    guard: LeaseGuard,
+    timeoutSeconds: number,
+  ): Promise<{ claimed: TurnRef; thread: Thread; turn: Turn } | { finished: Turn }> {
     for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
       await optimisticBackoff(attempt);
       const thread = await this.requireLive(tenant, sessionKey);
@@ -251,22 +338,43 @@ export class TurnService {
       if (existing && FINAL_STATUSES.includes(existing.status)) return { finished: existing };
       const now = this.now();
       if (existing || this.holdsLiveLease(thread, now)) {
-        throw new TurnError('thread_busy', `thread "${sessionKey}" is running turn ${thread.lease?.turnId ?? turnId}`, { runningTurnId: thread.lease?.turnId ?? turnId });
+        throw new TurnError('thread_busy', `thread "${sessionKey}" is running turn ${thread.lease?.turnId ?? turnId}`, {
+          runningTurnId: thread.lease?.turnId ?? turnId,
+        });
       }
       const agent = this.agentOf(thread);
       const claim = this.claim(thread, agent, newTurn(thread, turnId, input, now), now, 'new');
       claim.writes.push({ kind: 'assertLease', ...guard });
       const outcome = await this.store.transition(thread, claim.after, undefined, [], claim.writes);
       if (outcome.ok) {
-        const claimed: TurnRef = { tenant, sessionKey, turnId, agent: thread.agent, fencingToken: claim.turn.fencingToken!, timeoutSeconds, maxChildren: 1 };
+        const claimed: TurnRef = {
+          tenant,
+          sessionKey,
+          turnId,
+          agent: thread.agent,
+          fencingToken: claim.turn.fencingToken!,
+          timeoutSeconds,
+          maxChildren: 1,
+        };
         return { claimed, thread: claim.after, turn: claim.turn };
       }
-      if (outcome.reason === 'lease_lost') throw new TurnError('stale_turn', `turn ${guard.turnId} no longer holds the lease of thread "${guard.sessionKey}"`, { turnId: guard.turnId });
+      if (outcome.reason === 'lease_lost')
+        throw new TurnError(
+          'stale_turn',
+          `turn ${guard.turnId} no longer holds the lease of thread "${guard.sessionKey}"`,
+          { turnId: guard.turnId },
+        );
       if (outcome.reason === 'turn_limit') {
-        throw new TurnError('turn_limit_reached', `agent "${thread.agent}" already runs its maximum of ${agent.maxConcurrentTurns} turns`, { agent: thread.agent });
+        throw new TurnError(
+          'turn_limit_reached',
+          `agent "${thread.agent}" already runs its maximum of ${agent.maxConcurrentTurns} turns`,
+          { agent: thread.agent },
+        );
       }
     }
-    throw new ThreadError('conflict', `thread "${sessionKey}" is being changed by other requests; retry`, { sessionKey });
+    throw new ThreadError('conflict', `thread "${sessionKey}" is being changed by other requests; retry`, {
+      sessionKey,
+    });
   }
 
   /**
@@ -279,7 +387,8 @@ export class TurnService {
     const keepFromSeq = messageSeq - 2 * memory.maxTurns + 1;
     // A thread from before trimmedThroughSeq existed starts where the old trim (the two seqs below
     // the window at each finish) had got to; whatever that left behind goes with its TTL.
-    const from = Math.max(thread.trimmedThroughSeq ?? thread.messageSeq - 2 * memory.maxTurns, thread.memoryFloorSeq) + 1;
+    const from =
+      Math.max(thread.trimmedThroughSeq ?? thread.messageSeq - 2 * memory.maxTurns, thread.memoryFloorSeq) + 1;
     const through = Math.min(keepFromSeq - 1, from + TRIM_BATCH - 1);
     if (through < from) return undefined;
     return { seqs: Array.from({ length: through - from + 1 }, (_, i) => from + i), through };
@@ -297,7 +406,8 @@ export class TurnService {
     const keepFromSeq = thread.messageSeq - 2 * memory.maxTurns + 1;
     if (fallen.length > 0) await this.store.deleteMessages(thread.tenant, thread.sessionKey, fallen);
     const olderThan = new Date(this.now().getTime() - durationMs(memory.maxAge)).toISOString();
-    if (thread.createdAt < olderThan) await this.store.trimHistory(thread.tenant, thread.sessionKey, { keepFromSeq, olderThan, limit: 25 });
+    if (thread.createdAt < olderThan)
+      await this.store.trimHistory(thread.tenant, thread.sessionKey, { keepFromSeq, olderThan, limit: 25 });
   }
 
   /** Starts the oldest queued turn if the thread is free; returns whether one started (`effects`: what its claim did, for recover). */
@@ -331,7 +441,13 @@ export class TurnService {
       if (outcome.reason === 'turn_limit') return false;
       // An orphan lease (see submit): recover releases it and starts the queue itself.
       if (outcome.reason === 'turn_state' && thread.lease) {
-        return (await this.recoverInto(tenant, sessionKey, effects ?? { leaseReleased: false, turnFailed: false, turnStarted: false, gaveUp: false })) === 'started';
+        return (
+          (await this.recoverInto(
+            tenant,
+            sessionKey,
+            effects ?? { leaseReleased: false, turnFailed: false, turnStarted: false, gaveUp: false },
+          )) === 'started'
+        );
       }
     }
     return false;
@@ -356,7 +472,11 @@ export class TurnService {
     return { outcome, ...effects };
   }
 
-  private async recoverInto(tenant: string, sessionKey: string, effects: RecoveryEffects): Promise<'none' | 'released' | 'started'> {
+  private async recoverInto(
+    tenant: string,
+    sessionKey: string,
+    effects: RecoveryEffects,
+  ): Promise<'none' | 'released' | 'started'> {
     for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
       await optimisticBackoff(attempt);
       const thread = await this.store.get(tenant, sessionKey);
@@ -369,8 +489,19 @@ export class TurnService {
       // An expired lease of a running turn passes straight to the next queued turn (startNext fails it).
       if (!orphan && canStart) return (await this.startNext(tenant, sessionKey, effects)) ? 'started' : 'none';
       const after: Thread = { ...thread, version: thread.version + 1, lease: undefined };
-      const writes: ThreadWrite[] = orphan ? [] : [{ kind: 'failTurn', turnId: thread.lease.turnId, error: 'the turn did not finish before its lease expired', at: this.now().toISOString() }];
-      if ((await this.store.transition(thread, after, undefined, [{ agent: thread.agent, runningTurns: -1 }], writes)).ok) {
+      const writes: ThreadWrite[] = orphan
+        ? []
+        : [
+            {
+              kind: 'failTurn',
+              turnId: thread.lease.turnId,
+              error: 'the turn did not finish before its lease expired',
+              at: this.now().toISOString(),
+            },
+          ];
+      if (
+        (await this.store.transition(thread, after, undefined, [{ agent: thread.agent, runningTurns: -1 }], writes)).ok
+      ) {
         effects.leaseReleased = true;
         effects.turnFailed = !orphan; // the failTurn write only lands on a turn still running
         return canStart && (await this.startNext(tenant, sessionKey, effects)) ? 'started' : 'released';
@@ -385,19 +516,32 @@ export class TurnService {
     const deadline = Date.now() + waitSeconds * 1000;
     for (;;) {
       const turn = await this.store.getTurn(tenant, sessionKey, turnId);
-      if (!turn) throw new TurnError('turn_not_found', `no turn "${turnId}" on thread "${sessionKey}"`, { sessionKey, turnId });
+      if (!turn)
+        throw new TurnError('turn_not_found', `no turn "${turnId}" on thread "${sessionKey}"`, { sessionKey, turnId });
       if (FINAL_STATUSES.includes(turn.status) || Date.now() + WAIT_POLL_MS > deadline) return turnView(turn);
       await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
     }
   }
 
   /** The thread's history, oldest first, after sequence number `after`. */
-  async messages(tenant: string, sessionKey: string, options: { after: number; limit: number }): Promise<{ messages: Message[]; next?: number }> {
+  async messages(
+    tenant: string,
+    sessionKey: string,
+    options: { after: number; limit: number },
+  ): Promise<{ messages: Message[]; next?: number }> {
     const thread = await this.store.get(tenant, sessionKey);
     if (!thread) throw new ThreadError('thread_not_found', `no thread "${sessionKey}"`, { sessionKey });
-    const messages = await this.store.messagesAfter(tenant, sessionKey, Math.max(options.after, thread.memoryFloorSeq), options.limit);
+    const messages = await this.store.messagesAfter(
+      tenant,
+      sessionKey,
+      Math.max(options.after, thread.memoryFloorSeq),
+      options.limit,
+    );
     const last = messages.at(-1);
-    return { messages, ...(last && messages.length === options.limit && last.seq < thread.messageSeq ? { next: last.seq } : {}) };
+    return {
+      messages,
+      ...(last && messages.length === options.limit && last.seq < thread.messageSeq ? { next: last.seq } : {}),
+    };
   }
 
   /**
@@ -408,16 +552,43 @@ export class TurnService {
     const at = now.toISOString();
     const fencingToken = thread.fencingSeq + 1;
     const messageSeq = thread.messageSeq + 1;
-    const lease: ThreadLease = { turnId: accepted.turnId, leaseExpiresAt: new Date(now.getTime() + this.leaseMs(agent)).toISOString(), fencingToken };
-    const turn: Turn = { ...accepted, status: 'running', fencingToken, userSeq: messageSeq, startedAt: at, generation: thread.generation };
+    const lease: ThreadLease = {
+      turnId: accepted.turnId,
+      leaseExpiresAt: new Date(now.getTime() + this.leaseMs(agent)).toISOString(),
+      fencingToken,
+    };
+    const turn: Turn = {
+      ...accepted,
+      status: 'running',
+      fencingToken,
+      userSeq: messageSeq,
+      startedAt: at,
+      generation: thread.generation,
+    };
     const writes: ThreadWrite[] = [
       // A new turn is inserted (refused if its id exists: idempotency); a queued one moves on exactly once.
       source === 'new' ? { kind: 'putTurn', turn } : { kind: 'updateTurn', turn, expected: 'queued' },
-      { kind: 'putMessage', message: { seq: messageSeq, role: 'user', content: accepted.input, turnId: accepted.turnId, agent: thread.agent, createdAt: at, ...this.messageTtl(thread.agent, now) } },
+      {
+        kind: 'putMessage',
+        message: {
+          seq: messageSeq,
+          role: 'user',
+          content: accepted.input,
+          turnId: accepted.turnId,
+          agent: thread.agent,
+          createdAt: at,
+          ...this.messageTtl(thread.agent, now),
+        },
+      },
     ];
     if (thread.lease) {
       // Takeover of an expired lease: its turn's slot passes to this turn (no new slot is taken).
-      writes.push({ kind: 'failTurn', turnId: thread.lease.turnId, error: 'the turn did not finish before its lease expired', at });
+      writes.push({
+        kind: 'failTurn',
+        turnId: thread.lease.turnId,
+        error: 'the turn did not finish before its lease expired',
+        at,
+      });
     } else {
       writes.push({ kind: 'reserveTurnSlot', agent: thread.agent, max: agent.maxConcurrentTurns });
     }
@@ -454,7 +625,12 @@ export class TurnService {
     } catch (error) {
       // Nothing will run the turn: give the lease and the slot back now rather than at expiry. The
       // queue is left for the recovery pass, so an outage fails this turn, not every queued one.
-      await this.finish(ref, { status: 'failed', error: `the turn workflow could not be started: ${(error as Error).message}` }, undefined, { startNext: false });
+      await this.finish(
+        ref,
+        { status: 'failed', error: `the turn workflow could not be started: ${(error as Error).message}` },
+        undefined,
+        { startNext: false },
+      );
       throw error;
     }
   }
@@ -462,13 +638,17 @@ export class TurnService {
   private async requireLive(tenant: string, sessionKey: string): Promise<Thread> {
     const thread = await this.store.get(tenant, sessionKey);
     if (!thread) throw new ThreadError('thread_not_found', `no thread "${sessionKey}"`, { sessionKey });
-    if (thread.status === 'terminated') throw new ThreadError('thread_terminated', `thread "${sessionKey}" is terminated`, { sessionKey });
+    if (thread.status === 'terminated')
+      throw new ThreadError('thread_terminated', `thread "${sessionKey}" is terminated`, { sessionKey });
     return thread;
   }
 
   private agentOf(thread: Thread): AgentConfig {
     const agent = this.config.agents[thread.agent];
-    if (!agent) throw new TurnError('agent_unavailable', `agent "${thread.agent}" of this thread is no longer configured`, { agent: thread.agent });
+    if (!agent)
+      throw new TurnError('agent_unavailable', `agent "${thread.agent}" of this thread is no longer configured`, {
+        agent: thread.agent,
+      });
     return agent;
   }
 

@@ -137,9 +137,19 @@ export const phaseTraceSchema = z.object({
       ms: z.number().optional(),
     }),
   ),
-  tools: z.array(z.object({ name: z.string(), allowed: z.boolean(), outcome: z.enum(['ok', 'error', 'denied']), reason: z.string().optional(), ms: z.number().optional() })),
+  tools: z.array(
+    z.object({
+      name: z.string(),
+      allowed: z.boolean(),
+      outcome: z.enum(['ok', 'error', 'denied']),
+      reason: z.string().optional(),
+      ms: z.number().optional(),
+    }),
+  ),
   secrets: z.array(z.string()),
-  omitted: z.object({ models: z.number().optional(), tools: z.number().optional(), secrets: z.number().optional() }).optional(),
+  omitted: z
+    .object({ models: z.number().optional(), tools: z.number().optional(), secrets: z.number().optional() })
+    .optional(),
 });
 
 /** The turn trace as workflow payloads carry it. */
@@ -149,7 +159,11 @@ export const turnTraceSchema = z.object({ phases: z.array(phaseTraceSchema) });
  * Error names the turn workflow's agent states retry (their Retry in turn.asl.json, less the Lambda.*
  * service errors, which our code never throws): DynamoDB throttling.
  */
-export const WORKFLOW_RETRIED_ERRORS: readonly string[] = ['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded'];
+export const WORKFLOW_RETRIED_ERRORS: readonly string[] = [
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+];
 
 /** Whether the workflow retries the phase that threw this (its error name is the state's Error). */
 export function retriedByWorkflow(error: unknown): boolean {

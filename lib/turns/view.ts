@@ -41,5 +41,12 @@ export function turnView(turn: Turn): TurnView {
 
 /** A message as API clients see it. */
 export function messageView(message: Message) {
-  return { seq: message.seq, role: message.role, content: message.content, turnId: message.turnId, agent: message.agent, createdAt: message.createdAt };
+  return {
+    seq: message.seq,
+    role: message.role,
+    content: message.content,
+    turnId: message.turnId,
+    agent: message.agent,
+    createdAt: message.createdAt,
+  };
 }

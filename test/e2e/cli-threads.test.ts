@@ -12,7 +12,10 @@ let stack: TestStack;
 let env: Record<string, string>;
 beforeAll(async () => {
   stack = await startTestStack();
-  env = { THREADBOUND_URL: stack.url, THREADBOUND_LOCAL_KEYS: `${TEST_KEYS.tenantA}:tenant-a,${TEST_KEYS.admin}:ops:admin` };
+  env = {
+    THREADBOUND_URL: stack.url,
+    THREADBOUND_LOCAL_KEYS: `${TEST_KEYS.tenantA}:tenant-a,${TEST_KEYS.admin}:ops:admin`,
+  };
 });
 afterAll(async () => stack?.stop());
 
@@ -23,7 +26,12 @@ interface Run {
 }
 
 async function cli(argv: string[], options: { stdin?: string; tty?: boolean } = {}): Promise<Run> {
-  const { code, stdout, stderr } = await runCliInMemory(argv, { stdin: options.stdin, stderrTty: options.tty, env, cwd: process.cwd() });
+  const { code, stdout, stderr } = await runCliInMemory(argv, {
+    stdin: options.stdin,
+    stderrTty: options.tty,
+    env,
+    cwd: process.cwd(),
+  });
   for (const text of [stdout, stderr]) for (const key of Object.values(TEST_KEYS)) expect(text).not.toContain(key);
   return { code, stdout, stderr };
 }
@@ -31,7 +39,9 @@ async function cli(argv: string[], options: { stdin?: string; tty?: boolean } = 
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe('threadbound threads / agents against the local stack', () => {
-  it('spawn → send (fan-out) → show → list → agents status → agents restart → terminate → show: not found', { timeout: 120_000 }, async () => {
+  it('spawn → send (fan-out) → show → list → agents status → agents restart → terminate → show: not found', {
+    timeout: 120_000,
+  }, async () => {
     const spawned = await cli(['threads', 'spawn', '--agent', 'main', '--metadata', '{"user":"ann"}']);
     expect(spawned).toMatchObject({ code: 0, stderr: '' });
     const sk = spawned.stdout.split('\n')[0]!;
@@ -48,7 +58,9 @@ describe('threadbound threads / agents against the local stack', () => {
     const waiting = sent.stderr.split('\n').filter((line) => line.startsWith('waiting for turn'));
     expect(waiting).toHaveLength(1);
     expect(sent.stderr).not.toContain('\r');
-    expect(sent.stderr).toMatch(/turn turn_\S+ succeeded in .*; sub-agents: (data|analysis) succeeded, (data|analysis) succeeded/);
+    expect(sent.stderr).toMatch(
+      /turn turn_\S+ succeeded in .*; sub-agents: (data|analysis) succeeded, (data|analysis) succeeded/,
+    );
 
     // show: the thread, its two messages, the turn with the child threads and their statuses.
     const shown = await cli(['threads', 'show', sk]);
@@ -60,13 +72,18 @@ describe('threadbound threads / agents against the local stack', () => {
     expect(shown.stdout).toMatch(/^status\s+succeeded$/m);
     expect(shown.stdout).toMatch(/^reply:\n {2}\[offline trading\] Combined answer/m);
     for (const agent of ['data', 'analysis']) {
-      expect(shown.stdout).toMatch(new RegExp(`^${agent}\\s+${escape(sk)}:${agent}\\s+succeeded\\s+\\d+(\\.\\d)? m?s\\s+active$`, 'm'));
+      expect(shown.stdout).toMatch(
+        new RegExp(`^${agent}\\s+${escape(sk)}:${agent}\\s+succeeded\\s+\\d+(\\.\\d)? m?s\\s+active$`, 'm'),
+      );
     }
     const asJson = await cli(['threads', 'show', sk, '--json']);
     const view = JSON.parse(asJson.stdout);
     expect(view.thread).toMatchObject({ sessionKey: sk, agent: 'main', turnCount: 1 });
     expect(view.messages.map((m: { role: string }) => m.role)).toEqual(['user', 'assistant']);
-    expect(view.turn.subAgents.map((s: { sessionKey: string }) => s.sessionKey).sort()).toEqual([`${sk}:analysis`, `${sk}:data`]);
+    expect(view.turn.subAgents.map((s: { sessionKey: string }) => s.sessionKey).sort()).toEqual([
+      `${sk}:analysis`,
+      `${sk}:data`,
+    ]);
     if (view.turn.trace) {
       // The server records how the turn ran: the models tried (offline answered), per phase.
       expect(shown.stdout).toMatch(/^models tried:$/m);
@@ -84,14 +101,20 @@ describe('threadbound threads / agents against the local stack', () => {
     expect(listed.stdout.split('\n')[0]).toMatch(/^SESSION KEY\s+AGENT\s+STATUS\s+TURNS\s+LAST ACTIVE$/);
     expect(listed.stdout).toMatch(new RegExp(`^${escape(sk)}\\s+main\\s+active\\s+1\\s+\\S+$`, 'm'));
     const listedJson = JSON.parse((await cli(['threads', 'list', '--json', '--limit', '5'])).stdout);
-    expect(listedJson.threads.map((t: { sessionKey: string }) => t.sessionKey)).toEqual(expect.arrayContaining([sk, `${sk}:data`, `${sk}:analysis`]));
+    expect(listedJson.threads.map((t: { sessionKey: string }) => t.sessionKey)).toEqual(
+      expect.arrayContaining([sk, `${sk}:data`, `${sk}:analysis`]),
+    );
 
     const agents = await cli(['agents', 'status']);
     expect(agents.code).toBe(0);
     expect(agents.stdout).toMatch(/^main\s+1\/100\s+0\/50\s+1%\s+0%$/m);
     expect(agents.stdout).toMatch(/^data\s+1\/100\s+0\/50\s+1%\s+0%$/m);
     expect((await cli(['status', '--agents'])).stdout).toBe(agents.stdout); // one implementation
-    expect(JSON.parse((await cli(['agents', 'status', '--json'])).stdout).agents.find((a: { name: string }) => a.name === 'main')).toMatchObject({ activeThreads: 1, runningTurns: 0 });
+    expect(
+      JSON.parse((await cli(['agents', 'status', '--json'])).stdout).agents.find(
+        (a: { name: string }) => a.name === 'main',
+      ),
+    ).toMatchObject({ activeThreads: 1, runningTurns: 0 });
 
     // Nothing is stuck: the restart (with the admin key from the local keys) changes nothing.
     const restarted = await cli(['agents', 'restart', 'main']);
@@ -103,7 +126,10 @@ describe('threadbound threads / agents against the local stack', () => {
     expect(unknown.stderr).toContain('threadbound: agent_not_found: no agent "nobody" is configured');
 
     const terminated = await cli(['threads', 'terminate', sk]);
-    expect(terminated).toMatchObject({ code: 0, stdout: `terminated ${sk} (destroyed: its items are deleted, its audit trail stays)\n` });
+    expect(terminated).toMatchObject({
+      code: 0,
+      stdout: `terminated ${sk} (destroyed: its items are deleted, its audit trail stays)\n`,
+    });
     const gone = await cli(['threads', 'show', sk]);
     expect(gone.code).toBe(1);
     expect(gone.stdout).toBe('');
@@ -111,7 +137,9 @@ describe('threadbound threads / agents against the local stack', () => {
     expect((await stack.agentCounters()).main).toMatchObject({ activeThreads: 0, runningTurns: 0 });
   });
 
-  it('shows a spinner with the elapsed time on a terminal, erased before the reply; none with --json, whose outputs parse', { timeout: 120_000 }, async () => {
+  it('shows a spinner with the elapsed time on a terminal, erased before the reply; none with --json, whose outputs parse', {
+    timeout: 120_000,
+  }, async () => {
     // A thread of data (no sub-agents): quick turns.
     const spawned = JSON.parse((await cli(['threads', 'spawn', '--agent', 'data', '--json'])).stdout);
     const sk: string = spawned.sessionKey;
@@ -143,8 +171,12 @@ describe('threadbound threads / agents against the local stack', () => {
     expect(turn).toMatchObject({ turnId, status: 'succeeded', input: 'later' });
 
     // The same idempotency key twice: one turn.
-    const first = JSON.parse((await cli(['threads', 'send', sk, 'once', '--idempotency-key', 'k-1', '--no-wait', '--json'])).stdout);
-    const second = JSON.parse((await cli(['threads', 'send', sk, 'once', '--idempotency-key', 'k-1', '--no-wait', '--json'])).stdout);
+    const first = JSON.parse(
+      (await cli(['threads', 'send', sk, 'once', '--idempotency-key', 'k-1', '--no-wait', '--json'])).stdout,
+    );
+    const second = JSON.parse(
+      (await cli(['threads', 'send', sk, 'once', '--idempotency-key', 'k-1', '--no-wait', '--json'])).stdout,
+    );
     expect(second).toMatchObject({ turnId: first.turnId, created: false });
     await stack.finalTurn(sk, first.turnId);
 
@@ -154,6 +186,10 @@ describe('threadbound threads / agents against the local stack', () => {
     expect(history.messages).toEqual([]);
     const report = JSON.parse((await cli(['agents', 'restart', 'data', '--force', '--json'])).stdout);
     expect(report).toMatchObject({ agent: 'data', force: true, leasesReleased: 0, complete: true });
-    expect(JSON.parse((await cli(['threads', 'terminate', sk, '--json'])).stdout)).toMatchObject({ sessionKey: sk, status: 'terminated', destroyed: false });
+    expect(JSON.parse((await cli(['threads', 'terminate', sk, '--json'])).stdout)).toMatchObject({
+      sessionKey: sk,
+      status: 'terminated',
+      destroyed: false,
+    });
   });
 });

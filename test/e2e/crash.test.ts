@@ -13,10 +13,23 @@ describe('a crash mid-turn', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tb-crash-'));
     const configPath = join(dir, 'config.json');
     // A 2 s timeout makes the lease expire 11 s after the turn started (3 × timeout + 5 s).
-    writeFileSync(configPath, JSON.stringify(testConfig({ agents: { crashy: testAgent(['test:hang-on=stall'], { timeout: '2s', onBusy: 'enqueue' }) } as never })));
+    writeFileSync(
+      configPath,
+      JSON.stringify(
+        testConfig({
+          agents: { crashy: testAgent(['test:hang-on=stall'], { timeout: '2s', onBusy: 'enqueue' }) } as never,
+        }),
+      ),
+    );
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const env = { ...process.env, PORT: String(port), THREADBOUND_DATA_DIR: join(dir, 'data'), THREADBOUND_CONFIG: configPath, THREADBOUND_LOCAL_KEYS: `${KEY}:acme` };
+    const env = {
+      ...process.env,
+      PORT: String(port),
+      THREADBOUND_DATA_DIR: join(dir, 'data'),
+      THREADBOUND_CONFIG: configPath,
+      THREADBOUND_LOCAL_KEYS: `${KEY}:acme`,
+    };
     const call = async (method: string, path: string, body?: unknown) => {
       const response = await fetch(`${url}${path}`, {
         method,
@@ -26,7 +39,10 @@ describe('a crash mid-turn', () => {
       return { status: response.status, body: (await response.json()) as any };
     };
     const start = async () => {
-      const server = spawnCollected(process.execPath, ['--import', 'tsx', 'infra/local/main.ts'], { cwd: process.cwd(), env });
+      const server = spawnCollected(process.execPath, ['--import', 'tsx', 'infra/local/main.ts'], {
+        cwd: process.cwd(),
+        env,
+      });
       await server.waitFor(/threadbound listening on/);
       return server;
     };
@@ -34,7 +50,10 @@ describe('a crash mid-turn', () => {
     const first = await start();
     expect((await call('POST', '/v1/threads', { agent: 'crashy', sessionKey: 'crashy' })).status).toBe(201);
     const stalled = await call('POST', '/v1/threads/crashy/turns', { input: 'please stall' });
-    const queued = [await call('POST', '/v1/threads/crashy/turns', { input: 'second' }), await call('POST', '/v1/threads/crashy/turns', { input: 'third' })];
+    const queued = [
+      await call('POST', '/v1/threads/crashy/turns', { input: 'second' }),
+      await call('POST', '/v1/threads/crashy/turns', { input: 'third' }),
+    ];
     expect([stalled.body.status, ...queued.map((q) => q.body.status)]).toEqual(['running', 'queued', 'queued']);
 
     // The machine goes away: the server and its DynamoDB Local die at once, nothing is cleaned up.
@@ -55,7 +74,11 @@ describe('a crash mid-turn', () => {
 
       const next = await call('POST', '/v1/threads/crashy/turns', { input: 'fourth' });
       expect((await turn(next.body.turnId)).status).toBe('succeeded');
-      const history = (await call('GET', '/v1/threads/crashy/messages')).body.messages as { seq: number; role: string; content: string }[];
+      const history = (await call('GET', '/v1/threads/crashy/messages')).body.messages as {
+        seq: number;
+        role: string;
+        content: string;
+      }[];
       expect(history.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
       expect(history.map((m) => `${m.role}:${m.role === 'user' ? m.content : ''}`)).toEqual([
         'user:please stall',

@@ -38,7 +38,10 @@ describe('npm start', () => {
     expect(processesMatching(dataDir)).toEqual([]);
 
     // Second start, stopped with SIGTERM to the server process alone: the same keys, the same thread.
-    const second = spawnCollected(process.execPath, ['--import', 'tsx', 'infra/local/main.ts'], { cwd: ROOT, env: startEnv(dataDir, port) });
+    const second = spawnCollected(process.execPath, ['--import', 'tsx', 'infra/local/main.ts'], {
+      cwd: ROOT,
+      env: startEnv(dataDir, port),
+    });
     await second.waitFor(/threadbound listening on/);
     expect(second.output()).toContain(key);
     const again = await fetch(`${url}/v1/threads/survivor`, { headers: { authorization: `Bearer ${key}` } });
@@ -59,15 +62,34 @@ describe('npm start', () => {
       env: startEnv(mkdtempSync(join(tmpdir(), 'tb-data-')), await freePort(), { PATH: bin }),
     });
     expect(await run.exit).toBe(1);
-    expect(run.output()).toMatch(/java was not found\. DynamoDB Local needs Java 17 or newer.*apt-get install -y openjdk-17-jre-headless/);
+    expect(run.output()).toMatch(
+      /java was not found\. DynamoDB Local needs Java 17 or newer.*apt-get install -y openjdk-17-jre-headless/,
+    );
   });
 
   it('fails fast on a bad config with the JSON path and the reason, starting nothing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tb-badconfig-'));
     const file = join(dir, 'bad.json');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(file, JSON.stringify({ threadManagement: { maxThreads: 10 }, agents: { main: { models: ['offline'], maxActiveThreads: 5, maxConcurrentTurns: 1, timeout: 'soon', memory: { maxTurns: 1, maxAge: '1h', maxBytes: 10 } } } }));
-    const run = spawnCollected(process.execPath, ['--import', 'tsx', 'infra/local/main.ts'], { cwd: ROOT, env: startEnv(join(dir, 'data'), await freePort(), { THREADBOUND_CONFIG: file }) });
+    writeFileSync(
+      file,
+      JSON.stringify({
+        threadManagement: { maxThreads: 10 },
+        agents: {
+          main: {
+            models: ['offline'],
+            maxActiveThreads: 5,
+            maxConcurrentTurns: 1,
+            timeout: 'soon',
+            memory: { maxTurns: 1, maxAge: '1h', maxBytes: 10 },
+          },
+        },
+      }),
+    );
+    const run = spawnCollected(process.execPath, ['--import', 'tsx', 'infra/local/main.ts'], {
+      cwd: ROOT,
+      env: startEnv(join(dir, 'data'), await freePort(), { THREADBOUND_CONFIG: file }),
+    });
     expect(await run.exit).toBe(1);
     expect(run.output()).toContain('agents.main.timeout: must be a duration');
     expect(processesMatching(dir)).toEqual([]);

@@ -42,14 +42,33 @@ describe('README', () => {
       const lines = run.stdout.trim().split('\n');
       expect(lines[0]).toMatch(/^spawned s-[0-9a-z]{26}$/);
       const sessionKey = lines[0]!.slice('spawned '.length);
-      expect(JSON.parse(lines[1]!)).toMatchObject({ sessionKey, agent: 'main', status: 'active', metadata: { user: 'ann' } });
+      expect(JSON.parse(lines[1]!)).toMatchObject({
+        sessionKey,
+        agent: 'main',
+        status: 'active',
+        metadata: { user: 'ann' },
+      });
       const turn = JSON.parse(lines[2]!);
-      expect(turn).toMatchObject({ status: 'succeeded', reply: expect.stringContaining('[offline trading] Combined answer') });
-      expect(turn.subAgents.map((s: { sessionKey: string }) => s.sessionKey).sort()).toEqual([`${sessionKey}:analysis`, `${sessionKey}:data`]);
+      expect(turn).toMatchObject({
+        status: 'succeeded',
+        reply: expect.stringContaining('[offline trading] Combined answer'),
+      });
+      expect(turn.subAgents.map((s: { sessionKey: string }) => s.sessionKey).sort()).toEqual([
+        `${sessionKey}:analysis`,
+        `${sessionKey}:data`,
+      ]);
       expect(JSON.parse(lines[3]!).messages.map((m: { role: string }) => m.role)).toEqual(['user', 'assistant']);
       expect(JSON.parse(lines[4]!).threads.map((t: { sessionKey: string }) => t.sessionKey)).toEqual([sessionKey]);
-      expect(JSON.parse(lines[5]!).agents.find((a: { name: string }) => a.name === 'main')).toMatchObject({ activeThreads: 1, runningTurns: 0 });
-      expect(JSON.parse(lines[6]!)).toEqual({ sessionKey, status: 'terminated', destroyed: true, alreadyTerminated: false });
+      expect(JSON.parse(lines[5]!).agents.find((a: { name: string }) => a.name === 'main')).toMatchObject({
+        activeThreads: 1,
+        runningTurns: 0,
+      });
+      expect(JSON.parse(lines[6]!)).toEqual({
+        sessionKey,
+        status: 'terminated',
+        destroyed: true,
+        alreadyTerminated: false,
+      });
     } finally {
       server.child.kill('SIGTERM');
       await server.exit;

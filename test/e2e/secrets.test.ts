@@ -1,13 +1,13 @@
-import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../infra/local/dynamodb-local.js';
-import { anthropicResponses, contentText, startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.js';
+import { anthropicResponses, contentText, type FakeAnthropic, startFakeAnthropic } from '../support/fake-anthropic.js';
 import { testAgent, testConfig } from '../support/local-stack.js';
-import { spawnCollected, type Spawned } from '../support/processes.js';
+import { type Spawned, spawnCollected } from '../support/processes.js';
 
 // The whole secrets story as an operator and a client live it, with real secret values: the local
 // stack in its own process, the key stored with the CLI, turns through the real Anthropic SDK
@@ -49,20 +49,47 @@ describe('secrets end to end', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tb-secrets-e2e-'));
     const dataDir = join(dir, 'data');
     const configPath = join(dir, 'threadbound.config.json');
-    writeFileSync(configPath, JSON.stringify(testConfig({ agents: { main: testAgent(['anthropic:claude-e2e', 'offline'], { secrets: [SECRET], subAgents: [], maxChildren: 0 }) as never }, providers: { anthropic: { baseUrl: fake.url } } } as never)));
+    writeFileSync(
+      configPath,
+      JSON.stringify(
+        testConfig({
+          agents: {
+            main: testAgent(['anthropic:claude-e2e', 'offline'], {
+              secrets: [SECRET],
+              subAgents: [],
+              maxChildren: 0,
+            }) as never,
+          },
+          providers: { anthropic: { baseUrl: fake.url } },
+        } as never),
+      ),
+    );
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), THREADBOUND_DATA_DIR: dataDir, THREADBOUND_CONFIG: configPath, THREADBOUND_LOCAL_KEYS: `${ADMIN}:ops:admin,${TENANT}:acme` };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      PORT: String(port),
+      THREADBOUND_DATA_DIR: dataDir,
+      THREADBOUND_CONFIG: configPath,
+      THREADBOUND_LOCAL_KEYS: `${ADMIN}:ops:admin,${TENANT}:acme`,
+    };
     for (const name of Object.keys(env)) if (name.startsWith('AWS_ENDPOINT_URL')) delete env[name];
 
     stack = spawnCollected(process.execPath, ['--import', 'tsx', 'infra/local/main.ts'], { cwd: ROOT, env });
     await stack.waitFor(/threadbound listening on/);
-    const [, dynamoEndpoint] = (await stack.waitFor(/DynamoDB Local at (http:\/\/\S+?),/)) as unknown as [string, string];
+    const [, dynamoEndpoint] = (await stack.waitFor(/DynamoDB Local at (http:\/\/\S+?),/)) as unknown as [
+      string,
+      string,
+    ];
 
     const outputs: string[] = [];
     const cli = (args: string[], stdin?: string) =>
       new Promise<CliRun>((resolve) => {
-        const child = spawn(process.execPath, ['bin/threadbound.js', ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, ['bin/threadbound.js', ...args], {
+          cwd: ROOT,
+          env,
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
         let stdout = '';
         let stderr = '';
         child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -136,7 +163,11 @@ describe('secrets end to end', () => {
     expect(audit.code).toBe(0);
     const revealLines = audit.stdout.split('\n').filter((line) => line.includes('secret_reveal'));
     expect(revealLines).toHaveLength(3);
-    expect(revealLines.map((line) => /\b(cold|auth-retry|refresh)\b/.exec(line)?.[1])).toEqual(['cold', 'auth-retry', 'refresh']);
+    expect(revealLines.map((line) => /\b(cold|auth-retry|refresh)\b/.exec(line)?.[1])).toEqual([
+      'cold',
+      'auth-retry',
+      'refresh',
+    ]);
     for (const line of revealLines) expect(line).toMatch(/anthropic-api-key.*main/);
     const json = await cli(['secrets', 'status', SECRET, '--json']);
     const figures = JSON.parse(json.stdout) as { stats: { reveals: number; exposures: number } };
@@ -151,11 +182,17 @@ describe('secrets end to end', () => {
       await api('GET', `/v1/threads/${sessionKey}`);
     }
     const allEvents = await api('GET', '/v1/audit?period=24h&limit=200', undefined, ADMIN);
-    expect(allEvents.body.events.map((e: any) => e.type)).toEqual(expect.arrayContaining(['thread_spawn', 'agent_exec', 'secret_reveal', 'secret_refresh']));
+    expect(allEvents.body.events.map((e: any) => e.type)).toEqual(
+      expect.arrayContaining(['thread_spawn', 'agent_exec', 'secret_reveal', 'secret_refresh']),
+    );
     await api('GET', '/v1/secrets', undefined, ADMIN);
 
     // Every item of the table, raw.
-    const dynamo = new DynamoDBClient({ endpoint: dynamoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const dynamo = new DynamoDBClient({
+      endpoint: dynamoEndpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
     const items: unknown[] = [];
     let start: Record<string, any> | undefined;
     do {
@@ -168,12 +205,20 @@ describe('secrets end to end', () => {
 
     stack.child.kill('SIGTERM');
     expect(await stack.exit).toBe(0);
-    const logLines = stack.output().split('\n').filter((line) => line.trim() !== '');
+    const logLines = stack
+      .output()
+      .split('\n')
+      .filter((line) => line.trim() !== '');
     expect(logLines.some((line) => line.includes('exposure risk') && line.includes(SECRET))).toBe(true);
 
     // The keys really were used (the fake saw them), and appear nowhere the run left a trace.
     expect(fake.requests.some((r) => r.apiKey === KEY_V1) && fake.requests.some((r) => r.apiKey === KEY_V2)).toBe(true);
-    for (const [where, texts] of Object.entries({ logs: logLines, responses: bodies, cli: outputs, table: items.map((item) => JSON.stringify(item)) })) {
+    for (const [where, texts] of Object.entries({
+      logs: logLines,
+      responses: bodies,
+      cli: outputs,
+      table: items.map((item) => JSON.stringify(item)),
+    })) {
       const hits = texts.filter((text) => text.includes(KEY_V1) || text.includes(KEY_V2));
       expect({ where, hits }).toEqual({ where, hits: [] });
     }

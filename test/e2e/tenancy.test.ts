@@ -28,7 +28,9 @@ describe('tenant isolation', () => {
     const spawned = await stack.call('POST', '/v1/threads', { body: { agent: 'data', sessionKey: 'a-private' } });
     expect(spawned.status).toBe(201);
     const turn = await stack.call('POST', '/v1/threads/a-private/turns', { body: { input: 'hello' } });
-    expect((await stack.call('GET', `/v1/threads/a-private/turns/${turn.body.turnId}?wait=20`)).body.status).toBe('succeeded');
+    expect((await stack.call('GET', `/v1/threads/a-private/turns/${turn.body.turnId}?wait=20`)).body.status).toBe(
+      'succeeded',
+    );
     const before = await stack.table.scanAll();
 
     // A valid body for each route that takes one, so B is refused for the thread, not for the body.
@@ -46,7 +48,10 @@ describe('tenant isolation', () => {
     }
 
     // B cannot detect the key by spawning it either: B simply gets its own thread with that key.
-    const bSpawn = await stack.call('POST', '/v1/threads', { key: TEST_KEYS.tenantB, body: { agent: 'data', sessionKey: 'a-private' } });
+    const bSpawn = await stack.call('POST', '/v1/threads', {
+      key: TEST_KEYS.tenantB,
+      body: { agent: 'data', sessionKey: 'a-private' },
+    });
     expect(bSpawn.status).toBe(201);
     const bList = await stack.call('GET', '/v1/threads', { key: TEST_KEYS.tenantB });
     expect(bList.body.threads.map((t: { threadId: string }) => t.threadId)).toEqual([bSpawn.body.threadId]);

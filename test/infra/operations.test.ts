@@ -1,8 +1,6 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METRIC, METRICS_NAMESPACE } from '../../functions/shared/metric-names.js';
-import { loadConfig } from '../../lib/config/load.js';
-import type { Config } from '../../lib/config/schema.js';
 import {
   ERROR_RATE_DATAPOINTS,
   ERROR_RATE_EVALUATION_PERIODS,
@@ -11,7 +9,17 @@ import {
   UTILISATION_THRESHOLD_PERCENT,
 } from '../../infra/constructs/operations-dashboard.js';
 import type { ThreadboundStack } from '../../infra/stacks/threadbound-stack.js';
-import { CONFIG_PATH, logicalIdOf, removeTempOutdirs, synth, unacknowledged, type Json, type Synthesized } from '../support/infra.js';
+import { loadConfig } from '../../lib/config/load.js';
+import type { Config } from '../../lib/config/schema.js';
+import {
+  CONFIG_PATH,
+  type Json,
+  logicalIdOf,
+  removeTempOutdirs,
+  type Synthesized,
+  synth,
+  unacknowledged,
+} from '../support/infra.js';
 
 // The alarms, their topic and the dashboard of issue 8, in the template of the shipped config
 // (synthesized once, cdk-nag on, no bundling).
@@ -29,8 +37,10 @@ afterAll(removeTempOutdirs);
 
 const AGENTS = () => Object.keys(config.agents);
 const topicRef = () => ({ Ref: logicalIdOf(stack, stack.operations.topic) });
-const alarmsWithMetric = (metricName: string) => Object.values(template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: metricName } }));
-const dimensionsOf = (alarm: Json) => Object.fromEntries((alarm.Properties.Dimensions as { Name: string; Value: string }[]).map((d) => [d.Name, d.Value]));
+const alarmsWithMetric = (metricName: string) =>
+  Object.values(template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: metricName } }));
+const dimensionsOf = (alarm: Json) =>
+  Object.fromEntries((alarm.Properties.Dimensions as { Name: string; Value: string }[]).map((d) => [d.Name, d.Value]));
 
 describe('the alarm topic', () => {
   it('is encrypted with a rotating customer managed key CloudWatch may use, and refuses plain HTTP', () => {
@@ -50,7 +60,11 @@ describe('the alarm topic', () => {
     });
     template.hasResourceProperties('AWS::SNS::TopicPolicy', {
       Topics: [topicRef()],
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
     });
     template.hasOutput('AlarmTopicArn', { Value: topicRef() });
   });
@@ -77,16 +91,26 @@ describe('the alarms', () => {
           EvaluationPeriods: 1,
           AlarmActions: [topicRef()],
         });
-        expect(alarm.Properties.AlarmDescription).toContain(`${limit} (${(config.agents[agent] as Record<string, unknown>)[limit]})`);
+        expect(alarm.Properties.AlarmDescription).toContain(
+          `${limit} (${(config.agents[agent] as Record<string, unknown>)[limit]})`,
+        );
       }
     }
   });
 
-  it('fire on an agent\'s turn error rate: failed + timed out over all finished turns, by metric math, above 10 % in 2 of 3 periods', () => {
-    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: Match.stringLikeRegexp('-turn-error-rate$') } }));
+  it("fire on an agent's turn error rate: failed + timed out over all finished turns, by metric math, above 10 % in 2 of 3 periods", () => {
+    const alarms = Object.values(
+      template.findResources('AWS::CloudWatch::Alarm', {
+        Properties: { AlarmName: Match.stringLikeRegexp('-turn-error-rate$') },
+      }),
+    );
     expect(alarms).toHaveLength(AGENTS().length);
     for (const agent of AGENTS()) {
-      const alarm = alarms.find((candidate) => (candidate.Properties.Metrics as Json[]).some((m) => m.MetricStat?.Metric.Dimensions.some((d: Json) => d.Name === 'agent' && d.Value === agent)));
+      const alarm = alarms.find((candidate) =>
+        (candidate.Properties.Metrics as Json[]).some((m) =>
+          m.MetricStat?.Metric.Dimensions.some((d: Json) => d.Name === 'agent' && d.Value === agent),
+        ),
+      );
       expect(alarm, agent).toBeDefined();
       const { Metrics: metrics, ...properties } = alarm!.Properties;
       expect(properties).toMatchObject({
@@ -114,24 +138,51 @@ describe('the alarms', () => {
           ReturnData: false,
           MetricStat: { Metric: { Namespace: 'threadbound', MetricName: name }, Stat: 'Sum', Period: 300 },
         });
-        expect(new Set(inputs[id].MetricStat.Metric.Dimensions.map((d: Json) => `${d.Name}=${d.Value}`))).toEqual(new Set(['service=threadbound', `agent=${agent}`]));
+        expect(new Set(inputs[id].MetricStat.Metric.Dimensions.map((d: Json) => `${d.Name}=${d.Value}`))).toEqual(
+          new Set(['service=threadbound', `agent=${agent}`]),
+        );
       }
     }
   });
 
-  it('fire on any refusal of an agent\'s work by a full limit within 5 minutes (LimitReached over every limit, counted when refused)', () => {
-    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: Match.stringLikeRegexp('-limit-reached$') } }));
+  it("fire on any refusal of an agent's work by a full limit within 5 minutes (LimitReached over every limit, counted when refused)", () => {
+    const alarms = Object.values(
+      template.findResources('AWS::CloudWatch::Alarm', {
+        Properties: { AlarmName: Match.stringLikeRegexp('-limit-reached$') },
+      }),
+    );
     expect(alarms).toHaveLength(AGENTS().length);
     for (const agent of AGENTS()) {
-      const alarm = alarms.find((candidate) => (candidate.Properties.Metrics as Json[]).some((m) => m.MetricStat?.Metric.Dimensions.some((d: Json) => d.Name === 'agent' && d.Value === agent)));
+      const alarm = alarms.find((candidate) =>
+        (candidate.Properties.Metrics as Json[]).some((m) =>
+          m.MetricStat?.Metric.Dimensions.some((d: Json) => d.Name === 'agent' && d.Value === agent),
+        ),
+      );
       expect(alarm, agent).toBeDefined();
       const { Metrics: metrics, ...properties } = alarm!.Properties;
-      expect(properties).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', EvaluationPeriods: 1, TreatMissingData: 'notBreaching', AlarmActions: [topicRef()] });
-      expect((metrics as Json[]).find((m) => m.Expression)!.Expression).toBe('FILL(limit0, 0) + FILL(limit1, 0) + FILL(limit2, 0)');
+      expect(properties).toMatchObject({
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        EvaluationPeriods: 1,
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [topicRef()],
+      });
+      expect((metrics as Json[]).find((m) => m.Expression)!.Expression).toBe(
+        'FILL(limit0, 0) + FILL(limit1, 0) + FILL(limit2, 0)',
+      );
       const inputs = (metrics as Json[]).filter((m) => m.MetricStat);
-      expect(inputs.map((m) => m.MetricStat.Metric.Dimensions.find((d: Json) => d.Name === 'limit').Value).sort()).toEqual(['maxActiveThreads', 'maxConcurrentTurns', 'maxThreads']);
+      expect(
+        inputs.map((m) => m.MetricStat.Metric.Dimensions.find((d: Json) => d.Name === 'limit').Value).sort(),
+      ).toEqual(['maxActiveThreads', 'maxConcurrentTurns', 'maxThreads']);
       for (const input of inputs) {
-        expect(input).toMatchObject({ ReturnData: false, MetricStat: { Metric: { Namespace: 'threadbound', MetricName: METRIC.limitReached }, Stat: 'Sum', Period: 300 } });
+        expect(input).toMatchObject({
+          ReturnData: false,
+          MetricStat: {
+            Metric: { Namespace: 'threadbound', MetricName: METRIC.limitReached },
+            Stat: 'Sum',
+            Period: 300,
+          },
+        });
         expect(input.MetricStat.Metric.Dimensions.find((d: Json) => d.Name === 'agent').Value).toBe(agent);
       }
     }
@@ -141,7 +192,16 @@ describe('the alarms', () => {
     const alarms = alarmsWithMetric(METRIC.turnsTimedOut);
     expect(alarms.map((alarm) => dimensionsOf(alarm).agent).sort()).toEqual([...AGENTS()].sort());
     for (const alarm of alarms) {
-      expect(alarm.Properties).toMatchObject({ Namespace: 'threadbound', Statistic: 'Sum', Period: 300, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', EvaluationPeriods: 1, TreatMissingData: 'notBreaching', AlarmActions: [topicRef()] });
+      expect(alarm.Properties).toMatchObject({
+        Namespace: 'threadbound',
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        EvaluationPeriods: 1,
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [topicRef()],
+      });
     }
   });
 
@@ -160,17 +220,28 @@ describe('the alarms', () => {
     });
   });
 
-  it('reuse the rotation alarms (one RotationFailed alarm per rotating secret, and the rotation Lambda\'s errors), now notifying the topic', () => {
-    const rotating = Object.entries(config.secrets).filter(([, secret]) => secret.rotation).map(([name]) => name);
+  it("reuse the rotation alarms (one RotationFailed alarm per rotating secret, and the rotation Lambda's errors), now notifying the topic", () => {
+    const rotating = Object.entries(config.secrets)
+      .filter(([, secret]) => secret.rotation)
+      .map(([name]) => name);
     const failed = alarmsWithMetric(METRIC.rotationFailed);
     expect(failed.map((alarm) => dimensionsOf(alarm).secret).sort()).toEqual(rotating.sort());
-    for (const alarm of failed) expect(alarm.Properties).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', AlarmActions: [topicRef()] });
-    const errors = Object.values(template.findResources('AWS::CloudWatch::Alarm', { Properties: { Namespace: 'AWS/Lambda', MetricName: 'Errors' } }));
+    for (const alarm of failed)
+      expect(alarm.Properties).toMatchObject({
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        AlarmActions: [topicRef()],
+      });
+    const errors = Object.values(
+      template.findResources('AWS::CloudWatch::Alarm', {
+        Properties: { Namespace: 'AWS/Lambda', MetricName: 'Errors' },
+      }),
+    );
     expect(errors).toHaveLength(rotating.length > 0 ? 1 : 0);
     for (const alarm of errors) expect(alarm.Properties.AlarmActions).toEqual([topicRef()]);
   });
 
-  it('are all of the stack\'s alarms, and every one notifies the topic', () => {
+  it("are all of the stack's alarms, and every one notifies the topic", () => {
     const all = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
     const rotating = Object.values(config.secrets).filter((secret) => secret.rotation).length;
     expect(all).toHaveLength(AGENTS().length * 5 + 1 + rotating + (rotating > 0 ? 1 : 0));
@@ -186,7 +257,8 @@ describe('the dashboard', () => {
     expect(dashboards[0]!.Properties.DashboardName).toBe(`${stack.stackName}-operations`);
     const body = JSON.stringify(dashboards[0]!.Properties.DashboardBody);
     // The alarm status widget names every alarm by its ARN.
-    for (const [id] of Object.entries(template.findResources('AWS::CloudWatch::Alarm'))) expect(body, id).toContain(`"${id}","Arn"`);
+    for (const [id] of Object.entries(template.findResources('AWS::CloudWatch::Alarm')))
+      expect(body, id).toContain(`"${id}","Arn"`);
     expect(body).toContain('\\"type\\":\\"alarm\\"');
     for (const name of Object.values(METRIC)) expect(body, name).toContain(name);
     template.hasOutput('DashboardName', { Value: { Ref: logicalIdOf(stack, stack.operations.dashboard as never) } });
@@ -195,7 +267,13 @@ describe('the dashboard', () => {
 
 describe('cdk-nag', () => {
   it('finds nothing unacknowledged in the operations constructs (the whole app: test/infra/stack.test.ts)', () => {
-    expect(unacknowledged(synthesized.report).filter((violation) => violation.violatingConstructs.some((c) => c.constructPath.includes('/Operations/')))).toEqual([]);
-    expect(synthesized.synthError === undefined ? undefined : String((synthesized.synthError as Error).message)).toBeUndefined();
+    expect(
+      unacknowledged(synthesized.report).filter((violation) =>
+        violation.violatingConstructs.some((c) => c.constructPath.includes('/Operations/')),
+      ),
+    ).toEqual([]);
+    expect(
+      synthesized.synthError === undefined ? undefined : String((synthesized.synthError as Error).message),
+    ).toBeUndefined();
   });
 });

@@ -1,8 +1,5 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../lib/config/load.js';
-import type { Config } from '../../lib/config/schema.js';
-import { rotationRules } from '../../lib/secrets/rotation-rules.js';
 import {
   METRICS_NAMESPACE,
   ROTATION_FAILED_METRIC,
@@ -12,6 +9,9 @@ import {
   ROTATION_TIMEOUT,
   SECRETS_MANAGER_PRINCIPAL,
 } from '../../infra/constructs/secret-rotation.js';
+import { loadConfig } from '../../lib/config/load.js';
+import type { Config } from '../../lib/config/schema.js';
+import { rotationRules } from '../../lib/secrets/rotation-rules.js';
 import {
   actionsOf,
   asList,
@@ -21,6 +21,7 @@ import {
   CONFIG_PATH,
   configWith,
   expectedResource,
+  type Json,
   logicalIdOf,
   OTHER_ACCOUNT,
   ownedName,
@@ -29,14 +30,13 @@ import {
   resourcesOf,
   roleIdOf,
   rotationAlarms,
+  type Statement,
+  type Synthesized,
   secretKeys,
   statementsOfRole,
   suppressed,
   synth,
   unacknowledged,
-  type Json,
-  type Statement,
-  type Synthesized,
 } from '../support/infra.js';
 
 // Rotation of the config's secrets in the template (issue 6): the one rotation Lambda and exactly its
@@ -70,10 +70,16 @@ function multiSecretConfig(): Config {
     { main: ['gen', 'plain'], data: ['ext', 'ext-plain'], trading: ['staged'] },
     {
       gen: { source: 'aws-secretsmanager://tb-rot/gen', rotation: { schedule: 'rate(7 days)', strategy: 'generated' } },
-      staged: { source: 'aws-secretsmanager://tb-rot/staged', rotation: { schedule: 'cron(0 3 * * ? *)', window: '3h', strategy: 'staged' } },
+      staged: {
+        source: 'aws-secretsmanager://tb-rot/staged',
+        rotation: { schedule: 'cron(0 3 * * ? *)', window: '3h', strategy: 'staged' },
+      },
       daily: { source: 'aws-secretsmanager://tb-rot/daily', rotation: { window: '1d', strategy: 'provider-admin' } },
       ext: { source: COMPLETE_ARN, rotation: { schedule: 'rate(30 days)', strategy: 'staged' } },
-      'ext-partial': { source: PARTIAL_ARN, rotation: { schedule: 'cron(0 22 ? * SUN *)', window: '2h', strategy: 'generated' } },
+      'ext-partial': {
+        source: PARTIAL_ARN,
+        rotation: { schedule: 'cron(0 22 ? * SUN *)', window: '2h', strategy: 'generated' },
+      },
       plain: { source: 'aws-secretsmanager://tb-rot/plain' },
       'ext-plain': { source: `arn:aws:secretsmanager:eu-west-1:${OTHER_ACCOUNT}:secret:shared/plain-XyZ789` },
     },
@@ -115,20 +121,37 @@ function expectRotationRoleExactly({ stack, template }: Synthesized, config: Con
   const statements = statementsOfRole(template, roleIdOf(stack, fn));
   const tableArn = { 'Fn::GetAtt': [logicalIdOf(stack, stack.table.table), 'Arn'] };
   const ownedRotating = rotating.filter((name) => ownedName(config.secrets[name]!.source) !== undefined);
-  const byService = (service: string) => statements.filter((statement) => actionsOf(statement).some((action) => action.startsWith(`${service}:`)));
+  const byService = (service: string) =>
+    statements.filter((statement) => actionsOf(statement).some((action) => action.startsWith(`${service}:`)));
 
   // Only these services, each in exactly one statement (none mixes services).
   const services = new Set(statements.flatMap(actionsOf).map((action) => action.split(':')[0]));
-  expect(services).toEqual(new Set(['logs', 'xray', 'dynamodb', 'secretsmanager', ...(ownedRotating.length > 0 ? ['kms'] : [])]));
+  expect(services).toEqual(
+    new Set(['logs', 'xray', 'dynamodb', 'secretsmanager', ...(ownedRotating.length > 0 ? ['kms'] : [])]),
+  );
   for (const statement of statements) {
     expect(statement.Effect).toBe('Allow');
     expect(new Set(actionsOf(statement).map((action) => action.split(':')[0])).size).toBe(1);
     expect(actionsOf(statement).some((action) => action.includes('*'))).toBe(false);
   }
 
-  expect(byService('logs')).toEqual([{ Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': [logicalIdOf(stack, fn.logGroup), 'Arn'] } }]);
-  expect(byService('xray')).toEqual([{ Effect: 'Allow', Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Resource: '*' }]);
-  expect(byService('dynamodb')).toEqual([{ Effect: 'Allow', Action: TABLE_READ_WRITE_ACTIONS, Resource: [tableArn, { 'Fn::Join': ['', [tableArn, '/index/*']] }] }]);
+  expect(byService('logs')).toEqual([
+    {
+      Effect: 'Allow',
+      Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      Resource: { 'Fn::GetAtt': [logicalIdOf(stack, fn.logGroup), 'Arn'] },
+    },
+  ]);
+  expect(byService('xray')).toEqual([
+    { Effect: 'Allow', Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Resource: '*' },
+  ]);
+  expect(byService('dynamodb')).toEqual([
+    {
+      Effect: 'Allow',
+      Action: TABLE_READ_WRITE_ACTIONS,
+      Resource: [tableArn, { 'Fn::Join': ['', [tableArn, '/index/*']] }],
+    },
+  ]);
 
   // Secrets Manager: the four rotation actions on exactly the rotating secrets; no GetRandomPassword, no "*", no condition.
   const secretStatements = byService('secretsmanager');
@@ -136,7 +159,9 @@ function expectRotationRoleExactly({ stack, template }: Synthesized, config: Con
   const [secretStatement] = secretStatements as [Statement];
   expect([...actionsOf(secretStatement)].sort()).toEqual([...ROTATION_SECRET_ACTIONS].sort());
   expect(actionsOf(secretStatement)).not.toContain('secretsmanager:GetRandomPassword');
-  expect(asSet(resourcesOf(secretStatement))).toEqual(asSet(rotating.map((name) => expectedResource(template, config, name))));
+  expect(asSet(resourcesOf(secretStatement))).toEqual(
+    asSet(rotating.map((name) => expectedResource(template, config, name))),
+  );
   expect(secretStatement.Condition).toBeUndefined();
 
   // KMS: Decrypt + GenerateDataKey on the stack key only, via Secrets Manager, for exactly the owned rotating secrets.
@@ -152,8 +177,12 @@ function expectRotationRoleExactly({ stack, template }: Synthesized, config: Con
     expect(Object.keys(kmsStatement.Condition ?? {})).toEqual(['StringEquals']);
     const conditions = kmsStatement.Condition!.StringEquals as Json;
     expect(Object.keys(conditions).sort()).toEqual(['kms:EncryptionContext:SecretARN', 'kms:ViaService']);
-    expect(conditions['kms:ViaService']).toEqual({ 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] });
-    expect(asSet(asList(conditions['kms:EncryptionContext:SecretARN']))).toEqual(asSet(ownedRotating.map((name) => expectedResource(template, config, name))));
+    expect(conditions['kms:ViaService']).toEqual({
+      'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']],
+    });
+    expect(asSet(asList(conditions['kms:EncryptionContext:SecretARN']))).toEqual(
+      asSet(ownedRotating.map((name) => expectedResource(template, config, name))),
+    );
   }
 
   // No wildcard resource but X-Ray's "*" (no resource-level permissions) and the table's own indexes.
@@ -173,7 +202,9 @@ describe('a config with several rotating secrets (rate, cron + window, generated
   beforeAll(() => {
     config = multiSecretConfig();
     synthesized = synth(config);
-    fnArn = { 'Fn::GetAtt': [logicalIdOf(synthesized.stack, synthesized.stack.secrets.rotation!.handler.function), 'Arn'] };
+    fnArn = {
+      'Fn::GetAtt': [logicalIdOf(synthesized.stack, synthesized.stack.secrets.rotation!.handler.function), 'Arn'],
+    };
   });
 
   it('has one rotation Lambda for the stack: functions/rotation/handler.ts, 60 s, the common environment', () => {
@@ -186,11 +217,20 @@ describe('a config with several rotating secrets (rate, cron + window, generated
       Handler: 'index.handler',
       Timeout: 60,
       Environment: {
-        Variables: { TABLE_NAME: { Ref: logicalIdOf(stack, stack.table.table) }, THREADBOUND_CONFIG: '/var/task/threadbound.config.json', POWERTOOLS_SERVICE_NAME: 'threadbound', NODE_OPTIONS: '--enable-source-maps' },
+        Variables: {
+          TABLE_NAME: { Ref: logicalIdOf(stack, stack.table.table) },
+          THREADBOUND_CONFIG: '/var/task/threadbound.config.json',
+          POWERTOOLS_SERVICE_NAME: 'threadbound',
+          NODE_OPTIONS: '--enable-source-maps',
+        },
       },
     });
     // Exactly one function is the RotationLambdaARN of every schedule.
-    const lambdas = new Set(Object.values(template.findResources('AWS::SecretsManager::RotationSchedule')).map((schedule) => JSON.stringify(schedule.Properties.RotationLambdaARN)));
+    const lambdas = new Set(
+      Object.values(template.findResources('AWS::SecretsManager::RotationSchedule')).map((schedule) =>
+        JSON.stringify(schedule.Properties.RotationLambdaARN),
+      ),
+    );
     expect(lambdas).toEqual(new Set([JSON.stringify(fnArn)]));
   });
 
@@ -198,15 +238,26 @@ describe('a config with several rotating secrets (rate, cron + window, generated
     const { template, stack } = synthesized;
     const schedules = Object.entries(template.findResources('AWS::SecretsManager::RotationSchedule'));
     expect(schedules).toHaveLength(ROTATING.length);
-    const permissionIds = new Map([...stack.secrets.rotation!.permissions].map(([name, permission]) => [name, stack.getLogicalId(permission)]));
-    const rolePolicyId = stack.getLogicalId(stack.secrets.rotation!.handler.role.node.findChild('DefaultPolicy').node.defaultChild as never);
+    const permissionIds = new Map(
+      [...stack.secrets.rotation!.permissions].map(([name, permission]) => [name, stack.getLogicalId(permission)]),
+    );
+    const rolePolicyId = stack.getLogicalId(
+      stack.secrets.rotation!.handler.role.node.findChild('DefaultPolicy').node.defaultChild as never,
+    );
     for (const name of ROTATING) {
       const secretId = scheduleSecretId(template, config, name);
-      const matching = schedules.filter(([, schedule]) => JSON.stringify(schedule.Properties.SecretId) === JSON.stringify(secretId));
+      const matching = schedules.filter(
+        ([, schedule]) => JSON.stringify(schedule.Properties.SecretId) === JSON.stringify(secretId),
+      );
       expect(matching, name).toHaveLength(1);
       const [, schedule] = matching[0]!;
       // Exactly these properties: no HostedRotationLambda, and RotationRules exactly the config's (no AutomaticallyAfterDays).
-      expect(schedule.Properties, name).toEqual({ SecretId: secretId, RotationLambdaARN: fnArn, RotationRules: EXPECTED_RULES[name], RotateImmediatelyOnUpdate: false });
+      expect(schedule.Properties, name).toEqual({
+        SecretId: secretId,
+        RotationLambdaARN: fnArn,
+        RotationRules: EXPECTED_RULES[name],
+        RotateImmediatelyOnUpdate: false,
+      });
       expect(schedule.Properties.RotationRules.AutomaticallyAfterDays, name).toBeUndefined();
       // The invoke permission and the role's policy exist before Secrets Manager first invokes the function.
       const dependsOn = [schedule.DependsOn ?? []].flat();
@@ -223,7 +274,9 @@ describe('a config with several rotating secrets (rate, cron + window, generated
 
   it('lets Secrets Manager invoke the rotation Lambda, once per rotating secret, restricted by aws:SourceAccount and aws:SourceArn', () => {
     const { template, stack } = synthesized;
-    const permissions = Object.values(template.findResources('AWS::Lambda::Permission', { Properties: { FunctionName: fnArn } }));
+    const permissions = Object.values(
+      template.findResources('AWS::Lambda::Permission', { Properties: { FunctionName: fnArn } }),
+    );
     expect(permissions).toHaveLength(ROTATING.length);
     const expected = ROTATING.map((name) => ({
       Action: 'lambda:InvokeFunction',
@@ -234,21 +287,34 @@ describe('a config with several rotating secrets (rate, cron + window, generated
     }));
     expect(asSet(permissions.map((permission) => permission.Properties))).toEqual(asSet(expected));
     // Nothing else may invoke it through a resource policy.
-    expect(new Set(permissions.map((permission) => permission.Properties.Principal))).toEqual(new Set([SECRETS_MANAGER_PRINCIPAL]));
+    expect(new Set(permissions.map((permission) => permission.Properties.Principal))).toEqual(
+      new Set([SECRETS_MANAGER_PRINCIPAL]),
+    );
     expect([...stack.secrets.rotation!.permissions.keys()].sort()).toEqual([...ROTATING].sort());
   });
 
   it('raises an alarm per rotating secret on RotationFailed (Sum ≥ 1 in 5 min, missing data not breaching) that names the secret and the command to run', () => {
     const { template, stack } = synthesized;
-    const failureAlarms = Object.values(template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: ROTATION_FAILED_METRIC } }));
+    const failureAlarms = Object.values(
+      template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: ROTATION_FAILED_METRIC } }),
+    );
     expect(failureAlarms).toHaveLength(ROTATING.length);
     for (const name of ROTATING) {
-      const alarms = failureAlarms.filter((alarm) => (alarm.Properties.Dimensions as Json[]).some((dimension) => dimension.Name === 'secret' && dimension.Value === name));
+      const alarms = failureAlarms.filter((alarm) =>
+        (alarm.Properties.Dimensions as Json[]).some(
+          (dimension) => dimension.Name === 'secret' && dimension.Value === name,
+        ),
+      );
       expect(alarms, name).toHaveLength(1);
       const { Properties: alarm } = alarms[0]!;
       expect(alarm.Namespace).toBe(METRICS_NAMESPACE);
       expect(alarm.Namespace).toBe('threadbound');
-      expect(asSet(alarm.Dimensions)).toEqual(asSet([{ Name: 'service', Value: 'threadbound' }, { Name: 'secret', Value: name }]));
+      expect(asSet(alarm.Dimensions)).toEqual(
+        asSet([
+          { Name: 'service', Value: 'threadbound' },
+          { Name: 'secret', Value: name },
+        ]),
+      );
       expect(alarm).toMatchObject(ALARM_ON_ANY_IN_5_MINUTES);
       expect(alarm.AlarmName).toBe(`${stack.stackName}-secret-rotation-failed-${name}`);
       expect(alarm.AlarmDescription).toContain(`"${name}"`);
@@ -259,13 +325,17 @@ describe('a config with several rotating secrets (rate, cron + window, generated
     expect([...stack.secrets.rotation!.failureAlarms.keys()].sort()).toEqual([...ROTATING].sort());
   });
 
-  it('raises one alarm on the rotation Lambda\'s Errors metric', () => {
+  it("raises one alarm on the rotation Lambda's Errors metric", () => {
     const { template, stack } = synthesized;
-    const errors = Object.values(template.findResources('AWS::CloudWatch::Alarm', { Properties: { Namespace: 'AWS/Lambda' } }));
+    const errors = Object.values(
+      template.findResources('AWS::CloudWatch::Alarm', { Properties: { Namespace: 'AWS/Lambda' } }),
+    );
     expect(errors).toHaveLength(1);
     expect(errors[0]!.Properties).toMatchObject({
       MetricName: 'Errors',
-      Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalIdOf(stack, stack.secrets.rotation!.handler.function) } }],
+      Dimensions: [
+        { Name: 'FunctionName', Value: { Ref: logicalIdOf(stack, stack.secrets.rotation!.handler.function) } },
+      ],
       ...ALARM_ON_ANY_IN_5_MINUTES,
       AlarmName: `${stack.stackName}-secret-rotation-errors`,
     });
@@ -291,13 +361,19 @@ describe('a config with several rotating secrets (rate, cron + window, generated
   it('lets the RotateSecret caller (grantRotate: secrets-rotate) rotate exactly the rotating secrets and invoke the rotation Lambda, and tells it the ARN', () => {
     const { template, stack } = synthesized;
     const rotator = stack.handlers.functions.get('secrets-rotate')!;
-    const statements = statementsOfRole(template, roleIdOf(stack, rotator)).filter((statement) => !actionsOf(statement).some((action) => /^(logs|xray):/.test(action)));
+    const statements = statementsOfRole(template, roleIdOf(stack, rotator)).filter(
+      (statement) => !actionsOf(statement).some((action) => /^(logs|xray):/.test(action)),
+    );
     expect(statements).toHaveLength(2);
     const rotate = statements.find((statement) => actionsOf(statement).includes('secretsmanager:RotateSecret'))!;
     expect(actionsOf(rotate)).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:RotateSecret']);
     expect(asSet(resourcesOf(rotate))).toEqual(asSet(ROTATING.map((name) => expectedResource(template, config, name))));
     // RotateSecret's caller needs lambda:InvokeFunction on the rotation function (API reference), the unqualified ARN it passes.
-    expect(statements.find((statement) => statement !== rotate)).toEqual({ Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: fnArn });
+    expect(statements.find((statement) => statement !== rotate)).toEqual({
+      Effect: 'Allow',
+      Action: 'lambda:InvokeFunction',
+      Resource: fnArn,
+    });
     template.hasResourceProperties('AWS::Lambda::Function', {
       Role: { 'Fn::GetAtt': [roleIdOf(stack, rotator), 'Arn'] },
       Environment: { Variables: { [ROTATION_FUNCTION_ARN_ENV]: fnArn } },
@@ -307,7 +383,9 @@ describe('a config with several rotating secrets (rate, cron + window, generated
       if ((policy.Properties.Roles as Json[]).some((role) => role.Ref === roleIdOf(stack, rotator))) continue;
       expect(JSON.stringify(policy.Properties.PolicyDocument), id).not.toContain(JSON.stringify(fnArn));
     }
-    const withArn = Object.values(template.findResources('AWS::Lambda::Function')).filter((fn) => fn.Properties.Environment?.Variables?.[ROTATION_FUNCTION_ARN_ENV] !== undefined);
+    const withArn = Object.values(template.findResources('AWS::Lambda::Function')).filter(
+      (fn) => fn.Properties.Environment?.Variables?.[ROTATION_FUNCTION_ARN_ENV] !== undefined,
+    );
     expect(withArn).toHaveLength(1);
   });
 
@@ -328,9 +406,14 @@ describe('a config with several rotating secrets (rate, cron + window, generated
     expect(smg4).toEqual([`${stack.secrets.secret('plain').node.path}/Resource`]);
     // On the rotation construct only the function-role findings every function has (X-Ray "*", the table's indexes).
     const onRotation = suppressed(report).flatMap((violation) =>
-      violation.violatingConstructs.filter((construct) => construct.constructPath.startsWith(`${stack.secrets.rotation!.node.path}/`)).map(() => violation.ruleName),
+      violation.violatingConstructs
+        .filter((construct) => construct.constructPath.startsWith(`${stack.secrets.rotation!.node.path}/`))
+        .map(() => violation.ruleName),
     );
-    expect(onRotation.sort()).toEqual(['AwsSolutions-IAM5[Resource::*]', `AwsSolutions-IAM5[Resource::<${logicalIdOf(stack, stack.table.table)}.Arn>/index/*]`]);
+    expect(onRotation.sort()).toEqual([
+      'AwsSolutions-IAM5[Resource::*]',
+      `AwsSolutions-IAM5[Resource::<${logicalIdOf(stack, stack.table.table)}.Arn>/index/*]`,
+    ]);
   });
 });
 
@@ -347,7 +430,10 @@ describe('ARN-sourced rotating secrets only', () => {
     expect(secretKeys(synthesized.template)).toEqual({});
     expectRotationRoleExactly(synthesized, config, ['ext', 'ext-partial']);
     synthesized.template.resourceCountIs('AWS::SecretsManager::RotationSchedule', 2);
-    synthesized.template.hasResourceProperties('AWS::SecretsManager::RotationSchedule', { SecretId: COMPLETE_ARN, RotationRules: { ScheduleExpression: 'rate(1 day)' } });
+    synthesized.template.hasResourceProperties('AWS::SecretsManager::RotationSchedule', {
+      SecretId: COMPLETE_ARN,
+      RotationRules: { ScheduleExpression: 'rate(1 day)' },
+    });
     expect(unacknowledged(synthesized.report)).toEqual([]);
   });
 });
@@ -359,7 +445,11 @@ describe('no secret with rotation', () => {
     expect(stack.secrets.rotation).toBeUndefined();
     template.resourceCountIs('AWS::SecretsManager::RotationSchedule', 0);
     expect(rotationAlarms(template)).toEqual([]);
-    expect(Object.keys(template.findResources('AWS::Lambda::Permission', { Properties: { Principal: SECRETS_MANAGER_PRINCIPAL } }))).toEqual([]);
+    expect(
+      Object.keys(
+        template.findResources('AWS::Lambda::Permission', { Properties: { Principal: SECRETS_MANAGER_PRINCIPAL } }),
+      ),
+    ).toEqual([]);
     const rotator = stack.handlers.functions.get('secrets-rotate')!;
     const actions = statementsOfRole(template, roleIdOf(stack, rotator)).flatMap(actionsOf);
     expect(actions.filter((action) => /^(secretsmanager|lambda|kms):/.test(action))).toEqual([]);
@@ -378,7 +468,10 @@ describe('the shipped threadbound.config.json', () => {
 
   it('rotates anthropic-api-key (staged) on cron(0 3 * * ? *) with the rotation Lambda, its alarm and its invoke permission', () => {
     const { template, stack } = synthesized;
-    expect(config.secrets['anthropic-api-key']!.rotation).toEqual({ schedule: 'cron(0 3 * * ? *)', strategy: 'staged' });
+    expect(config.secrets['anthropic-api-key']!.rotation).toEqual({
+      schedule: 'cron(0 3 * * ? *)',
+      strategy: 'staged',
+    });
     const fnArn = { 'Fn::GetAtt': [logicalIdOf(stack, stack.secrets.rotation!.handler.function), 'Arn'] };
     const secretRef = expectedResource(template, config, 'anthropic-api-key');
     template.resourceCountIs('AWS::SecretsManager::RotationSchedule', 1);
@@ -389,8 +482,18 @@ describe('the shipped threadbound.config.json', () => {
       RotateImmediatelyOnUpdate: false,
     });
     expectRotationRoleExactly(synthesized, config, ['anthropic-api-key']);
-    expect(Object.values(template.findResources('AWS::Lambda::Permission', { Properties: { FunctionName: fnArn } })).map((permission) => permission.Properties)).toEqual([
-      { Action: 'lambda:InvokeFunction', FunctionName: fnArn, Principal: SECRETS_MANAGER_PRINCIPAL, SourceAccount: { Ref: 'AWS::AccountId' }, SourceArn: secretRef },
+    expect(
+      Object.values(template.findResources('AWS::Lambda::Permission', { Properties: { FunctionName: fnArn } })).map(
+        (permission) => permission.Properties,
+      ),
+    ).toEqual([
+      {
+        Action: 'lambda:InvokeFunction',
+        FunctionName: fnArn,
+        Principal: SECRETS_MANAGER_PRINCIPAL,
+        SourceAccount: { Ref: 'AWS::AccountId' },
+        SourceArn: secretRef,
+      },
     ]);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: ROTATION_FAILED_METRIC,
@@ -440,7 +543,15 @@ describe('rotationRules: the config schedule and window as Secrets Manager takes
   });
 
   it('fails cdk synth on such a config, before anything is built', () => {
-    const config = configWith({}, { bad: { source: 'aws-secretsmanager://tb-rot/bad', rotation: { schedule: 'cron(0 23 * * ? *)', window: '2h', strategy: 'staged' } } });
+    const config = configWith(
+      {},
+      {
+        bad: {
+          source: 'aws-secretsmanager://tb-rot/bad',
+          rotation: { schedule: 'cron(0 23 * * ? *)', window: '2h', strategy: 'staged' },
+        },
+      },
+    );
     expect(() => buildWithoutSynth(config)).toThrow(/secret "bad": rotation.window "2h"/);
   });
 });

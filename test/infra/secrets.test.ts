@@ -1,12 +1,12 @@
-import { isPlaceholder } from '../../lib/secrets/reference.js';
-import { ROUTES } from '../../lib/api/routes.js';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../lib/config/load.js';
-import type { Config } from '../../lib/config/schema.js';
-import { SecretsManagerSource } from '../../lib/secrets/secrets-manager-source.js';
 import { ThreadboundFunction } from '../../infra/constructs/threadbound-function.js';
 import { AGENT_VERSION_STAGE } from '../../infra/constructs/threadbound-secrets.js';
+import { ROUTES } from '../../lib/api/routes.js';
+import { loadConfig } from '../../lib/config/load.js';
+import type { Config } from '../../lib/config/schema.js';
+import { isPlaceholder } from '../../lib/secrets/reference.js';
+import { SecretsManagerSource } from '../../lib/secrets/secrets-manager-source.js';
 import {
   actionsOf,
   asList,
@@ -16,20 +16,20 @@ import {
   CONFIG_PATH,
   configWith,
   expectedResource,
+  type Json,
   ownedName,
   PARTIAL_ARN,
   removeTempOutdirs,
   resourcesOf,
   roleIdOf,
-  secretKeys,
+  type Statement,
+  type Synthesized,
   secretIdsByName,
+  secretKeys,
   statementsOfRole,
   suppressed,
   synth,
   unacknowledged,
-  type Json,
-  type Statement,
-  type Synthesized,
 } from '../support/infra.js';
 
 // The secrets of the config in the template: the customer managed key, one owned secret per
@@ -51,7 +51,10 @@ function multiSecretConfig(): Config {
     {
       s1: { source: 'aws-secretsmanager://tb-test/s1', cacheDuration: '5m' },
       s2: { source: 'aws-secretsmanager://tb-test/s2', rotation: { schedule: 'rate(1 day)', strategy: 'generated' } },
-      s3: { source: 'aws-secretsmanager://tb-test/s3', rotation: { schedule: 'cron(0 3 * * ? *)', strategy: 'staged' } },
+      s3: {
+        source: 'aws-secretsmanager://tb-test/s3',
+        rotation: { schedule: 'cron(0 3 * * ? *)', strategy: 'staged' },
+      },
       ext: { source: COMPLETE_ARN },
       'ext-partial': { source: PARTIAL_ARN, rotation: { strategy: 'provider-admin' } },
     },
@@ -85,8 +88,12 @@ function expectAgentsReadExactlyTheirSecrets({ stack, template }: Synthesized, c
       continue;
     }
 
-    const readStatements = secretStatements.filter((statement) => actionsOf(statement).includes('secretsmanager:GetSecretValue'));
-    expect(asSet(readStatements.flatMap(resourcesOf)), `${agentName}: GetSecretValue resources`).toEqual(asSet(agent.secrets.map((name) => expectedResource(template, config, name))));
+    const readStatements = secretStatements.filter((statement) =>
+      actionsOf(statement).includes('secretsmanager:GetSecretValue'),
+    );
+    expect(asSet(readStatements.flatMap(resourcesOf)), `${agentName}: GetSecretValue resources`).toEqual(
+      asSet(agent.secrets.map((name) => expectedResource(template, config, name))),
+    );
     // Agents only read values: no DescribeSecret, no write, no wildcard action.
     expect(new Set(secretStatements.flatMap(actionsOf)), agentName).toEqual(new Set(['secretsmanager:GetSecretValue']));
     // Only the AWSCURRENT version: never a pending (untested) or previous (revoked) key — except the
@@ -95,14 +102,21 @@ function expectAgentsReadExactlyTheirSecrets({ stack, template }: Synthesized, c
     for (const statement of secretStatements) {
       expect(statement.Effect).toBe('Allow');
       const stages = asList(statement.Condition?.StringEquals?.['secretsmanager:VersionStage']);
-      const onGenerated = resourcesOf(statement).every((resource) => generated.some((name) => JSON.stringify(expectedResource(template, config, name)) === JSON.stringify(resource)));
+      const onGenerated = resourcesOf(statement).every((resource) =>
+        generated.some((name) => JSON.stringify(expectedResource(template, config, name)) === JSON.stringify(resource)),
+      );
       expect(Object.keys(statement.Condition ?? {}), agentName).toEqual(['StringEquals']);
-      expect(stages, agentName).toEqual(onGenerated && generated.length > 0 ? ['AWSCURRENT', 'AWSPREVIOUS'] : ['AWSCURRENT']);
+      expect(stages, agentName).toEqual(
+        onGenerated && generated.length > 0 ? ['AWSCURRENT', 'AWSPREVIOUS'] : ['AWSCURRENT'],
+      );
     }
 
     const owned = agent.secrets.filter((name) => ownedName(config.secrets[name]!.source) !== undefined);
     if (owned.length === 0) {
-      expect(kmsStatements, `${agentName}: only ARN-sourced secrets, whose owner's key policy grants decryption`).toEqual([]);
+      expect(
+        kmsStatements,
+        `${agentName}: only ARN-sourced secrets, whose owner's key policy grants decryption`,
+      ).toEqual([]);
       continue;
     }
     expect(kmsStatements, agentName).toHaveLength(1);
@@ -113,10 +127,13 @@ function expectAgentsReadExactlyTheirSecrets({ stack, template }: Synthesized, c
     expect(Object.keys(decrypt.Condition ?? {}), agentName).toEqual(['StringEquals']);
     const conditions = decrypt.Condition!.StringEquals as Json;
     expect(Object.keys(conditions).sort()).toEqual(['kms:EncryptionContext:SecretARN', 'kms:ViaService']);
-    expect(conditions['kms:ViaService']).toEqual({ 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] });
-    expect(asSet(asList(conditions['kms:EncryptionContext:SecretARN'])), `${agentName}: decrypts only its own secrets`).toEqual(
-      asSet(owned.map((name) => expectedResource(template, config, name))),
-    );
+    expect(conditions['kms:ViaService']).toEqual({
+      'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']],
+    });
+    expect(
+      asSet(asList(conditions['kms:EncryptionContext:SecretARN'])),
+      `${agentName}: decrypts only its own secrets`,
+    ).toEqual(asSet(owned.map((name) => expectedResource(template, config, name))));
   }
 }
 
@@ -183,7 +200,9 @@ describe('a config with several agents and secrets', () => {
     const { template } = synthesized;
     const keyId = onlyKeyId(template);
     const secrets = template.findResources('AWS::SecretsManager::Secret');
-    expect(new Set(Object.values(secrets).map((secret) => secret.Properties.Name))).toEqual(new Set(['tb-test/s1', 'tb-test/s2', 'tb-test/s3']));
+    expect(new Set(Object.values(secrets).map((secret) => secret.Properties.Name))).toEqual(
+      new Set(['tb-test/s1', 'tb-test/s2', 'tb-test/s3']),
+    );
     expect(Object.keys(secrets)).toHaveLength(3);
     for (const [id, secret] of Object.entries(secrets)) {
       expect(secret.Properties.KmsKeyId, id).toEqual({ 'Fn::GetAtt': [keyId, 'Arn'] });
@@ -194,13 +213,28 @@ describe('a config with several agents and secrets', () => {
       // A generated placeholder, never a value in the template; never changed (a change regenerates the value).
       // A generated secret starts with a usable random value; the others with the marked placeholder.
       expect(secret.Properties.SecretString, id).toBeUndefined();
-      const generated = Object.values(config.secrets).some((s) => s.source === `aws-secretsmanager://${secret.Properties.Name}` && s.rotation?.strategy === 'generated');
+      const generated = Object.values(config.secrets).some(
+        (s) => s.source === `aws-secretsmanager://${secret.Properties.Name}` && s.rotation?.strategy === 'generated',
+      );
       expect(secret.Properties.GenerateSecretString, id).toEqual(
         generated
           ? { ExcludePunctuation: true, PasswordLength: 43 }
-          : { ExcludePunctuation: true, PasswordLength: 32, GenerateStringKey: 'nonce', SecretStringTemplate: JSON.stringify({ threadboundPlaceholder: 'not set yet: threadbound secrets create <name>' }) },
+          : {
+              ExcludePunctuation: true,
+              PasswordLength: 32,
+              GenerateStringKey: 'nonce',
+              SecretStringTemplate: JSON.stringify({
+                threadboundPlaceholder: 'not set yet: threadbound secrets create <name>',
+              }),
+            },
       );
-      if (!generated) expect(isPlaceholder(JSON.stringify({ ...JSON.parse(secret.Properties.GenerateSecretString.SecretStringTemplate), nonce: 'x' })), id).toBe(true);
+      if (!generated)
+        expect(
+          isPlaceholder(
+            JSON.stringify({ ...JSON.parse(secret.Properties.GenerateSecretString.SecretStringTemplate), nonce: 'x' }),
+          ),
+          id,
+        ).toBe(true);
       expect(secret.Properties.ReplicaRegions, id).toBeUndefined();
     }
     // The ARN-sourced secrets belong to someone else: referenced, not created.
@@ -216,7 +250,10 @@ describe('a config with several agents and secrets', () => {
     expect(key.UpdateReplacePolicy).toBe('Retain');
     expect(key.Properties.Description).toMatch(/Secrets Manager/);
     template.resourceCountIs('AWS::KMS::Alias', 1);
-    template.hasResourceProperties('AWS::KMS::Alias', { AliasName: `alias/${stack.stackName}-secrets`, TargetKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
+    template.hasResourceProperties('AWS::KMS::Alias', {
+      AliasName: `alias/${stack.stackName}-secrets`,
+      TargetKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] },
+    });
     // The key policy names no function role: what a role may decrypt is in its own policy (above).
     const keyPolicy = JSON.stringify(key.Properties.KeyPolicy);
     for (const fn of stack.turnWorkflow.agents.values()) expect(keyPolicy).not.toContain(roleIdOf(stack, fn));
@@ -231,11 +268,16 @@ describe('a config with several agents and secrets', () => {
     const rotationPath = `${stack.secrets.rotation!.node.path}/`;
     const onSecrets = suppressed(report).flatMap((violation) =>
       violation.violatingConstructs
-        .filter((construct) => construct.constructPath.startsWith(secretsPath) && !construct.constructPath.startsWith(rotationPath))
+        .filter(
+          (construct) =>
+            construct.constructPath.startsWith(secretsPath) && !construct.constructPath.startsWith(rotationPath),
+        )
         .map((construct) => ({ ...violation, path: construct.constructPath })),
     );
     // s2 and s3 rotate: their RotationSchedule satisfies SMG4 (rotation.test.ts checks the schedules).
-    expect(onSecrets.map((violation) => `${violation.ruleName} @ ${violation.path}`)).toEqual([`AwsSolutions-SMG4 @ ${stack.secrets.secret('s1').node.path}/Resource`]);
+    expect(onSecrets.map((violation) => `${violation.ruleName} @ ${violation.path}`)).toEqual([
+      `AwsSolutions-SMG4 @ ${stack.secrets.secret('s1').node.path}/Resource`,
+    ]);
     const [s1] = onSecrets as [(typeof onSecrets)[number]];
     expect(s1.acknowledgedId).toBe('AwsSolutions::AwsSolutions-SMG4');
     // Without rotation: threadbound does not rotate it; the operator rotates at the provider.
@@ -280,7 +322,12 @@ describe('grantDescribe and grantRotate (for the admin secrets routes)', () => {
     config = multiSecretConfig();
     synthesized = synth(config, (stack) => {
       const probe = (id: string) =>
-        new ThreadboundFunction(stack, id, { entry: 'functions/api/health.ts', configPath: CONFIG_PATH, tableName: 'unused', description: `test probe ${id}` });
+        new ThreadboundFunction(stack, id, {
+          entry: 'functions/api/health.ts',
+          configPath: CONFIG_PATH,
+          tableName: 'unused',
+          description: `test probe ${id}`,
+        });
       describer = probe('DescribeProbe');
       rotator = probe('RotateProbe');
       stack.secrets.grantDescribe(describer);
@@ -290,20 +337,28 @@ describe('grantDescribe and grantRotate (for the admin secrets routes)', () => {
 
   it('grantDescribe: DescribeSecret on every configured secret, no value and no key', () => {
     const { stack, template } = synthesized;
-    const statements = statementsOfRole(template, roleIdOf(stack, describer)).filter((statement) => actionsOf(statement).some((action) => isSecretsAction(action) || isKmsAction(action)));
+    const statements = statementsOfRole(template, roleIdOf(stack, describer)).filter((statement) =>
+      actionsOf(statement).some((action) => isSecretsAction(action) || isKmsAction(action)),
+    );
     expect(statements.flatMap(actionsOf)).toEqual(['secretsmanager:DescribeSecret']);
-    expect(asSet(statements.flatMap(resourcesOf))).toEqual(asSet(Object.keys(config.secrets).map((name) => expectedResource(template, config, name))));
+    expect(asSet(statements.flatMap(resourcesOf))).toEqual(
+      asSet(Object.keys(config.secrets).map((name) => expectedResource(template, config, name))),
+    );
   });
 
   it('grantRotate: RotateSecret on exactly the secrets with rotation, no value and no key', () => {
     const { stack, template } = synthesized;
-    const statements = statementsOfRole(template, roleIdOf(stack, rotator)).filter((statement) => actionsOf(statement).some((action) => isSecretsAction(action) || isKmsAction(action)));
+    const statements = statementsOfRole(template, roleIdOf(stack, rotator)).filter((statement) =>
+      actionsOf(statement).some((action) => isSecretsAction(action) || isKmsAction(action)),
+    );
     expect(statements.flatMap(actionsOf)).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:RotateSecret']);
     const rotated = Object.entries(config.secrets)
       .filter(([, secret]) => secret.rotation !== undefined)
       .map(([name]) => name);
     expect(rotated.sort()).toEqual(['ext-partial', 's2', 's3']);
-    expect(asSet(statements.flatMap(resourcesOf))).toEqual(asSet(rotated.map((name) => expectedResource(template, config, name))));
+    expect(asSet(statements.flatMap(resourcesOf))).toEqual(
+      asSet(rotated.map((name) => expectedResource(template, config, name))),
+    );
   });
 
   it('changes nothing for the agents and stays cdk-nag clean', () => {
@@ -319,13 +374,22 @@ describe('the API handlers of the secrets routes', () => {
     const config = multiSecretConfig();
     const { stack, template } = synth(config);
     for (const [handler, fn] of stack.handlers.functions) {
-      const declared = new Set(ROUTES.filter((route) => route.handler === handler).flatMap((route) => (route.secrets ? [route.secrets] : [])));
-      const actions = statementsOfRole(template, roleIdOf(stack, fn)).flatMap(actionsOf).filter((action) => isSecretsAction(action) || isKmsAction(action));
+      const declared = new Set(
+        ROUTES.filter((route) => route.handler === handler).flatMap((route) => (route.secrets ? [route.secrets] : [])),
+      );
+      const actions = statementsOfRole(template, roleIdOf(stack, fn))
+        .flatMap(actionsOf)
+        .filter((action) => isSecretsAction(action) || isKmsAction(action));
       // rotate: RotateSecret, and DescribeSecret to name the version of a reattempted rotation.
-      const expected = [...(declared.has('describe') ? ['secretsmanager:DescribeSecret'] : []), ...(declared.has('rotate') ? ['secretsmanager:RotateSecret', 'secretsmanager:DescribeSecret'] : [])];
+      const expected = [
+        ...(declared.has('describe') ? ['secretsmanager:DescribeSecret'] : []),
+        ...(declared.has('rotate') ? ['secretsmanager:RotateSecret', 'secretsmanager:DescribeSecret'] : []),
+      ];
       expect({ handler, actions: actions.sort() }).toEqual({ handler, actions: expected.sort() });
     }
-    expect([...stack.handlers.functions.keys()]).toEqual(expect.arrayContaining(['secrets-list', 'secrets-get', 'secrets-rotate', 'secrets-refresh']));
+    expect([...stack.handlers.functions.keys()]).toEqual(
+      expect.arrayContaining(['secrets-list', 'secrets-get', 'secrets-rotate', 'secrets-refresh']),
+    );
   });
 });
 
@@ -376,12 +440,17 @@ describe('the shipped threadbound.config.json', () => {
   it('creates threadbound/anthropic-api-key with the stack key and its rotation schedule: nothing acknowledged for SMG4', () => {
     const { template, report, stack } = synthesized;
     template.resourceCountIs('AWS::SecretsManager::Secret', 1);
-    template.hasResourceProperties('AWS::SecretsManager::Secret', { Name: 'threadbound/anthropic-api-key', KmsKeyId: { 'Fn::GetAtt': [onlyKeyId(template), 'Arn'] } });
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      Name: 'threadbound/anthropic-api-key',
+      KmsKeyId: { 'Fn::GetAtt': [onlyKeyId(template), 'Arn'] },
+    });
     template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
     expect(unacknowledged(report)).toEqual([]);
     expect(suppressed(report).filter((violation) => violation.ruleName === 'AwsSolutions-SMG4')).toEqual([]);
     template.resourceCountIs('AWS::SecretsManager::RotationSchedule', 1);
-    template.hasResourceProperties('AWS::SecretsManager::RotationSchedule', { SecretId: { Ref: secretIdsByName(template).get('threadbound/anthropic-api-key') } });
+    template.hasResourceProperties('AWS::SecretsManager::RotationSchedule', {
+      SecretId: { Ref: secretIdsByName(template).get('threadbound/anthropic-api-key') },
+    });
     expect(stack.secrets.rotation).toBeDefined();
   });
 });

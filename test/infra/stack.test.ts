@@ -1,20 +1,31 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Runtime } from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROUTES, routeKey, type RouteDefinition } from '../../lib/api/routes.js';
-import { durationSeconds } from '../../lib/config/duration.js';
-import { TABLE } from '../../lib/table/definition.js';
-import { TURN_WORKFLOW_FILE } from '../../lib/workflows/turn-workflow.js';
+import {
+  IDLE_SWEEP_MAX_EVENT_AGE,
+  IDLE_SWEEP_RETRY_ATTEMPTS,
+  IDLE_SWEEP_TIMEOUT,
+} from '../../infra/constructs/idle-sweep.js';
+import {
+  DEPLOY_NONCE_CONTEXT,
+  DEPLOY_NONCE_PROPERTY,
+  RECONCILE_TIMEOUT,
+  RECONCILE_TRIGGER_TIMEOUT,
+  type StartupReconciliation,
+} from '../../infra/constructs/startup-reconciliation.js';
 import type { ThreadboundFunction } from '../../infra/constructs/threadbound-function.js';
 import { FUNCTION_RUNTIME } from '../../infra/constructs/threadbound-function.js';
-import { IDLE_SWEEP_MAX_EVENT_AGE, IDLE_SWEEP_RETRY_ATTEMPTS, IDLE_SWEEP_TIMEOUT } from '../../infra/constructs/idle-sweep.js';
-import { DEPLOY_NONCE_CONTEXT, DEPLOY_NONCE_PROPERTY, RECONCILE_TIMEOUT, RECONCILE_TRIGGER_TIMEOUT, type StartupReconciliation } from '../../infra/constructs/startup-reconciliation.js';
-import { TURN_RECOVERY_MAX_EVENT_AGE, TURN_RECOVERY_RETRY_ATTEMPTS, TURN_RECOVERY_SCHEDULE, TURN_RECOVERY_TIMEOUT } from '../../infra/constructs/turn-recovery.js';
+import {
+  TURN_RECOVERY_MAX_EVENT_AGE,
+  TURN_RECOVERY_RETRY_ATTEMPTS,
+  TURN_RECOVERY_SCHEDULE,
+  TURN_RECOVERY_TIMEOUT,
+} from '../../infra/constructs/turn-recovery.js';
 import {
   EXECUTION_ENDED_DLQ_RETENTION,
   EXECUTION_ENDED_MAX_EVENT_AGE,
@@ -22,19 +33,23 @@ import {
   TURN_CONTROL_ASYNC_RETRY_ATTEMPTS,
 } from '../../infra/constructs/turn-workflow.js';
 import type { ThreadboundStack } from '../../infra/stacks/threadbound-stack.js';
+import { ROUTES, type RouteDefinition, routeKey } from '../../lib/api/routes.js';
+import { durationSeconds } from '../../lib/config/duration.js';
+import { TABLE } from '../../lib/table/definition.js';
+import { TURN_WORKFLOW_FILE } from '../../lib/workflows/turn-workflow.js';
 import {
   actionsOf,
   CONFIG_PATH,
+  type Json,
   readReport,
   removeTempOutdirs,
   resourcesOf,
+  type Statement,
   statementsOfRole as statementsInTemplate,
   suppressed,
   synthApp,
   tempOutdir,
   unacknowledged,
-  type Json,
-  type Statement,
 } from '../support/infra.js';
 
 // CDK template assertions and cdk-nag for the real app. The app is synthesized ONCE (beforeAll):
@@ -43,14 +58,24 @@ import {
 /** A fixed deploy nonce keeps the template deterministic (`cdk deploy` uses the synth time). */
 const TEST_NONCE = 'test-nonce-1';
 
-const WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:TransactWriteItems', 'dynamodb:PartiQLInsert', 'dynamodb:PartiQLUpdate', 'dynamodb:PartiQLDelete'];
+const WRITE_ACTIONS = [
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:BatchWriteItem',
+  'dynamodb:TransactWriteItems',
+  'dynamodb:PartiQLInsert',
+  'dynamodb:PartiQLUpdate',
+  'dynamodb:PartiQLDelete',
+];
 
 let outdir: string;
 let stack: ThreadboundStack;
 let template: Template;
 let synthError: unknown;
 
-const logicalId = (construct: { node: { defaultChild?: unknown } }) => stack.getLogicalId(construct.node.defaultChild as never);
+const logicalId = (construct: { node: { defaultChild?: unknown } }) =>
+  stack.getLogicalId(construct.node.defaultChild as never);
 const handlers = () => [...new Set(ROUTES.map((route) => route.handler))];
 /** The startup reconciliation (the repository config enables it). */
 const reconciliation = (): StartupReconciliation => {
@@ -58,7 +83,11 @@ const reconciliation = (): StartupReconciliation => {
   return stack.startupReconciliation!;
 };
 /** The maintenance functions: turn recovery, the idle sweep and the startup reconciliation. */
-const maintenanceFunctions = (): ThreadboundFunction[] => [stack.turnRecovery.handler, stack.idleSweep.handler, reconciliation().handler];
+const maintenanceFunctions = (): ThreadboundFunction[] => [
+  stack.turnRecovery.handler,
+  stack.idleSweep.handler,
+  reconciliation().handler,
+];
 /** The secret rotation Lambda (the repository config rotates anthropic-api-key). */
 const rotationFunction = (): ThreadboundFunction => {
   expect(stack.secrets.rotation).toBeDefined();
@@ -98,7 +127,12 @@ describe('HTTP API', () => {
 
   it('puts the API key authorizer on every non-public route and none on public ones', () => {
     const authorizerId = logicalId(stack.httpApi.api.node.findChild('ApiKeyAuthorizer'));
-    const byKey = new Map(Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((route) => [route.Properties.RouteKey as string, route.Properties as Json]));
+    const byKey = new Map(
+      Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((route) => [
+        route.Properties.RouteKey as string,
+        route.Properties as Json,
+      ]),
+    );
     for (const route of ROUTES) {
       const properties = byKey.get(routeKey(route));
       if (route.auth === 'none') {
@@ -115,12 +149,16 @@ describe('HTTP API', () => {
   it('sends each route to its own handler with payload format 2.0', () => {
     const integrations = template.findResources('AWS::ApiGatewayV2::Integration');
     for (const route of ROUTES) {
-      const [, properties] = Object.entries(template.findResources('AWS::ApiGatewayV2::Route', { Properties: { RouteKey: routeKey(route) } }))[0]!;
+      const [, properties] = Object.entries(
+        template.findResources('AWS::ApiGatewayV2::Route', { Properties: { RouteKey: routeKey(route) } }),
+      )[0]!;
       const integrationId = (properties.Properties.Target['Fn::Join'][1] as Json[])[1]!.Ref as string;
       const integration = integrations[integrationId]!.Properties as Json;
       expect(integration.IntegrationType).toBe('AWS_PROXY');
       expect(integration.PayloadFormatVersion).toBe('2.0');
-      expect(integration.IntegrationUri).toEqual({ 'Fn::GetAtt': [logicalId(stack.handlers.functions.get(route.handler)!.function), 'Arn'] });
+      expect(integration.IntegrationUri).toEqual({
+        'Fn::GetAtt': [logicalId(stack.handlers.functions.get(route.handler)!.function), 'Arn'],
+      });
     }
   });
 
@@ -132,7 +170,9 @@ describe('HTTP API', () => {
       EnableSimpleResponses: true,
       IdentitySource: ['$request.header.Authorization'],
       AuthorizerResultTtlInSeconds: 300,
-      AuthorizerUri: { 'Fn::Join': ['', Match.arrayWith([{ 'Fn::GetAtt': [logicalId(stack.authorizer.handler.function), 'Arn'] }])] },
+      AuthorizerUri: {
+        'Fn::Join': ['', Match.arrayWith([{ 'Fn::GetAtt': [logicalId(stack.authorizer.handler.function), 'Arn'] }])],
+      },
     });
   });
 
@@ -141,7 +181,10 @@ describe('HTTP API', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       StageName: '$default',
       AutoDeploy: true,
-      AccessLogSettings: { DestinationArn: { 'Fn::GetAtt': [logicalId(stack.httpApi.accessLogs), 'Arn'] }, Format: Match.anyValue() },
+      AccessLogSettings: {
+        DestinationArn: { 'Fn::GetAtt': [logicalId(stack.httpApi.accessLogs), 'Arn'] },
+        Format: Match.anyValue(),
+      },
       DefaultRouteSettings: { ThrottlingRateLimit: Match.anyValue(), ThrottlingBurstLimit: Match.anyValue() },
     });
     const stage = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'))[0]!.Properties as Json;
@@ -161,9 +204,15 @@ describe('HTTP API', () => {
 
 describe('Lambda functions', () => {
   it('has one function per distinct route handler, the authorizer, one per agent, turn-control, the three maintenance functions, the secret rotation and the Trigger provider', () => {
-    template.resourceCountIs('AWS::Lambda::Function', handlers().length + 1 + Object.keys(stack.config.agents).length + 1 + 3 + 1 + 1);
+    template.resourceCountIs(
+      'AWS::Lambda::Function',
+      handlers().length + 1 + Object.keys(stack.config.agents).length + 1 + 3 + 1 + 1,
+    );
     expect(new Set(Object.keys(template.findResources('AWS::Lambda::Function')))).toEqual(
-      new Set([...allFunctions().map((fn) => logicalId(fn.function)), stack.resolve(reconciliation().provider.function.logicalId) as string]),
+      new Set([
+        ...allFunctions().map((fn) => logicalId(fn.function)),
+        stack.resolve(reconciliation().provider.function.logicalId) as string,
+      ]),
     );
     expect([...stack.handlers.functions.keys()].sort()).toEqual(handlers().sort());
     expect([...stack.turnWorkflow.agents.keys()].sort()).toEqual(Object.keys(stack.config.agents).sort());
@@ -171,10 +220,18 @@ describe('Lambda functions', () => {
 
   it('gives each route handler the longest timeout of its routes (10 s by default)', () => {
     for (const [handler, fn] of stack.handlers.functions) {
-      const declared = (ROUTES as readonly RouteDefinition[]).filter((route) => route.handler === handler).map((route) => route.timeoutSeconds ?? 10);
-      template.hasResourceProperties('AWS::Lambda::Function', { Role: { 'Fn::GetAtt': [logicalId(fn.role), 'Arn'] }, Timeout: Math.max(...declared) });
+      const declared = (ROUTES as readonly RouteDefinition[])
+        .filter((route) => route.handler === handler)
+        .map((route) => route.timeoutSeconds ?? 10);
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Role: { 'Fn::GetAtt': [logicalId(fn.role), 'Arn'] },
+        Timeout: Math.max(...declared),
+      });
     }
-    template.hasResourceProperties('AWS::Lambda::Function', { Role: { 'Fn::GetAtt': [logicalId(stack.handlers.functions.get('turns-get')!.role), 'Arn'] }, Timeout: 29 });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Role: { 'Fn::GetAtt': [logicalId(stack.handlers.functions.get('turns-get')!.role), 'Arn'] },
+      Timeout: 29,
+    });
   });
 
   it('runs every threadbound function on arm64, the newest Node.js runtime, with active tracing', () => {
@@ -206,7 +263,9 @@ describe('Lambda functions', () => {
   });
 
   it('bundles each threadbound function as ESM with the config file beside it', () => {
-    for (const fn of allFunctions().map((candidate) => template.toJSON().Resources[logicalId(candidate.function)] as Json)) {
+    for (const fn of allFunctions().map(
+      (candidate) => template.toJSON().Resources[logicalId(candidate.function)] as Json,
+    )) {
       // The code's S3 key is the asset hash; the assembly holds the bundle as asset.<hash>/.
       const asset = join(outdir, `asset.${(fn.Properties.Code.S3Key as string).replace(/\.zip$/, '')}`);
       expect(existsSync(join(asset, 'index.mjs')), asset).toBe(true);
@@ -217,7 +276,9 @@ describe('Lambda functions', () => {
   });
 
   it('gives every function its own log group with a retention (names only where the workflow needs them)', () => {
-    const agentNames = new Map([...stack.turnWorkflow.agents].map(([agent, fn]) => [fn, `${stack.turnWorkflow.agentFunctionPrefix}${agent}`]));
+    const agentNames = new Map(
+      [...stack.turnWorkflow.agents].map(([agent, fn]) => [fn, `${stack.turnWorkflow.agentFunctionPrefix}${agent}`]),
+    );
     for (const fn of allFunctions()) {
       template.hasResourceProperties('AWS::Lambda::Function', {
         FunctionName: agentNames.get(fn) ?? Match.absent(),
@@ -236,18 +297,28 @@ describe('least privilege', () => {
     const roles = template.findResources('AWS::IAM::Role');
     const stateMachineRole = logicalId(stack.turnWorkflow.stateMachine.role);
     const providerRole = stack.resolve(reconciliation().provider.role.logicalId) as string;
-    expect(new Set(allFunctions().map((fn) => logicalId(fn.role)))).toEqual(new Set(Object.keys(roles).filter((id) => id !== stateMachineRole && id !== providerRole)));
+    expect(new Set(allFunctions().map((fn) => logicalId(fn.role)))).toEqual(
+      new Set(Object.keys(roles).filter((id) => id !== stateMachineRole && id !== providerRole)),
+    );
     for (const fn of allFunctions()) {
-      expect(roles[logicalId(fn.role)]!.Properties.AssumeRolePolicyDocument.Statement).toEqual([{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } }]);
+      expect(roles[logicalId(fn.role)]!.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+        { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
+      ]);
     }
     expect(roles[stateMachineRole]!.Properties.AssumeRolePolicyDocument.Statement).toEqual([
-      expect.objectContaining({ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'states.amazonaws.com' } }),
+      expect.objectContaining({
+        Action: 'sts:AssumeRole',
+        Effect: 'Allow',
+        Principal: { Service: 'states.amazonaws.com' },
+      }),
     ]);
   });
 
   it('lets a function write only to its own log group', () => {
     for (const fn of allFunctions()) {
-      const logStatements = statementsOfRole(logicalId(fn.role)).filter((statement) => actionsOf(statement).some((action) => action.startsWith('logs:')));
+      const logStatements = statementsOfRole(logicalId(fn.role)).filter((statement) =>
+        actionsOf(statement).some((action) => action.startsWith('logs:')),
+      );
       expect(logStatements).toHaveLength(1);
       expect(actionsOf(logStatements[0]!).sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
       expect(logStatements[0]!.Resource).toEqual({ 'Fn::GetAtt': [logicalId(fn.logGroup), 'Arn'] });
@@ -258,7 +329,8 @@ describe('least privilege', () => {
     for (const fn of allFunctions()) {
       for (const statement of statementsOfRole(logicalId(fn.role))) {
         expect(actionsOf(statement).some((action) => action.includes('*'))).toBe(false);
-        if (resourcesOf(statement).includes('*')) expect(actionsOf(statement).sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
+        if (resourcesOf(statement).includes('*'))
+          expect(actionsOf(statement).sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
       }
     }
   });
@@ -267,7 +339,9 @@ describe('least privilege', () => {
     const tableArn = { 'Fn::GetAtt': [logicalId(stack.table.table), 'Arn'] };
     for (const route of ROUTES) {
       const fn = stack.handlers.functions.get(route.handler)!;
-      const statements = statementsOfRole(logicalId(fn.role)).filter((statement) => actionsOf(statement).some((action) => action.startsWith('dynamodb:')));
+      const statements = statementsOfRole(logicalId(fn.role)).filter((statement) =>
+        actionsOf(statement).some((action) => action.startsWith('dynamodb:')),
+      );
       const actions = statements.flatMap(actionsOf);
       for (const statement of statements) {
         expect(statement.Effect).toBe('Allow');
@@ -281,7 +355,15 @@ describe('least privilege', () => {
         for (const write of WRITE_ACTIONS) expect(actions, route.handler).not.toContain(write);
       }
       if (route.table === 'write') {
-        expect(actions, route.handler).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']));
+        expect(actions, route.handler).toEqual(
+          expect.arrayContaining([
+            'dynamodb:GetItem',
+            'dynamodb:Query',
+            'dynamodb:PutItem',
+            'dynamodb:UpdateItem',
+            'dynamodb:DeleteItem',
+          ]),
+        );
       }
     }
     expect(ROUTES.some((route) => route.table === 'read')).toBe(true);
@@ -289,15 +371,33 @@ describe('least privilege', () => {
 
   it('gives the agents, turn-control, the maintenance functions and the secret rotation read/write table access', () => {
     const tableArn = { 'Fn::GetAtt': [logicalId(stack.table.table), 'Arn'] };
-    for (const fn of [...stack.turnWorkflow.agents.values(), stack.turnWorkflow.turnControl, ...maintenanceFunctions(), rotationFunction()]) {
-      const statements = statementsOfRole(logicalId(fn.role)).filter((statement) => actionsOf(statement).some((action) => action.startsWith('dynamodb:')));
-      expect(statements.flatMap(actionsOf), fn.node.path).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']));
-      for (const resource of statements.flatMap(resourcesOf)) expect([tableArn, { 'Fn::Join': ['', [tableArn, '/index/*']] }], fn.node.path).toContainEqual(resource);
+    for (const fn of [
+      ...stack.turnWorkflow.agents.values(),
+      stack.turnWorkflow.turnControl,
+      ...maintenanceFunctions(),
+      rotationFunction(),
+    ]) {
+      const statements = statementsOfRole(logicalId(fn.role)).filter((statement) =>
+        actionsOf(statement).some((action) => action.startsWith('dynamodb:')),
+      );
+      expect(statements.flatMap(actionsOf), fn.node.path).toEqual(
+        expect.arrayContaining([
+          'dynamodb:GetItem',
+          'dynamodb:Query',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+          'dynamodb:DeleteItem',
+        ]),
+      );
+      for (const resource of statements.flatMap(resourcesOf))
+        expect([tableArn, { 'Fn::Join': ['', [tableArn, '/index/*']] }], fn.node.path).toContainEqual(resource);
     }
   });
 
   it('lets the authorizer only GetItem API key items (LeadingKeys APIKEY#*)', () => {
-    const statements = statementsOfRole(logicalId(stack.authorizer.handler.role)).filter((statement) => actionsOf(statement).some((action) => action.startsWith('dynamodb:')));
+    const statements = statementsOfRole(logicalId(stack.authorizer.handler.role)).filter((statement) =>
+      actionsOf(statement).some((action) => action.startsWith('dynamodb:')),
+    );
     expect(statements).toEqual([
       {
         Effect: 'Allow',
@@ -340,7 +440,11 @@ describe('table', () => {
         })),
       ),
     });
-    const keyNames = [TABLE.partitionKey, TABLE.sortKey, ...indexes.flatMap((index) => [index.partitionKey, index.sortKey])];
+    const keyNames = [
+      TABLE.partitionKey,
+      TABLE.sortKey,
+      ...indexes.flatMap((index) => [index.partitionKey, index.sortKey]),
+    ];
     expect(table.AttributeDefinitions).toEqual(keyNames.map((name) => ({ AttributeName: name, AttributeType: 'S' })));
   });
 
@@ -363,19 +467,27 @@ describe('turn workflow', () => {
       ...(state.Iterator ? stateNames(state.Iterator as Json) : []),
       ...((state.Branches as Json[] | undefined) ?? []).flatMap(stateNames),
     ]);
-  const stateMachine = () => Object.values(template.findResources('AWS::StepFunctions::StateMachine'))[0]!.Properties as Json;
+  const stateMachine = () =>
+    Object.values(template.findResources('AWS::StepFunctions::StateMachine'))[0]!.Properties as Json;
   /** The definition as CloudFormation receives it (a plain string, or an Fn::Join of literal parts and tokens). */
   const definitionText = () => {
     const definition = stateMachine().DefinitionString as string | { 'Fn::Join': [string, unknown[]] };
-    return typeof definition === 'string' ? definition : definition['Fn::Join'][1].map((part) => (typeof part === 'string' ? part : JSON.stringify(part))).join('');
+    return typeof definition === 'string'
+      ? definition
+      : definition['Fn::Join'][1].map((part) => (typeof part === 'string' ? part : JSON.stringify(part))).join('');
   };
   const formattedArn = () => stack.resolve(stack.turnWorkflow.stateMachineArn) as unknown;
-  const canStartExecution = (fn: ThreadboundFunction) => statementsOfRole(logicalId(fn.role)).some((statement) => actionsOf(statement).some((action) => action.startsWith('states:')));
+  const canStartExecution = (fn: ThreadboundFunction) =>
+    statementsOfRole(logicalId(fn.role)).some((statement) =>
+      actionsOf(statement).some((action) => action.startsWith('states:')),
+    );
 
   it('is one Standard state machine built from lib/workflows/turn.asl.json', () => {
     template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
     const names = stateNames(asl);
-    expect(names).toEqual(expect.arrayContaining(['MainAgent', 'FanOut', 'SubAgent', 'Coalesce', 'Complete', 'RecordFailure']));
+    expect(names).toEqual(
+      expect.arrayContaining(['MainAgent', 'FanOut', 'SubAgent', 'Coalesce', 'Complete', 'RecordFailure']),
+    );
     const text = definitionText();
     for (const name of names) expect(text, name).toContain(JSON.stringify(name));
     // No token inside: the file travels as it is and CloudFormation fills the ${…} placeholders.
@@ -397,7 +509,11 @@ describe('turn workflow', () => {
       LoggingConfiguration: {
         Level: 'ALL',
         IncludeExecutionData: true,
-        Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [logicalId(stack.turnWorkflow.logGroup), 'Arn'] } } }],
+        Destinations: [
+          {
+            CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [logicalId(stack.turnWorkflow.logGroup), 'Arn'] } },
+          },
+        ],
       },
       TracingConfiguration: { Enabled: true },
     });
@@ -419,15 +535,22 @@ describe('turn workflow', () => {
 
   it('lets the state machine invoke exactly the agent Lambdas and turn-control', () => {
     const statements = statementsOfRole(logicalId(stack.turnWorkflow.stateMachine.role));
-    const invoke = statements.filter((statement) => actionsOf(statement).some((action) => action.startsWith('lambda:')));
+    const invoke = statements.filter((statement) =>
+      actionsOf(statement).some((action) => action.startsWith('lambda:')),
+    );
     expect(invoke.flatMap(actionsOf)).toEqual(['lambda:InvokeFunction']);
-    const expected = [...stack.turnWorkflow.agents.values(), stack.turnWorkflow.turnControl].map((fn) => ({ 'Fn::GetAtt': [logicalId(fn.function), 'Arn'] }));
+    const expected = [...stack.turnWorkflow.agents.values(), stack.turnWorkflow.turnControl].map((fn) => ({
+      'Fn::GetAtt': [logicalId(fn.function), 'Arn'],
+    }));
     expect(invoke.flatMap(resourcesOf)).toHaveLength(expected.length);
     expect(invoke.flatMap(resourcesOf)).toEqual(expect.arrayContaining(expected));
     // Everything else on the role is the "*" that logging and tracing need (no resource-level permissions).
     for (const statement of statements.filter((candidate) => !invoke.includes(candidate))) {
       expect(statement.Resource).toBe('*');
-      for (const action of actionsOf(statement)) expect(action).toMatch(/^(logs:(Create|Get|Update|Delete|List)LogDeliver(y|ies)|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)|xray:(PutTraceSegments|PutTelemetryRecords|GetSamplingRules|GetSamplingTargets))$/);
+      for (const action of actionsOf(statement))
+        expect(action).toMatch(
+          /^(logs:(Create|Get|Update|Delete|List)LogDeliver(y|ies)|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)|xray:(PutTraceSegments|PutTelemetryRecords|GetSamplingRules|GetSamplingTargets))$/,
+        );
     }
   });
 
@@ -435,18 +558,32 @@ describe('turn workflow', () => {
     // The ARN is formatted from the explicit name (see TurnWorkflow): it must name this state machine.
     expect(JSON.stringify(formattedArn())).toContain(`:stateMachine:${stateMachine().StateMachineName as string}"`);
     const starters = [...stack.handlers.turnStarters].map((handler) => stack.handlers.functions.get(handler)!);
-    expect([...stack.handlers.turnStarters].sort()).toEqual([...new Set((ROUTES as readonly RouteDefinition[]).filter((route) => route.startsTurns === true).map((route) => route.handler))].sort());
+    expect([...stack.handlers.turnStarters].sort()).toEqual(
+      [
+        ...new Set(
+          (ROUTES as readonly RouteDefinition[])
+            .filter((route) => route.startsTurns === true)
+            .map((route) => route.handler),
+        ),
+      ].sort(),
+    );
     expect(starters.length).toBeGreaterThan(0);
     const others = [stack.turnWorkflow.turnControl, ...maintenanceFunctions()];
     for (const fn of [...starters, ...others]) {
-      const statements = statementsOfRole(logicalId(fn.role)).filter((statement) => actionsOf(statement).some((action) => action.startsWith('states:')));
-      expect(statements, fn.node.path).toEqual([{ Effect: 'Allow', Action: 'states:StartExecution', Resource: formattedArn() }]);
+      const statements = statementsOfRole(logicalId(fn.role)).filter((statement) =>
+        actionsOf(statement).some((action) => action.startsWith('states:')),
+      );
+      expect(statements, fn.node.path).toEqual([
+        { Effect: 'Allow', Action: 'states:StartExecution', Resource: formattedArn() },
+      ]);
       template.hasResourceProperties('AWS::Lambda::Function', {
         Role: { 'Fn::GetAtt': [logicalId(fn.role), 'Arn'] },
         Environment: { Variables: { STATE_MACHINE_ARN: formattedArn() } },
       });
     }
-    for (const fn of allFunctions().filter((candidate) => !starters.includes(candidate) && !others.includes(candidate))) {
+    for (const fn of allFunctions().filter(
+      (candidate) => !starters.includes(candidate) && !others.includes(candidate),
+    )) {
       expect(canStartExecution(fn), fn.node.path).toBe(false);
       const variables = template.toJSON().Resources[logicalId(fn.function)].Properties.Environment.Variables as Json;
       expect(variables.STATE_MACHINE_ARN, fn.node.path).toBeUndefined();
@@ -457,8 +594,19 @@ describe('turn workflow', () => {
     // RotateSecret's caller needs lambda:InvokeFunction on the rotation function (API reference).
     const rotator = stack.handlers.functions.get('secrets-rotate')!;
     for (const fn of allFunctions()) {
-      const statements = statementsOfRole(logicalId(fn.role)).filter((statement) => actionsOf(statement).some((action) => action.startsWith('lambda:')));
-      const expected = fn === rotator ? [{ Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: { 'Fn::GetAtt': [logicalId(rotationFunction().function), 'Arn'] } }] : [];
+      const statements = statementsOfRole(logicalId(fn.role)).filter((statement) =>
+        actionsOf(statement).some((action) => action.startsWith('lambda:')),
+      );
+      const expected =
+        fn === rotator
+          ? [
+              {
+                Effect: 'Allow',
+                Action: 'lambda:InvokeFunction',
+                Resource: { 'Fn::GetAtt': [logicalId(rotationFunction().function), 'Arn'] },
+              },
+            ]
+          : [];
       expect(statements, fn.node.path).toEqual(expected);
     }
   });
@@ -472,8 +620,10 @@ describe('turn workflow', () => {
       else if (value !== null && typeof value === 'object') {
         for (const [key, inner] of Object.entries(value)) {
           if (key === 'Ref' && typeof inner === 'string') into.add(inner);
-          else if (key === 'Fn::GetAtt') into.add(Array.isArray(inner) ? (inner[0] as string) : String(inner).split('.')[0]!);
-          else if (key === 'Fn::Sub') for (const match of JSON.stringify(inner).matchAll(/\$\{([A-Za-z0-9]+)[.}]/g)) into.add(match[1]!);
+          else if (key === 'Fn::GetAtt')
+            into.add(Array.isArray(inner) ? (inner[0] as string) : String(inner).split('.')[0]!);
+          else if (key === 'Fn::Sub')
+            for (const match of JSON.stringify(inner).matchAll(/\$\{([A-Za-z0-9]+)[.}]/g)) into.add(match[1]!);
           else dependencies(inner, into);
         }
       }
@@ -517,7 +667,7 @@ describe('stuck-turn backstops', () => {
     template.allResourcesProperties('AWS::Events::Rule', { EventBusName: Match.absent(), State: 'ENABLED' });
   });
 
-  it('matches only this state machine\'s executions that ended FAILED, TIMED_OUT or ABORTED', () => {
+  it("matches only this state machine's executions that ended FAILED, TIMED_OUT or ABORTED", () => {
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: Match.objectEquals({
         source: ['aws.states'],
@@ -537,7 +687,10 @@ describe('stuck-turn backstops', () => {
       {
         Id: expect.any(String),
         Arn: functionArn(stack.turnWorkflow.turnControl),
-        RetryPolicy: { MaximumRetryAttempts: EXECUTION_ENDED_RETRY_ATTEMPTS, MaximumEventAgeInSeconds: EXECUTION_ENDED_MAX_EVENT_AGE.toSeconds() },
+        RetryPolicy: {
+          MaximumRetryAttempts: EXECUTION_ENDED_RETRY_ATTEMPTS,
+          MaximumEventAgeInSeconds: EXECUTION_ENDED_MAX_EVENT_AGE.toSeconds(),
+        },
         DeadLetterConfig: { Arn: queueArn() },
       },
     ]);
@@ -563,7 +716,13 @@ describe('stuck-turn backstops', () => {
       Queues: [{ Ref: logicalId(stack.turnWorkflow.executionEndedDeadLetters) }],
       PolicyDocument: {
         Statement: Match.arrayEquals([
-          { Effect: 'Deny', Action: 'sqs:*', Principal: { AWS: '*' }, Resource: queueArn(), Condition: { Bool: { 'aws:SecureTransport': 'false' } } },
+          {
+            Effect: 'Deny',
+            Action: 'sqs:*',
+            Principal: { AWS: '*' },
+            Resource: queueArn(),
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          },
           {
             Sid: Match.anyValue(),
             Effect: 'Allow',
@@ -577,7 +736,7 @@ describe('stuck-turn backstops', () => {
     });
   });
 
-  it('makes the queue turn-control\'s own dead-letter queue for the events it still fails on after Lambda\'s retries', () => {
+  it("makes the queue turn-control's own dead-letter queue for the events it still fails on after Lambda's retries", () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Role: { 'Fn::GetAtt': [logicalId(stack.turnWorkflow.turnControl.role), 'Arn'] },
       DeadLetterConfig: { TargetArn: queueArn() },
@@ -589,8 +748,14 @@ describe('stuck-turn backstops', () => {
     });
     // Only turn-control may write to the queue, and only SendMessage to this queue.
     for (const fn of allFunctions()) {
-      const sqsStatements = statementsOfRole(logicalId(fn.role)).filter((statement) => actionsOf(statement).some((action) => action.startsWith('sqs:')));
-      expect(sqsStatements, fn.node.path).toEqual(fn === stack.turnWorkflow.turnControl ? [{ Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queueArn() }] : []);
+      const sqsStatements = statementsOfRole(logicalId(fn.role)).filter((statement) =>
+        actionsOf(statement).some((action) => action.startsWith('sqs:')),
+      );
+      expect(sqsStatements, fn.node.path).toEqual(
+        fn === stack.turnWorkflow.turnControl
+          ? [{ Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queueArn() }]
+          : [],
+      );
     }
     template.resourcePropertiesCountIs('AWS::Lambda::Function', { DeadLetterConfig: Match.anyValue() }, 1);
   });
@@ -607,7 +772,10 @@ describe('stuck-turn backstops', () => {
       {
         Id: expect.any(String),
         Arn: functionArn(stack.turnRecovery.handler),
-        RetryPolicy: { MaximumRetryAttempts: TURN_RECOVERY_RETRY_ATTEMPTS, MaximumEventAgeInSeconds: TURN_RECOVERY_MAX_EVENT_AGE.toSeconds() },
+        RetryPolicy: {
+          MaximumRetryAttempts: TURN_RECOVERY_RETRY_ATTEMPTS,
+          MaximumEventAgeInSeconds: TURN_RECOVERY_MAX_EVENT_AGE.toSeconds(),
+        },
       },
     ]);
     template.hasResourceProperties('AWS::Lambda::Permission', {
@@ -617,9 +785,17 @@ describe('stuck-turn backstops', () => {
       SourceArn: ruleArn(stack.turnRecovery.schedule),
     });
     // EventBridge may invoke turn-control, turn recovery and the idle sweep, nothing else.
-    const eventInvoked = Object.values(template.findResources('AWS::Lambda::Permission', { Properties: { Principal: 'events.amazonaws.com' } })).map((permission) => permission.Properties.FunctionName as unknown);
+    const eventInvoked = Object.values(
+      template.findResources('AWS::Lambda::Permission', { Properties: { Principal: 'events.amazonaws.com' } }),
+    ).map((permission) => permission.Properties.FunctionName as unknown);
     expect(eventInvoked).toHaveLength(3);
-    expect(eventInvoked).toEqual(expect.arrayContaining([functionArn(stack.turnWorkflow.turnControl), functionArn(stack.turnRecovery.handler), functionArn(stack.idleSweep.handler)]));
+    expect(eventInvoked).toEqual(
+      expect.arrayContaining([
+        functionArn(stack.turnWorkflow.turnControl),
+        functionArn(stack.turnRecovery.handler),
+        functionArn(stack.idleSweep.handler),
+      ]),
+    );
   });
 
   it('builds the recovery function from functions/maintenance/recover-turns.ts: 60 s, STATE_MACHINE_ARN, no Lambda retries', () => {
@@ -637,17 +813,38 @@ describe('stuck-turn backstops', () => {
     });
     // The bundle is built from the maintenance entry (its source map names it).
     const code = template.toJSON().Resources[logicalId(stack.turnRecovery.handler.function)].Properties.Code as Json;
-    const map = readFileSync(join(outdir, `asset.${(code.S3Key as string).replace(/\.zip$/, '')}`, 'index.mjs.map'), 'utf8');
+    const map = readFileSync(
+      join(outdir, `asset.${(code.S3Key as string).replace(/\.zip$/, '')}`, 'index.mjs.map'),
+      'utf8',
+    );
     expect(map).toContain('functions/maintenance/recover-turns.ts');
   });
 
   it('lets the recovery function start executions of the turn state machine only, and read/write the table', () => {
     const statements = statementsOfRole(logicalId(stack.turnRecovery.handler.role));
-    const states = statements.filter((statement) => actionsOf(statement).some((action) => action.startsWith('states:')));
-    expect(states).toEqual([{ Effect: 'Allow', Action: 'states:StartExecution', Resource: stack.resolve(stack.turnWorkflow.stateMachineArn) as unknown }]);
+    const states = statements.filter((statement) =>
+      actionsOf(statement).some((action) => action.startsWith('states:')),
+    );
+    expect(states).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'states:StartExecution',
+        Resource: stack.resolve(stack.turnWorkflow.stateMachineArn) as unknown,
+      },
+    ]);
     const tableArn = { 'Fn::GetAtt': [logicalId(stack.table.table), 'Arn'] };
-    const dynamo = statements.filter((statement) => actionsOf(statement).some((action) => action.startsWith('dynamodb:')));
-    expect(dynamo.flatMap(actionsOf)).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']));
+    const dynamo = statements.filter((statement) =>
+      actionsOf(statement).some((action) => action.startsWith('dynamodb:')),
+    );
+    expect(dynamo.flatMap(actionsOf)).toEqual(
+      expect.arrayContaining([
+        'dynamodb:GetItem',
+        'dynamodb:Query',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:DeleteItem',
+      ]),
+    );
     expect(dynamo.flatMap(resourcesOf)).toEqual([tableArn, { 'Fn::Join': ['', [tableArn, '/index/*']] }]);
     // Nothing else: its log group, X-Ray, the table, StartExecution.
     expect(statements.flatMap(actionsOf).filter((action) => !/^(logs|xray|dynamodb|states):/.test(action))).toEqual([]);
@@ -669,20 +866,41 @@ describe('maintenance: idle sweep and startup reconciliation', () => {
   /** StartExecution on the turn state machine only, read/write on the table and its indexes, and nothing else. */
   const expectMaintenancePermissions = (fn: ThreadboundFunction) => {
     const statements = statementsOfRole(logicalId(fn.role));
-    const states = statements.filter((statement) => actionsOf(statement).some((action) => action.startsWith('states:')));
-    expect(states, fn.node.path).toEqual([{ Effect: 'Allow', Action: 'states:StartExecution', Resource: stack.resolve(stack.turnWorkflow.stateMachineArn) as unknown }]);
+    const states = statements.filter((statement) =>
+      actionsOf(statement).some((action) => action.startsWith('states:')),
+    );
+    expect(states, fn.node.path).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'states:StartExecution',
+        Resource: stack.resolve(stack.turnWorkflow.stateMachineArn) as unknown,
+      },
+    ]);
     const tableArn = { 'Fn::GetAtt': [logicalId(stack.table.table), 'Arn'] };
-    const dynamo = statements.filter((statement) => actionsOf(statement).some((action) => action.startsWith('dynamodb:')));
-    expect(dynamo.flatMap(actionsOf), fn.node.path).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']));
+    const dynamo = statements.filter((statement) =>
+      actionsOf(statement).some((action) => action.startsWith('dynamodb:')),
+    );
+    expect(dynamo.flatMap(actionsOf), fn.node.path).toEqual(
+      expect.arrayContaining([
+        'dynamodb:GetItem',
+        'dynamodb:Query',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:DeleteItem',
+      ]),
+    );
     expect(dynamo.flatMap(resourcesOf), fn.node.path).toEqual([tableArn, { 'Fn::Join': ['', [tableArn, '/index/*']] }]);
-    expect(statements.flatMap(actionsOf).filter((action) => !/^(logs|xray|dynamodb|states):/.test(action)), fn.node.path).toEqual([]);
+    expect(
+      statements.flatMap(actionsOf).filter((action) => !/^(logs|xray|dynamodb|states):/.test(action)),
+      fn.node.path,
+    ).toEqual([]);
     template.hasResourceProperties('AWS::Lambda::Function', {
       Role: { 'Fn::GetAtt': [logicalId(fn.role), 'Arn'] },
       Environment: { Variables: { STATE_MACHINE_ARN: stack.resolve(stack.turnWorkflow.stateMachineArn) as unknown } },
     });
   };
 
-  it('runs the idle sweep on exactly the config\'s threadManagement.cleanupSchedule', () => {
+  it("runs the idle sweep on exactly the config's threadManagement.cleanupSchedule", () => {
     const expression = stack.config.threadManagement.cleanupSchedule;
     expect(expression).toMatch(/^(rate|cron)\(/);
     const rule = resources()[logicalId(stack.idleSweep.schedule)]!.Properties as Json;
@@ -692,14 +910,26 @@ describe('maintenance: idle sweep and startup reconciliation', () => {
       {
         Id: expect.any(String),
         Arn: functionArn(stack.idleSweep.handler),
-        RetryPolicy: { MaximumRetryAttempts: IDLE_SWEEP_RETRY_ATTEMPTS, MaximumEventAgeInSeconds: IDLE_SWEEP_MAX_EVENT_AGE.toSeconds() },
+        RetryPolicy: {
+          MaximumRetryAttempts: IDLE_SWEEP_RETRY_ATTEMPTS,
+          MaximumEventAgeInSeconds: IDLE_SWEEP_MAX_EVENT_AGE.toSeconds(),
+        },
       },
     ]);
     template.resourcePropertiesCountIs('AWS::Events::Rule', { ScheduleExpression: expression }, 1);
     // Invoked by that rule only.
-    const permissions = Object.values(template.findResources('AWS::Lambda::Permission', { Properties: { FunctionName: functionArn(stack.idleSweep.handler) } }));
+    const permissions = Object.values(
+      template.findResources('AWS::Lambda::Permission', {
+        Properties: { FunctionName: functionArn(stack.idleSweep.handler) },
+      }),
+    );
     expect(permissions.map((permission) => permission.Properties as Json)).toEqual([
-      { Action: 'lambda:InvokeFunction', FunctionName: functionArn(stack.idleSweep.handler), Principal: 'events.amazonaws.com', SourceArn: ruleArn(stack.idleSweep.schedule) },
+      {
+        Action: 'lambda:InvokeFunction',
+        FunctionName: functionArn(stack.idleSweep.handler),
+        Principal: 'events.amazonaws.com',
+        SourceArn: ruleArn(stack.idleSweep.schedule),
+      },
     ]);
   });
 
@@ -710,7 +940,10 @@ describe('maintenance: idle sweep and startup reconciliation', () => {
       Handler: 'index.handler',
       Timeout: 60,
     });
-    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { FunctionName: { Ref: logicalId(stack.idleSweep.handler.function) }, MaximumRetryAttempts: 0 });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: logicalId(stack.idleSweep.handler.function) },
+      MaximumRetryAttempts: 0,
+    });
     expect(sourceMap(stack.idleSweep.handler)).toContain('functions/maintenance/idle-sweep.ts');
   });
 
@@ -722,8 +955,16 @@ describe('maintenance: idle sweep and startup reconciliation', () => {
       Timeout: RECONCILE_TIMEOUT.toSeconds(),
     });
     expect(sourceMap(reconciliation().handler)).toContain('functions/maintenance/reconcile.ts');
-    expect(Object.keys(template.findResources('AWS::Lambda::Permission', { Properties: { FunctionName: functionArn(reconciliation().handler) } }))).toEqual([]);
-    expect(JSON.stringify(template.findResources('AWS::Events::Rule'))).not.toContain(logicalId(reconciliation().handler.function));
+    expect(
+      Object.keys(
+        template.findResources('AWS::Lambda::Permission', {
+          Properties: { FunctionName: functionArn(reconciliation().handler) },
+        }),
+      ),
+    ).toEqual([]);
+    expect(JSON.stringify(template.findResources('AWS::Events::Rule'))).not.toContain(
+      logicalId(reconciliation().handler.function),
+    );
   });
 
   it('lets the idle sweep and the reconciliation start executions of the turn state machine only, and read/write the table', () => {
@@ -731,12 +972,15 @@ describe('maintenance: idle sweep and startup reconciliation', () => {
     expectMaintenancePermissions(reconciliation().handler);
   });
 
-  it('has one Trigger, invoking the reconciliation\'s current version synchronously (a failure fails the deploy), with the deploy nonce', () => {
+  it("has one Trigger, invoking the reconciliation's current version synchronously (a failure fails the deploy), with the deploy nonce", () => {
     expect(triggers()).toHaveLength(1);
     const [, trigger] = triggers()[0]!;
     // HandlerArn is the function's current version: the Version resource of the reconcile function.
     const versionId = (trigger.Properties.HandlerArn as { Ref: string }).Ref;
-    expect(resources()[versionId]).toMatchObject({ Type: 'AWS::Lambda::Version', Properties: { FunctionName: { Ref: logicalId(reconciliation().handler.function) } } });
+    expect(resources()[versionId]).toMatchObject({
+      Type: 'AWS::Lambda::Version',
+      Properties: { FunctionName: { Ref: logicalId(reconciliation().handler.function) } },
+    });
     expect(trigger.Properties).toEqual({
       ServiceToken: { 'Fn::GetAtt': [providerFunctionId(), 'Arn'] },
       HandlerArn: { Ref: versionId },
@@ -765,20 +1009,33 @@ describe('maintenance: idle sweep and startup reconciliation', () => {
     }
     // The reconciliation function itself comes in through HandlerArn (its version), whose
     // function waits for its role policy.
-    expect([resources()[logicalId(reconciliation().handler.function)]!.DependsOn].flat()).toContain(logicalId(reconciliation().handler.role.node.findChild('DefaultPolicy')));
+    expect([resources()[logicalId(reconciliation().handler.function)]!.DependsOn].flat()).toContain(
+      logicalId(reconciliation().handler.role.node.findChild('DefaultPolicy')),
+    );
     // Nothing waits for the trigger.
     const [triggerId] = triggers()[0]!;
-    for (const [id, resource] of Object.entries(resources())) expect([resource.DependsOn ?? []].flat(), id).not.toContain(triggerId);
+    for (const [id, resource] of Object.entries(resources()))
+      expect([resource.DependsOn ?? []].flat(), id).not.toContain(triggerId);
   });
 
   it('runs the Trigger provider with its own log group and no managed policy: it may only invoke the reconciliation and write its logs', () => {
     const role = resources()[providerRoleId()]!;
     expect(role.Properties.ManagedPolicyArns).toBeUndefined();
-    const statements = (role.Properties.Policies as { PolicyDocument: { Statement: Statement[] } }[]).flatMap((policy) => policy.PolicyDocument.Statement);
+    const statements = (role.Properties.Policies as { PolicyDocument: { Statement: Statement[] } }[]).flatMap(
+      (policy) => policy.PolicyDocument.Statement,
+    );
     const logGroupId = logicalId(reconciliation().provider.logGroup);
     expect(statements).toEqual([
-      { Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: [{ 'Fn::Join': ['', [functionArn(reconciliation().handler), ':*']] }] },
-      { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': [logGroupId, 'Arn'] } },
+      {
+        Effect: 'Allow',
+        Action: ['lambda:InvokeFunction'],
+        Resource: [{ 'Fn::Join': ['', [functionArn(reconciliation().handler), ':*']] }],
+      },
+      {
+        Effect: 'Allow',
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        Resource: { 'Fn::GetAtt': [logGroupId, 'Arn'] },
+      },
     ]);
     // Nothing else attaches a policy to it.
     expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).not.toContain(providerRoleId());
@@ -803,11 +1060,18 @@ describe('cdk-nag (AwsSolutions, through CDK policy validation)', () => {
   it('acknowledges exactly the expected findings, each on its own construct, with a reason', () => {
     const report = readReport(outdir);
     const acknowledged = suppressed(report);
-    const actual = acknowledged.flatMap((violation) => violation.violatingConstructs.map((construct) => `${violation.ruleName} @ ${construct.constructPath}`));
+    const actual = acknowledged.flatMap((violation) =>
+      violation.violatingConstructs.map((construct) => `${violation.ruleName} @ ${construct.constructPath}`),
+    );
 
     const tableArn = `<${logicalId(stack.table.table)}.Arn>`;
     const rolePolicy = (fn: { role: { node: { path: string } } }) => `${fn.role.node.path}/DefaultPolicy/Resource`;
-    const workflowFunctions = [...stack.turnWorkflow.agents.values(), stack.turnWorkflow.turnControl, ...maintenanceFunctions(), rotationFunction()];
+    const workflowFunctions = [
+      ...stack.turnWorkflow.agents.values(),
+      stack.turnWorkflow.turnControl,
+      ...maintenanceFunctions(),
+      rotationFunction(),
+    ];
     const expected = [
       // X-Ray of every function, and the state machine's log delivery + X-Ray actions. (The DLQ
       // raises nothing: SSE-SQS, TLS-only, and turn-control's DeadLetterConfig satisfies SQS3. The
@@ -818,9 +1082,14 @@ describe('cdk-nag (AwsSolutions, through CDK policy validation)', () => {
       // The GSIs, for every function with table access.
       ...[...stack.handlers.access]
         .filter(([, access]) => access !== 'none')
-        .map(([handler]) => `AwsSolutions-IAM5[Resource::${tableArn}/index/*] @ ${rolePolicy(stack.handlers.functions.get(handler)!)}`),
+        .map(
+          ([handler]) =>
+            `AwsSolutions-IAM5[Resource::${tableArn}/index/*] @ ${rolePolicy(stack.handlers.functions.get(handler)!)}`,
+        ),
       ...workflowFunctions.map((fn) => `AwsSolutions-IAM5[Resource::${tableArn}/index/*] @ ${rolePolicy(fn)}`),
-      ...ROUTES.filter((route) => route.auth === 'none').map((route) => `AwsSolutions-APIG4 @ ${stack.httpApi.routes.get(routeKey(route))!.node.path}/Resource`),
+      ...ROUTES.filter((route) => route.auth === 'none').map(
+        (route) => `AwsSolutions-APIG4 @ ${stack.httpApi.routes.get(routeKey(route))!.node.path}/Resource`,
+      ),
       // Every secret the stack owns without `rotation` (none in the repository config): no rotation
       // schedule (test/infra/secrets.test.ts checks the reasons); a rotated one has its schedule.
       ...[...stack.secrets.locations]
@@ -881,12 +1150,23 @@ describe('secret rotation (the repository config rotates anthropic-api-key; test
       Role: { 'Fn::GetAtt': [logicalId(fn.role), 'Arn'] },
       Handler: 'index.handler',
       Timeout: 60,
-      Environment: { Variables: { TABLE_NAME: { Ref: logicalId(stack.table.table) }, THREADBOUND_CONFIG: '/var/task/threadbound.config.json' } },
+      Environment: {
+        Variables: {
+          TABLE_NAME: { Ref: logicalId(stack.table.table) },
+          THREADBOUND_CONFIG: '/var/task/threadbound.config.json',
+        },
+      },
     });
     const code = template.toJSON().Resources[logicalId(fn.function)].Properties.Code as Json;
-    expect(readFileSync(join(outdir, `asset.${(code.S3Key as string).replace(/\.zip$/, '')}`, 'index.mjs.map'), 'utf8')).toContain('functions/rotation/handler.ts');
+    expect(
+      readFileSync(join(outdir, `asset.${(code.S3Key as string).replace(/\.zip$/, '')}`, 'index.mjs.map'), 'utf8'),
+    ).toContain('functions/rotation/handler.ts');
     // Only Secrets Manager may invoke it (one permission per rotating secret).
-    const invokers = Object.values(template.findResources('AWS::Lambda::Permission', { Properties: { FunctionName: { 'Fn::GetAtt': [logicalId(fn.function), 'Arn'] } } }));
+    const invokers = Object.values(
+      template.findResources('AWS::Lambda::Permission', {
+        Properties: { FunctionName: { 'Fn::GetAtt': [logicalId(fn.function), 'Arn'] } },
+      }),
+    );
     expect(invokers.map((permission) => permission.Properties.Principal)).toEqual(['secretsmanager.amazonaws.com']);
   });
 });

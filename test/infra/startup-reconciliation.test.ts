@@ -1,17 +1,22 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  DEPLOY_NONCE_CONTEXT,
+  DEPLOY_NONCE_PROPERTY,
+  deployNonce,
+  TRIGGER_PROVIDER_ID,
+} from '../../infra/constructs/startup-reconciliation.js';
+import { buildApp } from '../../infra/stacks/build-app.js';
 import { loadConfig } from '../../lib/config/load.js';
 import type { Config } from '../../lib/config/schema.js';
-import { DEPLOY_NONCE_CONTEXT, DEPLOY_NONCE_PROPERTY, deployNonce, TRIGGER_PROVIDER_ID } from '../../infra/constructs/startup-reconciliation.js';
-import { buildApp } from '../../infra/stacks/build-app.js';
 
 // The startup reconciliation's on/off switch, its deploy nonce, and the behaviour of the Trigger
 // provider that aws-cdk-lib ships (the code CloudFormation runs), against a fake Lambda API.
@@ -19,7 +24,8 @@ import { buildApp } from '../../infra/stacks/build-app.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CONFIG_PATH = join(ROOT, 'threadbound.config.json');
-const CDK_CONTEXT = (JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
+const CDK_CONTEXT = (JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> })
+  .context;
 /** `cdk synth --exclusively`'s switch: bundle no stack. These tests look at the template only, so they skip esbuild. */
 const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
 
@@ -35,7 +41,11 @@ afterEach(() => {
 function synth(config: Config, context: Record<string, unknown> = {}): Template {
   const outdir = mkdtempSync(join(tmpdir(), 'threadbound-cdk-'));
   outdirs.push(outdir);
-  const { app, stack } = buildApp({ configPath: CONFIG_PATH, config, appProps: { outdir, context: { ...CDK_CONTEXT, ...NO_BUNDLING, ...context } } });
+  const { app, stack } = buildApp({
+    configPath: CONFIG_PATH,
+    config,
+    appProps: { outdir, context: { ...CDK_CONTEXT, ...NO_BUNDLING, ...context } },
+  });
   app.synth();
   return Template.fromStack(stack);
 }
@@ -60,13 +70,18 @@ describe('threadManagement.startupReconciliation', () => {
     expect(json).not.toContain(TRIGGER_PROVIDER_ID.replaceAll('.', ''));
     // Turn recovery and the idle sweep, this time on the cron expression.
     template.resourcePropertiesCountIs('AWS::Events::Rule', { ScheduleExpression: cleanupSchedule }, 1);
-    expect(Object.keys(template.findResources('AWS::Lambda::Function')).filter((id) => id.startsWith('IdleSweep'))).toHaveLength(1);
+    expect(
+      Object.keys(template.findResources('AWS::Lambda::Function')).filter((id) => id.startsWith('IdleSweep')),
+    ).toHaveLength(1);
   });
 
   it('true: exactly one Trigger with the nonce from the context', () => {
     const template = synth(withThreadManagement({ startupReconciliation: true }), { [DEPLOY_NONCE_CONTEXT]: 'fixed' });
     template.resourceCountIs('Custom::Trigger', 1);
-    template.hasResourceProperties('Custom::Trigger', { [DEPLOY_NONCE_PROPERTY]: 'fixed', InvocationType: 'RequestResponse' });
+    template.hasResourceProperties('Custom::Trigger', {
+      [DEPLOY_NONCE_PROPERTY]: 'fixed',
+      InvocationType: 'RequestResponse',
+    });
   });
 });
 
@@ -91,7 +106,9 @@ describe('the deploy nonce', () => {
     now.mockReturnValue(2_000);
     const second = synth(config).toJSON();
 
-    const [triggerId] = Object.entries(first.Resources as Record<string, { Type: string }>).find(([, resource]) => resource.Type === 'Custom::Trigger')!;
+    const [triggerId] = Object.entries(first.Resources as Record<string, { Type: string }>).find(
+      ([, resource]) => resource.Type === 'Custom::Trigger',
+    )!;
     expect(first.Resources[triggerId].Properties[DEPLOY_NONCE_PROPERTY]).toBe('1000');
     expect(second.Resources[triggerId].Properties[DEPLOY_NONCE_PROPERTY]).toBe('2000');
     // Only the Trigger's nonce differs: the function, its version (HandlerArn) and every asset stay
@@ -108,8 +125,15 @@ describe('the deploy nonce', () => {
  */
 describe('the Trigger provider (aws-cdk-lib code, fake Lambda API)', () => {
   const requireFromHere = createRequire(import.meta.url);
-  const providerPath = join(dirname(requireFromHere.resolve('aws-cdk-lib/package.json')), 'custom-resource-handlers/dist/triggers/lambda/index.js');
-  type ProviderEvent = { RequestType: 'Create' | 'Update' | 'Delete'; ResourceProperties: Record<string, string>; OldResourceProperties?: Record<string, string> };
+  const providerPath = join(
+    dirname(requireFromHere.resolve('aws-cdk-lib/package.json')),
+    'custom-resource-handlers/dist/triggers/lambda/index.js',
+  );
+  type ProviderEvent = {
+    RequestType: 'Create' | 'Update' | 'Delete';
+    ResourceProperties: Record<string, string>;
+    OldResourceProperties?: Record<string, string>;
+  };
   let provider: { handler: (event: ProviderEvent) => Promise<void> };
   let server: Server;
   const invocations: { path: string; invocationType: string | undefined }[] = [];
@@ -130,11 +154,20 @@ describe('the Trigger provider (aws-cdk-lib code, fake Lambda API)', () => {
     server = createServer((request: IncomingMessage, response) => {
       request.resume();
       request.on('end', () => {
-        invocations.push({ path: request.url ?? '', invocationType: request.headers['x-amz-invocation-type'] as string | undefined });
+        invocations.push({
+          path: request.url ?? '',
+          invocationType: request.headers['x-amz-invocation-type'] as string | undefined,
+        });
         const headers: Record<string, string> = { 'content-type': 'application/json', 'x-amz-executed-version': '3' };
         if (functionError !== undefined) headers['x-amz-function-error'] = 'Unhandled';
         response.writeHead(200, headers);
-        response.end(JSON.stringify(functionError === undefined ? { countersRepaired: [] } : { errorType: 'Error', errorMessage: functionError }));
+        response.end(
+          JSON.stringify(
+            functionError === undefined
+              ? { countersRepaired: [] }
+              : { errorType: 'Error', errorMessage: functionError },
+          ),
+        );
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -171,7 +204,9 @@ describe('the Trigger provider (aws-cdk-lib code, fake Lambda API)', () => {
 
   it('invokes it again on a deployment that changed nothing but the nonce (Update, same HandlerArn)', async () => {
     functionError = undefined;
-    expect(await run({ RequestType: 'Update', ResourceProperties: properties('2'), OldResourceProperties: properties('1') })).toBe(1);
+    expect(
+      await run({ RequestType: 'Update', ResourceProperties: properties('2'), OldResourceProperties: properties('1') }),
+    ).toBe(1);
   });
 
   it('does not invoke it when the stack is deleted', async () => {
@@ -180,7 +215,9 @@ describe('the Trigger provider (aws-cdk-lib code, fake Lambda API)', () => {
 
   it('fails (so CloudFormation fails the resource and the deployment) when the reconciliation throws', async () => {
     functionError = 'counter repair failed';
-    await expect(run({ RequestType: 'Update', ResourceProperties: properties('3'), OldResourceProperties: properties('2') })).rejects.toThrow(/counter repair failed/);
+    await expect(
+      run({ RequestType: 'Update', ResourceProperties: properties('3'), OldResourceProperties: properties('2') }),
+    ).rejects.toThrow(/counter repair failed/);
     functionError = undefined;
   });
 });

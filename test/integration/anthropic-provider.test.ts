@@ -16,9 +16,14 @@ import {
 } from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AnthropicProvider, classifyAnthropicError } from '../../lib/models/anthropic.js';
-import { alternatingTurns } from '../../lib/models/prompts.js';
 import type { ProviderCredentials } from '../../lib/models/port.js';
-import { anthropicResponses as respond, contentText, startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.js';
+import { alternatingTurns } from '../../lib/models/prompts.js';
+import {
+  contentText,
+  type FakeAnthropic,
+  anthropicResponses as respond,
+  startFakeAnthropic,
+} from '../support/fake-anthropic.js';
 import {
   closedFakeUrl,
   expectEchoedKeyMasked,
@@ -50,12 +55,19 @@ beforeEach(() => {
   fake.acceptKeys([OLD_KEY]);
 });
 
-const provider = (credentials: ProviderCredentials = fixedCredentials(OLD_KEY)) => new AnthropicProvider('claude-haiku-4-5', credentials, { baseUrl: fake.url, maxTokens: 256 });
+const provider = (credentials: ProviderCredentials = fixedCredentials(OLD_KEY)) =>
+  new AnthropicProvider('claude-haiku-4-5', credentials, { baseUrl: fake.url, maxTokens: 256 });
 const underTest = () => ({ fake, provider, modelError, keys: { old: OLD_KEY, new: NEW_KEY } });
 
 describe('AnthropicProvider against the fake Messages API', () => {
   it('maps memory to alternating turns, sends the input last and returns the text', async () => {
-    const memory = [message('user', 'Hi, I am Ada.'), message('assistant', 'Hello Ada!'), message('user', 'I like maps.'), message('user', 'And trains.'), message('assistant', 'Noted.')];
+    const memory = [
+      message('user', 'Hi, I am Ada.'),
+      message('assistant', 'Hello Ada!'),
+      message('user', 'I like maps.'),
+      message('user', 'And trains.'),
+      message('assistant', 'Noted.'),
+    ];
     const reply = await provider().complete(request({ memory, subAgents: ['data'] }));
 
     expect(reply).toEqual({ text: 'echo: What is the capital of France?', model: 'anthropic:claude-haiku-4-5' });
@@ -102,7 +114,8 @@ describe('AnthropicProvider against the fake Messages API', () => {
     expect(failure.cause).toBeInstanceOf(AuthenticationError);
   });
 
-  it('does not resend a refused key when the resolver has no newer version', () => expectRefusedKeyNotResent(underTest()));
+  it('does not resend a refused key when the resolver has no newer version', () =>
+    expectRefusedKeyNotResent(underTest()));
 
   it('classifies 429 as retryable with its Retry-After, without the SDK retrying', async () => {
     fake.script(respond.rateLimited(7));
@@ -129,32 +142,49 @@ describe('AnthropicProvider against the fake Messages API', () => {
   });
 
   it('answers after a scripted delay', async () => {
-    fake.script(respond.delayed(150, respond.text((body) => `late: ${body.messages.length}`)));
+    fake.script(
+      respond.delayed(
+        150,
+        respond.text((body) => `late: ${body.messages.length}`),
+      ),
+    );
     expect((await provider().complete(request())).text).toBe('late: 1');
   });
 
-  it('gives up on a hung request when the signal times out: retryable, within ~1 s', () => expectHungRequestGivenUp(underTest(), respond.hang()));
+  it('gives up on a hung request when the signal times out: retryable, within ~1 s', () =>
+    expectHungRequestGivenUp(underTest(), respond.hang()));
 
   it('treats an unreachable API as a retryable connection error', async () => {
-    const unreachable = new AnthropicProvider('claude-haiku-4-5', fixedCredentials(OLD_KEY), { baseUrl: await closedFakeUrl(startFakeAnthropic) });
+    const unreachable = new AnthropicProvider('claude-haiku-4-5', fixedCredentials(OLD_KEY), {
+      baseUrl: await closedFakeUrl(startFakeAnthropic),
+    });
     const failure = await modelError(unreachable.complete(request()));
     expect(failure).toMatchObject({ retryable: true, status: undefined });
     expect(failure.cause).toBeInstanceOf(APIConnectionError);
   });
 
-  it('never puts the key into a ModelError message, even when the API echoes it', () => expectEchoedKeyMasked(underTest(), (key) => respond.invalidRequest(`bad key material ${key}`)));
+  it('never puts the key into a ModelError message, even when the API echoes it', () =>
+    expectEchoedKeyMasked(underTest(), (key) => respond.invalidRequest(`bad key material ${key}`)));
 });
 
 describe('alternatingTurns', () => {
   it('drops a leading assistant message and empty ones, and ends with the input', () => {
-    expect(alternatingTurns([message('assistant', 'orphan'), message('user', ''), message('user', 'hi')], 'next')).toEqual([{ role: 'user', content: 'hi\n\nnext' }]);
+    expect(
+      alternatingTurns([message('assistant', 'orphan'), message('user', ''), message('user', 'hi')], 'next'),
+    ).toEqual([{ role: 'user', content: 'hi\n\nnext' }]);
     expect(alternatingTurns([], 'only')).toEqual([{ role: 'user', content: 'only' }]);
   });
 });
 
 describe('classifyAnthropicError', () => {
   /** The error the SDK itself makes of an error response (its status → class mapping). */
-  const apiError = (status: number, type: string) => APIError.generate(status, { type: 'error', error: { type, message: 'boom' } }, undefined, new Headers({ 'request-id': 'req_1' }));
+  const apiError = (status: number, type: string) =>
+    APIError.generate(
+      status,
+      { type: 'error', error: { type, message: 'boom' } },
+      undefined,
+      new Headers({ 'request-id': 'req_1' }),
+    );
 
   it.each([
     [429, 'rate_limit_error', RateLimitError, true],
@@ -178,13 +208,30 @@ describe('classifyAnthropicError', () => {
   it('flags 401 and 403 as a refused key, not retryable', () => {
     expect(apiError(401, 'authentication_error')).toBeInstanceOf(AuthenticationError);
     expect(apiError(403, 'permission_error')).toBeInstanceOf(PermissionDeniedError);
-    expect(classifyAnthropicError(apiError(401, 'authentication_error'))).toMatchObject({ retryable: false, keyRefused: true, status: 401 });
-    expect(classifyAnthropicError(apiError(403, 'permission_error'))).toMatchObject({ retryable: false, keyRefused: true, status: 403 });
+    expect(classifyAnthropicError(apiError(401, 'authentication_error'))).toMatchObject({
+      retryable: false,
+      keyRefused: true,
+      status: 401,
+    });
+    expect(classifyAnthropicError(apiError(403, 'permission_error'))).toMatchObject({
+      retryable: false,
+      keyRefused: true,
+      status: 403,
+    });
   });
 
-  it('treats connection errors, timeouts and aborts as retryable', () => expectTransportErrorsRetryable(classifyAnthropicError, { APIConnectionError, APIConnectionTimeoutError, APIUserAbortError }));
+  it('treats connection errors, timeouts and aborts as retryable', () =>
+    expectTransportErrorsRetryable(classifyAnthropicError, {
+      APIConnectionError,
+      APIConnectionTimeoutError,
+      APIUserAbortError,
+    }));
 
   it('treats anything else as not retryable', () => {
-    expect(classifyAnthropicError(new TypeError('bad input'))).toEqual({ retryable: false, keyRefused: false, message: 'bad input' });
+    expect(classifyAnthropicError(new TypeError('bad input'))).toEqual({
+      retryable: false,
+      keyRefused: false,
+      message: 'bad input',
+    });
   });
 });

@@ -1,12 +1,18 @@
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chainEntry, type AuditEntry } from '../../lib/audit/chain.js';
-import { verifyAuditChains, type ChainReport } from '../../lib/audit/integrity.js';
+import { type AuditEntry, chainEntry } from '../../lib/audit/chain.js';
+import { type ChainReport, verifyAuditChains } from '../../lib/audit/integrity.js';
 import { DynamoAuditChains } from '../../lib/store/dynamodb/audit-chains.js';
 import { auditPut, PartitionAuditLog } from '../../lib/store/dynamodb/audit-items.js';
 import { keys } from '../../lib/store/dynamodb/keys.js';
 import { runCliInMemory } from '../support/cli.js';
-import { startTestStack, testAgent, TEST_KEYS, type TestStack } from '../support/local-stack.js';
+import { startTestStack, TEST_KEYS, type TestStack, testAgent } from '../support/local-stack.js';
 
 // `threadbound audit verify` against the whole local stack in-process: real activity fills every
 // kind of chain (a live thread, an auto-destroyed one, a secret's, an agent's), then the table is
@@ -14,7 +20,12 @@ import { startTestStack, testAgent, TEST_KEYS, type TestStack } from '../support
 
 let stack: TestStack;
 /** Partitions and chains of the activity below. */
-const chains = { live: { partition: '', chain: '' }, destroyed: { partition: '', chain: '' }, secret: { partition: 'SECRET#anthropic-api-key', chain: 'secret:anthropic-api-key' }, agent: { partition: 'AGENT#main', chain: 'agent:main' } };
+const chains = {
+  live: { partition: '', chain: '' },
+  destroyed: { partition: '', chain: '' },
+  secret: { partition: 'SECRET#anthropic-api-key', chain: 'secret:anthropic-api-key' },
+  agent: { partition: 'AGENT#main', chain: 'agent:main' },
+};
 
 async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return runCliInMemory([...argv, '--url', stack.url, '--key', TEST_KEYS.admin]);
@@ -29,16 +40,26 @@ async function turn(sessionKey: string, input: string): Promise<void> {
 /** Every item of a chain, in key order, as stored (keys included). */
 async function items(ref: { partition: string; chain: string }): Promise<Record<string, unknown>[]> {
   const result = await stack.table.client.send(
-    new QueryCommand({ TableName: stack.table.tableName, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)', ExpressionAttributeValues: { ':pk': ref.partition, ':p': `AUDIT#${ref.chain}#` }, ConsistentRead: true }),
+    new QueryCommand({
+      TableName: stack.table.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':pk': ref.partition, ':p': `AUDIT#${ref.chain}#` },
+      ConsistentRead: true,
+    }),
   );
   return result.Items ?? [];
 }
 
-const put = (item: Record<string, unknown>) => stack.table.client.send(new PutCommand({ TableName: stack.table.tableName, Item: item }));
-const remove = (item: Record<string, unknown>) => stack.table.client.send(new DeleteCommand({ TableName: stack.table.tableName, Key: { pk: item.pk, sk: item.sk } }));
+const put = (item: Record<string, unknown>) =>
+  stack.table.client.send(new PutCommand({ TableName: stack.table.tableName, Item: item }));
+const remove = (item: Record<string, unknown>) =>
+  stack.table.client.send(new DeleteCommand({ TableName: stack.table.tableName, Key: { pk: item.pk, sk: item.sk } }));
 
 /** Runs `audit verify --json` and returns its verdict. */
-async function verify(): Promise<{ code: number; report: { ok: boolean; chains: number; entries: number; problems: number; broken: ChainReport[] } }> {
+async function verify(): Promise<{
+  code: number;
+  report: { ok: boolean; chains: number; entries: number; problems: number; broken: ChainReport[] };
+}> {
   const run = await cli(['audit', 'verify', '--json']);
   expect(run.stderr).toBe('');
   return { code: run.code, report: JSON.parse(run.stdout) };
@@ -48,19 +69,32 @@ beforeAll(async () => {
   stack = await startTestStack({
     // The first model's key was never stored: every turn falls back to offline and leaves a
     // model_fallback entry in the agent's chain.
-    agents: { main: testAgent(['anthropic:claude-test', 'offline'], { autoDestroy: true, subAgents: [], maxChildren: 0, secrets: ['anthropic-api-key'] }) } as never,
+    agents: {
+      main: testAgent(['anthropic:claude-test', 'offline'], {
+        autoDestroy: true,
+        subAgents: [],
+        maxChildren: 0,
+        secrets: ['anthropic-api-key'],
+      }),
+    } as never,
   });
-  for (const sessionKey of ['live', 'destroyed']) expect((await stack.call('POST', '/v1/threads', { body: { agent: 'main', sessionKey } })).status).toBe(201);
+  for (const sessionKey of ['live', 'destroyed'])
+    expect((await stack.call('POST', '/v1/threads', { body: { agent: 'main', sessionKey } })).status).toBe(201);
   await turn('live', 'hello');
   await turn('live', 'hello again');
   await turn('destroyed', 'short-lived');
   expect((await stack.call('POST', '/v1/threads/live/restart', { body: {} })).status).toBe(200);
   const live = await stack.table.getItem('THREAD#tenant-a#live', 'META');
   chains.live = { partition: 'THREAD#tenant-a#live', chain: String(live!.threadId) };
-  const [destroyedSpawn] = (await stack.call('GET', '/v1/audit?type=thread_spawn&sessionKey=destroyed', { key: TEST_KEYS.admin })).body.events;
+  const [destroyedSpawn] = (
+    await stack.call('GET', '/v1/audit?type=thread_spawn&sessionKey=destroyed', { key: TEST_KEYS.admin })
+  ).body.events;
   chains.destroyed = { partition: 'THREAD#tenant-a#destroyed', chain: destroyedSpawn.chain };
   expect((await stack.call('DELETE', '/v1/threads/destroyed')).body).toMatchObject({ destroyed: true });
-  for (let i = 0; i < 3; i += 1) expect((await stack.call('POST', '/v1/secrets/anthropic-api-key/refresh', { key: TEST_KEYS.admin })).status).toBe(200);
+  for (let i = 0; i < 3; i += 1)
+    expect((await stack.call('POST', '/v1/secrets/anthropic-api-key/refresh', { key: TEST_KEYS.admin })).status).toBe(
+      200,
+    );
 }, 60_000);
 
 afterAll(async () => {
@@ -90,13 +124,23 @@ describe('audit verify', () => {
       const { code, report } = await verify();
       expect(code).toBe(1);
       expect(report.broken).toEqual([
-        { ...chains.live, entries: 4, head: { seq: 4, hash: expect.any(String) }, ok: false, problems: [{ kind: 'modified', seq: 2, message: 'the entry at seq 2 does not match its hash' }] },
+        {
+          ...chains.live,
+          entries: 4,
+          head: { seq: 4, hash: expect.any(String) },
+          ok: false,
+          problems: [{ kind: 'modified', seq: 2, message: 'the entry at seq 2 does not match its hash' }],
+        },
       ]);
       const text = await cli(['audit', 'verify']);
       expect(text.code).toBe(1);
       const lines = text.stdout.trimEnd().split('\n');
       expect(lines[0]).toMatch(/^PARTITION\s+CHAIN\s+SEQ\s+PROBLEM\s+DETAIL$/);
-      expect(lines[1]).toMatch(new RegExp(`^THREAD#tenant-a#live\\s+${chains.live.chain}\\s+2\\s+modified\\s+the entry at seq 2 does not match its hash$`));
+      expect(lines[1]).toMatch(
+        new RegExp(
+          `^THREAD#tenant-a#live\\s+${chains.live.chain}\\s+2\\s+modified\\s+the entry at seq 2 does not match its hash$`,
+        ),
+      );
       expect(lines.at(-1)).toBe('4 chains, 13 entries verified, 1 problem: 1 broken chain');
       expect(lines).toHaveLength(3);
     } finally {
@@ -110,7 +154,14 @@ describe('audit verify', () => {
     try {
       const { code, report } = await verify();
       expect(code).toBe(1);
-      expect(report.broken).toEqual([{ ...chains.destroyed, entries: 2, ok: false, problems: [{ kind: 'missing', seq: 2, lastSeq: 2, message: 'entry 2 is missing' }] }]);
+      expect(report.broken).toEqual([
+        {
+          ...chains.destroyed,
+          entries: 2,
+          ok: false,
+          problems: [{ kind: 'missing', seq: 2, lastSeq: 2, message: 'entry 2 is missing' }],
+        },
+      ]);
     } finally {
       await put(middle!);
     }
@@ -126,7 +177,19 @@ describe('audit verify', () => {
         expect(code).toBe(1);
         const seq = all.length;
         expect(report.broken).toEqual([
-          expect.objectContaining({ ...ref, entries: seq - 1, ok: false, problems: [{ kind: 'missing', seq, lastSeq: seq, message: `entry ${seq} is missing: the head records seq ${seq}, the chain ends at ${seq - 1}` }] }),
+          expect.objectContaining({
+            ...ref,
+            entries: seq - 1,
+            ok: false,
+            problems: [
+              {
+                kind: 'missing',
+                seq,
+                lastSeq: seq,
+                message: `entry ${seq} is missing: the head records seq ${seq}, the chain ends at ${seq - 1}`,
+              },
+            ],
+          }),
         ]);
       } finally {
         await put(last);
@@ -143,7 +206,13 @@ describe('audit verify', () => {
       const { code, report } = await verify();
       expect(code).toBe(1);
       expect(report.broken).toEqual([
-        { ...chains.secret, entries: 3, head: { seq: 3, hash: third!.hash }, ok: false, problems: [{ kind: 'reordered', seq: 1, seqs: [1, 3], message: 'the entries at seq 1 and 3 are swapped' }] },
+        {
+          ...chains.secret,
+          entries: 3,
+          head: { seq: 3, hash: third!.hash },
+          ok: false,
+          problems: [{ kind: 'reordered', seq: 1, seqs: [1, 3], message: 'the entries at seq 1 and 3 are swapped' }],
+        },
       ]);
       expect(second).toBeDefined();
     } finally {
@@ -157,7 +226,13 @@ describe('audit verify', () => {
     for (const item of all) await remove(item);
     try {
       const { report } = await verify();
-      expect(report.broken).toEqual([expect.objectContaining({ ...chains.agent, entries: 0, problems: [expect.objectContaining({ kind: 'missing', seq: 1, lastSeq: 3 })] })]);
+      expect(report.broken).toEqual([
+        expect.objectContaining({
+          ...chains.agent,
+          entries: 0,
+          problems: [expect.objectContaining({ kind: 'missing', seq: 1, lastSeq: 3 })],
+        }),
+      ]);
     } finally {
       for (const item of all) await put(item);
     }
@@ -179,8 +254,17 @@ describe('audit verify', () => {
         calls += 1;
       } while (cursor !== undefined && calls < 200);
       expect(calls).toBeGreaterThan(5);
-      expect(seen.map((c) => `${c.partition} ${c.chain}`).sort()).toEqual(Object.values(chains).map((c) => `${c.partition} ${c.chain}`).sort());
-      expect(seen.filter((c) => !c.ok)).toEqual([expect.objectContaining({ ...chains.live, problems: [expect.objectContaining({ kind: 'missing', seq: 1, lastSeq: 1 })] })]);
+      expect(seen.map((c) => `${c.partition} ${c.chain}`).sort()).toEqual(
+        Object.values(chains)
+          .map((c) => `${c.partition} ${c.chain}`)
+          .sort(),
+      );
+      expect(seen.filter((c) => !c.ok)).toEqual([
+        expect.objectContaining({
+          ...chains.live,
+          problems: [expect.objectContaining({ kind: 'missing', seq: 1, lastSeq: 1 })],
+        }),
+      ]);
     } finally {
       await put(first!);
     }
@@ -193,7 +277,15 @@ describe('audit verify', () => {
     for (const budget of [
       { timeMs: 60_000, maxChains: 1 },
       // A clock that moves 1 ms per look: at most two chains start before the 2 ms are spent.
-      { timeMs: 2, maxChains: 1_000, concurrency: 1, now: ((t) => () => (t += 1))(0) },
+      {
+        timeMs: 2,
+        maxChains: 1_000,
+        concurrency: 1,
+        now: (
+          (t) => () =>
+            (t += 1)
+        )(0),
+      },
     ]) {
       const seen: ChainReport[] = [];
       const perCall: number[] = [];
@@ -206,7 +298,11 @@ describe('audit verify', () => {
       } while (cursor !== undefined && perCall.length < 50);
       expect(perCall.length).toBeGreaterThan(1);
       expect(Math.max(...perCall)).toBeLessThanOrEqual(budget.maxChains === 1 ? 1 : 2);
-      expect(seen.map((c) => `${c.partition} ${c.chain}`).sort()).toEqual(Object.values(chains).map((c) => `${c.partition} ${c.chain}`).sort());
+      expect(seen.map((c) => `${c.partition} ${c.chain}`).sort()).toEqual(
+        Object.values(chains)
+          .map((c) => `${c.partition} ${c.chain}`)
+          .sort(),
+      );
       expect(seen.every((c) => c.ok)).toBe(true);
     }
   });
@@ -217,7 +313,11 @@ describe('audit verify', () => {
     await put(planted);
     try {
       // One item per Scan page: seq 0 and seq 1 are on different pages.
-      const page = await verifyAuditChains(new DynamoAuditChains(stack.table.client, stack.table.tableName, 1), undefined, { timeMs: 60_000, maxChains: 1_000 });
+      const page = await verifyAuditChains(
+        new DynamoAuditChains(stack.table.client, stack.table.tableName, 1),
+        undefined,
+        { timeMs: 60_000, maxChains: 1_000 },
+      );
       expect(page.cursor).toBeUndefined();
       expect(page.chains.filter((c) => c.chain === chains.live.chain)).toHaveLength(1);
     } finally {
@@ -228,14 +328,24 @@ describe('audit verify', () => {
   it('pinpoints a correctly linked entry planted past the head', async () => {
     const stored = await items(chains.secret);
     const last = stored.at(-1) as unknown as AuditEntry;
-    const forged = chainEntry(chains.secret.chain, { seq: last.seq, hash: last.hash }, { type: 'secret_refresh', at: new Date().toISOString(), data: {} });
+    const forged = chainEntry(
+      chains.secret.chain,
+      { seq: last.seq, hash: last.hash },
+      { type: 'secret_refresh', at: new Date().toISOString(), data: {} },
+    );
     const item = auditPut(stack.table.tableName, chains.secret.partition, forged).Put.Item;
     await put(item);
     try {
       const { code, report } = await verify();
       expect(code).toBe(1);
       expect(report.broken).toEqual([
-        { ...chains.secret, entries: 4, head: { seq: 3, hash: last.hash }, ok: false, problems: [{ kind: 'beyond_head', seq: 4, lastSeq: 4, message: 'entry 4 is stored past the head (seq 3)' }] },
+        {
+          ...chains.secret,
+          entries: 4,
+          head: { seq: 3, hash: last.hash },
+          ok: false,
+          problems: [{ kind: 'beyond_head', seq: 4, lastSeq: 4, message: 'entry 4 is stored past the head (seq 3)' }],
+        },
       ]);
     } finally {
       await remove(item);
@@ -252,12 +362,20 @@ describe('audit verify', () => {
       send: async (command: { input: { Key?: Record<string, unknown> } }) => {
         const result = await (stack.table.client.send as (c: unknown) => Promise<unknown>)(command);
         if (command instanceof GetCommand && command.input.Key?.pk === partition && !appended) {
-          appended = await log.append(head.pk, head.sk, chain, { type: 'model_fallback', at: new Date().toISOString(), agent: 'main', data: {} });
+          appended = await log.append(head.pk, head.sk, chain, {
+            type: 'model_fallback',
+            at: new Date().toISOString(),
+            agent: 'main',
+            data: {},
+          });
         }
         return result;
       },
     } as unknown as DynamoDBDocumentClient;
-    const page = await verifyAuditChains(new DynamoAuditChains(client, stack.table.tableName), undefined, { timeMs: 60_000, maxChains: 1_000 });
+    const page = await verifyAuditChains(new DynamoAuditChains(client, stack.table.tableName), undefined, {
+      timeMs: 60_000,
+      maxChains: 1_000,
+    });
     expect(appended?.seq).toBe(4);
     const agent = page.chains.find((c) => c.chain === chain)!;
     // Read with the head before the append, the entries after it: the re-read head covers seq 4.

@@ -14,18 +14,44 @@ import {
   ValidationException,
 } from '@aws-sdk/client-bedrock-runtime';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BEDROCK_ENDPOINT_ENV, BedrockProvider, classifyBedrockError, createBedrockClient, toConverseMessages } from '../../lib/models/bedrock.js';
+import {
+  BEDROCK_ENDPOINT_ENV,
+  BedrockProvider,
+  classifyBedrockError,
+  createBedrockClient,
+  toConverseMessages,
+} from '../../lib/models/bedrock.js';
 import type { ToolSpec, ToolStep } from '../../lib/models/port.js';
-import { bedrockResponses as respond, blocksText, startFakeBedrock, type FakeBedrock } from '../support/fake-bedrock.js';
-import { closedFakeUrl, expectHungRequestGivenUp, expectResultsSentAsJson, message, modelErrorWithout, request } from '../support/provider-test-kit.js';
+import {
+  blocksText,
+  type FakeBedrock,
+  bedrockResponses as respond,
+  startFakeBedrock,
+} from '../support/fake-bedrock.js';
+import {
+  closedFakeUrl,
+  expectHungRequestGivenUp,
+  expectResultsSentAsJson,
+  message,
+  modelErrorWithout,
+  request,
+} from '../support/provider-test-kit.js';
 
 const MODEL = 'anthropic.claude-3-haiku-20240307-v1:0';
 const ACCESS_KEY_ID = 'AKIDTESTBEDROCK00001';
 const credentials = { accessKeyId: ACCESS_KEY_ID, secretAccessKey: 'test-secret-access-key' };
 
 const TOOLS: ToolSpec[] = [
-  { name: 'memory.read', description: 'Reads the thread memory.', inputSchema: { type: 'object', properties: { limit: { type: 'integer' } } } },
-  { name: 'web.fetch_page', description: 'Fetches a page.', inputSchema: { type: 'object', properties: { url: { type: 'string' } }, required: ['url'] } },
+  {
+    name: 'memory.read',
+    description: 'Reads the thread memory.',
+    inputSchema: { type: 'object', properties: { limit: { type: 'integer' } } },
+  },
+  {
+    name: 'web.fetch_page',
+    description: 'Fetches a page.',
+    inputSchema: { type: 'object', properties: { url: { type: 'string' } }, required: ['url'] },
+  },
 ];
 
 /** Runs `promise`, expecting a ModelError, and returns it. */
@@ -50,15 +76,29 @@ const underTest = () => ({ fake, provider: () => provider(), modelError });
 
 describe('BedrockProvider against the fake Converse API', () => {
   it('sends system, memory as alternating turns and the input last, signed with SigV4, and returns the text', async () => {
-    const memory = [message('assistant', 'orphan'), message('user', 'Hi, I am Ada.'), message('assistant', 'Hello Ada!'), message('user', 'I like maps.'), message('user', 'And trains.'), message('assistant', 'Noted.'), message('user', ' ')];
+    const memory = [
+      message('assistant', 'orphan'),
+      message('user', 'Hi, I am Ada.'),
+      message('assistant', 'Hello Ada!'),
+      message('user', 'I like maps.'),
+      message('user', 'And trains.'),
+      message('assistant', 'Noted.'),
+      message('user', ' '),
+    ];
     const reply = await provider().complete(request({ memory, subAgents: ['data'] }));
 
     expect(reply).toEqual({ text: 'echo: What is the capital of France?', model: `bedrock:${MODEL}` });
     expect(fake.requests).toHaveLength(1);
     const [sent] = fake.requests;
     // The model id travels URL-encoded in the path (":" as %3A).
-    expect(sent).toMatchObject({ method: 'POST', path: '/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse', modelId: MODEL });
-    expect(sent!.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDTESTBEDROCK00001\/\d{8}\/us-east-1\/bedrock\/aws4_request, SignedHeaders=/);
+    expect(sent).toMatchObject({
+      method: 'POST',
+      path: '/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse',
+      modelId: MODEL,
+    });
+    expect(sent!.authorization).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=AKIDTESTBEDROCK00001\/\d{8}\/us-east-1\/bedrock\/aws4_request, SignedHeaders=/,
+    );
     expect(sent!.accessKeyId).toBe(ACCESS_KEY_ID);
     expect(sent!.signedFor).toEqual({ region: 'us-east-1', service: 'bedrock' });
     expect(sent!.headers['content-type']).toBe('application/json');
@@ -106,8 +146,20 @@ describe('BedrockProvider against the fake Converse API', () => {
     });
     expect(fake.requests[0]!.body.toolConfig).toEqual({
       tools: [
-        { toolSpec: { name: 'memory__read', description: 'Reads the thread memory.', inputSchema: { json: TOOLS[0]!.inputSchema } } },
-        { toolSpec: { name: 'web__fetch_page', description: 'Fetches a page.', inputSchema: { json: TOOLS[1]!.inputSchema } } },
+        {
+          toolSpec: {
+            name: 'memory__read',
+            description: 'Reads the thread memory.',
+            inputSchema: { json: TOOLS[0]!.inputSchema },
+          },
+        },
+        {
+          toolSpec: {
+            name: 'web__fetch_page',
+            description: 'Fetches a page.',
+            inputSchema: { json: TOOLS[1]!.inputSchema },
+          },
+        },
       ],
     });
   });
@@ -125,7 +177,11 @@ describe('BedrockProvider against the fake Converse API', () => {
           { id: 'tooluse_b2', name: 'web.fetch_page', content: 'denied: not allowed for this agent', isError: true },
         ],
       },
-      { text: '', calls: [{ id: 'tooluse_c3', name: 'memory.read', input: {} }], results: [{ id: 'tooluse_c3', name: 'memory.read', content: '' }] },
+      {
+        text: '',
+        calls: [{ id: 'tooluse_c3', name: 'memory.read', input: {} }],
+        results: [{ id: 'tooluse_c3', name: 'memory.read', content: '' }],
+      },
     ];
     fake.script(respond.text('Paris.'));
     const reply = await provider().complete(request({ tools: TOOLS, steps }));
@@ -145,7 +201,13 @@ describe('BedrockProvider against the fake Converse API', () => {
         role: 'user',
         content: [
           { toolResult: { toolUseId: 'tooluse_a1', content: [{ text: '[]' }] } },
-          { toolResult: { toolUseId: 'tooluse_b2', content: [{ text: 'denied: not allowed for this agent' }], status: 'error' } },
+          {
+            toolResult: {
+              toolUseId: 'tooluse_b2',
+              content: [{ text: 'denied: not allowed for this agent' }],
+              status: 'error',
+            },
+          },
         ],
       },
       { role: 'assistant', content: [{ toolUse: { toolUseId: 'tooluse_c3', name: 'memory__read', input: {} } }] },
@@ -155,9 +217,18 @@ describe('BedrockProvider against the fake Converse API', () => {
   });
 
   it('says a result failed in its text for models that refuse the status field', async () => {
-    const steps: ToolStep[] = [{ text: '', calls: [{ id: 'tooluse_x', name: 'memory.read', input: {} }], results: [{ id: 'tooluse_x', name: 'memory.read', content: 'boom', isError: true }] }];
+    const steps: ToolStep[] = [
+      {
+        text: '',
+        calls: [{ id: 'tooluse_x', name: 'memory.read', input: {} }],
+        results: [{ id: 'tooluse_x', name: 'memory.read', content: 'boom', isError: true }],
+      },
+    ];
     await provider('meta.llama3-1-70b-instruct-v1:0').complete(request({ tools: TOOLS, steps }));
-    expect(fake.requests[0]!.body.messages.at(-1)).toEqual({ role: 'user', content: [{ toolResult: { toolUseId: 'tooluse_x', content: [{ text: 'Error: boom' }] } }] });
+    expect(fake.requests[0]!.body.messages.at(-1)).toEqual({
+      role: 'user',
+      content: [{ toolResult: { toolUseId: 'tooluse_x', content: [{ text: 'Error: boom' }] } }],
+    });
     // Inference profiles of Claude and Nova keep the status.
     await provider('us.amazon.nova-pro-v1:0').complete(request({ tools: TOOLS, steps }));
     expect(fake.requests[1]!.body.messages.at(-1).content[0].toolResult.status).toBe('error');
@@ -167,7 +238,9 @@ describe('BedrockProvider against the fake Converse API', () => {
     fake.script(respond.throttled(3), respond.throttled());
     const failure = await modelError(provider().complete(request()));
     expect(failure).toMatchObject({ retryable: true, status: 429, retryAfterMs: 3_000, model: `bedrock:${MODEL}` });
-    expect(failure.message).toBe(`bedrock:${MODEL} failed: HTTP 429 ThrottlingException: Too many requests, please wait before trying again.`);
+    expect(failure.message).toBe(
+      `bedrock:${MODEL} failed: HTTP 429 ThrottlingException: Too many requests, please wait before trying again.`,
+    );
     expect(failure.cause).toBeInstanceOf(ThrottlingException);
     expect(fake.requests).toHaveLength(1);
 
@@ -200,14 +273,23 @@ describe('BedrockProvider against the fake Converse API', () => {
 
   it('refuses what the real service would: the fake validates the conversation', async () => {
     // A tool result without tools: Bedrock requires a toolConfig for tool blocks (a caller error, not the model's).
-    const steps: ToolStep[] = [{ text: '', calls: [{ id: 'tooluse_x', name: 'memory.read', input: {} }], results: [{ id: 'tooluse_x', name: 'memory.read', content: 'x' }] }];
+    const steps: ToolStep[] = [
+      {
+        text: '',
+        calls: [{ id: 'tooluse_x', name: 'memory.read', input: {} }],
+        results: [{ id: 'tooluse_x', name: 'memory.read', content: 'x' }],
+      },
+    ];
     const failure = await modelError(provider().complete(request({ steps })));
     expect(failure).toMatchObject({ retryable: false, status: 400 });
     expect(failure.message).toContain('toolConfig');
   });
 
   it('treats a 403 AccessDeniedException (the role may not use the model) as retryable, with its status', async () => {
-    fake.script(respond.accessDenied(), respond.error(403, 'UnrecognizedClientException', 'The security token included in the request is invalid.'));
+    fake.script(
+      respond.accessDenied(),
+      respond.error(403, 'UnrecognizedClientException', 'The security token included in the request is invalid.'),
+    );
     const denied = await modelError(provider().complete(request()));
     expect(denied).toMatchObject({ retryable: true, status: 403 });
     expect(denied.cause).toBeInstanceOf(AccessDeniedException);
@@ -219,14 +301,24 @@ describe('BedrockProvider against the fake Converse API', () => {
   });
 
   it('answers after a scripted delay', async () => {
-    fake.script(respond.delayed(150, respond.text((body) => `late: ${body.messages.length}`)));
+    fake.script(
+      respond.delayed(
+        150,
+        respond.text((body) => `late: ${body.messages.length}`),
+      ),
+    );
     expect((await provider().complete(request())).text).toBe('late: 1');
   });
 
-  it('gives up on a hung request when the signal times out: retryable, within ~1 s', () => expectHungRequestGivenUp(underTest(), respond.hang()));
+  it('gives up on a hung request when the signal times out: retryable, within ~1 s', () =>
+    expectHungRequestGivenUp(underTest(), respond.hang()));
 
   it('treats an unreachable endpoint as a retryable connection error', async () => {
-    const unreachableClient = createBedrockClient({ endpoint: await closedFakeUrl(startFakeBedrock), region: 'us-east-1', credentials });
+    const unreachableClient = createBedrockClient({
+      endpoint: await closedFakeUrl(startFakeBedrock),
+      region: 'us-east-1',
+      credentials,
+    });
     try {
       const failure = await modelError(new BedrockProvider(MODEL, { client: unreachableClient }).complete(request()));
       expect(failure).toMatchObject({ retryable: true, status: undefined });
@@ -237,7 +329,14 @@ describe('BedrockProvider against the fake Converse API', () => {
   });
 
   it(`uses one module client: endpoint from ${BEDROCK_ENDPOINT_ENV}, the default credential chain, SigV4 only, one attempt`, async () => {
-    const names = [BEDROCK_ENDPOINT_ENV, 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_BEARER_TOKEN_BEDROCK', 'AWS_MAX_ATTEMPTS'] as const;
+    const names = [
+      BEDROCK_ENDPOINT_ENV,
+      'AWS_ACCESS_KEY_ID',
+      'AWS_SECRET_ACCESS_KEY',
+      'AWS_SESSION_TOKEN',
+      'AWS_BEARER_TOKEN_BEDROCK',
+      'AWS_MAX_ATTEMPTS',
+    ] as const;
     const saved = Object.fromEntries(names.map((name) => [name, process.env[name]]));
     Object.assign(process.env, {
       [BEDROCK_ENDPOINT_ENV]: fake.url,
@@ -251,7 +350,10 @@ describe('BedrockProvider against the fake Converse API', () => {
     const plain = new BedrockRuntimeClient({});
     try {
       fake.script(respond.unavailable());
-      expect(await modelError(new BedrockProvider(MODEL).complete(request()))).toMatchObject({ retryable: true, status: 503 });
+      expect(await modelError(new BedrockProvider(MODEL).complete(request()))).toMatchObject({
+        retryable: true,
+        status: 503,
+      });
       expect(fake.requests).toHaveLength(1); // maxAttempts 1 wins over AWS_MAX_ATTEMPTS
 
       const reply = await new BedrockProvider(MODEL).complete(request());
@@ -276,13 +378,18 @@ describe('BedrockProvider against the fake Converse API', () => {
 
 describe('toConverseMessages', () => {
   it('drops a leading assistant message and empty ones, and ends with the input', () => {
-    expect(toConverseMessages([message('assistant', 'orphan'), message('user', ''), message('user', 'hi')], 'next')).toEqual([{ role: 'user', content: [{ text: 'hi\n\nnext' }] }]);
+    expect(
+      toConverseMessages([message('assistant', 'orphan'), message('user', ''), message('user', 'hi')], 'next'),
+    ).toEqual([{ role: 'user', content: [{ text: 'hi\n\nnext' }] }]);
     expect(toConverseMessages([], 'only')).toEqual([{ role: 'user', content: [{ text: 'only' }] }]);
   });
 });
 
 describe('classifyBedrockError', () => {
-  const metadata = (httpStatusCode: number) => ({ $metadata: { httpStatusCode, requestId: 'req-1', attempts: 1, totalRetryDelay: 0 }, message: 'boom' });
+  const metadata = (httpStatusCode: number) => ({
+    $metadata: { httpStatusCode, requestId: 'req-1', attempts: 1, totalRetryDelay: 0 },
+    message: 'boom',
+  });
 
   it.each([
     [ThrottlingException, 429, true],
@@ -317,26 +424,55 @@ describe('classifyBedrockError', () => {
   });
 
   it('uses the status of exceptions it does not know: 401/403/408/429/5xx retryable, other 4xx not', () => {
-    const unknown = (name: string, status: number) => new BedrockRuntimeServiceException({ name, $fault: status >= 500 ? 'server' : 'client', ...metadata(status) } as never);
-    expect(classifyBedrockError(unknown('UnrecognizedClientException', 403))).toMatchObject({ retryable: true, status: 403 });
+    const unknown = (name: string, status: number) =>
+      new BedrockRuntimeServiceException({
+        name,
+        $fault: status >= 500 ? 'server' : 'client',
+        ...metadata(status),
+      } as never);
+    expect(classifyBedrockError(unknown('UnrecognizedClientException', 403))).toMatchObject({
+      retryable: true,
+      status: 403,
+    });
     expect(classifyBedrockError(unknown('ExpiredTokenException', 403))).toMatchObject({ retryable: true, status: 403 });
     expect(classifyBedrockError(unknown('Unauthorized', 401))).toMatchObject({ retryable: true, status: 401 });
     expect(classifyBedrockError(unknown('BadGateway', 502))).toMatchObject({ retryable: true, status: 502 });
     expect(classifyBedrockError(unknown('PayloadTooLarge', 413))).toMatchObject({ retryable: false, status: 413 });
     // A proxy's HTML page: the SDK's deserialization error still carries $metadata.httpStatusCode.
-    expect(classifyBedrockError(Object.assign(new SyntaxError('Unexpected token <'), { $metadata: { httpStatusCode: 504 } }))).toMatchObject({ retryable: true, status: 504 });
+    expect(
+      classifyBedrockError(
+        Object.assign(new SyntaxError('Unexpected token <'), { $metadata: { httpStatusCode: 504 } }),
+      ),
+    ).toMatchObject({ retryable: true, status: 504 });
   });
 
   it('treats aborts, timeouts, connection failures and missing credentials as retryable', () => {
     const abortError = Object.assign(new Error('Request aborted'), { name: 'AbortError' });
     expect(classifyBedrockError(abortError)).toEqual({ retryable: true, message: 'request aborted' });
     const timedOut = AbortSignal.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
-    expect(classifyBedrockError(new Error('whatever'), timedOut)).toEqual({ retryable: true, message: 'request timed out (deadline reached)' });
-    expect(classifyBedrockError(Object.assign(new Error('Stream timed out'), { name: 'TimeoutError' }))).toMatchObject({ retryable: true });
-    expect(classifyBedrockError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }))).toMatchObject({ retryable: true, message: 'connection failed: connect ECONNREFUSED 127.0.0.1:1' });
-    expect(classifyBedrockError(Object.assign(new Error('Session closed'), { code: 'ERR_HTTP2_SESSION_ERROR' }))).toMatchObject({ retryable: true });
-    expect(classifyBedrockError(Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }))).toMatchObject({ retryable: true });
-    for (const failure of [classifyBedrockError(abortError), classifyBedrockError(Object.assign(new Error('x'), { code: 'ECONNRESET' }))]) expect(failure).not.toHaveProperty('status');
+    expect(classifyBedrockError(new Error('whatever'), timedOut)).toEqual({
+      retryable: true,
+      message: 'request timed out (deadline reached)',
+    });
+    expect(classifyBedrockError(Object.assign(new Error('Stream timed out'), { name: 'TimeoutError' }))).toMatchObject({
+      retryable: true,
+    });
+    expect(
+      classifyBedrockError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })),
+    ).toMatchObject({ retryable: true, message: 'connection failed: connect ECONNREFUSED 127.0.0.1:1' });
+    expect(
+      classifyBedrockError(Object.assign(new Error('Session closed'), { code: 'ERR_HTTP2_SESSION_ERROR' })),
+    ).toMatchObject({ retryable: true });
+    expect(
+      classifyBedrockError(
+        Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }),
+      ),
+    ).toMatchObject({ retryable: true });
+    for (const failure of [
+      classifyBedrockError(abortError),
+      classifyBedrockError(Object.assign(new Error('x'), { code: 'ECONNRESET' })),
+    ])
+      expect(failure).not.toHaveProperty('status');
   });
 
   it('treats anything else as not retryable', () => {

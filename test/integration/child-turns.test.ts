@@ -3,7 +3,7 @@ import type { Principal } from '../../lib/auth/api-keys.js';
 import { parseConfig } from '../../lib/config/load.js';
 import { DynamoThreadStore } from '../../lib/store/dynamodb/thread-store.js';
 import { ThreadService } from '../../lib/threads/service.js';
-import { idempotentTurnId, TurnService, type LeaseGuard } from '../../lib/turns/service.js';
+import { idempotentTurnId, type LeaseGuard, TurnService } from '../../lib/turns/service.js';
 import type { WorkflowStarter } from '../../lib/workflows/turn-workflow.js';
 import { createTestTable, type TestTable } from '../support/dynamo.js';
 import { testAgent, testConfig } from '../support/local-stack.js';
@@ -22,7 +22,14 @@ const workflow: WorkflowStarter = {
     started.push(name);
   },
 };
-const config = parseConfig(testConfig({ agents: { lead: testAgent(['offline'], { subAgents: ['helper'], maxChildren: 1, maxSpawnDepth: 1, timeout: '10s' }), helper: testAgent(['offline'], { timeout: '10s' }) } as never }));
+const config = parseConfig(
+  testConfig({
+    agents: {
+      lead: testAgent(['offline'], { subAgents: ['helper'], maxChildren: 1, maxSpawnDepth: 1, timeout: '10s' }),
+      helper: testAgent(['offline'], { timeout: '10s' }),
+    } as never,
+  }),
+);
 const acme: Principal = { tenant: 'acme', admin: false, keyId: 'key_acme' };
 let threads: ThreadService;
 let turns: TurnService;
@@ -40,7 +47,12 @@ async function parentWithChild(key: string) {
   await threads.spawn(acme, { agent: 'lead', sessionKey: key });
   const { turn } = await turns.submit(acme, key, { input: 'fan out' });
   const parent = (await store.get('acme', key))!;
-  const guard: LeaseGuard = { tenant: 'acme', sessionKey: key, turnId: turn.turnId, fencingToken: parent.lease!.fencingToken };
+  const guard: LeaseGuard = {
+    tenant: 'acme',
+    sessionKey: key,
+    turnId: turn.turnId,
+    fencingToken: parent.lease!.fencingToken,
+  };
   const child = await threads.ensureChild(parent, 'helper', turn.turnId);
   return { guard, child, childTurnId: idempotentTurnId(child.threadId, turn.turnId) };
 }
@@ -56,7 +68,10 @@ describe('sub-agent turns in child threads', () => {
     expect(await turns.recover('acme', child.sessionKey)).toBe('none');
     clock += 36_000;
     expect(await turns.recover('acme', child.sessionKey)).toBe('released');
-    expect(await store.getTurn('acme', child.sessionKey, childTurnId)).toMatchObject({ status: 'failed', error: 'the turn did not finish before its lease expired' });
+    expect(await store.getTurn('acme', child.sessionKey, childTurnId)).toMatchObject({
+      status: 'failed',
+      error: 'the turn did not finish before its lease expired',
+    });
     expect((await store.get('acme', child.sessionKey))!.lease).toBeUndefined();
     expect(await turns.recover('acme', 'p1')).toBe('released');
     expect(await running()).toMatchObject({ helper: { runningTurns: 0 }, lead: { runningTurns: 0 } });
@@ -69,8 +84,12 @@ describe('sub-agent turns in child threads', () => {
     const first = await turns.claimInline('acme', child.sessionKey, childTurnId, 'task', guard, 10);
     if (!('claimed' in first)) throw new Error('expected a claim');
     // A direct turn, or a retry of the item while the first attempt runs: the child is busy.
-    await expect(turns.submit(acme, child.sessionKey, { input: 'me too' })).rejects.toMatchObject({ code: 'thread_busy' });
-    await expect(turns.claimInline('acme', child.sessionKey, childTurnId, 'task', guard, 10)).rejects.toMatchObject({ code: 'thread_busy' });
+    await expect(turns.submit(acme, child.sessionKey, { input: 'me too' })).rejects.toMatchObject({
+      code: 'thread_busy',
+    });
+    await expect(turns.claimInline('acme', child.sessionKey, childTurnId, 'task', guard, 10)).rejects.toMatchObject({
+      code: 'thread_busy',
+    });
     expect((await running()).helper!.runningTurns).toBe(1);
     await turns.finish(first.claimed, { status: 'succeeded', reply: 'done', subAgents: [] }, guard);
     const retried = await turns.claimInline('acme', child.sessionKey, childTurnId, 'task', guard, 10);
@@ -84,14 +103,21 @@ describe('sub-agent turns in child threads', () => {
     const claim = await turns.claimInline('acme', child.sessionKey, childTurnId, 'task', guard, 10);
     if (!('claimed' in claim)) throw new Error('expected a claim');
     await threads.restart(acme, 'p3', { clearMemory: false }); // the parent's lease is gone
-    expect(await turns.finish(claim.claimed, { status: 'succeeded', reply: 'too late', subAgents: [] }, guard)).toBe('finished');
-    expect(await store.getTurn('acme', child.sessionKey, childTurnId)).toMatchObject({ status: 'failed', error: expect.stringContaining('parent turn lost its lease') });
+    expect(await turns.finish(claim.claimed, { status: 'succeeded', reply: 'too late', subAgents: [] }, guard)).toBe(
+      'finished',
+    );
+    expect(await store.getTurn('acme', child.sessionKey, childTurnId)).toMatchObject({
+      status: 'failed',
+      error: expect.stringContaining('parent turn lost its lease'),
+    });
     const messages = await store.messagesAfter('acme', child.sessionKey, 0, 10);
     expect(messages.map((m) => m.role)).toEqual(['user']);
     expect((await store.get('acme', child.sessionKey))!.lease).toBeUndefined();
     expect(await running()).toMatchObject({ helper: { runningTurns: 0 }, lead: { runningTurns: 0 } });
     // A claim for a parent turn that no longer holds its lease is refused outright.
-    await expect(turns.claimInline('acme', child.sessionKey, 'turn_00000000000000000000000000', 'again', guard, 10)).rejects.toMatchObject({ code: 'stale_turn' });
+    await expect(
+      turns.claimInline('acme', child.sessionKey, 'turn_00000000000000000000000000', 'again', guard, 10),
+    ).rejects.toMatchObject({ code: 'stale_turn' });
   });
 });
 
@@ -105,7 +131,9 @@ describe('when the workflow cannot be started', () => {
       stepFunctionsDown = false;
     }
     expect((await store.get('acme', 'outage'))!.lease).toBeUndefined();
-    const [turn] = (await table.scanAll()).filter((item) => item.kind === 'turn' && String(item.pk).endsWith('#outage'));
+    const [turn] = (await table.scanAll()).filter(
+      (item) => item.kind === 'turn' && String(item.pk).endsWith('#outage'),
+    );
     expect(turn).toMatchObject({ status: 'failed', error: expect.stringContaining('could not be started') });
     expect((await running()).helper!.runningTurns).toBe(0);
   });
@@ -116,7 +144,9 @@ describe('when the workflow cannot be started', () => {
     expect(first.turn.status).toBe('running');
     stepFunctionsDown = true;
     try {
-      await expect(turns.submit(acme, 'repeat-outage', { input: 'hello', idempotencyKey: 'k-1' })).rejects.toThrow('ServiceUnavailable');
+      await expect(turns.submit(acme, 'repeat-outage', { input: 'hello', idempotencyKey: 'k-1' })).rejects.toThrow(
+        'ServiceUnavailable',
+      );
     } finally {
       stepFunctionsDown = false;
     }
@@ -131,8 +161,14 @@ describe('when the workflow cannot be started', () => {
   it('a submit that finds an expired orphan lease (its turn already gone) takes the thread at once', async () => {
     await threads.spawn(acme, { agent: 'helper', sessionKey: 'orphaned' });
     const thread = (await store.get('acme', 'orphaned'))!;
-    const lease = { turnId: 'turn_00000000000000000000000000', fencingToken: 1, leaseExpiresAt: new Date(clock - 1000).toISOString() };
-    await store.transition(thread, { ...thread, version: thread.version + 1, lease, fencingSeq: 1 }, undefined, [{ agent: 'helper', runningTurns: 1 }]);
+    const lease = {
+      turnId: 'turn_00000000000000000000000000',
+      fencingToken: 1,
+      leaseExpiresAt: new Date(clock - 1000).toISOString(),
+    };
+    await store.transition(thread, { ...thread, version: thread.version + 1, lease, fencingSeq: 1 }, undefined, [
+      { agent: 'helper', runningTurns: 1 },
+    ]);
     const started = Date.now();
     const { turn } = await turns.submit(acme, 'orphaned', { input: 'hello' });
     expect(turn.status).toBe('running');

@@ -23,14 +23,19 @@ const instance = (options: CircuitBreakerOptions = {}, client?: DynamoDBDocument
   new CircuitBreaker(new DynamoCircuitStore(client ?? table.client, table.tableName), { now, cacheMs: 0, ...options });
 const twoInstances = (options: CircuitBreakerOptions = {}) => [instance(options), instance(options)] as const;
 const item = (provider: string) => table.getItem(keys.providerCircuit(provider).pk, keys.providerCircuit(provider).sk);
-const tally = (decisions: string[]) => decisions.reduce<Record<string, number>>((acc, d) => ({ ...acc, [d]: (acc[d] ?? 0) + 1 }), {});
+const tally = (decisions: string[]) =>
+  decisions.reduce<Record<string, number>>((acc, d) => ({ ...acc, [d]: (acc[d] ?? 0) + 1 }), {});
 /** 20 concurrent acquires, alternating between the two instances. */
 const acquireMany = (pair: readonly [CircuitBreaker, CircuitBreaker], provider: string, n = 20) =>
   Promise.all(Array.from({ length: n }, (_, i) => pair[i % 2]!.acquire(provider)));
 
 beforeAll(async () => {
   table = await createTestTable('circuit');
-  counted = createDocumentClient({ endpoint: table.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  counted = createDocumentClient({
+    endpoint: table.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
   counted.middlewareStack.add(
     (next, context) => async (args) => {
       requests.push(String(context.commandName));
@@ -73,7 +78,12 @@ describe('circuit breaker on the table', () => {
     await b.failure('p-threshold');
     await a.success('p-threshold');
     expect(await a.acquire('p-threshold')).toBe('open');
-    expect(await a.state('p-threshold')).toMatchObject({ state: 'open', failures: 4, opens: 1, openUntil: iso(openedAt + seconds(30)) });
+    expect(await a.state('p-threshold')).toMatchObject({
+      state: 'open',
+      failures: 4,
+      opens: 1,
+      openUntil: iso(openedAt + seconds(30)),
+    });
   });
 
   it('a success between failures resets the count: only consecutive failures open the circuit', async () => {
@@ -118,13 +128,23 @@ describe('circuit breaker on the table', () => {
     clock += seconds(2);
     const failedAt = clock;
     await prober.failure('p-reprobe', { error: 'still down' });
-    expect(await pair[0].state('p-reprobe')).toMatchObject({ state: 'open', failures: 4, opens: 2, openUntil: iso(failedAt + seconds(30)), lastError: 'still down' });
+    expect(await pair[0].state('p-reprobe')).toMatchObject({
+      state: 'open',
+      failures: 4,
+      opens: 2,
+      openUntil: iso(failedAt + seconds(30)),
+      lastError: 'still down',
+    });
     expect(tally(await acquireMany(pair, 'p-reprobe'))).toEqual({ open: 20 });
 
     // Two more failures arriving late (stragglers) neither reopen nor extend it.
     clock += seconds(10);
     await Promise.all([pair[0].failure('p-reprobe'), pair[1].failure('p-reprobe')]);
-    expect(await pair[0].state('p-reprobe')).toMatchObject({ opens: 2, openUntil: iso(failedAt + seconds(30)), failures: 6 });
+    expect(await pair[0].state('p-reprobe')).toMatchObject({
+      opens: 2,
+      openUntil: iso(failedAt + seconds(30)),
+      failures: 6,
+    });
 
     clock = failedAt + seconds(30);
     expect(tally(await acquireMany(pair, 'p-reprobe'))).toEqual({ probe: 1, open: 19 });
@@ -151,7 +171,11 @@ describe('circuit breaker on the table', () => {
     const openedAt = clock;
     await a.failure('p-429', { retryAfterMs: seconds(120), error: 'HTTP 429' });
     expect(await b.acquire('p-429')).toBe('open');
-    expect(await b.state('p-429')).toMatchObject({ state: 'open', failures: 1, openUntil: iso(openedAt + seconds(120)) });
+    expect(await b.state('p-429')).toMatchObject({
+      state: 'open',
+      failures: 1,
+      openUntil: iso(openedAt + seconds(120)),
+    });
 
     clock += seconds(60);
     expect(await b.acquire('p-429')).toBe('open');
@@ -169,19 +193,33 @@ describe('circuit breaker on the table', () => {
     // A short Retry-After on a closed circuit still opens it for the full cool-down.
     const shortAt = clock;
     await a.failure('p-429-short', { retryAfterMs: seconds(2) });
-    expect(await b.state('p-429-short')).toMatchObject({ state: 'open', failures: 1, openUntil: iso(shortAt + seconds(30)) });
+    expect(await b.state('p-429-short')).toMatchObject({
+      state: 'open',
+      failures: 1,
+      openUntil: iso(shortAt + seconds(30)),
+    });
   });
 
   it('50 concurrent failures from two instances are all counted and open the circuit once', async () => {
     const pair = twoInstances();
     const at = clock;
     await Promise.all(Array.from({ length: 50 }, (_, i) => pair[i % 2]!.failure('p-storm', { error: `failure ${i}` })));
-    expect(await pair[0].state('p-storm')).toMatchObject({ state: 'open', failures: 50, opens: 1, openUntil: iso(at + seconds(30)) });
+    expect(await pair[0].state('p-storm')).toMatchObject({
+      state: 'open',
+      failures: 50,
+      opens: 1,
+      openUntil: iso(at + seconds(30)),
+    });
     // The same storm past the cool-down: one reopen, not 50.
     clock += seconds(30);
     const reopenAt = clock;
     await Promise.all(Array.from({ length: 50 }, (_, i) => pair[i % 2]!.failure('p-storm')));
-    expect(await pair[1].state('p-storm')).toMatchObject({ state: 'open', failures: 100, opens: 2, openUntil: iso(reopenAt + seconds(30)) });
+    expect(await pair[1].state('p-storm')).toMatchObject({
+      state: 'open',
+      failures: 100,
+      opens: 2,
+      openUntil: iso(reopenAt + seconds(30)),
+    });
   });
 
   it('a healthy provider costs no write per call and at most one read per cacheMs per instance', async () => {

@@ -1,3 +1,7 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   CreateSecretCommand,
   DeleteSecretCommand,
@@ -9,12 +13,13 @@ import {
   SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
-import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalSecretsManager, type LocalSecretsManager, type RotationEvent, type RotationFunction } from '../../infra/local/secrets-manager.js';
+import {
+  type LocalSecretsManager,
+  type RotationEvent,
+  type RotationFunction,
+  startLocalSecretsManager,
+} from '../../infra/local/secrets-manager.js';
 
 // Every assertion goes through the real SecretsManagerClient against the local endpoint. The
 // quoted statements are from the Secrets Manager API reference (the documentation bundled with
@@ -28,12 +33,21 @@ const functions = new Map<string, RotationFunction>();
 const started: LocalSecretsManager[] = [];
 
 async function start(file: string): Promise<{ sm: LocalSecretsManager; client: SecretsManagerClient }> {
-  const sm = await startLocalSecretsManager({ dataFile: join(dir, file), rotationFunction: (arn) => functions.get(arn), now });
+  const sm = await startLocalSecretsManager({
+    dataFile: join(dir, file),
+    rotationFunction: (arn) => functions.get(arn),
+    now,
+  });
   started.push(sm);
   return { sm, client: clientFor(sm.endpoint) };
 }
 const clientFor = (endpoint?: string) =>
-  new SecretsManagerClient({ region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1, ...(endpoint ? { endpoint } : {}) });
+  new SecretsManagerClient({
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    maxAttempts: 1,
+    ...(endpoint ? { endpoint } : {}),
+  });
 
 let sm: LocalSecretsManager;
 let client: SecretsManagerClient;
@@ -44,12 +58,20 @@ afterAll(async () => {
 });
 
 const create = (Name: string, SecretString?: string) => client.send(new CreateSecretCommand({ Name, SecretString }));
-const get = (SecretId: string, select: { VersionId?: string; VersionStage?: string } = {}) => client.send(new GetSecretValueCommand({ SecretId, ...select }));
-const put = (SecretId: string, SecretString: string, more: { ClientRequestToken?: string; VersionStages?: string[] } = {}) =>
-  client.send(new PutSecretValueCommand({ SecretId, SecretString, ...more }));
-const stages = async (SecretId: string) => (await client.send(new DescribeSecretCommand({ SecretId }))).VersionIdsToStages;
-const move = (SecretId: string, VersionStage: string, ids: { MoveToVersionId?: string; RemoveFromVersionId?: string }) =>
-  client.send(new UpdateSecretVersionStageCommand({ SecretId, VersionStage, ...ids }));
+const get = (SecretId: string, select: { VersionId?: string; VersionStage?: string } = {}) =>
+  client.send(new GetSecretValueCommand({ SecretId, ...select }));
+const put = (
+  SecretId: string,
+  SecretString: string,
+  more: { ClientRequestToken?: string; VersionStages?: string[] } = {},
+) => client.send(new PutSecretValueCommand({ SecretId, SecretString, ...more }));
+const stages = async (SecretId: string) =>
+  (await client.send(new DescribeSecretCommand({ SecretId }))).VersionIdsToStages;
+const move = (
+  SecretId: string,
+  VersionStage: string,
+  ids: { MoveToVersionId?: string; RemoveFromVersionId?: string },
+) => client.send(new UpdateSecretVersionStageCommand({ SecretId, VersionStage, ...ids }));
 const rejectsWith = (promise: Promise<unknown>, name: string) => expect(promise).rejects.toMatchObject({ name });
 
 describe('versions and staging labels', () => {
@@ -58,14 +80,25 @@ describe('versions and staging labels', () => {
     expect(created.ARN).toMatch(/^arn:aws:secretsmanager:us-east-1:000000000000:secret:app\/alpha-[A-Za-z0-9]{6}$/);
     // "If you include SecretString or SecretBinary then Secrets Manager creates an initial secret version and automatically attaches the staging label AWSCURRENT to it."
     const current = await get('app/alpha');
-    expect(current).toMatchObject({ ARN: created.ARN, Name: 'app/alpha', VersionId: created.VersionId, SecretString: 'v1', VersionStages: ['AWSCURRENT'] });
+    expect(current).toMatchObject({
+      ARN: created.ARN,
+      Name: 'app/alpha',
+      VersionId: created.VersionId,
+      SecretString: 'v1',
+      VersionStages: ['AWSCURRENT'],
+    });
     expect(current.CreatedDate).toEqual(now());
     // "If you don't specify either a VersionStage or VersionId, then Secrets Manager returns the AWSCURRENT version."
     expect((await get(created.ARN!, { VersionStage: 'AWSCURRENT' })).SecretString).toBe('v1');
     expect((await get(created.ARN!.slice(0, -7), { VersionId: created.VersionId })).SecretString).toBe('v1');
     // "If you include both this parameter and VersionStage, the two parameters must refer to the same secret version."
-    expect((await get('app/alpha', { VersionId: created.VersionId, VersionStage: 'AWSCURRENT' })).SecretString).toBe('v1');
-    await rejectsWith(get('app/alpha', { VersionId: created.VersionId, VersionStage: 'AWSPREVIOUS' }), 'ResourceNotFoundException');
+    expect((await get('app/alpha', { VersionId: created.VersionId, VersionStage: 'AWSCURRENT' })).SecretString).toBe(
+      'v1',
+    );
+    await rejectsWith(
+      get('app/alpha', { VersionId: created.VersionId, VersionStage: 'AWSPREVIOUS' }),
+      'ResourceNotFoundException',
+    );
     await rejectsWith(get('app/alpha', { VersionStage: 'AWSPREVIOUS' }), 'ResourceNotFoundException');
     await rejectsWith(get('app/alpha', { VersionId: randomUUID() }), 'ResourceNotFoundException');
   });
@@ -82,7 +115,10 @@ describe('versions and staging labels', () => {
     // "Versions that don't have staging labels are considered deprecated" and leave VersionIdsToStages.
     expect(await stages('app/beta')).toEqual({ [v2.VersionId!]: ['AWSPREVIOUS'], [v3.VersionId!]: ['AWSCURRENT'] });
     expect((await get('app/beta', { VersionStage: 'AWSPREVIOUS' })).SecretString).toBe('two');
-    expect(await get('app/beta', { VersionId: v1.VersionId })).toMatchObject({ SecretString: 'one', VersionStages: [] });
+    expect(await get('app/beta', { VersionId: v1.VersionId })).toMatchObject({
+      SecretString: 'one',
+      VersionStages: [],
+    });
   });
 
   it('a repeated ClientRequestToken with the same value does nothing; with another value it fails', async () => {
@@ -106,7 +142,10 @@ describe('versions and staging labels', () => {
     expect(pending.VersionStages).toEqual(['AWSPENDING']);
     expect(await get('app/delta')).toMatchObject({ VersionId: v1.VersionId, SecretString: 'live' });
     expect((await get('app/delta', { VersionStage: 'AWSPENDING' })).SecretString).toBe('candidate');
-    expect(await stages('app/delta')).toEqual({ [v1.VersionId!]: ['AWSCURRENT'], [pending.VersionId!]: ['AWSPENDING'] });
+    expect(await stages('app/delta')).toEqual({
+      [v1.VersionId!]: ['AWSCURRENT'],
+      [pending.VersionId!]: ['AWSPENDING'],
+    });
   });
 
   it('UpdateSecretVersionStage moves and removes labels with the documented checks', async () => {
@@ -115,30 +154,54 @@ describe('versions and staging labels', () => {
     // "If the staging label you are trying to attach to one version is already attached to a different version, then you must
     //  include this parameter and specify the version that the label is to be removed from. If the label is attached and you
     //  either do not specify this parameter, or the version ID does not match, then the operation fails."
-    await rejectsWith(move('app/epsilon', 'AWSCURRENT', { MoveToVersionId: v2.VersionId }), 'InvalidParameterException');
-    await rejectsWith(move('app/epsilon', 'AWSCURRENT', { MoveToVersionId: v2.VersionId, RemoveFromVersionId: v2.VersionId }), 'InvalidParameterException');
-    await rejectsWith(move('app/epsilon', 'AWSCURRENT', { MoveToVersionId: randomUUID(), RemoveFromVersionId: v1.VersionId }), 'InvalidParameterException');
+    await rejectsWith(
+      move('app/epsilon', 'AWSCURRENT', { MoveToVersionId: v2.VersionId }),
+      'InvalidParameterException',
+    );
+    await rejectsWith(
+      move('app/epsilon', 'AWSCURRENT', { MoveToVersionId: v2.VersionId, RemoveFromVersionId: v2.VersionId }),
+      'InvalidParameterException',
+    );
+    await rejectsWith(
+      move('app/epsilon', 'AWSCURRENT', { MoveToVersionId: randomUUID(), RemoveFromVersionId: v1.VersionId }),
+      'InvalidParameterException',
+    );
     await move('app/epsilon', 'AWSCURRENT', { MoveToVersionId: v2.VersionId, RemoveFromVersionId: v1.VersionId });
     // "The staging labels that you specify in the VersionStage parameter are added to the existing list of staging labels for the version."
     // "Whenever you move AWSCURRENT, Secrets Manager automatically moves the label AWSPREVIOUS to the version that AWSCURRENT was removed from."
-    expect(await stages('app/epsilon')).toEqual({ [v1.VersionId!]: ['AWSPREVIOUS'], [v2.VersionId!]: ['AWSPENDING', 'AWSCURRENT'] });
+    expect(await stages('app/epsilon')).toEqual({
+      [v1.VersionId!]: ['AWSPREVIOUS'],
+      [v2.VersionId!]: ['AWSPENDING', 'AWSCURRENT'],
+    });
     // "To remove a label from a version, then do not specify [MoveToVersionId]."
     await move('app/epsilon', 'AWSPENDING', { RemoveFromVersionId: v2.VersionId });
     expect(await stages('app/epsilon')).toEqual({ [v1.VersionId!]: ['AWSPREVIOUS'], [v2.VersionId!]: ['AWSCURRENT'] });
     // AWSCURRENT can move but not vanish (the service refuses to leave a secret without a current version).
-    await rejectsWith(move('app/epsilon', 'AWSCURRENT', { RemoveFromVersionId: v2.VersionId }), 'InvalidParameterException');
+    await rejectsWith(
+      move('app/epsilon', 'AWSCURRENT', { RemoveFromVersionId: v2.VersionId }),
+      'InvalidParameterException',
+    );
     // A label attached nowhere needs no RemoveFromVersionId; once attached it does.
     await move('app/epsilon', 'BLUE', { MoveToVersionId: v1.VersionId });
     await rejectsWith(move('app/epsilon', 'BLUE', { MoveToVersionId: v2.VersionId }), 'InvalidParameterException');
     // Rolling back ("To revert to the previous version of a secret, call UpdateSecretVersionStage") swaps CURRENT and PREVIOUS.
     await move('app/epsilon', 'AWSCURRENT', { MoveToVersionId: v1.VersionId, RemoveFromVersionId: v2.VersionId });
-    expect(await stages('app/epsilon')).toEqual({ [v1.VersionId!]: ['BLUE', 'AWSCURRENT'], [v2.VersionId!]: ['AWSPREVIOUS'] });
+    expect(await stages('app/epsilon')).toEqual({
+      [v1.VersionId!]: ['BLUE', 'AWSCURRENT'],
+      [v2.VersionId!]: ['AWSPREVIOUS'],
+    });
     expect((await get('app/epsilon')).SecretString).toBe('one');
   });
 
   it('DescribeSecret returns the metadata, never the value, and the access date truncated to the day', async () => {
     const created = await client.send(
-      new CreateSecretCommand({ Name: 'app/zeta', SecretString: 'hidden', Description: 'zeta key', KmsKeyId: 'alias/threadbound', Tags: [{ Key: 'agent', Value: 'zeta' }] }),
+      new CreateSecretCommand({
+        Name: 'app/zeta',
+        SecretString: 'hidden',
+        Description: 'zeta key',
+        KmsKeyId: 'alias/threadbound',
+        Tags: [{ Key: 'agent', Value: 'zeta' }],
+      }),
     );
     await get('app/zeta');
     const described = await client.send(new DescribeSecretCommand({ SecretId: created.ARN }));
@@ -177,10 +240,15 @@ describe('ListSecrets, DeleteSecret and errors', () => {
       NextToken = page.NextToken;
     } while (NextToken);
     // "Lists the secrets [...] not including secrets that are marked for deletion"; "Secrets are listed by CreatedDate."
-    expect(pages).toEqual([['l/a', 'l/b'], ['l/c', 'l/d']]);
+    expect(pages).toEqual([
+      ['l/a', 'l/b'],
+      ['l/c', 'l/d'],
+    ]);
     const withDeleted = await own.send(new ListSecretsCommand({ IncludePlannedDeletion: true }));
     expect(withDeleted.SecretList!.map((s) => s.Name)).toEqual(['l/a', 'l/b', 'l/c', 'l/d', 'l/e']);
-    expect(withDeleted.SecretList![0]!.SecretVersionsToStages).toEqual({ [(await own.send(new GetSecretValueCommand({ SecretId: 'l/a' }))).VersionId!]: ['AWSCURRENT'] });
+    expect(withDeleted.SecretList![0]!.SecretVersionsToStages).toEqual({
+      [(await own.send(new GetSecretValueCommand({ SecretId: 'l/a' }))).VersionId!]: ['AWSCURRENT'],
+    });
     await rejectsWith(own.send(new ListSecretsCommand({ NextToken: 'not-a-token' })), 'InvalidNextTokenException');
     // botocore model: MaxResultsType min 1, max 100.
     await rejectsWith(own.send(new ListSecretsCommand({ MaxResults: 101 })), 'ValidationException');
@@ -202,8 +270,16 @@ describe('ListSecrets, DeleteSecret and errors', () => {
     await create('del/window', 'reborn');
 
     // "The number of days from 7 to 30"; "You can't use both this parameter and ForceDeleteWithoutRecovery in the same call."
-    await rejectsWith(client.send(new DeleteSecretCommand({ SecretId: 'del/window', RecoveryWindowInDays: 6 })), 'InvalidParameterException');
-    await rejectsWith(client.send(new DeleteSecretCommand({ SecretId: 'del/window', RecoveryWindowInDays: 7, ForceDeleteWithoutRecovery: true })), 'InvalidParameterException');
+    await rejectsWith(
+      client.send(new DeleteSecretCommand({ SecretId: 'del/window', RecoveryWindowInDays: 6 })),
+      'InvalidParameterException',
+    );
+    await rejectsWith(
+      client.send(
+        new DeleteSecretCommand({ SecretId: 'del/window', RecoveryWindowInDays: 7, ForceDeleteWithoutRecovery: true }),
+      ),
+      'InvalidParameterException',
+    );
     await client.send(new DeleteSecretCommand({ SecretId: 'del/window', ForceDeleteWithoutRecovery: true }));
     await rejectsWith(get('del/window'), 'ResourceNotFoundException');
     await create('del/window', 'third life');
@@ -213,7 +289,10 @@ describe('ListSecrets, DeleteSecret and errors', () => {
 
   it('answers the documented error names', async () => {
     await rejectsWith(get('missing/secret'), 'ResourceNotFoundException');
-    await rejectsWith(client.send(new DescribeSecretCommand({ SecretId: 'missing/secret' })), 'ResourceNotFoundException');
+    await rejectsWith(
+      client.send(new DescribeSecretCommand({ SecretId: 'missing/secret' })),
+      'ResourceNotFoundException',
+    );
     await create('err/dup', 'x');
     await rejectsWith(create('err/dup', 'y'), 'ResourceExistsException');
     // "The secret name can contain ASCII letters, numbers, and the following characters: /_+=.@-" (AWS answers ValidationException);
@@ -258,7 +337,9 @@ describe('persistence', () => {
     const first = await start('restart.json');
     const created = await first.client.send(new CreateSecretCommand({ Name: 'keep/me', SecretString: 'old' }));
     await first.client.send(new PutSecretValueCommand({ SecretId: 'keep/me', SecretString: 'new' }));
-    await first.client.send(new PutSecretValueCommand({ SecretId: 'keep/me', SecretString: 'next', VersionStages: ['AWSPENDING'] }));
+    await first.client.send(
+      new PutSecretValueCommand({ SecretId: 'keep/me', SecretString: 'next', VersionStages: ['AWSPENDING'] }),
+    );
     const before = await first.client.send(new DescribeSecretCommand({ SecretId: 'keep/me' }));
     await first.sm.stop();
 
@@ -267,7 +348,10 @@ describe('persistence', () => {
     expect(after.ARN).toBe(created.ARN);
     expect(after.VersionIdsToStages).toEqual(before.VersionIdsToStages);
     expect((await second.client.send(new GetSecretValueCommand({ SecretId: 'keep/me' }))).SecretString).toBe('new');
-    expect((await second.client.send(new GetSecretValueCommand({ SecretId: 'keep/me', VersionStage: 'AWSPREVIOUS' }))).SecretString).toBe('old');
+    expect(
+      (await second.client.send(new GetSecretValueCommand({ SecretId: 'keep/me', VersionStage: 'AWSPREVIOUS' })))
+        .SecretString,
+    ).toBe('old');
     expect(statSync(join(dir, 'restart.json')).mode & 0o777).toBe(0o600);
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
@@ -283,18 +367,37 @@ describe('RotateSecret', () => {
       if (event.Step === 'createSecret') {
         await options.gate;
         try {
-          await client.send(new GetSecretValueCommand({ SecretId, VersionId: ClientRequestToken, VersionStage: 'AWSPENDING' }));
+          await client.send(
+            new GetSecretValueCommand({ SecretId, VersionId: ClientRequestToken, VersionStage: 'AWSPENDING' }),
+          );
         } catch (error) {
           if ((error as Error).name !== 'ResourceNotFoundException') throw error;
-          await client.send(new PutSecretValueCommand({ SecretId, ClientRequestToken, SecretString: `rotated-${ClientRequestToken}`, VersionStages: ['AWSPENDING'] }));
+          await client.send(
+            new PutSecretValueCommand({
+              SecretId,
+              ClientRequestToken,
+              SecretString: `rotated-${ClientRequestToken}`,
+              VersionStages: ['AWSPENDING'],
+            }),
+          );
         }
       }
-      if (event.Step === options.failAt) throw Object.assign(new Error(`${event.Step} refused the new key`), { name: 'ProviderRejected' });
+      if (event.Step === options.failAt)
+        throw Object.assign(new Error(`${event.Step} refused the new key`), { name: 'ProviderRejected' });
       if (event.Step === 'finishSecret') {
         const described = await client.send(new DescribeSecretCommand({ SecretId }));
-        const current = Object.entries(described.VersionIdsToStages ?? {}).find(([, labels]) => labels.includes('AWSCURRENT'))?.[0];
+        const current = Object.entries(described.VersionIdsToStages ?? {}).find(([, labels]) =>
+          labels.includes('AWSCURRENT'),
+        )?.[0];
         if (current === ClientRequestToken) return;
-        await client.send(new UpdateSecretVersionStageCommand({ SecretId, VersionStage: 'AWSCURRENT', MoveToVersionId: ClientRequestToken, RemoveFromVersionId: current }));
+        await client.send(
+          new UpdateSecretVersionStageCommand({
+            SecretId,
+            VersionStage: 'AWSCURRENT',
+            MoveToVersionId: ClientRequestToken,
+            RemoveFromVersionId: current,
+          }),
+        );
       }
     };
     return { fn, events };
@@ -306,7 +409,13 @@ describe('RotateSecret', () => {
     let open!: () => void;
     const rotation = rotationFunction({ gate: new Promise<void>((resolve) => (open = resolve)) });
     functions.set(lambdaArn('rotate-ok'), rotation.fn);
-    const started = await client.send(new RotateSecretCommand({ SecretId: 'rot/ok', RotationLambdaARN: lambdaArn('rotate-ok'), RotationRules: { AutomaticallyAfterDays: 7 } }));
+    const started = await client.send(
+      new RotateSecretCommand({
+        SecretId: 'rot/ok',
+        RotationLambdaARN: lambdaArn('rotate-ok'),
+        RotationRules: { AutomaticallyAfterDays: 7 },
+      }),
+    );
 
     // "During rotation, Secrets Manager creates an AWSPENDING version ID before creating the new secret version." Until
     // createSecret puts a value, that version has none to read ("the AWSPENDING staging label might be attached to an empty secret version").
@@ -317,13 +426,26 @@ describe('RotateSecret', () => {
 
     const arn = old.ARN!;
     expect(rotation.events.map((e) => e.Step)).toEqual(['createSecret', 'setSecret', 'testSecret', 'finishSecret']);
-    for (const event of rotation.events) expect(event).toMatchObject({ SecretId: arn, ClientRequestToken: started.VersionId, RotationToken: expect.any(String) });
+    for (const event of rotation.events)
+      expect(event).toMatchObject({
+        SecretId: arn,
+        ClientRequestToken: started.VersionId,
+        RotationToken: expect.any(String),
+      });
     // User guide, How rotation works: finishSecret "moves the label AWSCURRENT from the previous secret version to this
     // version. Secrets Manager adds the AWSPREVIOUS staging label to the previous version".
-    expect(await get('rot/ok')).toMatchObject({ VersionId: started.VersionId, SecretString: `rotated-${started.VersionId}` });
+    expect(await get('rot/ok')).toMatchObject({
+      VersionId: started.VersionId,
+      SecretString: `rotated-${started.VersionId}`,
+    });
     expect((await get('rot/ok', { VersionStage: 'AWSPREVIOUS' })).VersionId).toBe(old.VersionId);
     const described = await client.send(new DescribeSecretCommand({ SecretId: 'rot/ok' }));
-    expect(described).toMatchObject({ RotationEnabled: true, RotationLambdaARN: lambdaArn('rotate-ok'), RotationRules: { AutomaticallyAfterDays: 7 }, LastRotatedDate: now() });
+    expect(described).toMatchObject({
+      RotationEnabled: true,
+      RotationLambdaARN: lambdaArn('rotate-ok'),
+      RotationRules: { AutomaticallyAfterDays: 7 },
+      LastRotatedDate: now(),
+    });
     expect(described.NextRotationDate).toEqual(new Date(clock + 7 * DAY));
     expect(sm.lastRotationError('rot/ok')).toBeUndefined();
 
@@ -338,13 +460,22 @@ describe('RotateSecret', () => {
     const old = await create('rot/fail', 'original');
     const failing = rotationFunction({ failAt: 'testSecret' });
     functions.set(lambdaArn('rotate-fail'), failing.fn);
-    const started = await client.send(new RotateSecretCommand({ SecretId: 'rot/fail', RotationLambdaARN: lambdaArn('rotate-fail') }));
+    const started = await client.send(
+      new RotateSecretCommand({ SecretId: 'rot/fail', RotationLambdaARN: lambdaArn('rotate-fail') }),
+    );
     await sm.rotations();
 
     expect(failing.events.map((e) => e.Step)).toEqual(['createSecret', 'setSecret', 'testSecret']);
-    expect(sm.lastRotationError('rot/fail')).toMatchObject({ step: 'testSecret', versionId: started.VersionId, errorType: 'ProviderRejected' });
+    expect(sm.lastRotationError('rot/fail')).toMatchObject({
+      step: 'testSecret',
+      versionId: started.VersionId,
+      errorType: 'ProviderRejected',
+    });
     expect(await get('rot/fail')).toMatchObject({ VersionId: old.VersionId, SecretString: 'original' });
-    expect(await stages('rot/fail')).toEqual({ [old.VersionId!]: ['AWSCURRENT'], [started.VersionId!]: ['AWSPENDING'] });
+    expect(await stages('rot/fail')).toEqual({
+      [old.VersionId!]: ['AWSCURRENT'],
+      [started.VersionId!]: ['AWSPENDING'],
+    });
     // "If the AWSPENDING staging label is present but not attached to the same version as AWSCURRENT, then any later
     //  invocation of RotateSecret assumes that a previous rotation request is still in progress and returns an error."
     await rejectsWith(client.send(new RotateSecretCommand({ SecretId: 'rot/fail' })), 'InvalidRequestException');
@@ -361,7 +492,9 @@ describe('RotateSecret', () => {
   it('a createSecret that fails leaves an AWSPENDING version without a value', async () => {
     await create('rot/empty', 'original');
     functions.set(lambdaArn('rotate-broken'), async () => Promise.reject(new Error('no provider')));
-    const started = await client.send(new RotateSecretCommand({ SecretId: 'rot/empty', RotationLambdaARN: lambdaArn('rotate-broken') }));
+    const started = await client.send(
+      new RotateSecretCommand({ SecretId: 'rot/empty', RotationLambdaARN: lambdaArn('rotate-broken') }),
+    );
     await sm.rotations();
     expect(sm.lastRotationError('rot/empty')).toMatchObject({ step: 'createSecret', message: 'no provider' });
     // "When rotation is unsuccessful, the AWSPENDING staging label might be attached to an empty secret version."
@@ -374,14 +507,25 @@ describe('RotateSecret', () => {
     const old = await create('rot/later', 'original');
     const rotation = rotationFunction();
     functions.set(lambdaArn('rotate-later'), rotation.fn);
-    await client.send(new RotateSecretCommand({ SecretId: 'rot/later', RotationLambdaARN: lambdaArn('rotate-later'), RotationRules: { ScheduleExpression: 'rate(10 days)' }, RotateImmediately: false }));
+    await client.send(
+      new RotateSecretCommand({
+        SecretId: 'rot/later',
+        RotationLambdaARN: lambdaArn('rotate-later'),
+        RotationRules: { ScheduleExpression: 'rate(10 days)' },
+        RotateImmediately: false,
+      }),
+    );
     await sm.rotations();
     // "If you set RotateImmediately to false, Secrets Manager tests the rotation configuration by running the testSecret
     //  step of the Lambda rotation function. This test creates an AWSPENDING version of the secret and then removes it."
     expect(rotation.events.map((e) => e.Step)).toEqual(['testSecret']);
     expect(await stages('rot/later')).toEqual({ [old.VersionId!]: ['AWSCURRENT'] });
     const described = await client.send(new DescribeSecretCommand({ SecretId: 'rot/later' }));
-    expect(described).toMatchObject({ RotationEnabled: true, RotationRules: { ScheduleExpression: 'rate(10 days)' }, NextRotationDate: new Date(clock + 10 * DAY) });
+    expect(described).toMatchObject({
+      RotationEnabled: true,
+      RotationRules: { ScheduleExpression: 'rate(10 days)' },
+      NextRotationDate: new Date(clock + 10 * DAY),
+    });
     expect(described.LastRotatedDate).toBeUndefined();
   });
 
@@ -390,7 +534,10 @@ describe('RotateSecret', () => {
     // InvalidRequestException: "You tried to enable rotation on a secret that doesn't already have a Lambda function ARN
     //  configured and you didn't include such an ARN as a parameter in this call."
     await rejectsWith(client.send(new RotateSecretCommand({ SecretId: 'rot/none' })), 'InvalidRequestException');
-    await rejectsWith(client.send(new RotateSecretCommand({ SecretId: 'rot/none', RotationLambdaARN: lambdaArn('nobody') })), 'AccessDeniedException');
+    await rejectsWith(
+      client.send(new RotateSecretCommand({ SecretId: 'rot/none', RotationLambdaARN: lambdaArn('nobody') })),
+      'AccessDeniedException',
+    );
     expect((await client.send(new DescribeSecretCommand({ SecretId: 'rot/none' }))).RotationEnabled).toBeUndefined();
   });
 });

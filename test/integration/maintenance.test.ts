@@ -28,7 +28,8 @@ const baseAgents = {
   legacy: testAgent(['offline'], { onBusy: 'enqueue' }),
   'renamed-old': testAgent(['offline']),
 };
-const configWith = (agents: Record<string, unknown>) => parseConfig(testConfig({ threadManagement: { idleTimeout: '30m' }, agents } as never));
+const configWith = (agents: Record<string, unknown>) =>
+  parseConfig(testConfig({ threadManagement: { idleTimeout: '30m' }, agents } as never));
 const baseConfig = configWith(baseAgents);
 
 let table: TestTable;
@@ -40,12 +41,23 @@ const services = (config: Config) => {
 };
 const counters = async () => {
   const read = await store.counters(Object.keys(baseConfig.agents).concat('fresh'));
-  return { ...Object.fromEntries(Object.entries(read.agents).map(([name, c]) => [name, c.activeThreads])), deployment: read.activeThreads };
+  return {
+    ...Object.fromEntries(Object.entries(read.agents).map(([name, c]) => [name, c.activeThreads])),
+    deployment: read.activeThreads,
+  };
 };
 /** The ref the workflow would carry for the thread's running turn. */
 async function runningRef(key: string): Promise<TurnRef> {
   const thread = (await store.get('acme', key))!;
-  return { tenant: 'acme', sessionKey: key, turnId: thread.lease!.turnId, agent: thread.agent, fencingToken: thread.lease!.fencingToken, timeoutSeconds: 900, maxChildren: 1 };
+  return {
+    tenant: 'acme',
+    sessionKey: key,
+    turnId: thread.lease!.turnId,
+    agent: thread.agent,
+    fencingToken: thread.lease!.fencingToken,
+    timeoutSeconds: 900,
+    maxChildren: 1,
+  };
 }
 
 beforeAll(async () => {
@@ -84,14 +96,24 @@ describe('idle sweep', () => {
     await threads.spawn(acme, { agent: 'slowish', sessionKey: 'busy' });
     await turns.submit(acme, 'busy', { input: 'a long job' });
     clock += minutes(31); // idle timeout passed, lease (3 × 15 m + 5 s) still live
-    expect(await sweepIdleThreads(services(baseConfig), { now: now() })).toMatchObject({ itemsRead: 1, threadsCleaned: 0, leasesReleased: 0 });
+    expect(await sweepIdleThreads(services(baseConfig), { now: now() })).toMatchObject({
+      itemsRead: 1,
+      threadsCleaned: 0,
+      leasesReleased: 0,
+    });
     expect((await store.get('acme', 'busy'))!.status).toBe('active');
 
     await turns.finish(await runningRef('busy'), { status: 'succeeded', reply: 'done', subAgents: [] });
     clock += minutes(29);
-    expect(await sweepIdleThreads(services(baseConfig), { now: now() })).toMatchObject({ itemsRead: 0, threadsCleaned: 0 });
+    expect(await sweepIdleThreads(services(baseConfig), { now: now() })).toMatchObject({
+      itemsRead: 0,
+      threadsCleaned: 0,
+    });
     clock += minutes(2);
-    expect(await sweepIdleThreads(services(baseConfig), { now: now() })).toMatchObject({ itemsRead: 1, threadsCleaned: 1 });
+    expect(await sweepIdleThreads(services(baseConfig), { now: now() })).toMatchObject({
+      itemsRead: 1,
+      threadsCleaned: 1,
+    });
     expect((await store.get('acme', 'busy'))!.status).toBe('terminated');
   });
 
@@ -136,7 +158,10 @@ describe('idle sweep, when things go wrong', () => {
       return store.get(tenant, sessionKey);
     };
     const errors: string[] = [];
-    const report = await sweepIdleThreads({ ...services(baseConfig), threads: new ThreadService(baseConfig, failing, { now }) }, { now: now(), onError: (_e, key) => errors.push(key) });
+    const report = await sweepIdleThreads(
+      { ...services(baseConfig), threads: new ThreadService(baseConfig, failing, { now }) },
+      { now: now(), onError: (_e, key) => errors.push(key) },
+    );
     expect(report).toMatchObject({ threadsCleaned: 2, errors: 1 });
     expect(errors).toEqual(['bad']);
     await threads.terminate(acme, 'bad');
@@ -146,7 +171,10 @@ describe('idle sweep, when things go wrong', () => {
     const { threads } = services(baseConfig);
     await threads.spawn(acme, { agent: 'keeper', sessionKey: 'far' });
     clock += minutes(31);
-    const stale = { shard: 0, key: { pk: 'x', sk: 'META', gsi2pk: 'ACTIVE#0', gsi2sk: '9999-12-31T00:00:00.000Z#x#y' } };
+    const stale = {
+      shard: 0,
+      key: { pk: 'x', sk: 'META', gsi2pk: 'ACTIVE#0', gsi2sk: '9999-12-31T00:00:00.000Z#x#y' },
+    };
     const report = await sweepIdleThreads(services(baseConfig), { now: now(), cursor: stale });
     expect(report.threadsCleaned).toBe(1);
   });
@@ -202,7 +230,10 @@ describe('idle sweep, when things go wrong', () => {
     clock += minutes(31);
     const second = await sweepIdleThreads(services(without), { now: now() });
     expect(second).toMatchObject({ errors: 0, threadsCleaned: 1 });
-    expect(await store.getTurn('acme', 'stranded', queued.turn.turnId)).toMatchObject({ status: 'failed', error: 'the thread was terminated' });
+    expect(await store.getTurn('acme', 'stranded', queued.turn.turnId)).toMatchObject({
+      status: 'failed',
+      error: 'the thread was terminated',
+    });
   });
 });
 
@@ -212,7 +243,11 @@ describe('memory retention', () => {
     await threads.spawn(acme, { agent: 'brief', sessionKey: 'short-memory' });
     const turn = async (input: string) => {
       await turns.submit(acme, 'short-memory', { input });
-      await turns.finish(await runningRef('short-memory'), { status: 'succeeded', reply: `re: ${input}`, subAgents: [] });
+      await turns.finish(await runningRef('short-memory'), {
+        status: 'succeeded',
+        reply: `re: ${input}`,
+        subAgents: [],
+      });
     };
     for (const input of ['one', 'two', 'three', 'four']) await turn(input);
     const seqs = async () => (await store.messagesAfter('acme', 'short-memory', 0, 100)).map((m) => m.seq);
@@ -230,7 +265,11 @@ describe('memory retention', () => {
     await threads.spawn(acme, { agent: 'brief', sessionKey: 'gappy-memory' });
     const turn = async (input: string) => {
       await turns.submit(acme, 'gappy-memory', { input });
-      await turns.finish(await runningRef('gappy-memory'), { status: 'succeeded', reply: `re: ${input}`, subAgents: [] });
+      await turns.finish(await runningRef('gappy-memory'), {
+        status: 'succeeded',
+        reply: `re: ${input}`,
+        subAgents: [],
+      });
     };
     await turn('one');
     await turn('two');
@@ -251,10 +290,32 @@ describe('startup reconciliation', () => {
     for (let i = 0; i < 3; i += 1) await threads.spawn(acme, { agent: 'keeper', sessionKey: `rc-${i}` });
     // An orphan: a lease whose turn does not exist (its writer died before recording it).
     const orphan = (await store.get('acme', 'rc-0'))!;
-    await store.transition(orphan, { ...orphan, version: orphan.version + 1, lease: { turnId: 'turn_00000000000000000000000000', leaseExpiresAt: new Date(clock + minutes(60)).toISOString(), fencingToken: 1 } }, undefined, [{ agent: 'keeper', runningTurns: 1 }]);
+    await store.transition(
+      orphan,
+      {
+        ...orphan,
+        version: orphan.version + 1,
+        lease: {
+          turnId: 'turn_00000000000000000000000000',
+          leaseExpiresAt: new Date(clock + minutes(60)).toISOString(),
+          fencingToken: 1,
+        },
+      },
+      undefined,
+      [{ agent: 'keeper', runningTurns: 1 }],
+    );
     // Corruption, on purpose.
     const set = (key: { pk: string; sk: string }, values: Record<string, number>) =>
-      table.client.send(new UpdateCommand({ TableName: table.tableName, Key: key, UpdateExpression: `SET ${Object.keys(values).map((k) => `${k} = :${k}`).join(', ')}`, ExpressionAttributeValues: Object.fromEntries(Object.entries(values).map(([k, v]) => [`:${k}`, v])) }));
+      table.client.send(
+        new UpdateCommand({
+          TableName: table.tableName,
+          Key: key,
+          UpdateExpression: `SET ${Object.keys(values)
+            .map((k) => `${k} = :${k}`)
+            .join(', ')}`,
+          ExpressionAttributeValues: Object.fromEntries(Object.entries(values).map(([k, v]) => [`:${k}`, v])),
+        }),
+      );
     await set(keys.agentCounters('keeper'), { activeThreads: 99, runningTurns: 7 });
     await set(keys.agentCounters('burner'), { activeThreads: 5 });
     await set(keys.deploymentCounters(), { activeThreads: 1 });
@@ -270,7 +331,10 @@ describe('startup reconciliation', () => {
         { agent: '(deployment)', field: 'activeThreads', from: 1, to: 3 },
       ]),
     );
-    expect(await store.counters(['keeper', 'burner'])).toMatchObject({ activeThreads: 3, agents: { keeper: { activeThreads: 3, runningTurns: 0 }, burner: { activeThreads: 0 } } });
+    expect(await store.counters(['keeper', 'burner'])).toMatchObject({
+      activeThreads: 3,
+      agents: { keeper: { activeThreads: 3, runningTurns: 0 }, burner: { activeThreads: 0 } },
+    });
     // Nothing left to repair the second time.
     expect((await reconcile(services(baseConfig))).countersRepaired).toEqual([]);
   });
@@ -286,7 +350,14 @@ describe('startup reconciliation', () => {
       }
       return store.counters(agents);
     };
-    await table.client.send(new UpdateCommand({ TableName: table.tableName, Key: keys.agentCounters('keeper'), UpdateExpression: 'SET activeThreads = :n', ExpressionAttributeValues: { ':n': 42 } }));
+    await table.client.send(
+      new UpdateCommand({
+        TableName: table.tableName,
+        Key: keys.agentCounters('keeper'),
+        UpdateExpression: 'SET activeThreads = :n',
+        ExpressionAttributeValues: { ':n': 42 },
+      }),
+    );
     const report = await reconcile({ ...services(baseConfig), store: racing });
     expect(report.countersSkipped).toContain('keeper');
     expect((await store.counters(['keeper'])).agents.keeper!.activeThreads).toBe(43);
@@ -308,11 +379,18 @@ describe('startup reconciliation', () => {
     const report = await reconcile(services(next));
     expect(report).toMatchObject({ threadsTerminated: 2, threadsMoved: 1, deferred: 1 });
     for (const key of ['legacy-0', 'legacy-1']) {
-      expect(await store.get('acme', key)).toMatchObject({ status: 'terminated', terminationReason: 'agent "legacy" was removed from the configuration' });
+      expect(await store.get('acme', key)).toMatchObject({
+        status: 'terminated',
+        terminationReason: 'agent "legacy" was removed from the configuration',
+      });
     }
     expect((await store.get('acme', 'legacy-busy'))!.status).toBe('active'); // its turn runs on
     expect(await store.get('acme', 'moving')).toMatchObject({ agent: 'fresh', status: 'active' });
-    expect((await store.counters(['fresh', 'renamed-old', 'legacy'])).agents).toMatchObject({ fresh: { activeThreads: 1 }, 'renamed-old': { activeThreads: 0 }, legacy: { activeThreads: 1 } });
+    expect((await store.counters(['fresh', 'renamed-old', 'legacy'])).agents).toMatchObject({
+      fresh: { activeThreads: 1 },
+      'renamed-old': { activeThreads: 0 },
+      legacy: { activeThreads: 1 },
+    });
     expect((await table.scanAll()).filter((item) => String(item.pk).startsWith('THREAD#acme#rc-'))).toEqual(untouched);
   });
 });

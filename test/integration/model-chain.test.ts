@@ -1,10 +1,15 @@
-import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { anthropicResponses, contentText as anthropicText, startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.js';
-import { contentText as openaiText, startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
-import { startTestStack, testAgent, TEST_KEYS, type TestStack } from '../support/local-stack.js';
+import {
+  anthropicResponses,
+  contentText as anthropicText,
+  type FakeAnthropic,
+  startFakeAnthropic,
+} from '../support/fake-anthropic.js';
+import { type FakeOpenAI, contentText as openaiText, startFakeOpenAI } from '../support/fake-openai.js';
+import { startTestStack, TEST_KEYS, type TestStack, testAgent } from '../support/local-stack.js';
 import { localSecretsManagerClient } from '../support/secrets.js';
 
 // Before any module creates its Metrics (vi.hoisted runs ahead of the imports): this test reads the EMF output.
@@ -27,8 +32,12 @@ const emf: string[] = [];
 const write = process.stdout.write.bind(process.stdout);
 
 beforeAll(async () => {
-  anthropic = await startFakeAnthropic({ default: (r) => anthropicResponses.text(`anthropic says: ${anthropicText(r.body.messages.at(-1).content)}`) });
-  openai = await startFakeOpenAI({ default: () => ({ kind: 'text', text: (body) => `openai says: ${openaiText(body.messages.at(-1)!.content)}` }) });
+  anthropic = await startFakeAnthropic({
+    default: (r) => anthropicResponses.text(`anthropic says: ${anthropicText(r.body.messages.at(-1).content)}`),
+  });
+  openai = await startFakeOpenAI({
+    default: () => ({ kind: 'text', text: (body) => `openai says: ${openaiText(body.messages.at(-1)!.content)}` }),
+  });
   site = createServer((_req, res) => {
     siteHits += 1;
     res.end('the forbidden page');
@@ -38,7 +47,13 @@ beforeAll(async () => {
   const tools = (allow: string[], deny: string[]) => ({ allow, deny, httpAllowHosts: [siteHost] });
   stack = await startTestStack({
     agents: {
-      main: testAgent(CHAIN, { secrets: SECRETS, subAgents: ['data'], maxChildren: 2, maxSpawnDepth: 1, tools: tools(['memory.read', 'memory.write', 'spawn'], ['http.post']) }),
+      main: testAgent(CHAIN, {
+        secrets: SECRETS,
+        subAgents: ['data'],
+        maxChildren: 2,
+        maxSpawnDepth: 1,
+        tools: tools(['memory.read', 'memory.write', 'spawn'], ['http.post']),
+      }),
       data: testAgent(['offline']),
       analysis: testAgent(['offline']),
       trading: testAgent(['offline']),
@@ -46,15 +61,24 @@ beforeAll(async () => {
       // http.get both allowed and denied would fail config validation: deny-beats-allow is checked on 'looper' below.
       careful: testAgent(CHAIN, { secrets: SECRETS, tools: tools(['memory.read'], ['http.get']) }),
       looper: testAgent(CHAIN, { secrets: SECRETS, tools: { ...tools(['memory.read'], []), maxIterations: 2 } }),
-      planner: testAgent(['offline'], { subAgents: ['data'], maxChildren: 1, maxSpawnDepth: 1, tools: tools(['memory.read'], ['spawn']) }),
+      planner: testAgent(['offline'], {
+        subAgents: ['data'],
+        maxChildren: 1,
+        maxSpawnDepth: 1,
+        tools: tools(['memory.read'], ['spawn']),
+      }),
     } as never,
     secrets: { 'openai-api-key': { source: 'aws-secretsmanager://threadbound/openai-api-key' } } as never,
     providers: { anthropic: { baseUrl: anthropic.url }, openai: { baseUrl: openai.url } },
     circuitBreaker: { failureThreshold: 3, cooldown: '1s' },
   });
   const sm = localSecretsManagerClient(stack.secretsManager.endpoint);
-  await sm.send(new CreateSecretCommand({ Name: 'threadbound/anthropic-api-key', SecretString: 'sk-ant-chain-test-000000000000' }));
-  await sm.send(new CreateSecretCommand({ Name: 'threadbound/openai-api-key', SecretString: 'sk-openai-chain-test-00000000000' }));
+  await sm.send(
+    new CreateSecretCommand({ Name: 'threadbound/anthropic-api-key', SecretString: 'sk-ant-chain-test-000000000000' }),
+  );
+  await sm.send(
+    new CreateSecretCommand({ Name: 'threadbound/openai-api-key', SecretString: 'sk-openai-chain-test-00000000000' }),
+  );
   sm.destroy();
   // The metrics are EMF lines on stdout, as in Lambda.
   process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
@@ -82,7 +106,9 @@ async function turn(sessionKey: string, input: string): Promise<any> {
   return stack.finalTurn(sessionKey, submitted.body.turnId);
 }
 
-const auditOf = async (type: string) => (await stack.call('GET', `/v1/audit?type=${type}&period=1h&limit=200`, { key: TEST_KEYS.admin })).body.events as any[];
+const auditOf = async (type: string) =>
+  (await stack.call('GET', `/v1/audit?type=${type}&period=1h&limit=200`, { key: TEST_KEYS.admin })).body
+    .events as any[];
 
 describe('the model chain', () => {
   it('anthropic answers 429: the reply comes from the OpenAI-compatible model, audited and counted; once anthropic recovers, turns go back to it', async () => {
@@ -92,14 +118,20 @@ describe('the model chain', () => {
     expect(first).toMatchObject({ status: 'succeeded', reply: 'openai says: hello there' });
 
     const fallbacks = await auditOf('model_fallback');
-    expect(fallbacks.at(-1)).toMatchObject({ agent: 'main', sessionKey: 'fallback', data: { from: 'anthropic:claude-test', to: 'openai:gpt-test', status: 429, turnId: first.turnId } });
+    expect(fallbacks.at(-1)).toMatchObject({
+      agent: 'main',
+      sessionKey: 'fallback',
+      data: { from: 'anthropic:claude-test', to: 'openai:gpt-test', status: 429, turnId: first.turnId },
+    });
     expect(emf.some((line) => line.includes('"ModelFallback"') && line.includes('"provider":"anthropic"'))).toBe(true);
 
     // Retry-After (3 s) opened anthropic's circuit: it is skipped, not called, until then.
     const callsBefore = anthropic.requests.length;
     expect(await turn('fallback', 'still there?')).toMatchObject({ reply: 'openai says: still there?' });
     expect(anthropic.requests.length).toBe(callsBefore);
-    expect((await auditOf('model_fallback')).at(-1)).toMatchObject({ data: { from: 'anthropic:claude-test', reason: 'circuit open' } });
+    expect((await auditOf('model_fallback')).at(-1)).toMatchObject({
+      data: { from: 'anthropic:claude-test', reason: 'circuit open' },
+    });
 
     // Recovered: after the cool-down one turn probes it, and traffic returns to the primary.
     await new Promise((resolve) => setTimeout(resolve, 3_200));
@@ -120,7 +152,10 @@ describe('the model chain', () => {
 
   it('a model that asks for a denied tool: the tool does not run, the denial is audited, the turn still completes with a reply', async () => {
     await spawnThread('careful', 'tooly');
-    anthropic.script(anthropicResponses.toolUse([{ name: 'http__get', input: { url: `http://${siteHost}/secret-page` } }]), anthropicResponses.text('I answered without the page.'));
+    anthropic.script(
+      anthropicResponses.toolUse([{ name: 'http__get', input: { url: `http://${siteHost}/secret-page` } }]),
+      anthropicResponses.text('I answered without the page.'),
+    );
     const view = await turn('tooly', 'fetch that page');
     expect(view).toMatchObject({ status: 'succeeded', reply: 'I answered without the page.' });
     expect(siteHits).toBe(0);
@@ -128,7 +163,11 @@ describe('the model chain', () => {
     const followUp = anthropic.requests.at(-1)!.body.messages.at(-1).content[0];
     expect(followUp).toMatchObject({ type: 'tool_result', is_error: true });
     expect(followUp.content).toContain('denied');
-    expect((await auditOf('tool_denied')).at(-1)).toMatchObject({ agent: 'careful', sessionKey: 'tooly', data: { tool: 'http.get', turnId: view.turnId } });
+    expect((await auditOf('tool_denied')).at(-1)).toMatchObject({
+      agent: 'careful',
+      sessionKey: 'tooly',
+      data: { tool: 'http.get', turnId: view.turnId },
+    });
     expect(emf.some((line) => line.includes('"ToolDenied"'))).toBe(true);
     // The denied tool was never offered: only what tools.allow names (and tools.deny does not).
     expect(anthropic.requests.at(-1)!.body.tools.map((t: { name: string }) => t.name)).toEqual(['memory__read']);
@@ -167,10 +206,14 @@ describe('the model chain', () => {
 
   it('spawn: the model hands work to a sub-agent through the tool, and the fan-out merges its answer into one reply', async () => {
     await spawnThread('main', 'fanout');
-    anthropic.script(anthropicResponses.toolUse([{ name: 'spawn', input: { agent: 'data', task: 'fetch the BTC closes' } }]));
+    anthropic.script(
+      anthropicResponses.toolUse([{ name: 'spawn', input: { agent: 'data', task: 'fetch the BTC closes' } }]),
+    );
     const view = await turn('fanout', 'what did BTC do?');
     expect(view.status).toBe('succeeded');
-    expect(view.subAgents).toEqual([expect.objectContaining({ agent: 'data', status: 'succeeded', sessionKey: 'fanout:data' })]);
+    expect(view.subAgents).toEqual([
+      expect.objectContaining({ agent: 'data', status: 'succeeded', sessionKey: 'fanout:data' }),
+    ]);
     // The merge ran on the main agent's chain: anthropic got the sub-agent's result as JSON.
     expect(view.reply).toContain('anthropic says: Request:');
     expect(view.reply).toContain('fetch the BTC closes');

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { processRedactor } from '../../lib/secrets/redactor.js';
-import { startTestStack, testAgent, type TestStack } from '../support/local-stack.js';
+import { startTestStack, type TestStack, testAgent } from '../support/local-stack.js';
 
 // Before any module creates its Metrics (vi.hoisted runs ahead of the imports): this test reads the EMF output.
 vi.hoisted(() => {
@@ -21,7 +21,12 @@ beforeAll(async () => {
       main: testAgent(['offline'], { subAgents: ['data', 'analysis', 'trading'], maxChildren: 3, secrets: [SIGNING] }),
       capped: testAgent(['test:delay=1500'], { maxActiveThreads: 2, maxConcurrentTurns: 1 }),
     },
-    secrets: { [SIGNING]: { source: 'aws-secretsmanager://tb-metrics/signing', rotation: { schedule: 'rate(30 days)', strategy: 'generated' } } },
+    secrets: {
+      [SIGNING]: {
+        source: 'aws-secretsmanager://tb-metrics/signing',
+        rotation: { schedule: 'rate(30 days)', strategy: 'generated' },
+      },
+    },
     circuitBreaker: { failureThreshold: 3, cooldown: '1s' },
   } as never);
 });
@@ -38,7 +43,9 @@ beforeEach(() => {
 afterEach(() => vi.restoreAllMocks());
 
 interface Emf {
-  _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string; Unit: string }[] }[] };
+  _aws: {
+    CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string; Unit: string }[] }[];
+  };
   [key: string]: unknown;
 }
 
@@ -51,13 +58,18 @@ function points(name: string): Emf[] {
     .map((line) => JSON.parse(line) as Emf)
     .filter((emf) => emf._aws.CloudWatchMetrics[0]!.Metrics.some((metric) => metric.Name === name));
 }
-const unitOf = (emf: Emf, name: string) => emf._aws.CloudWatchMetrics[0]!.Metrics.find((metric) => metric.Name === name)!.Unit;
+const unitOf = (emf: Emf, name: string) =>
+  emf._aws.CloudWatchMetrics[0]!.Metrics.find((metric) => metric.Name === name)!.Unit;
 const dimensionsOf = (emf: Emf) => emf._aws.CloudWatchMetrics[0]!.Dimensions;
 
 describe('EMF metrics', () => {
   it('count each finished turn once per agent (main and its sub-agents) with its duration', async () => {
-    expect((await stack.call('POST', '/v1/threads', { body: { agent: 'main', sessionKey: 'metrics-a' } })).status).toBe(201);
-    const submitted = await stack.call('POST', '/v1/threads/metrics-a/turns', { body: { input: 'analyse the BTC price trend' } });
+    expect((await stack.call('POST', '/v1/threads', { body: { agent: 'main', sessionKey: 'metrics-a' } })).status).toBe(
+      201,
+    );
+    const submitted = await stack.call('POST', '/v1/threads/metrics-a/turns', {
+      body: { input: 'analyse the BTC price trend' },
+    });
     expect((await stack.finalTurn('metrics-a', submitted.body.turnId)).status).toBe('succeeded');
     const succeeded = points('TurnsSucceeded');
     expect(succeeded.map((emf) => emf.agent).sort()).toEqual(['analysis', 'data', 'main']);
@@ -72,10 +84,14 @@ describe('EMF metrics', () => {
     expect(points('TurnsFailed')).toEqual([]);
   });
 
-  it('the idle sweep reports every configured agent\'s utilisation of maxActiveThreads and maxConcurrentTurns, in percent', async () => {
+  it("the idle sweep reports every configured agent's utilisation of maxActiveThreads and maxConcurrentTurns, in percent", async () => {
     const { handler } = await import('../../functions/maintenance/idle-sweep.js');
     await handler({} as never, {} as never);
-    const agents = (await stack.call('GET', '/v1/agents')).body.agents as { name: string; activeThreads: number; limits: { maxActiveThreads: number } }[];
+    const agents = (await stack.call('GET', '/v1/agents')).body.agents as {
+      name: string;
+      activeThreads: number;
+      limits: { maxActiveThreads: number };
+    }[];
     for (const name of ['ActiveThreadsUtilisation', 'ConcurrentTurnsUtilisation']) {
       const gauges = points(name);
       expect(gauges.map((emf) => emf.agent).sort(), name).toEqual(agents.map((agent) => agent.name).sort());
@@ -86,16 +102,26 @@ describe('EMF metrics', () => {
     }
     const main = agents.find((agent) => agent.name === 'main')!;
     expect(main.activeThreads).toBeGreaterThan(0);
-    expect(points('ActiveThreadsUtilisation').find((emf) => emf.agent === 'main')!.ActiveThreadsUtilisation).toBe(Math.round((main.activeThreads / main.limits.maxActiveThreads) * 1000) / 10);
+    expect(points('ActiveThreadsUtilisation').find((emf) => emf.agent === 'main')!.ActiveThreadsUtilisation).toBe(
+      Math.round((main.activeThreads / main.limits.maxActiveThreads) * 1000) / 10,
+    );
     expect(points('SweepItemsRead')).toHaveLength(1);
   });
 
   it('count secret accesses and denials by secret, rotations, and exposure risk with no dimension but the service', async () => {
     const context = await import('../../functions/shared/context.js');
-    const secret = await context.secretResolver.resolve(SIGNING, { agent: 'main', tenant: 'tenant-a', sessionKey: 'metrics-a' });
+    const secret = await context.secretResolver.resolve(SIGNING, {
+      agent: 'main',
+      tenant: 'tenant-a',
+      sessionKey: 'metrics-a',
+    });
     expect(points('SecretAccess').map((emf) => emf.secret)).toEqual([SIGNING]);
-    await expect(context.secretResolver.resolve(SIGNING, { agent: 'data' })).rejects.toMatchObject({ code: 'secret_denied' });
-    expect(points('SecretDenied').map((emf) => [emf.secret, dimensionsOf(emf)])).toEqual([[SIGNING, [['service', 'secret']]]]);
+    await expect(context.secretResolver.resolve(SIGNING, { agent: 'data' })).rejects.toMatchObject({
+      code: 'secret_denied',
+    });
+    expect(points('SecretDenied').map((emf) => [emf.secret, dimensionsOf(emf)])).toEqual([
+      [SIGNING, [['service', 'secret']]],
+    ]);
 
     expect(processRedactor.redact(`leaked ${secret.value}`)).not.toContain(secret.value);
     const exposure = points('ExposureRisk');
@@ -113,17 +139,26 @@ describe('EMF metrics', () => {
     const { providerHealth } = await import('../../functions/shared/context.js');
     const provider = `metrics-provider-${Date.now()}`;
     await providerHealth.failure(provider, { retryAfterMs: 1 });
-    expect(points('CircuitOpened').map((emf) => [emf.provider, dimensionsOf(emf)])).toEqual([[provider, [['service', 'provider']]]]);
+    expect(points('CircuitOpened').map((emf) => [emf.provider, dimensionsOf(emf)])).toEqual([
+      [provider, [['service', 'provider']]],
+    ]);
     await new Promise((resolve) => setTimeout(resolve, 1_100)); // the 1 s cool-down
     expect(await providerHealth.acquire(provider)).toBe('probe');
     await providerHealth.success(provider);
     expect(points('CircuitClosed').map((emf) => emf.provider)).toEqual([provider]);
   });
 
-  it('count every refusal by a full limit when it happens, by agent and limit (the sweep\'s gauges miss such spikes)', async () => {
-    for (const key of ['capped-1', 'capped-2']) expect((await stack.call('POST', '/v1/threads', { body: { agent: 'capped', sessionKey: key } })).status).toBe(201);
-    expect((await stack.call('POST', '/v1/threads', { body: { agent: 'capped', sessionKey: 'capped-3' } })).status).toBe(429);
-    const submitted = await Promise.all(['capped-1', 'capped-2'].map((key) => stack.call('POST', `/v1/threads/${key}/turns`, { body: { input: 'hi' } })));
+  it("count every refusal by a full limit when it happens, by agent and limit (the sweep's gauges miss such spikes)", async () => {
+    for (const key of ['capped-1', 'capped-2'])
+      expect((await stack.call('POST', '/v1/threads', { body: { agent: 'capped', sessionKey: key } })).status).toBe(
+        201,
+      );
+    expect(
+      (await stack.call('POST', '/v1/threads', { body: { agent: 'capped', sessionKey: 'capped-3' } })).status,
+    ).toBe(429);
+    const submitted = await Promise.all(
+      ['capped-1', 'capped-2'].map((key) => stack.call('POST', `/v1/threads/${key}/turns`, { body: { input: 'hi' } })),
+    );
     expect(submitted.map((response) => response.status).sort()).toEqual([202, 429]);
     const refused = points('LimitReached');
     expect(refused.map((emf) => [emf.agent, emf.limit, emf.LimitReached])).toEqual([

@@ -13,10 +13,15 @@ import {
   UnprocessableEntityError,
 } from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { alternatingTurns, SYSTEM_PROMPTS } from '../../lib/models/prompts.js';
-import { classifyOpenAIError, OpenAICompatibleProvider, toOpenAIStepMessages, verifyOpenAIKey } from '../../lib/models/openai.js';
+import {
+  classifyOpenAIError,
+  OpenAICompatibleProvider,
+  toOpenAIStepMessages,
+  verifyOpenAIKey,
+} from '../../lib/models/openai.js';
 import type { ProviderCredentials, ToolSpec, ToolStep } from '../../lib/models/port.js';
-import { contentText, openaiResponses as respond, startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
+import { alternatingTurns, SYSTEM_PROMPTS } from '../../lib/models/prompts.js';
+import { contentText, type FakeOpenAI, openaiResponses as respond, startFakeOpenAI } from '../support/fake-openai.js';
 import {
   closedFakeUrl,
   expectEchoedKeyMasked,
@@ -60,12 +65,19 @@ beforeEach(() => {
   fake.acceptKeys([OLD_KEY]);
 });
 
-const provider = (credentials: ProviderCredentials = fixedCredentials(OLD_KEY)) => new OpenAICompatibleProvider('openai', 'gpt-fake', credentials, { baseUrl: fake.url, maxTokens: 256 });
+const provider = (credentials: ProviderCredentials = fixedCredentials(OLD_KEY)) =>
+  new OpenAICompatibleProvider('openai', 'gpt-fake', credentials, { baseUrl: fake.url, maxTokens: 256 });
 const underTest = () => ({ fake, provider, modelError, keys: { old: OLD_KEY, new: NEW_KEY } });
 
 describe('OpenAICompatibleProvider against the fake Chat Completions API', () => {
   it('sends a system prompt, the memory and the input last, and returns the text', async () => {
-    const memory = [message('user', 'Hi, I am Ada.'), message('assistant', 'Hello Ada!'), message('user', 'I like maps.'), message('user', 'And trains.'), message('assistant', 'Noted.')];
+    const memory = [
+      message('user', 'Hi, I am Ada.'),
+      message('assistant', 'Hello Ada!'),
+      message('user', 'I like maps.'),
+      message('user', 'And trains.'),
+      message('assistant', 'Noted.'),
+    ];
     const reply = await provider().complete(request({ memory, subAgents: ['data'] }));
 
     expect(reply).toEqual({ text: 'echo: What is the capital of France?', model: 'openai:gpt-fake' });
@@ -120,7 +132,10 @@ describe('OpenAICompatibleProvider against the fake Chat Completions API', () =>
           parameters: { type: 'object', properties: { key: { type: 'string' } }, required: ['key'] },
         },
       },
-      { type: 'function', function: { name: 'clock', description: 'The current time.', parameters: { type: 'object', properties: {} } } },
+      {
+        type: 'function',
+        function: { name: 'clock', description: 'The current time.', parameters: { type: 'object', properties: {} } },
+      },
     ]);
     // An empty tool list is left out (the API refuses `tools: []`).
     await provider().complete(request({ tools: [] }));
@@ -151,7 +166,11 @@ describe('OpenAICompatibleProvider against the fake Chat Completions API', () =>
 
     // Content null next to the tool calls: the text is empty.
     fake.script(respond.toolCalls([{ id: 'call_4', name: 'clock', arguments: '{}' }]));
-    expect(await provider().complete(request({ tools: TOOLS }))).toEqual({ text: '', model: 'openai:gpt-fake', toolCalls: [{ id: 'call_4', name: 'clock', input: {} }] });
+    expect(await provider().complete(request({ tools: TOOLS }))).toEqual({
+      text: '',
+      model: 'openai:gpt-fake',
+      toolCalls: [{ id: 'call_4', name: 'clock', input: {} }],
+    });
   });
 
   it('maps the steps to assistant tool_calls and tool messages, after the input', async () => {
@@ -167,7 +186,11 @@ describe('OpenAICompatibleProvider against the fake Chat Completions API', () =>
           { id: 'call_b', name: 'clock', content: 'tool not allowed', isError: true },
         ],
       },
-      { text: '', calls: [{ id: 'call_c', name: 'memory.read', input: { key: 'country' } }], results: [{ id: 'call_c', name: 'memory.read', content: 'France' }] },
+      {
+        text: '',
+        calls: [{ id: 'call_c', name: 'memory.read', input: { key: 'country' } }],
+        results: [{ id: 'call_c', name: 'memory.read', content: 'France' }],
+      },
     ];
     fake.script(respond.text('Paris, France.'));
     const reply = await provider().complete(request({ tools: TOOLS, steps }));
@@ -187,7 +210,12 @@ describe('OpenAICompatibleProvider against the fake Chat Completions API', () =>
       },
       { role: 'tool', tool_call_id: 'call_a', content: 'Paris' },
       { role: 'tool', tool_call_id: 'call_b', content: 'ERROR: tool not allowed' },
-      { role: 'assistant', tool_calls: [{ id: 'call_c', type: 'function', function: { name: 'memory__read', arguments: '{"key":"country"}' } }] },
+      {
+        role: 'assistant',
+        tool_calls: [
+          { id: 'call_c', type: 'function', function: { name: 'memory__read', arguments: '{"key":"country"}' } },
+        ],
+      },
       { role: 'tool', tool_call_id: 'call_c', content: 'France' },
     ]);
   });
@@ -202,7 +230,8 @@ describe('OpenAICompatibleProvider against the fake Chat Completions API', () =>
     expect(failure.cause).toBeInstanceOf(AuthenticationError);
   });
 
-  it('does not resend a refused key when the resolver has no newer version', () => expectRefusedKeyNotResent(underTest()));
+  it('does not resend a refused key when the resolver has no newer version', () =>
+    expectRefusedKeyNotResent(underTest()));
 
   it('classifies 429 as retryable with the API\u2019s retry-after, without the SDK retrying', async () => {
     fake.script(respond.rateLimited(7));
@@ -214,7 +243,11 @@ describe('OpenAICompatibleProvider against the fake Chat Completions API', () =>
 
     // retry-after-ms, when sent, is the more precise of the two.
     fake.script(respond.rateLimited(7, 1500));
-    expect(await modelError(provider().complete(request()))).toMatchObject({ retryable: true, status: 429, retryAfterMs: 1500 });
+    expect(await modelError(provider().complete(request()))).toMatchObject({
+      retryable: true,
+      status: 429,
+      retryAfterMs: 1500,
+    });
   });
 
   it('classifies 500 and 503 as retryable', async () => {
@@ -222,12 +255,19 @@ describe('OpenAICompatibleProvider against the fake Chat Completions API', () =>
     const server = await modelError(provider().complete(request()));
     expect(server).toMatchObject({ retryable: true, status: 500, retryAfterMs: undefined });
     expect(server.cause).toBeInstanceOf(InternalServerError);
-    expect(await modelError(provider().complete(request()))).toMatchObject({ retryable: true, status: 503, retryAfterMs: 3000 });
+    expect(await modelError(provider().complete(request()))).toMatchObject({
+      retryable: true,
+      status: 503,
+      retryAfterMs: 3000,
+    });
     expect(fake.requests).toHaveLength(2);
   });
 
   it('classifies 400 and 404 as not retryable', async () => {
-    fake.script(respond.invalidRequest("Invalid 'max_completion_tokens': integer above maximum value."), respond.notFound('gpt-fake'));
+    fake.script(
+      respond.invalidRequest("Invalid 'max_completion_tokens': integer above maximum value."),
+      respond.notFound('gpt-fake'),
+    );
     const bad = await modelError(provider().complete(request()));
     expect(bad).toMatchObject({ retryable: false, status: 400 });
     expect(bad.message).toContain("Invalid 'max_completion_tokens'");
@@ -238,20 +278,29 @@ describe('OpenAICompatibleProvider against the fake Chat Completions API', () =>
   });
 
   it('answers after a scripted delay', async () => {
-    fake.script(respond.delayed(150, respond.text((body) => `late: ${body.messages.length}`)));
+    fake.script(
+      respond.delayed(
+        150,
+        respond.text((body) => `late: ${body.messages.length}`),
+      ),
+    );
     expect((await provider().complete(request())).text).toBe('late: 2');
   });
 
-  it('gives up on a hung request when the signal times out: retryable, within ~1 s', () => expectHungRequestGivenUp(underTest(), respond.hang()));
+  it('gives up on a hung request when the signal times out: retryable, within ~1 s', () =>
+    expectHungRequestGivenUp(underTest(), respond.hang()));
 
   it('treats an unreachable API as a retryable connection error', async () => {
-    const unreachable = new OpenAICompatibleProvider('openai', 'gpt-fake', fixedCredentials(OLD_KEY), { baseUrl: await closedFakeUrl(startFakeOpenAI) });
+    const unreachable = new OpenAICompatibleProvider('openai', 'gpt-fake', fixedCredentials(OLD_KEY), {
+      baseUrl: await closedFakeUrl(startFakeOpenAI),
+    });
     const failure = await modelError(unreachable.complete(request()));
     expect(failure).toMatchObject({ retryable: true, status: undefined });
     expect(failure.cause).toBeInstanceOf(APIConnectionError);
   });
 
-  it('never puts the key into a ModelError message, even when the API echoes it', () => expectEchoedKeyMasked(underTest(), (key) => respond.invalidRequest(`bad key material ${key}`)));
+  it('never puts the key into a ModelError message, even when the API echoes it', () =>
+    expectEchoedKeyMasked(underTest(), (key) => respond.invalidRequest(`bad key material ${key}`)));
 });
 
 describe('OpenAICompatibleProvider for a keyless Ollama', () => {
@@ -270,13 +319,18 @@ describe('OpenAICompatibleProvider for a keyless Ollama', () => {
     expect(sent!.apiKey).toBe('ollama');
     expect(sent!.body).toMatchObject({ model: 'llama3.2', max_tokens: 4096 });
     expect(sent!.body).not.toHaveProperty('max_completion_tokens');
-    expect(sent!.body.tools.map((tool: { function: { name: string } }) => tool.function.name)).toEqual(['memory__read', 'clock']);
+    expect(sent!.body.tools.map((tool: { function: { name: string } }) => tool.function.name)).toEqual([
+      'memory__read',
+      'clock',
+    ]);
   });
 
   it('gives the model up retryably when the endpoint wants a key after all', async () => {
     ollama.acceptKeys([OLD_KEY]);
     ollama.requests.length = 0;
-    const failure = await modelError(new OpenAICompatibleProvider('ollama', 'llama3.2', undefined, { baseUrl: ollama.url }).complete(request()));
+    const failure = await modelError(
+      new OpenAICompatibleProvider('ollama', 'llama3.2', undefined, { baseUrl: ollama.url }).complete(request()),
+    );
     expect(failure).toMatchObject({ retryable: true, status: 401, model: 'ollama:llama3.2' });
     expect(failure.message).toContain('no key is configured');
     // The placeholder is no key: the model's own name is not masked out of the message.
@@ -304,7 +358,9 @@ describe('verifyOpenAIKey', () => {
 
 describe('message mapping', () => {
   it('drops a leading assistant message and empty ones, and ends with the input', () => {
-    expect(alternatingTurns([message('assistant', 'orphan'), message('user', ''), message('user', 'hi')], 'next')).toEqual([{ role: 'user', content: 'hi\n\nnext' }]);
+    expect(
+      alternatingTurns([message('assistant', 'orphan'), message('user', ''), message('user', 'hi')], 'next'),
+    ).toEqual([{ role: 'user', content: 'hi\n\nnext' }]);
     expect(alternatingTurns([], 'only')).toEqual([{ role: 'user', content: 'only' }]);
   });
 
@@ -321,7 +377,12 @@ describe('message mapping', () => {
 describe('classifyOpenAIError', () => {
   /** The error the SDK itself makes of an error response (its status → class mapping). */
   const apiError = (status: number, type: string, code: string | null = null, headers: Record<string, string> = {}) =>
-    APIError.generate(status, { error: { message: 'boom', type, param: null, code } }, undefined, new Headers({ 'x-request-id': 'req_1', ...headers }));
+    APIError.generate(
+      status,
+      { error: { message: 'boom', type, param: null, code } },
+      undefined,
+      new Headers({ 'x-request-id': 'req_1', ...headers }),
+    );
 
   it.each([
     [429, 'requests', RateLimitError, true],
@@ -344,37 +405,71 @@ describe('classifyOpenAIError', () => {
   });
 
   it('reads retry-after (seconds or a date) and retry-after-ms', () => {
-    expect(classifyOpenAIError(apiError(429, 'requests', 'rate_limit_exceeded', { 'retry-after': '7' }))).toMatchObject({
-      retryable: true,
-      status: 429,
-      retryAfterMs: 7000,
-      message: 'HTTP 429 requests (rate_limit_exceeded): boom',
-    });
-    expect(classifyOpenAIError(apiError(429, 'requests', null, { 'retry-after': '7', 'retry-after-ms': '250.5' })).retryAfterMs).toBe(251);
+    expect(classifyOpenAIError(apiError(429, 'requests', 'rate_limit_exceeded', { 'retry-after': '7' }))).toMatchObject(
+      {
+        retryable: true,
+        status: 429,
+        retryAfterMs: 7000,
+        message: 'HTTP 429 requests (rate_limit_exceeded): boom',
+      },
+    );
+    expect(
+      classifyOpenAIError(apiError(429, 'requests', null, { 'retry-after': '7', 'retry-after-ms': '250.5' }))
+        .retryAfterMs,
+    ).toBe(251);
     const date = new Date(Date.now() + 60_000).toUTCString();
     const fromDate = classifyOpenAIError(apiError(503, 'server_error', null, { 'retry-after': date })).retryAfterMs!;
     expect(fromDate).toBeGreaterThan(55_000);
     expect(fromDate).toBeLessThanOrEqual(60_000);
-    expect(classifyOpenAIError(apiError(429, 'requests', null, { 'retry-after': 'soon' })).retryAfterMs).toBeUndefined();
+    expect(
+      classifyOpenAIError(apiError(429, 'requests', null, { 'retry-after': 'soon' })).retryAfterMs,
+    ).toBeUndefined();
   });
 
   it('flags 401 and 403 as a refused key, not retryable, without the masked key', () => {
     expect(apiError(401, 'invalid_request_error')).toBeInstanceOf(AuthenticationError);
     expect(apiError(403, 'invalid_request_error')).toBeInstanceOf(PermissionDeniedError);
-    expect(classifyOpenAIError(apiError(401, 'invalid_request_error', 'invalid_api_key'))).toMatchObject({ retryable: false, keyRefused: true, status: 401 });
-    expect(classifyOpenAIError(apiError(403, 'invalid_request_error'))).toMatchObject({ retryable: false, keyRefused: true, status: 403 });
+    expect(classifyOpenAIError(apiError(401, 'invalid_request_error', 'invalid_api_key'))).toMatchObject({
+      retryable: false,
+      keyRefused: true,
+      status: 401,
+    });
+    expect(classifyOpenAIError(apiError(403, 'invalid_request_error'))).toMatchObject({
+      retryable: false,
+      keyRefused: true,
+      status: 403,
+    });
     const quoted = APIError.generate(
       401,
-      { error: { message: 'Incorrect API key provided: sk-************cdef. You can find your API key at https://platform.openai.com/account/api-keys.', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } },
+      {
+        error: {
+          message:
+            'Incorrect API key provided: sk-************cdef. You can find your API key at https://platform.openai.com/account/api-keys.',
+          type: 'invalid_request_error',
+          param: null,
+          code: 'invalid_api_key',
+        },
+      },
       undefined,
       new Headers(),
     );
-    expect(classifyOpenAIError(quoted).message).toBe('HTTP 401 invalid_request_error (invalid_api_key): Incorrect API key provided: *** You can find your API key at https://platform.openai.com/account/api-keys.');
+    expect(classifyOpenAIError(quoted).message).toBe(
+      'HTTP 401 invalid_request_error (invalid_api_key): Incorrect API key provided: *** You can find your API key at https://platform.openai.com/account/api-keys.',
+    );
   });
 
-  it('treats connection errors, timeouts and aborts as retryable', () => expectTransportErrorsRetryable(classifyOpenAIError, { APIConnectionError, APIConnectionTimeoutError, APIUserAbortError }));
+  it('treats connection errors, timeouts and aborts as retryable', () =>
+    expectTransportErrorsRetryable(classifyOpenAIError, {
+      APIConnectionError,
+      APIConnectionTimeoutError,
+      APIUserAbortError,
+    }));
 
   it('treats anything else as not retryable', () => {
-    expect(classifyOpenAIError(new TypeError('bad input'))).toEqual({ retryable: false, keyRefused: false, message: 'bad input' });
+    expect(classifyOpenAIError(new TypeError('bad input'))).toEqual({
+      retryable: false,
+      keyRefused: false,
+      message: 'bad input',
+    });
   });
 });

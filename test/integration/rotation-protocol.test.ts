@@ -1,9 +1,20 @@
-import { CreateSecretCommand, DescribeSecretCommand, GetSecretValueCommand, PutSecretValueCommand, RotateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  CreateSecretCommand,
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  RotateSecretCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalSecretsManager, type LocalSecretsManager, type RotationEvent } from '../../infra/local/secrets-manager.js';
+import {
+  type LocalSecretsManager,
+  type RotationEvent,
+  startLocalSecretsManager,
+} from '../../infra/local/secrets-manager.js';
 import { verifyChain } from '../../lib/audit/chain.js';
 import { parseConfig } from '../../lib/config/load.js';
 import type { ProviderKeyAdmin, RotationStep } from '../../lib/rotation/ports.js';
@@ -25,7 +36,11 @@ const config = parseConfig({
   secrets: {
     signing: { source: 'aws-secretsmanager://rot/signing', rotation: { strategy: 'generated' } },
     provider: { source: 'aws-secretsmanager://rot/provider', rotation: { strategy: 'staged' } },
-    minted: { source: 'aws-secretsmanager://rot/minted', cacheDuration: '1m', rotation: { strategy: 'provider-admin' } },
+    minted: {
+      source: 'aws-secretsmanager://rot/minted',
+      cacheDuration: '1m',
+      rotation: { strategy: 'provider-admin' },
+    },
   },
 });
 
@@ -75,7 +90,11 @@ beforeAll(async () => {
           }
         : undefined,
   });
-  client = new SecretsManagerClient({ endpoint: sm.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  client = new SecretsManagerClient({
+    endpoint: sm.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
   const verify = async (_name: string, key: string) => {
     if (!acceptedKeys.has(key)) throw new Error('401 authentication_error: invalid x-api-key');
     return ['fake'];
@@ -83,11 +102,18 @@ beforeAll(async () => {
   rotation = new RotationProtocol(
     config,
     new SecretsManagerVersions(client),
-    (_name, strategy) => (strategy === 'generated' ? generatedStrategy : strategy === 'staged' ? stagedStrategy(verify) : providerAdminStrategy(admin, verify, ledger, () => new Date(clock))),
+    (_name, strategy) =>
+      strategy === 'generated'
+        ? generatedStrategy
+        : strategy === 'staged'
+          ? stagedStrategy(verify)
+          : providerAdminStrategy(admin, verify, ledger, () => new Date(clock)),
     ledger,
     () => new Date(clock),
   );
-  await client.send(new CreateSecretCommand({ Name: 'rot/signing', SecretString: 'initial-signing-value-000000000000000000000' }));
+  await client.send(
+    new CreateSecretCommand({ Name: 'rot/signing', SecretString: 'initial-signing-value-000000000000000000000' }),
+  );
   await client.send(new CreateSecretCommand({ Name: 'rot/provider', SecretString: 'provider-key-1' }));
   acceptedKeys.add('provider-key-1');
 });
@@ -100,14 +126,24 @@ afterAll(async () => {
 async function stages(name: string): Promise<Record<string, string[]>> {
   return (await client.send(new DescribeSecretCommand({ SecretId: name }))).VersionIdsToStages ?? {};
 }
-const holding = (versions: Record<string, string[]>, stage: string) => Object.entries(versions).filter(([, s]) => s.includes(stage)).map(([id]) => id);
-const current = async (name: string) => (await client.send(new GetSecretValueCommand({ SecretId: name }))).SecretString!;
+const holding = (versions: Record<string, string[]>, stage: string) =>
+  Object.entries(versions)
+    .filter(([, s]) => s.includes(stage))
+    .map(([id]) => id);
+const current = async (name: string) =>
+  (await client.send(new GetSecretValueCommand({ SecretId: name }))).SecretString!;
 
 /** RotateSecret as the schedule or the admin route calls it; resolves when the rotation (or its reattempt) has run. */
 async function rotate(name: string): Promise<{ reattempted: boolean }> {
   let reattempted = false;
   try {
-    await client.send(new RotateSecretCommand({ SecretId: name, RotationLambdaARN: FUNCTION_ARN, RotationRules: { ScheduleExpression: 'rate(1 day)' } }));
+    await client.send(
+      new RotateSecretCommand({
+        SecretId: name,
+        RotationLambdaARN: FUNCTION_ARN,
+        RotationRules: { ScheduleExpression: 'rate(1 day)' },
+      }),
+    );
   } catch (error) {
     if (!/previous rotation isn.t complete/.test((error as Error).message)) throw error;
     reattempted = true;
@@ -118,7 +154,14 @@ async function rotate(name: string): Promise<{ reattempted: boolean }> {
 
 describe('the rotation protocol', () => {
   it("answers Secrets Manager's configuration test (testSecret alone, on a version without a value) without failing", async () => {
-    await client.send(new RotateSecretCommand({ SecretId: 'rot/signing', RotationLambdaARN: FUNCTION_ARN, RotationRules: { ScheduleExpression: 'rate(1 day)' }, RotateImmediately: false }));
+    await client.send(
+      new RotateSecretCommand({
+        SecretId: 'rot/signing',
+        RotationLambdaARN: FUNCTION_ARN,
+        RotationRules: { ScheduleExpression: 'rate(1 day)' },
+        RotateImmediately: false,
+      }),
+    );
     await sm.rotations();
     expect(sm.lastRotationError('rot/signing')).toBeUndefined();
     expect(holding(await stages('rot/signing'), 'AWSPENDING')).toEqual([]);
@@ -132,7 +175,10 @@ describe('the rotation protocol', () => {
     expect(after).not.toBe(before);
     const versions = await stages('rot/signing');
     expect(holding(versions, 'AWSCURRENT')).toHaveLength(1);
-    expect((await client.send(new GetSecretValueCommand({ SecretId: 'rot/signing', VersionStage: 'AWSPREVIOUS' }))).SecretString).toBe(before);
+    expect(
+      (await client.send(new GetSecretValueCommand({ SecretId: 'rot/signing', VersionStage: 'AWSPREVIOUS' })))
+        .SecretString,
+    ).toBe(before);
     const chain = await readChain(table.client, table.tableName, 'SECRET#signing', secretChain('signing'));
     expect(chain.map((e) => e.type)).toEqual(['secret_rotated']);
     expect(chain[0]!.data).toMatchObject({ versionId: holding(versions, 'AWSCURRENT')[0], strategy: 'generated' });
@@ -175,29 +221,43 @@ describe('the rotation protocol', () => {
   }
 
   it('a RotateSecret arriving while a rotation runs neither starts a racing run nor records a failure', async () => {
-    const chainBefore = (await readChain(table.client, table.tableName, 'SECRET#signing', secretChain('signing'))).length;
+    const chainBefore = (await readChain(table.client, table.tableName, 'SECRET#signing', secretChain('signing')))
+      .length;
     slowMs = 40;
     try {
       await client.send(new RotateSecretCommand({ SecretId: 'rot/signing', RotationLambdaARN: FUNCTION_ARN }));
       await new Promise((resolve) => setTimeout(resolve, 60));
       // Mid-rotation: the pending version is not AWSCURRENT yet, so Secrets Manager "reattempts" it.
-      await expect(client.send(new RotateSecretCommand({ SecretId: 'rot/signing', RotationLambdaARN: FUNCTION_ARN }))).rejects.toThrow(/previous rotation isn.t complete/);
+      await expect(
+        client.send(new RotateSecretCommand({ SecretId: 'rot/signing', RotationLambdaARN: FUNCTION_ARN })),
+      ).rejects.toThrow(/previous rotation isn.t complete/);
       await sm.rotations();
     } finally {
       slowMs = 0;
     }
-    const added = (await readChain(table.client, table.tableName, 'SECRET#signing', secretChain('signing'))).slice(chainBefore);
+    const added = (await readChain(table.client, table.tableName, 'SECRET#signing', secretChain('signing'))).slice(
+      chainBefore,
+    );
     expect(added.map((e) => e.type)).toEqual(['secret_rotated']);
     expect(sm.lastRotationError('rot/signing')).toBeUndefined();
     expect((await ledger.stats(['signing'])).get('signing')!.lastRotationFailure).toBeUndefined();
   });
 
   it('staged: a key that fails testSecret stays pending and is never promoted; the failure is on record; a good staged key then goes through', async () => {
-    await client.send(new PutSecretValueCommand({ SecretId: 'rot/provider', SecretString: 'provider-key-bad', VersionStages: ['AWSPENDING'] }));
+    await client.send(
+      new PutSecretValueCommand({
+        SecretId: 'rot/provider',
+        SecretString: 'provider-key-bad',
+        VersionStages: ['AWSPENDING'],
+      }),
+    );
     expect(await rotate('rot/provider')).toEqual({ reattempted: true });
     expect(await current('rot/provider')).toBe('provider-key-1');
     const pending = holding(await stages('rot/provider'), 'AWSPENDING');
-    expect((await client.send(new GetSecretValueCommand({ SecretId: 'rot/provider', VersionStage: 'AWSPENDING' }))).SecretString).toBe('provider-key-bad');
+    expect(
+      (await client.send(new GetSecretValueCommand({ SecretId: 'rot/provider', VersionStage: 'AWSPENDING' })))
+        .SecretString,
+    ).toBe('provider-key-bad');
     const state = (await ledger.stats(['provider'])).get('provider')!;
     expect(state.lastRotationFailure).toMatchObject({ step: 'testSecret', versionId: pending[0] });
     expect(state.lastRotationFailure!.error).toContain('refused');
@@ -206,17 +266,30 @@ describe('the rotation protocol', () => {
     expect(await current('rot/provider')).toBe('provider-key-1');
 
     // Invoked out of order or directly, finishSecret proves the key again and refuses to promote it.
-    await expect(rotation!.step({ step: 'finishSecret', secretId: 'rot/provider', token: pending[0]! })).rejects.toMatchObject({ code: 'test_failed' });
+    await expect(
+      rotation!.step({ step: 'finishSecret', secretId: 'rot/provider', token: pending[0]! }),
+    ).rejects.toMatchObject({ code: 'test_failed' });
     expect(await current('rot/provider')).toBe('provider-key-1');
 
     // The operator stages a working key: it replaces the bad one as AWSPENDING and is promoted.
     acceptedKeys.add('provider-key-2');
-    await client.send(new PutSecretValueCommand({ SecretId: 'rot/provider', SecretString: 'provider-key-2', VersionStages: ['AWSPENDING'] }));
+    await client.send(
+      new PutSecretValueCommand({
+        SecretId: 'rot/provider',
+        SecretString: 'provider-key-2',
+        VersionStages: ['AWSPENDING'],
+      }),
+    );
     expect(await rotate('rot/provider')).toEqual({ reattempted: true });
     expect(await current('rot/provider')).toBe('provider-key-2');
     expect((await ledger.stats(['provider'])).get('provider')!.lastRotationFailure).toBeUndefined();
     const chain = await readChain(table.client, table.tableName, 'SECRET#provider', secretChain('provider'));
-    expect(chain.map((e) => `${e.type}:${e.data.step}`)).toEqual(['secret_rotation_failed:testSecret', 'secret_rotation_failed:testSecret', 'secret_rotation_failed:finishSecret', 'secret_rotated:finishSecret']);
+    expect(chain.map((e) => `${e.type}:${e.data.step}`)).toEqual([
+      'secret_rotation_failed:testSecret',
+      'secret_rotation_failed:testSecret',
+      'secret_rotation_failed:finishSecret',
+      'secret_rotated:finishSecret',
+    ]);
     expect(verifyChain(chain)).toBeUndefined();
     expect(JSON.stringify(chain)).not.toMatch(/provider-key-(bad|1|2)/);
 
@@ -226,7 +299,9 @@ describe('the rotation protocol', () => {
   });
 
   it('provider-admin: mints a new key and revokes the previous one only after every cache could have dropped it', async () => {
-    await client.send(new CreateSecretCommand({ Name: 'rot/minted', SecretString: 'minted-key-0-xxxxxxxxxxxxxxxxxxxx' }));
+    await client.send(
+      new CreateSecretCommand({ Name: 'rot/minted', SecretString: 'minted-key-0-xxxxxxxxxxxxxxxxxxxx' }),
+    );
     acceptedKeys.add('minted-key-0-xxxxxxxxxxxxxxxxxxxx');
     const mintedBefore = minted.length;
     await rotate('rot/minted');

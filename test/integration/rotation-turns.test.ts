@@ -1,9 +1,13 @@
-import { GetSecretValueCommand, PutSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  type SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rotationTick } from '../../infra/local/rotation-schedule.js';
 import type { FakeAnthropic } from '../support/fake-anthropic.js';
 import { eventually, TEST_KEYS, type TestStack } from '../support/local-stack.js';
-import { ROTATING, startRotatingSecretsStack, type SecretsTestStack } from '../support/secrets.js';
+import { ROTATING, type SecretsTestStack, startRotatingSecretsStack } from '../support/secrets.js';
 
 // Rotation through the running stack: the admin route's RotateSecret, the local endpoint invoking
 // the rotation handler's four steps, and turns that keep running on the rotated key.
@@ -32,7 +36,8 @@ describe('rotation with turns running', () => {
 
   it('20 rotations (a new staged provider key each time, the old one revoked after promotion, and the generated key) while turns run on 4 threads: zero failed turns', async () => {
     const threads = ['r0', 'r1', 'r2', 'r3'];
-    for (const sessionKey of threads) expect((await stack.call('POST', '/v1/threads', { body: { agent: 'main', sessionKey } })).status).toBe(201);
+    for (const sessionKey of threads)
+      expect((await stack.call('POST', '/v1/threads', { body: { agent: 'main', sessionKey } })).status).toBe(201);
     let rotating = true;
     const outcomes: { status: string; reply: string }[] = [];
     const drivers = threads.map(async (sessionKey) => {
@@ -47,7 +52,9 @@ describe('rotation with turns running', () => {
     for (let i = 1; i <= 20; i += 1) {
       // The operator gets a new key from the provider (both work for a while) and stages it.
       fake.acceptKeys([providerKey(i - 1), providerKey(i)]);
-      await sm.send(new PutSecretValueCommand({ SecretId: KEY_ID, SecretString: providerKey(i), VersionStages: ['AWSPENDING'] }));
+      await sm.send(
+        new PutSecretValueCommand({ SecretId: KEY_ID, SecretString: providerKey(i), VersionStages: ['AWSPENDING'] }),
+      );
       const rotated = await admin('POST', `/v1/secrets/${KEY}/rotate`);
       expect(rotated).toMatchObject({ status: 202, body: { name: KEY, reattempted: true } });
       expect((await admin('POST', `/v1/secrets/${SIGNING}/rotate`)).status).toBe(202);
@@ -75,7 +82,13 @@ describe('rotation with turns running', () => {
   }, 120_000);
 
   it('GET /v1/secrets/{name} shows last rotated, next rotation, the version ids by stage and the last failure', async () => {
-    await sm.send(new PutSecretValueCommand({ SecretId: KEY_ID, SecretString: 'sk-ant-refused-by-the-provider-000', VersionStages: ['AWSPENDING'] }));
+    await sm.send(
+      new PutSecretValueCommand({
+        SecretId: KEY_ID,
+        SecretString: 'sk-ant-refused-by-the-provider-000',
+        VersionStages: ['AWSPENDING'],
+      }),
+    );
     expect((await admin('POST', `/v1/secrets/${KEY}/rotate`)).status).toBe(202);
     await stack.secretsManager.rotations();
     const status = await admin('GET', `/v1/secrets/${KEY}`);
@@ -99,12 +112,25 @@ describe('rotation with turns running', () => {
     const config = (await import('../../functions/shared/context.js')).config;
     const rotated: string[] = [];
     const startedAt = new Date();
-    const tick = (now: Date) => rotationTick(config, sm, async (name) => void rotated.push(name), startedAt, () => now)();
+    const tick = (now: Date) =>
+      rotationTick(
+        config,
+        sm,
+        async (name) => void rotated.push(name),
+        startedAt,
+        () => now,
+      )();
     expect(await tick(new Date(Date.now() + 60_000))).toEqual([]);
     expect((await tick(new Date(Date.now() + 25 * 3_600_000))).sort()).toEqual([KEY, SIGNING]);
     // The real rotate of the tick: the generated key rotates through the same path as the route.
     const before = await currentValue(SIGNING_ID);
-    await rotationTick(config, sm, (name) => (name === SIGNING ? secretAdmin.rotate(name) : Promise.resolve()), startedAt, () => new Date(Date.now() + 25 * 3_600_000))();
+    await rotationTick(
+      config,
+      sm,
+      (name) => (name === SIGNING ? secretAdmin.rotate(name) : Promise.resolve()),
+      startedAt,
+      () => new Date(Date.now() + 25 * 3_600_000),
+    )();
     await stack.secretsManager.rotations();
     await eventually(async () => (await currentValue(SIGNING_ID)) !== before);
     expect(rotated.sort()).toEqual([KEY, SIGNING]);

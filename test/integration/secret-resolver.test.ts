@@ -1,10 +1,10 @@
-import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startLocalSecretsManager, type LocalSecretsManager } from '../../infra/local/secrets-manager.js';
+import { type LocalSecretsManager, startLocalSecretsManager } from '../../infra/local/secrets-manager.js';
 import { verifyChain } from '../../lib/audit/chain.js';
 import { parseConfig } from '../../lib/config/load.js';
 import { SecretAdmin } from '../../lib/secrets/admin.js';
@@ -44,12 +44,31 @@ let clock: number;
 
 beforeAll(async () => {
   sm = await startLocalSecretsManager({ dataFile: join(mkdtempSync(join(tmpdir(), 'tb-sm-')), 'secrets.json') });
-  client = new SecretsManagerClient({ endpoint: sm.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  client = new SecretsManagerClient({
+    endpoint: sm.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
   await client.send(new CreateSecretCommand({ Name: 'team/alpha', SecretString: ALPHA_V1 }));
   await client.send(new CreateSecretCommand({ Name: 'team/beta', SecretString: 'beta-value-0001-XYZ' }));
-  await client.send(new CreateSecretCommand({ Name: 'team/signing', SecretString: 'signing-v1-000000000000000000000000000000000' }));
-  await client.send(new CreateSecretCommand({ Name: 'team/json', SecretString: JSON.stringify({ apiKey: 'json-inner-value-XYZ', other: 'json-other-field-XYZ' }) }));
-  await client.send(new CreateSecretCommand({ Name: 'team/placeholder', SecretString: JSON.stringify({ threadboundPlaceholder: 'set me with threadbound secrets create', nonce: 'abcdefghijklmnop' }) }));
+  await client.send(
+    new CreateSecretCommand({ Name: 'team/signing', SecretString: 'signing-v1-000000000000000000000000000000000' }),
+  );
+  await client.send(
+    new CreateSecretCommand({
+      Name: 'team/json',
+      SecretString: JSON.stringify({ apiKey: 'json-inner-value-XYZ', other: 'json-other-field-XYZ' }),
+    }),
+  );
+  await client.send(
+    new CreateSecretCommand({
+      Name: 'team/placeholder',
+      SecretString: JSON.stringify({
+        threadboundPlaceholder: 'set me with threadbound secrets create',
+        nonce: 'abcdefghijklmnop',
+      }),
+    }),
+  );
 });
 
 afterAll(async () => {
@@ -64,7 +83,11 @@ beforeEach(async () => {
 
 function resolver(redactor = new Redactor()) {
   const ledger = new DynamoSecretLedger(table.client, table.tableName);
-  return { ledger, redactor, resolver: new SecretResolver(config, new SecretsManagerSource(client), ledger, { redactor, now: () => clock }) };
+  return {
+    ledger,
+    redactor,
+    resolver: new SecretResolver(config, new SecretsManagerSource(client), ledger, { redactor, now: () => clock }),
+  };
 }
 
 describe('SecretResolver', () => {
@@ -73,13 +96,21 @@ describe('SecretResolver', () => {
     const checks = (text: string, signature: string) => (key: string) => mac(key, text) === signature;
     let senderClock = clock;
     const ledger = new DynamoSecretLedger(table.client, table.tableName);
-    const sender = new SecretResolver(config, new SecretsManagerSource(client), ledger, { redactor: new Redactor(), now: () => senderClock });
+    const sender = new SecretResolver(config, new SecretsManagerSource(client), ledger, {
+      redactor: new Redactor(),
+      now: () => senderClock,
+    });
     const { resolver: verifier } = resolver();
     const v1 = (await sender.resolve('signing', requester)).value;
     expect(await verifier.verify('signing', requester, checks('hello', mac(v1, 'hello')))).toBe(true);
 
     // Rotated: the sender's cache expires first and it signs with v2; the verifier still holds v1.
-    await client.send(new PutSecretValueCommand({ SecretId: 'team/signing', SecretString: 'signing-v2-000000000000000000000000000000000' }));
+    await client.send(
+      new PutSecretValueCommand({
+        SecretId: 'team/signing',
+        SecretString: 'signing-v2-000000000000000000000000000000000',
+      }),
+    );
     senderClock += 11 * 60_000;
     const v2 = (await sender.resolve('signing', requester)).value;
     expect(v2).not.toBe(v1);
@@ -95,8 +126,19 @@ describe('SecretResolver', () => {
     expect(await verifier.verify('signing', requester, checks('old', mac(v1, 'old again')))).toBe(false);
 
     // Two rotations later v1 is neither current nor previous: refused.
-    await client.send(new PutSecretValueCommand({ SecretId: 'team/signing', SecretString: 'signing-v3-000000000000000000000000000000000' }));
-    expect(await verifier.verify('signing', requester, checks('v3', mac('signing-v3-000000000000000000000000000000000', 'v3')))).toBe(true);
+    await client.send(
+      new PutSecretValueCommand({
+        SecretId: 'team/signing',
+        SecretString: 'signing-v3-000000000000000000000000000000000',
+      }),
+    );
+    expect(
+      await verifier.verify(
+        'signing',
+        requester,
+        checks('v3', mac('signing-v3-000000000000000000000000000000000', 'v3')),
+      ),
+    ).toBe(true);
     expect(await verifier.verify('signing', requester, checks('old', mac(v1, 'old')))).toBe(false);
 
     // The previous version of a provider key is never offered (it is a revoked key).
@@ -109,7 +151,9 @@ describe('SecretResolver', () => {
   it('makes one GetSecretValue for 50 concurrent cold requests, then serves the cache, and audits the one fetch', async () => {
     const { resolver: r, ledger } = resolver();
     const before = sm.calls('GetSecretValue', 'team/alpha');
-    const values = await Promise.all(Array.from({ length: 50 }, (_, i) => r.resolve('alpha', { ...requester, sessionKey: `s${i}` })));
+    const values = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => r.resolve('alpha', { ...requester, sessionKey: `s${i}` })),
+    );
     expect(new Set(values.map((v) => v.value))).toEqual(new Set([ALPHA_V1]));
     for (let i = 0; i < 50; i += 1) await r.resolve('alpha', requester);
     expect(sm.calls('GetSecretValue', 'team/alpha') - before).toBe(1);
@@ -118,7 +162,12 @@ describe('SecretResolver', () => {
     expect(stats).toMatchObject({ accesses: 100, reveals: 1, denials: 0 });
     const chain = await readChain(table.client, table.tableName, 'SECRET#alpha', secretChain('alpha'));
     expect(chain).toHaveLength(1);
-    expect(chain[0]).toMatchObject({ type: 'secret_reveal', agent: 'main', tenant: 't1', data: { secret: 'alpha', reason: 'cold', versionId: values[0]!.versionId } });
+    expect(chain[0]).toMatchObject({
+      type: 'secret_reveal',
+      agent: 'main',
+      tenant: 't1',
+      data: { secret: 'alpha', reason: 'cold', versionId: values[0]!.versionId },
+    });
     expect(verifyChain(chain)).toBeUndefined();
     expect(JSON.stringify(chain)).not.toContain(ALPHA_V1);
   });
@@ -147,14 +196,22 @@ describe('SecretResolver', () => {
     const { resolver: r, redactor } = resolver();
     const first = await r.resolve('alpha', requester);
     // A rotation in flight: the pending version is not served.
-    const pending = await client.send(new PutSecretValueCommand({ SecretId: 'team/alpha', SecretString: 'alpha-pending-value-XYZ', VersionStages: ['AWSPENDING'] }));
+    const pending = await client.send(
+      new PutSecretValueCommand({
+        SecretId: 'team/alpha',
+        SecretString: 'alpha-pending-value-XYZ',
+        VersionStages: ['AWSPENDING'],
+      }),
+    );
     clock += 2 * 3_600_000; // expired: refetch still gets AWSCURRENT
     expect((await r.resolve('alpha', requester)).value).toBe(ALPHA_V1);
 
     // Rotated underneath: the provider refuses v1; concurrent refusals of v1 make one refetch.
     await client.send(new PutSecretValueCommand({ SecretId: 'team/alpha', SecretString: ALPHA_V2 }));
     const calls = sm.calls('GetSecretValue', 'team/alpha');
-    const retried = await Promise.all([1, 2, 3].map(() => r.resolve('alpha', requester, { rejectedVersion: first.versionId })));
+    const retried = await Promise.all(
+      [1, 2, 3].map(() => r.resolve('alpha', requester, { rejectedVersion: first.versionId })),
+    );
     expect(retried.map((v) => v.value)).toEqual([ALPHA_V2, ALPHA_V2, ALPHA_V2]);
     expect(sm.calls('GetSecretValue', 'team/alpha') - calls).toBe(1);
     // A late refusal of the old version does not refetch again: the cache already moved on.
@@ -193,15 +250,29 @@ describe('SecretResolver', () => {
   });
 
   it('a value CloudFormation left as a placeholder is "not set yet", never served', async () => {
-    const placeholderConfig = parseConfig({ ...config, agents: { main: testAgent(['offline'], { secrets: ['placeholder'] }) } });
-    const r = new SecretResolver(placeholderConfig, new SecretsManagerSource(client), new DynamoSecretLedger(table.client, table.tableName), { redactor: new Redactor(), now: () => clock });
+    const placeholderConfig = parseConfig({
+      ...config,
+      agents: { main: testAgent(['offline'], { secrets: ['placeholder'] }) },
+    });
+    const r = new SecretResolver(
+      placeholderConfig,
+      new SecretsManagerSource(client),
+      new DynamoSecretLedger(table.client, table.tableName),
+      { redactor: new Redactor(), now: () => clock },
+    );
     await expect(r.resolve('placeholder', requester)).rejects.toMatchObject({ code: 'secret_not_found' });
   });
 
   it('a secret with no value yet is an error naming the fix, and is not asked for again on every turn', async () => {
-    const missingConfig = parseConfig({ ...config, agents: { main: testAgent(['offline'], { secrets: ['missing'] }) } });
+    const missingConfig = parseConfig({
+      ...config,
+      agents: { main: testAgent(['offline'], { secrets: ['missing'] }) },
+    });
     const ledger = new DynamoSecretLedger(table.client, table.tableName);
-    const r = new SecretResolver(missingConfig, new SecretsManagerSource(client), ledger, { redactor: new Redactor(), now: () => clock });
+    const r = new SecretResolver(missingConfig, new SecretsManagerSource(client), ledger, {
+      redactor: new Redactor(),
+      now: () => clock,
+    });
     const before = sm.calls('GetSecretValue', 'team/missing');
     const error = await r.resolve('missing', requester).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SecretError);

@@ -2,7 +2,7 @@ import { PutSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/clien
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeAnthropic } from '../support/fake-anthropic.js';
 import { TEST_KEYS, type TestStack } from '../support/local-stack.js';
-import { startSecretsTestStack, type SecretsTestStack } from '../support/secrets.js';
+import { type SecretsTestStack, startSecretsTestStack } from '../support/secrets.js';
 
 // Turns of an agent whose model is the real Anthropic SDK against a loopback fake, its key in the
 // local Secrets Manager endpoint: the resolver's cache, refresh and auth-retry as a deployment sees them.
@@ -17,7 +17,11 @@ let sm: SecretsManagerClient;
 let started: SecretsTestStack | undefined;
 
 beforeAll(async () => {
-  started = await startSecretsTestStack({ acceptKeys: [KEY_V1], agentSecrets: [SECRET], values: { [SECRET_ID]: KEY_V1 } });
+  started = await startSecretsTestStack({
+    acceptKeys: [KEY_V1],
+    agentSecrets: [SECRET],
+    values: { [SECRET_ID]: KEY_V1 },
+  });
   ({ fake, stack, sm } = started);
 }, 60_000);
 
@@ -35,7 +39,8 @@ const getSecretValueCalls = () => stack.secretsManager.calls('GetSecretValue', S
 describe('secrets in turns', () => {
   it('100 turns on 10 threads make exactly one GetSecretValue; after refresh, exactly one more', async () => {
     const threads = Array.from({ length: 10 }, (_, i) => `cache-${i}`);
-    for (const sessionKey of threads) expect((await stack.call('POST', '/v1/threads', { body: { agent: 'main', sessionKey } })).status).toBe(201);
+    for (const sessionKey of threads)
+      expect((await stack.call('POST', '/v1/threads', { body: { agent: 'main', sessionKey } })).status).toBe(201);
     const before = getSecretValueCalls();
     const results = await Promise.all(
       threads.map(async (sessionKey) => {
@@ -56,12 +61,19 @@ describe('secrets in turns', () => {
     expect(getSecretValueCalls() - before).toBe(2);
 
     const status = await stack.call('GET', `/v1/secrets/${SECRET}`, { key: TEST_KEYS.admin });
-    expect(status.body).toMatchObject({ name: SECRET, exists: true, agents: ['main'], stats: { reveals: 2, accesses: 110, epoch: 1 } });
+    expect(status.body).toMatchObject({
+      name: SECRET,
+      exists: true,
+      agents: ['main'],
+      stats: { reveals: 2, accesses: 110, epoch: 1 },
+    });
     expect(JSON.stringify(status.body)).not.toContain(KEY_V1);
   });
 
   it('a key rotated underneath: the provider answers 401 once, the resolver refetches once, the turn succeeds', async () => {
-    expect((await stack.call('POST', '/v1/threads', { body: { agent: 'main', sessionKey: 'rotated' } })).status).toBe(201);
+    expect((await stack.call('POST', '/v1/threads', { body: { agent: 'main', sessionKey: 'rotated' } })).status).toBe(
+      201,
+    );
     await sm.send(new PutSecretValueCommand({ SecretId: SECRET_ID, SecretString: KEY_V2 }));
     fake.acceptKeys([KEY_V2]);
     const before = getSecretValueCalls();
@@ -70,13 +82,19 @@ describe('secrets in turns', () => {
     const view = await turn('rotated', 'still there?');
     expect(view).toMatchObject({ status: 'succeeded', reply: 'echo: still there?' });
     const seen = fake.requests.slice(requestsBefore);
-    expect(seen.map((r) => r.apiKey === KEY_V1 ? 'v1' : r.apiKey === KEY_V2 ? 'v2' : 'other')).toEqual(['v1', 'v2']);
+    expect(seen.map((r) => (r.apiKey === KEY_V1 ? 'v1' : r.apiKey === KEY_V2 ? 'v2' : 'other'))).toEqual(['v1', 'v2']);
     expect(getSecretValueCalls() - before).toBe(1);
 
     const audit = await stack.call('GET', '/v1/audit?type=secret_reveal&period=1h&limit=200', { key: TEST_KEYS.admin });
     expect(audit.status).toBe(200);
     expect(audit.body.events.map((e: any) => e.data.reason)).toEqual(['cold', 'refresh', 'auth-retry']);
-    expect(audit.body.events.at(-1)).toMatchObject({ type: 'secret_reveal', agent: 'main', sessionKey: 'rotated', tenant: 'tenant-a', data: { secret: SECRET } });
+    expect(audit.body.events.at(-1)).toMatchObject({
+      type: 'secret_reveal',
+      agent: 'main',
+      sessionKey: 'rotated',
+      tenant: 'tenant-a',
+      data: { secret: SECRET },
+    });
   });
 
   it('refuses the admin routes to a tenant key and answers 404 for a secret that is not configured', async () => {

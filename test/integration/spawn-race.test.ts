@@ -10,12 +10,17 @@ afterAll(async () => stack?.stop());
 
 const counters = async () => {
   const { body } = await stack.call('GET', '/v1/agents');
-  return { agent: body.agents.find((a: { name: string }) => a.name === 'data').activeThreads, deployment: body.deployment.activeThreads };
+  return {
+    agent: body.agents.find((a: { name: string }) => a.name === 'data').activeThreads,
+    deployment: body.deployment.activeThreads,
+  };
 };
 
 describe('limits under concurrent spawns', () => {
   it('admits exactly maxActiveThreads of 200 concurrent spawns and gives each slot back exactly once', async () => {
-    const results = await Promise.all(Array.from({ length: 200 }, () => stack.call('POST', '/v1/threads', { body: { agent: 'data' } })));
+    const results = await Promise.all(
+      Array.from({ length: 200 }, () => stack.call('POST', '/v1/threads', { body: { agent: 'data' } })),
+    );
     const created = results.filter((r) => r.status === 201);
     const refused = results.filter((r) => r.status === 429);
     expect(created).toHaveLength(20);

@@ -22,7 +22,10 @@ beforeAll(async () => {
 afterAll(async () => table?.drop());
 
 async function seed(tenant: string, sessionKey: string, sks: string[]) {
-  for (const sk of sks) await table.client.send(new PutCommand({ TableName: table.tableName, Item: { pk: keys.threadPk(tenant, sessionKey), sk, kind: 'seed' } }));
+  for (const sk of sks)
+    await table.client.send(
+      new PutCommand({ TableName: table.tableName, Item: { pk: keys.threadPk(tenant, sessionKey), sk, kind: 'seed' } }),
+    );
 }
 
 describe('ThreadService on DynamoDB Local', () => {
@@ -78,8 +81,14 @@ describe('ThreadService on DynamoDB Local', () => {
     await interrupted.spawn(alice, { agent: 'main', sessionKey: 'half' });
     await seed('alice', 'half', [keys.message(1), 'TURN#t1', keys.queue(1)]);
     await expect(interrupted.terminate(alice, 'half')).rejects.toThrow('process died');
-    expect((await table.scanAll()).filter((i) => i.pk === keys.threadPk('alice', 'half')).map((i) => String(i.sk).replace(/#.*/, ''))).toEqual(['AUDIT', 'AUDIT', 'META']);
-    await expect(service.spawn(alice, { agent: 'main', sessionKey: 'half' })).rejects.toMatchObject({ code: 'thread_exists' });
+    expect(
+      (await table.scanAll())
+        .filter((i) => i.pk === keys.threadPk('alice', 'half'))
+        .map((i) => String(i.sk).replace(/#.*/, '')),
+    ).toEqual(['AUDIT', 'AUDIT', 'META']);
+    await expect(service.spawn(alice, { agent: 'main', sessionKey: 'half' })).rejects.toMatchObject({
+      code: 'thread_exists',
+    });
     expect(await service.terminate(alice, 'half')).toMatchObject({ destroyed: true, changed: false });
     const left = (await table.scanAll()).filter((item) => item.pk === keys.threadPk('alice', 'half'));
     expect(left.every((item) => String(item.sk).startsWith('AUDIT#'))).toBe(true);
@@ -96,7 +105,10 @@ describe('ThreadService on DynamoDB Local', () => {
     await service.spawn(alice, { agent: 'main', sessionKey: 'reborn' });
     const current = (await store.get('alice', 'reborn'))!;
     expect(current.version).toBe(old.version);
-    expect(await store.transition(old, { ...old, version: old.version + 1, turnCount: 99 }, undefined, [])).toEqual({ ok: false, reason: 'version' });
+    expect(await store.transition(old, { ...old, version: old.version + 1, turnCount: 99 }, undefined, [])).toEqual({
+      ok: false,
+      reason: 'version',
+    });
     expect(await store.get('alice', 'reborn')).toEqual(current);
     await service.terminate(alice, 'reborn');
   });
@@ -106,16 +118,38 @@ describe('ThreadService on DynamoDB Local', () => {
     await service.spawn(alice, { agent: 'data', sessionKey: 'forgetful' });
     // Pretend three messages were written by turns.
     const thread = (await store.get('alice', 'forgetful'))!;
-    await table.client.send(new PutCommand({ TableName: table.tableName, Item: { ...keys.thread('alice', 'forgetful'), kind: 'thread', ...thread, messageSeq: 3, gsi1pk: keys.tenantIndex('alice'), gsi1sk: keys.tenantSort(thread.createdAt, 'forgetful') } }));
+    await table.client.send(
+      new PutCommand({
+        TableName: table.tableName,
+        Item: {
+          ...keys.thread('alice', 'forgetful'),
+          kind: 'thread',
+          ...thread,
+          messageSeq: 3,
+          gsi1pk: keys.tenantIndex('alice'),
+          gsi1sk: keys.tenantSort(thread.createdAt, 'forgetful'),
+        },
+      }),
+    );
     await seed('alice', 'forgetful', [keys.message(1), keys.message(2), keys.message(3)]);
     const kept = await service.restart(alice, 'forgetful', { clearMemory: false });
     expect(kept.generation).toBe(2);
-    expect((await table.scanAll()).filter((i) => String(i.sk).startsWith('MSG#') && i.pk === keys.threadPk('alice', 'forgetful'))).toHaveLength(3);
+    expect(
+      (await table.scanAll()).filter(
+        (i) => String(i.sk).startsWith('MSG#') && i.pk === keys.threadPk('alice', 'forgetful'),
+      ),
+    ).toHaveLength(3);
     await service.restart(alice, 'forgetful', { clearMemory: true });
     expect(await store.get('alice', 'forgetful')).toMatchObject({ memoryFloorSeq: 3, generation: 3 });
-    expect((await table.scanAll()).filter((i) => String(i.sk).startsWith('MSG#') && i.pk === keys.threadPk('alice', 'forgetful'))).toHaveLength(0);
+    expect(
+      (await table.scanAll()).filter(
+        (i) => String(i.sk).startsWith('MSG#') && i.pk === keys.threadPk('alice', 'forgetful'),
+      ),
+    ).toHaveLength(0);
     await service.terminate(alice, 'forgetful');
-    await expect(service.restart(alice, 'forgetful', { clearMemory: false })).rejects.toMatchObject({ code: 'thread_terminated' });
+    await expect(service.restart(alice, 'forgetful', { clearMemory: false })).rejects.toMatchObject({
+      code: 'thread_terminated',
+    });
   });
 
   it('pages through a filtered listing with the cursor, each thread exactly once, newest first', async () => {
@@ -123,7 +157,8 @@ describe('ThreadService on DynamoDB Local', () => {
     const service = new ThreadService(config, store, { now: () => new Date((clock += 1000)) });
     const bob: Principal = { tenant: 'bob', admin: false, keyId: 'key_bob' };
     const spawnedKeys: string[] = [];
-    for (let i = 0; i < 24; i += 1) spawnedKeys.push((await service.spawn(bob, { agent: i % 3 === 0 ? 'analysis' : 'data' })).sessionKey);
+    for (let i = 0; i < 24; i += 1)
+      spawnedKeys.push((await service.spawn(bob, { agent: i % 3 === 0 ? 'analysis' : 'data' })).sessionKey);
     const collect = async (filter: { agent?: string; status?: 'active' | 'terminated' }, limit: number) => {
       const seen: string[] = [];
       let cursor: string | undefined;
@@ -150,7 +185,10 @@ describe('ThreadService on DynamoDB Local', () => {
       await service.spawn(alice, { agent: 'data' });
       await service.spawn(alice, { agent: 'analysis' });
       const before = await own.scanAll();
-      await expect(service.spawn(alice, { agent: 'trading' })).rejects.toMatchObject({ code: 'limit_reached', details: { limit: 'maxThreads', max: 2 } });
+      await expect(service.spawn(alice, { agent: 'trading' })).rejects.toMatchObject({
+        code: 'limit_reached',
+        details: { limit: 'maxThreads', max: 2 },
+      });
       expect(await own.scanAll()).toEqual(before);
     } finally {
       await own.drop();
@@ -159,13 +197,27 @@ describe('ThreadService on DynamoDB Local', () => {
 
   it('manual mode requires a sessionKey; singleton agents have exactly one thread per tenant', async () => {
     const manual = parseConfig(
-      testConfig({ threadManagement: { defaultMode: 'manual' }, agents: { coordinator: { mode: 'singleton', models: ['offline'], maxActiveThreads: 10, maxConcurrentTurns: 1, timeout: '30s', memory: { maxTurns: 5, maxAge: '1h', maxBytes: 1000 } } } as never }),
+      testConfig({
+        threadManagement: { defaultMode: 'manual' },
+        agents: {
+          coordinator: {
+            mode: 'singleton',
+            models: ['offline'],
+            maxActiveThreads: 10,
+            maxConcurrentTurns: 1,
+            timeout: '30s',
+            memory: { maxTurns: 5, maxAge: '1h', maxBytes: 1000 },
+          },
+        } as never,
+      }),
     );
     const service = new ThreadService(manual, store);
     await expect(service.spawn(alice, { agent: 'data' })).rejects.toMatchObject({ code: 'session_key_required' });
     const coordinator = await service.spawn(alice, { agent: 'coordinator' });
     expect(coordinator.sessionKey).toBe('coordinator');
     await expect(service.spawn(alice, { agent: 'coordinator' })).rejects.toMatchObject({ code: 'thread_exists' });
-    await expect(service.spawn(alice, { agent: 'coordinator', sessionKey: 'other' })).rejects.toBeInstanceOf(ThreadError);
+    await expect(service.spawn(alice, { agent: 'coordinator', sessionKey: 'other' })).rejects.toBeInstanceOf(
+      ThreadError,
+    );
   });
 });

@@ -23,12 +23,22 @@ beforeAll(async () => {
 
 afterAll(() => server.close());
 
-const context = (httpAllowHosts: string[]): ToolContext => ({ agent: 'a', tenant: 't', sessionKey: 's', turnId: 'turn_x', httpAllowHosts, signal: AbortSignal.timeout(5_000) });
+const context = (httpAllowHosts: string[]): ToolContext => ({
+  agent: 'a',
+  tenant: 't',
+  sessionKey: 's',
+  turnId: 'turn_x',
+  httpAllowHosts,
+  signal: AbortSignal.timeout(5_000),
+});
 
 describe('ToolRegistry', () => {
   const config = parseConfig({
     threadManagement: { maxThreads: 5 },
-    agents: { a: testAgent(['offline'], { tools: { allow: ['http.get'], deny: ['spawn'] } }), b: testAgent(['offline']) },
+    agents: {
+      a: testAgent(['offline'], { tools: { allow: ['http.get'], deny: ['spawn'] } }),
+      b: testAgent(['offline']),
+    },
   });
   const registry = new ToolRegistry([httpGetTool, spawnTool]);
 
@@ -36,15 +46,32 @@ describe('ToolRegistry', () => {
     expect(registry.offered(config.agents.a!).map((t) => t.name)).toEqual(['http.get']);
     expect(registry.offered(config.agents.b!)).toEqual([]);
     expect(registry.decide(config.agents.a!, 'http.get')).toMatchObject({ allowed: true });
-    expect(registry.decide(config.agents.a!, 'spawn')).toMatchObject({ allowed: false, reason: expect.stringContaining('tools.deny') });
-    expect(registry.decide(config.agents.b!, 'http.get')).toMatchObject({ allowed: false, reason: expect.stringContaining('tools.allow') });
-    const denyWins = { ...config.agents.a!, tools: { ...config.agents.a!.tools, allow: ['http.get'], deny: ['http.get'] } };
-    expect(registry.decide(denyWins, 'http.get')).toMatchObject({ allowed: false, reason: expect.stringContaining('tools.deny') });
+    expect(registry.decide(config.agents.a!, 'spawn')).toMatchObject({
+      allowed: false,
+      reason: expect.stringContaining('tools.deny'),
+    });
+    expect(registry.decide(config.agents.b!, 'http.get')).toMatchObject({
+      allowed: false,
+      reason: expect.stringContaining('tools.allow'),
+    });
+    const denyWins = {
+      ...config.agents.a!,
+      tools: { ...config.agents.a!.tools, allow: ['http.get'], deny: ['http.get'] },
+    };
+    expect(registry.decide(denyWins, 'http.get')).toMatchObject({
+      allowed: false,
+      reason: expect.stringContaining('tools.deny'),
+    });
     expect(() => new ToolRegistry([httpGetTool, httpGetTool])).toThrow(/twice/);
   });
 
   it('the config refuses a tool name with "__" (it would collide with a dotted name at the provider)', () => {
-    expect(() => parseConfig({ threadManagement: { maxThreads: 5 }, agents: { a: testAgent(['offline'], { tools: { allow: ['memory__write'] } }) } })).toThrow(/must not contain "__"/);
+    expect(() =>
+      parseConfig({
+        threadManagement: { maxThreads: 5 },
+        agents: { a: testAgent(['offline'], { tools: { allow: ['memory__write'] } }) },
+      }),
+    ).toThrow(/must not contain "__"/);
   });
 });
 
@@ -57,9 +84,15 @@ describe('http.get', () => {
     expect(page.endsWith('[truncated]')).toBe(true);
     expect(page.length).toBeLessThan(17_000);
     // A portless entry allows only the default port: not this one.
-    await expect(httpGetTool.run({ url }, context(['127.0.0.1']))).rejects.toThrow(/not in this agent's tools.httpAllowHosts/);
-    await expect(httpGetTool.run({ url: `http://localhost:${port}/` }, context([`127.0.0.1:${port}`]))).rejects.toThrow(/not in/);
-    await expect(httpGetTool.run({ url: `http://user:pw@127.0.0.1:${port}/` }, context([`127.0.0.1:${port}`]))).rejects.toThrow(/credentials/);
+    await expect(httpGetTool.run({ url }, context(['127.0.0.1']))).rejects.toThrow(
+      /not in this agent's tools.httpAllowHosts/,
+    );
+    await expect(httpGetTool.run({ url: `http://localhost:${port}/` }, context([`127.0.0.1:${port}`]))).rejects.toThrow(
+      /not in/,
+    );
+    await expect(
+      httpGetTool.run({ url: `http://user:pw@127.0.0.1:${port}/` }, context([`127.0.0.1:${port}`])),
+    ).rejects.toThrow(/credentials/);
     await expect(httpGetTool.run({ url: 'file:///etc/passwd' }, context(['127.0.0.1']))).rejects.toThrow(/only http/);
     await expect(httpGetTool.run({ url, extra: 1 }, context([`127.0.0.1:${port}`]))).rejects.toThrow(/invalid input/);
     expect(hits - before).toBe(1);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyChain } from '../../lib/audit/chain.js';
 import { DynamoThreadStore } from '../../lib/store/dynamodb/thread-store.js';
-import { eventually, startTestStack, testAgent, type TestStack } from '../support/local-stack.js';
+import { eventually, startTestStack, type TestStack, testAgent } from '../support/local-stack.js';
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -32,7 +32,8 @@ describe('turns', () => {
 
   it('pages through the history by sequence number', async () => {
     await spawn('data', 'pages');
-    for (const input of ['one', 'two', 'three']) await stack.finalTurn('pages', (await submit('pages', input)).body.turnId);
+    for (const input of ['one', 'two', 'three'])
+      await stack.finalTurn('pages', (await submit('pages', input)).body.turnId);
     const first = await stack.call('GET', '/v1/threads/pages/messages?limit=4');
     expect(first.body.messages.map((m: { seq: number }) => m.seq)).toEqual([1, 2, 3, 4]);
     expect(first.body.nextAfter).toBe(4);
@@ -46,9 +47,15 @@ describe('turns', () => {
     const first = await stack.finalTurn('btc', (await submit('btc', 'analyse the BTC price trend')).body.turnId);
     expect(first.reply).toContain('[offline trading] Combined answer');
     const second = await stack.finalTurn('btc', (await submit('btc', 'analyse the trend again')).body.turnId);
-    expect(second.subAgents.find((s: { agent: string }) => s.agent === 'data').reply).toContain('(2 earlier message(s) in my thread)');
+    expect(second.subAgents.find((s: { agent: string }) => s.agent === 'data').reply).toContain(
+      '(2 earlier message(s) in my thread)',
+    );
     const child = await stack.call('GET', '/v1/threads/btc:data');
-    expect(child.body).toMatchObject({ agent: 'data', turnCount: 2, lineage: { parentSessionKey: 'btc', parentTurnId: first.turnId, depth: 1 } });
+    expect(child.body).toMatchObject({
+      agent: 'data',
+      turnCount: 2,
+      lineage: { parentSessionKey: 'btc', parentTurnId: first.turnId, depth: 1 },
+    });
     expect((await stack.call('GET', '/v1/threads/btc:data/messages')).body.messages).toHaveLength(4);
   });
 
@@ -57,9 +64,16 @@ describe('turns', () => {
     const turn = await stack.finalTurn('picky', (await submit('picky', 'analyse the trend')).body.turnId);
     expect(turn).toMatchObject({ status: 'succeeded', reply: expect.stringContaining('maxChildren is 1') });
     expect(turn.subAgents).toBeUndefined();
-    const audit = await new DynamoThreadStore(stack.table.client, stack.table.tableName).auditTrail('tenant-a', 'picky', spawned.body.threadId);
+    const audit = await new DynamoThreadStore(stack.table.client, stack.table.tableName).auditTrail(
+      'tenant-a',
+      'picky',
+      spawned.body.threadId,
+    );
     expect(audit.map((e) => e.type)).toEqual(['thread_spawn', 'plan_refused', 'agent_exec']);
-    expect(audit[1]!.data).toMatchObject({ reason: expect.stringContaining('maxChildren'), agents: ['data', 'analysis'] });
+    expect(audit[1]!.data).toMatchObject({
+      reason: expect.stringContaining('maxChildren'),
+      agents: ['data', 'analysis'],
+    });
     expect(verifyChain(audit)).toBeUndefined();
   });
 
@@ -69,7 +83,9 @@ describe('turns', () => {
     expect(turn).toMatchObject({ status: 'timed_out', error: expect.stringContaining('within 2 s') });
     expect((await stack.call('GET', '/v1/threads/late')).body.runningTurn).toBeUndefined();
     expect((await stack.agentCounters()).sleepy!.runningTurns).toBe(0);
-    const sleepy = (await stack.call('GET', '/v1/agents')).body.agents.find((a: { name: string }) => a.name === 'sleepy');
+    const sleepy = (await stack.call('GET', '/v1/agents')).body.agents.find(
+      (a: { name: string }) => a.name === 'sleepy',
+    );
     expect(sleepy.timedOutTurns).toBe(1);
     expect((await stack.finalTurn('late', (await submit('late', 'hello')).body.turnId)).status).toBe('succeeded');
   });
@@ -80,7 +96,10 @@ describe('turns', () => {
     expect(results.filter((r) => r.status === 202)).toHaveLength(2);
     const refused = results.filter((r) => r.status === 429);
     expect(refused).toHaveLength(2);
-    expect(refused[0]!.body.error).toMatchObject({ code: 'turn_limit_reached', details: { limit: 'maxConcurrentTurns', max: 2 } });
+    expect(refused[0]!.body.error).toMatchObject({
+      code: 'turn_limit_reached',
+      details: { limit: 'maxConcurrentTurns', max: 2 },
+    });
     expect(Number(refused[0]!.headers.get('retry-after'))).toBeGreaterThan(0);
     await eventually(async () => (await stack.agentCounters()).narrow!.runningTurns === 0);
   });
@@ -90,13 +109,19 @@ describe('turns', () => {
     const running = await submit('stuck-1', 'stall here');
     expect((await stack.agentCounters()).sleepy!.runningTurns).toBe(1);
     await stack.call('POST', '/v1/threads/stuck-1/restart', { body: {} });
-    expect((await stack.call('GET', `/v1/threads/stuck-1/turns/${running.body.turnId}`)).body).toMatchObject({ status: 'failed', error: 'the thread was restarted' });
+    expect((await stack.call('GET', `/v1/threads/stuck-1/turns/${running.body.turnId}`)).body).toMatchObject({
+      status: 'failed',
+      error: 'the thread was restarted',
+    });
     expect((await stack.agentCounters()).sleepy!.runningTurns).toBe(0);
 
     await spawn('sleepy', 'stuck-2');
     const again = await submit('stuck-2', 'stall here');
     await stack.call('DELETE', '/v1/threads/stuck-2');
-    expect((await stack.call('GET', `/v1/threads/stuck-2/turns/${again.body.turnId}`)).body).toMatchObject({ status: 'failed', error: 'the thread was terminated' });
+    expect((await stack.call('GET', `/v1/threads/stuck-2/turns/${again.body.turnId}`)).body).toMatchObject({
+      status: 'failed',
+      error: 'the thread was terminated',
+    });
     expect((await stack.agentCounters()).sleepy).toMatchObject({ runningTurns: 0 });
     // The orphaned executions end at their timeout and find their lease gone: they change nothing.
     await stack.stepFunctions.idle();
@@ -122,16 +147,22 @@ describe('turns', () => {
     expect(queued.map((q) => q.body.status)).toEqual(['queued', 'queued']);
     await stack.call('DELETE', '/v1/threads/endq');
     for (const t of [stalled, ...queued]) {
-      expect((await stack.call('GET', `/v1/threads/endq/turns/${t.body.turnId}`)).body).toMatchObject({ status: 'failed', error: 'the thread was terminated' });
+      expect((await stack.call('GET', `/v1/threads/endq/turns/${t.body.turnId}`)).body).toMatchObject({
+        status: 'failed',
+        error: 'the thread was terminated',
+      });
     }
-    expect((await stack.table.scanAll()).filter((item) => item.kind === 'queue' && String(item.pk).endsWith('#endq'))).toEqual([]);
+    expect(
+      (await stack.table.scanAll()).filter((item) => item.kind === 'queue' && String(item.pk).endsWith('#endq')),
+    ).toEqual([]);
     expect((await stack.agentCounters()).holder!.runningTurns).toBe(0);
   });
 
   it('shows the agent only its memory window (maxTurns)', async () => {
     await spawn('forgetful', 'window');
     let reply = '';
-    for (let i = 0; i < 4; i += 1) reply = (await stack.finalTurn('window', (await submit('window', `turn ${i}`)).body.turnId)).reply;
+    for (let i = 0; i < 4; i += 1)
+      reply = (await stack.finalTurn('window', (await submit('window', `turn ${i}`)).body.turnId)).reply;
     // 3 earlier exchanges exist (6 messages); maxTurns 2 shows 4 of them.
     expect(reply).toContain('This thread holds 4 earlier message(s)');
   });

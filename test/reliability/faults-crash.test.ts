@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freePort, startDynamoDbLocal } from '../../infra/local/dynamodb-local.js';
 import { createDocumentClient } from '../../lib/store/dynamodb/client.js';
-import { retryingClient, turnLedger, type AcceptedTurn } from '../support/fault-injection.js';
+import { type AcceptedTurn, retryingClient, turnLedger } from '../support/fault-injection.js';
 import { testAgent, testConfig } from '../support/local-stack.js';
 import { eventuallyEmpty, processGroupMembers, spawnCollected } from '../support/processes.js';
 import { expectInvariants, scanTable } from './invariants.js';
@@ -25,7 +25,13 @@ describe('the local stack killed mid-turn during a storm', () => {
     const dataDir = join(dir, 'data');
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const env = { ...process.env, PORT: String(port), THREADBOUND_DATA_DIR: dataDir, THREADBOUND_CONFIG: configPath, THREADBOUND_LOCAL_KEYS: `${KEY}:acme` };
+    const env = {
+      ...process.env,
+      PORT: String(port),
+      THREADBOUND_DATA_DIR: dataDir,
+      THREADBOUND_CONFIG: configPath,
+      THREADBOUND_LOCAL_KEYS: `${KEY}:acme`,
+    };
     const call = async (method: string, path: string, body?: unknown) => {
       const response = await fetch(`${url}${path}`, {
         method,
@@ -36,7 +42,10 @@ describe('the local stack killed mid-turn during a storm', () => {
     };
     const client = retryingClient(call);
     const start = async () => {
-      const server = spawnCollected(process.execPath, ['--import', 'tsx', 'infra/local/main.ts'], { cwd: process.cwd(), env });
+      const server = spawnCollected(process.execPath, ['--import', 'tsx', 'infra/local/main.ts'], {
+        cwd: process.cwd(),
+        env,
+      });
       await server.waitFor(/threadbound listening on/);
       return server;
     };
@@ -57,7 +66,11 @@ describe('the local stack killed mid-turn during a storm', () => {
         }
       }),
     );
-    const before = await Promise.all(accepted.map(async (turn) => (await call('GET', `/v1/threads/${turn.sessionKey}/turns/${turn.turnId}`)).body.status));
+    const before = await Promise.all(
+      accepted.map(
+        async (turn) => (await call('GET', `/v1/threads/${turn.sessionKey}/turns/${turn.turnId}`)).body.status,
+      ),
+    );
     expect(before.filter((s) => s === 'running')).toHaveLength(THREADS);
     expect(before.filter((s) => s === 'queued')).toHaveLength(2 * THREADS);
 
@@ -77,7 +90,11 @@ describe('the local stack killed mid-turn during a storm', () => {
         expect(byInput[`second ${key}`]).toMatchObject({ status: 'succeeded' });
         expect(byInput[`third ${key}`]).toMatchObject({ status: 'succeeded' });
       }
-      const agents = (await call('GET', '/v1/agents')).body.agents as { name: string; runningTurns: number; activeThreads: number }[];
+      const agents = (await call('GET', '/v1/agents')).body.agents as {
+        name: string;
+        runningTurns: number;
+        activeThreads: number;
+      }[];
       expect(agents.find((a) => a.name === 'stormy')).toMatchObject({ runningTurns: 0, activeThreads: THREADS });
     } finally {
       second.child.kill('SIGTERM');
@@ -86,7 +103,11 @@ describe('the local stack killed mid-turn during a storm', () => {
 
     // The table as the restarted stack left it, read with the stack down (its DynamoDB Local is gone).
     const dynamo = await startDynamoDbLocal({ dbPath: join(dataDir, 'dynamodb') });
-    const documentClient = createDocumentClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const documentClient = createDocumentClient({
+      endpoint: dynamo.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
     try {
       const table = { client: documentClient, tableName: 'threadbound' };
       await expectInvariants(table, { quiescent: true });

@@ -2,8 +2,14 @@ import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb
 import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestTable, type TestTable } from '../support/dynamo.js';
-import { FaultInjector, retryingClient, turnLedger, type AcceptedTurn, type FaultRule } from '../support/fault-injection.js';
-import { startTestStack, testAgent, type TestStack } from '../support/local-stack.js';
+import {
+  type AcceptedTurn,
+  FaultInjector,
+  type FaultRule,
+  retryingClient,
+  turnLedger,
+} from '../support/fault-injection.js';
+import { startTestStack, type TestStack, testAgent } from '../support/local-stack.js';
 import { expectInvariants } from './invariants.js';
 import { waitForQuiescence } from './support.js';
 
@@ -24,7 +30,9 @@ describe('the fault-injection middleware on a real DynamoDB client', () => {
     for (const kind of ['throughput', 'throttling'] as const) {
       const faults = new FaultInjector([{ commands: ['PutItem'], kind, calls: [1, 2] }]).attach(table.client);
       try {
-        const result = await table.client.send(new PutCommand({ TableName: table.tableName, Item: { pk: `throttled-${kind}`, sk: 'X', n: 1 } }));
+        const result = await table.client.send(
+          new PutCommand({ TableName: table.tableName, Item: { pk: `throttled-${kind}`, sk: 'X', n: 1 } }),
+        );
         expect(result.$metadata.attempts).toBe(3);
         expect(faults.stats()[0]).toMatchObject({ matched: 3, injected: 2 });
       } finally {
@@ -37,7 +45,9 @@ describe('the fault-injection middleware on a real DynamoDB client', () => {
   it('past the SDK maxAttempts the real exception class reaches the caller, and nothing was written', async () => {
     const faults = new FaultInjector([{ commands: ['PutItem'], kind: 'throughput', rate: 1 }]).attach(table.client);
     try {
-      const error = await table.client.send(new PutCommand({ TableName: table.tableName, Item: { pk: 'never', sk: 'X' } })).catch((e: unknown) => e);
+      const error = await table.client
+        .send(new PutCommand({ TableName: table.tableName, Item: { pk: 'never', sk: 'X' } }))
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ProvisionedThroughputExceededException);
       // The client's own limit (DynamoDB clients of this SDK version default to 4 attempts).
       const maxAttempts = await table.client.config.maxAttempts();
@@ -51,14 +61,29 @@ describe('the fault-injection middleware on a real DynamoDB client', () => {
   });
 
   it('a lost TransactWriteItems response is safe: the retry reuses the SDK-generated ClientRequestToken, so DynamoDB answers success without applying twice', async () => {
-    const faults = new FaultInjector([{ commands: ['TransactWriteItems'], kind: 'lost-response', calls: [1] }]).attach(table.client);
+    const faults = new FaultInjector([{ commands: ['TransactWriteItems'], kind: 'lost-response', calls: [1] }]).attach(
+      table.client,
+    );
     try {
       const result = await table.client.send(
         new TransactWriteCommand({
           TransactItems: [
             // A create-once item and a counter: both would betray a second application.
-            { Put: { TableName: table.tableName, Item: { pk: 'tx', sk: 'ONCE' }, ConditionExpression: 'attribute_not_exists(pk)' } },
-            { Update: { TableName: table.tableName, Key: { pk: 'tx', sk: 'COUNT' }, UpdateExpression: 'ADD n :one', ExpressionAttributeValues: { ':one': 1 } } },
+            {
+              Put: {
+                TableName: table.tableName,
+                Item: { pk: 'tx', sk: 'ONCE' },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            {
+              Update: {
+                TableName: table.tableName,
+                Key: { pk: 'tx', sk: 'COUNT' },
+                UpdateExpression: 'ADD n :one',
+                ExpressionAttributeValues: { ':one': 1 },
+              },
+            },
           ],
         }),
       );
@@ -76,17 +101,36 @@ describe('the fault-injection middleware on a real DynamoDB client', () => {
     ]).attach(table.client);
     try {
       const put = await table.client
-        .send(new PutCommand({ TableName: table.tableName, Item: { pk: 'single', sk: 'ONCE' }, ConditionExpression: 'attribute_not_exists(pk)' }))
+        .send(
+          new PutCommand({
+            TableName: table.tableName,
+            Item: { pk: 'single', sk: 'ONCE' },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        )
         .catch((e: Error) => e.name);
       expect(put).toBe('ConditionalCheckFailedException');
-      await table.client.send(new UpdateCommand({ TableName: table.tableName, Key: { pk: 'single', sk: 'COUNT' }, UpdateExpression: 'ADD n :one', ExpressionAttributeValues: { ':one': 1 } }));
+      await table.client.send(
+        new UpdateCommand({
+          TableName: table.tableName,
+          Key: { pk: 'single', sk: 'COUNT' },
+          UpdateExpression: 'ADD n :one',
+          ExpressionAttributeValues: { ':one': 1 },
+        }),
+      );
     } finally {
       faults.detach();
     }
     expect(await table.getItem('single', 'ONCE')).toBeDefined();
     // This is why every write of the turn path is a transaction (and the audit appends too): the
     // remaining single-item ADDs are statistics (see docs: circuit failures, secret access counts).
-    expect((await table.client.send(new GetCommand({ TableName: table.tableName, Key: { pk: 'single', sk: 'COUNT' }, ConsistentRead: true }))).Item?.n).toBe(2);
+    expect(
+      (
+        await table.client.send(
+          new GetCommand({ TableName: table.tableName, Key: { pk: 'single', sk: 'COUNT' }, ConsistentRead: true }),
+        )
+      ).Item?.n,
+    ).toBe(2);
   });
 });
 
@@ -173,8 +217,13 @@ describe('the local stack with faults in its handlers’ DynamoDB client', () =>
   }, 90_000);
 
   it('transaction conflicts injected into the turn claim and finish transactions: retried by the store (transact.ts), every turn answers once', async () => {
-    const touchesTurn = (body: Record<string, unknown>) => JSON.stringify(body.TransactItems ?? []).includes('"S":"TURN#');
-    const { faults, accepted, finals } = await storm('cnf', [{ commands: ['TransactWriteItems'], kind: 'conflict', rate: 0.4, when: touchesTurn }], { threads: 4, turns: 3 });
+    const touchesTurn = (body: Record<string, unknown>) =>
+      JSON.stringify(body.TransactItems ?? []).includes('"S":"TURN#');
+    const { faults, accepted, finals } = await storm(
+      'cnf',
+      [{ commands: ['TransactWriteItems'], kind: 'conflict', rate: 0.4, when: touchesTurn }],
+      { threads: 4, turns: 3 },
+    );
     expect(faults.stats()[0]!.injected).toBeGreaterThan(5);
     expect(finals.filter((f) => f.status !== 'succeeded').map((f) => `${f.status}: ${f.error}`)).toEqual([]);
     await expectAccountedFor(accepted);
@@ -182,11 +231,15 @@ describe('the local stack with faults in its handlers’ DynamoDB client', () =>
 
   it('lost responses of 30 % of the writes (applied, then the connection resets): nothing is applied twice, every turn answers once', async () => {
     const writes = ['TransactWriteItems', 'PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem'];
-    const { faults, accepted, finals } = await storm('lost', [{ commands: writes, kind: 'lost-response', rate: 0.3 }], { threads: 4, turns: 3 });
+    const { faults, accepted, finals } = await storm('lost', [{ commands: writes, kind: 'lost-response', rate: 0.3 }], {
+      threads: 4,
+      turns: 3,
+    });
     expect(faults.stats()[0]!.byCommand.TransactWriteItems).toBeGreaterThan(5);
     expect(finals.filter((f) => f.status !== 'succeeded').map((f) => `${f.status}: ${f.error}`)).toEqual([]);
     const ledger = await expectAccountedFor(accepted);
     // Each parent turn's reply is its own: no reply of one turn was recorded twice or on another.
-    for (const turn of accepted) expect(ledger.messages.filter((m) => m.turnId === turn.turnId && m.role === 'assistant')).toHaveLength(1);
+    for (const turn of accepted)
+      expect(ledger.messages.filter((m) => m.turnId === turn.turnId && m.role === 'assistant')).toHaveLength(1);
   }, 90_000);
 });

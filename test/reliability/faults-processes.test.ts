@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { eventually, startTestStack, testAgent, type TestStack } from '../support/local-stack.js';
-import { turnLedger, type AcceptedTurn } from '../support/fault-injection.js';
+import { type AcceptedTurn, turnLedger } from '../support/fault-injection.js';
+import { eventually, startTestStack, type TestStack, testAgent } from '../support/local-stack.js';
 import { expectInvariants } from './invariants.js';
 import { waitForQuiescence } from './support.js';
 
@@ -27,7 +27,9 @@ async function startMidBodyFake(): Promise<{ url: string; requests: () => number
         object: 'chat.completion',
         created: Math.floor(Date.now() / 1000),
         model,
-        choices: [{ index: 0, message: { role: 'assistant', content: `steady answer ${requests}` }, finish_reason: 'stop' }],
+        choices: [
+          { index: 0, message: { role: 'assistant', content: `steady answer ${requests}` }, finish_reason: 'stop' },
+        ],
         usage: { prompt_tokens: 1, completion_tokens: 3, total_tokens: 4 },
       });
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) });
@@ -36,7 +38,9 @@ async function startMidBodyFake(): Promise<{ url: string; requests: () => number
       if (model === 'cut') setTimeout(() => res.socket?.destroy(), 50);
     });
   });
-  const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+  const port = await new Promise<number>((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
+  );
   return {
     url: `http://127.0.0.1:${port}/v1`,
     requests: () => requests,
@@ -57,12 +61,21 @@ beforeAll(async () => {
   stack = await startTestStack(
     {
       // Three provider ids on one fake, so one's open circuit never hides another.
-      providers: { stally: { baseUrl: fake.url }, cutty: { baseUrl: fake.url }, steady: { baseUrl: fake.url } } as never,
+      providers: {
+        stally: { baseUrl: fake.url },
+        cutty: { baseUrl: fake.url },
+        steady: { baseUrl: fake.url },
+      } as never,
       agents: {
         stalls: testAgent(['stally:stall', 'steady:ok'], { timeout: '4s' }),
         cuts: testAgent(['cutty:cut', 'steady:ok'], { timeout: '4s' }),
         stranded: testAgent(['stally:stall'], { timeout: '2s' }),
-        lead: testAgent(['offline'], { subAgents: ['worker', 'crasher'], maxChildren: 2, maxSpawnDepth: 1, timeout: '10s' }),
+        lead: testAgent(['offline'], {
+          subAgents: ['worker', 'crasher'],
+          maxChildren: 2,
+          maxSpawnDepth: 1,
+          timeout: '10s',
+        }),
         worker: testAgent(['test:delay=20']),
         // A 2 s budget: a crashed claim's lease expires 11 s later (3 × timeout + 5 s).
         crasher: testAgent(['test:delay=20'], { timeout: '2s' }),
@@ -102,14 +115,20 @@ describe('a provider that fails mid-stream', () => {
     const threads = ['stall-0', 'stall-1', 'stall-2'];
     for (const key of threads) await spawn('stalls', key);
     const started = Date.now();
-    const turns = await Promise.all(threads.map(async (key) => stack.finalTurn(key, await submit(key, `question on ${key}`))));
+    const turns = await Promise.all(
+      threads.map(async (key) => stack.finalTurn(key, await submit(key, `question on ${key}`))),
+    );
     const elapsed = Date.now() - started;
-    expect(turns.map((turn) => `${turn.status}: ${turn.reply ?? turn.error}`)).toEqual(turns.map(() => expect.stringMatching(/^succeeded: steady answer \d+$/)));
+    expect(turns.map((turn) => `${turn.status}: ${turn.reply ?? turn.error}`)).toEqual(
+      turns.map(() => expect.stringMatching(/^succeeded: steady answer \d+$/)),
+    );
     // Half of the 4 s budget for the stalled attempt, then the fallback: the main phase ended inside
     // its 4 s Task timeout (else the turn would be timed_out); the bound adds the workflow's own steps.
     expect(elapsed).toBeLessThan(8_000);
     expect((await stack.agentCounters()).stalls).toEqual({ activeThreads: 3, runningTurns: 0 });
-    const fallbacks = await stack.call('GET', '/v1/audit?type=model_fallback&period=1h&limit=50', { key: 'test-key-admin-ops-0000000000000000' });
+    const fallbacks = await stack.call('GET', '/v1/audit?type=model_fallback&period=1h&limit=50', {
+      key: 'test-key-admin-ops-0000000000000000',
+    });
     expect(fallbacks.body.events.filter((e: any) => e.data?.from === 'stally:stall').length).toBeGreaterThanOrEqual(1);
     await expectLedger();
   });
@@ -117,8 +136,12 @@ describe('a provider that fails mid-stream', () => {
   it('drops the connection after half the body: a retryable failure, the fallback answers at once', async () => {
     const threads = ['cut-0', 'cut-1'];
     for (const key of threads) await spawn('cuts', key);
-    const turns = await Promise.all(threads.map(async (key) => stack.finalTurn(key, await submit(key, `question on ${key}`))));
-    expect(turns.map((turn) => `${turn.status}: ${turn.reply ?? turn.error}`)).toEqual(turns.map(() => expect.stringMatching(/^succeeded: steady answer \d+$/)));
+    const turns = await Promise.all(
+      threads.map(async (key) => stack.finalTurn(key, await submit(key, `question on ${key}`))),
+    );
+    expect(turns.map((turn) => `${turn.status}: ${turn.reply ?? turn.error}`)).toEqual(
+      turns.map(() => expect.stringMatching(/^succeeded: steady answer \d+$/)),
+    );
     expect((await stack.agentCounters()).cuts!.runningTurns).toBe(0);
     await expectLedger();
   });
@@ -147,7 +170,10 @@ describe('a sub-agent Lambda that crashes', () => {
     const claimInline = context.turns.claimInline.bind(context.turns);
     const crash = vi.spyOn(context.turns, 'claimInline').mockImplementation(async (...args) => {
       const claimed = await claimInline(...args);
-      if (args[1].endsWith(':crasher')) throw Object.assign(new Error('RequestId: 1f1e Error: Runtime exited with error: signal: killed'), { name: 'Runtime.ExitError' });
+      if (args[1].endsWith(':crasher'))
+        throw Object.assign(new Error('RequestId: 1f1e Error: Runtime exited with error: signal: killed'), {
+          name: 'Runtime.ExitError',
+        });
       return claimed;
     });
     await spawn('lead', 'crash-0');
@@ -165,8 +191,14 @@ describe('a sub-agent Lambda that crashes', () => {
     expect(child.runningTurn).toBeDefined();
     crash.mockRestore();
     await eventually(async () => (await stack.agentCounters()).crasher!.runningTurns === 0, 20_000);
-    const childTurn = await stack.call('GET', `/v1/threads/crash-0:crasher/turns/${child.runningTurn.turnId ?? child.runningTurn}`);
-    expect(childTurn.body).toMatchObject({ status: 'failed', error: 'the turn did not finish before its lease expired' });
+    const childTurn = await stack.call(
+      'GET',
+      `/v1/threads/crash-0:crasher/turns/${child.runningTurn.turnId ?? child.runningTurn}`,
+    );
+    expect(childTurn.body).toMatchObject({
+      status: 'failed',
+      error: 'the turn did not finish before its lease expired',
+    });
 
     // Recovered: the next fan-out reaches the same child thread and gets its answer.
     const again = await stack.finalTurn('crash-0', await submit('crash-0', '@worker @crasher once more'));

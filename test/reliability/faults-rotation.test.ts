@@ -1,8 +1,8 @@
 import { GetSecretValueCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { retryingClient, turnLedger, type AcceptedTurn } from '../support/fault-injection.js';
+import { type AcceptedTurn, retryingClient, turnLedger } from '../support/fault-injection.js';
 import { TEST_KEYS } from '../support/local-stack.js';
-import { ROTATING, startRotatingSecretsStack, type SecretsTestStack } from '../support/secrets.js';
+import { ROTATING, type SecretsTestStack, startRotatingSecretsStack } from '../support/secrets.js';
 import { expectInvariants } from './invariants.js';
 import { waitForQuiescence } from './support.js';
 
@@ -55,11 +55,13 @@ describe('a rotation during a storm', () => {
       return result;
     });
     const secretValues = new Set([providerKey(0)]);
-    const currentValue = async (id: string) => (await sm.send(new GetSecretValueCommand({ SecretId: id }))).SecretString!;
+    const currentValue = async (id: string) =>
+      (await sm.send(new GetSecretValueCommand({ SecretId: id }))).SecretString!;
     secretValues.add(await currentValue(SIGNING_ID));
 
     const keys = Array.from({ length: THREADS }, (_, i) => `rs-${i}`);
-    for (const key of keys) expect((await stack.call('POST', '/v1/threads', { body: { agent: 'main', sessionKey: key } })).status).toBe(201);
+    for (const key of keys)
+      expect((await stack.call('POST', '/v1/threads', { body: { agent: 'main', sessionKey: key } })).status).toBe(201);
     let rotating = true;
     const accepted: AcceptedTurn[] = [];
     const finals: { status: string; reply?: string; error?: string }[] = [];
@@ -86,7 +88,9 @@ describe('a rotation during a storm', () => {
     for (let i = 1; i <= ROTATIONS; i += 1) {
       fake.acceptKeys([providerKey(i - 1), providerKey(i)]);
       secretValues.add(providerKey(i));
-      await sm.send(new PutSecretValueCommand({ SecretId: KEY_ID, SecretString: providerKey(i), VersionStages: ['AWSPENDING'] }));
+      await sm.send(
+        new PutSecretValueCommand({ SecretId: KEY_ID, SecretString: providerKey(i), VersionStages: ['AWSPENDING'] }),
+      );
       expect((await stack.call('POST', `/v1/secrets/${KEY}/rotate`, { key: TEST_KEYS.admin })).status).toBe(202);
       expect((await stack.call('POST', `/v1/secrets/${SIGNING}/rotate`, { key: TEST_KEYS.admin })).status).toBe(202);
       await stack.secretsManager.rotations();
@@ -105,13 +109,17 @@ describe('a rotation during a storm', () => {
     await waitForQuiescence(stack.table);
     const items = await stack.table.scanAll();
     expect(turnLedger(items, accepted).problems).toEqual([]);
-    await expectInvariants(stack.table, { quiescent: true, config: (await import('../../functions/shared/context.js')).config });
+    await expectInvariants(stack.table, {
+      quiescent: true,
+      config: (await import('../../functions/shared/context.js')).config,
+    });
 
     // No value of any version of either secret left the process: logs, API answers, table items.
     expect(secretValues.size).toBe(2 * ROTATIONS + 2);
     const surfaces = { logs: logged.join(''), responses: JSON.stringify(responses), table: JSON.stringify(items) };
     for (const [surface, text] of Object.entries(surfaces)) {
-      for (const value of secretValues) expect(text.includes(value), `a secret value appears in the ${surface}`).toBe(false);
+      for (const value of secretValues)
+        expect(text.includes(value), `a secret value appears in the ${surface}`).toBe(false);
     }
     expect(logged.length).toBeGreaterThan(0);
   }, 120_000);

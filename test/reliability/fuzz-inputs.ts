@@ -49,7 +49,8 @@ export interface RouteJsonSchemas {
 
 /** The JSON Schema of each part; refinements and transforms are not representable and only loosen it. */
 export function jsonSchemasOf(schemas: RouteSchemas): RouteJsonSchemas {
-  const convert = (schema: z.ZodType | undefined) => (schema ? (z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema) : undefined);
+  const convert = (schema: z.ZodType | undefined) =>
+    schema ? (z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema) : undefined;
   const out: RouteJsonSchemas = {};
   for (const part of ['body', 'query', 'path'] as const) {
     const converted = convert(schemas[part]);
@@ -164,7 +165,12 @@ function junk(rng: Rng, depth = 0): unknown {
     case 6:
       return Array.from({ length: rng.int(4) }, () => junk(rng, depth + 1));
     case 7:
-      return Object.fromEntries(Array.from({ length: rng.int(4) }, () => [rng.pick(['a', '__proto__', 'agent', 'input', '', '🧵', 'x'.repeat(70)]), junk(rng, depth + 1)]));
+      return Object.fromEntries(
+        Array.from({ length: rng.int(4) }, () => [
+          rng.pick(['a', '__proto__', 'agent', 'input', '', '🧵', 'x'.repeat(70)]),
+          junk(rng, depth + 1),
+        ]),
+      );
     default:
       return { nested: { deeper: [junk(rng, depth + 2)] } };
   }
@@ -221,7 +227,10 @@ export function validValue(schema: JsonSchema, ctx: GenContext, name?: string): 
     case 'integer':
     case 'number': {
       const lo = schema.minimum ?? (schema.exclusiveMinimum !== undefined ? schema.exclusiveMinimum + 1 : 0);
-      const hi = Math.min(schema.maximum ?? (schema.exclusiveMaximum !== undefined ? schema.exclusiveMaximum - 1 : lo + 1000), lo + 1_000_000);
+      const hi = Math.min(
+        schema.maximum ?? (schema.exclusiveMaximum !== undefined ? schema.exclusiveMaximum - 1 : lo + 1000),
+        lo + 1_000_000,
+      );
       const value = rng.pick([lo, hi, rng.between(lo, hi)]);
       return schema.type === 'integer' ? Math.trunc(value) : value;
     }
@@ -234,7 +243,9 @@ export function validValue(schema: JsonSchema, ctx: GenContext, name?: string): 
       const max = Math.min(schema.maxLength ?? min + 40, min + 200);
       const length = rng.pick([min, max, rng.between(min, max)]);
       const alphabet = rng.chance(0.7) ? 'abcdefghijklmnopqrstuvwxyz ABCXYZ0123456789' : 'aé日🧵';
-      return Array.from({ length: Math.max(min, length) }, () => rng.pick([...alphabet])).join('').slice(0, schema.maxLength ?? Infinity);
+      return Array.from({ length: Math.max(min, length) }, () => rng.pick([...alphabet]))
+        .join('')
+        .slice(0, schema.maxLength ?? Infinity);
     }
     case 'null':
       return null;
@@ -249,10 +260,17 @@ export function boundaryValues(schema: JsonSchema): unknown[] {
   if (schema.type === 'string') {
     const min = schema.minLength ?? 0;
     out.push('', 'a'.repeat(min), 'a'.repeat(Math.max(0, min - 1)));
-    if (schema.maxLength !== undefined) out.push('a'.repeat(schema.maxLength), 'a'.repeat(schema.maxLength + 1), 'é'.repeat(schema.maxLength + 1), '🧵'.repeat(schema.maxLength));
+    if (schema.maxLength !== undefined)
+      out.push(
+        'a'.repeat(schema.maxLength),
+        'a'.repeat(schema.maxLength + 1),
+        'é'.repeat(schema.maxLength + 1),
+        '🧵'.repeat(schema.maxLength),
+      );
     out.push(123, null, true, ['a'], { a: 'b' });
   } else if (schema.type === 'integer' || schema.type === 'number') {
-    for (const bound of [schema.minimum, schema.maximum]) if (bound !== undefined) out.push(bound, bound - 1, bound + 1, bound + 0.5);
+    for (const bound of [schema.minimum, schema.maximum])
+      if (bound !== undefined) out.push(bound, bound - 1, bound + 1, bound + 0.5);
     out.push(-1, 0, 2 ** 53, -(2 ** 53), 1e21, 0.1, '1', 'one', null, true, [], {});
   } else if (schema.type === 'boolean') {
     out.push('true', 'false', 0, 1, null, 'yes', [], {});
@@ -275,7 +293,9 @@ export function brokenValue(schema: JsonSchema, ctx: GenContext): unknown {
     case 2:
       return junk(rng);
     default:
-      return schema.pattern ? `${matching(schema.pattern, rng)}${rng.pick(['$', ' ', '/', '#', 'ü', '\n'])}` : rng.pick(boundaryValues(schema));
+      return schema.pattern
+        ? `${matching(schema.pattern, rng)}${rng.pick(['$', ' ', '/', '#', 'ü', '\n'])}`
+        : rng.pick(boundaryValues(schema));
   }
 }
 
@@ -283,7 +303,8 @@ export function brokenValue(schema: JsonSchema, ctx: GenContext): unknown {
 export function brokenBody(schema: JsonSchema, ctx: GenContext): unknown {
   const { rng } = ctx;
   const base = validValue(schema, ctx);
-  const record = base && typeof base === 'object' && !Array.isArray(base) ? { ...(base as Record<string, unknown>) } : {};
+  const record =
+    base && typeof base === 'object' && !Array.isArray(base) ? { ...(base as Record<string, unknown>) } : {};
   const properties = Object.entries(schema.properties ?? {});
   switch (rng.int(8)) {
     case 0:
@@ -296,7 +317,8 @@ export function brokenBody(schema: JsonSchema, ctx: GenContext): unknown {
     }
     case 2: {
       const required = schema.required ?? [];
-      if (required.length === 0) return { ...record, [rng.pick(['extra', '__proto__', 'constructor', 'toString', ''])]: junk(rng) };
+      if (required.length === 0)
+        return { ...record, [rng.pick(['extra', '__proto__', 'constructor', 'toString', ''])]: junk(rng) };
       const missing = rng.pick(required);
       return Object.fromEntries(Object.entries(record).filter(([key]) => key !== missing));
     }
@@ -307,7 +329,11 @@ export function brokenBody(schema: JsonSchema, ctx: GenContext): unknown {
     case 5:
       return Object.fromEntries(properties.map(([key]) => [key, junk(rng)]));
     case 6:
-      return { ...record, nested: { a: [{ b: [{ c: [record] }] }] }, [rng.pick(properties)?.[0] ?? 'x']: { a: record } };
+      return {
+        ...record,
+        nested: { a: [{ b: [{ c: [record] }] }] },
+        [rng.pick(properties)?.[0] ?? 'x']: { a: record },
+      };
     default: {
       if (properties.length === 0) return [record];
       const [key, property] = rng.pick(properties);
@@ -325,8 +351,17 @@ export function rawBody(schema: JsonSchema | undefined, ctx: GenContext): { body
     ['truncated JSON', () => valid.slice(0, Math.max(1, rng.int(valid.length)))],
     ['trailing garbage', () => `${valid}}`],
     ['two documents', () => `${valid}${valid}`],
-    ['repeated key, junk first', () => valid.replace(/^\{/, `{"${firstKey}":${JSON.stringify(junk(rng))},`).replace(/,}$/, '}')],
-    ['repeated key, junk last', () => (valid === '{}' ? `{"${firstKey}":1,"${firstKey}":{}}` : valid.replace(/}$/, `,"${firstKey}":${JSON.stringify(junk(rng))}}`))],
+    [
+      'repeated key, junk first',
+      () => valid.replace(/^\{/, `{"${firstKey}":${JSON.stringify(junk(rng))},`).replace(/,}$/, '}'),
+    ],
+    [
+      'repeated key, junk last',
+      () =>
+        valid === '{}'
+          ? `{"${firstKey}":1,"${firstKey}":{}}`
+          : valid.replace(/}$/, `,"${firstKey}":${JSON.stringify(junk(rng))}}`),
+    ],
     ['__proto__ key', () => valid.replace(/^\{/, '{"__proto__":{"admin":true},').replace(/,}$/, '}')],
     ['byte order mark', () => `\uFEFF${valid}`],
     ['single quotes', () => valid.replace(/"/g, "'")],
@@ -338,7 +373,10 @@ export function rawBody(schema: JsonSchema | undefined, ctx: GenContext): { body
     ['JSON number', () => '12345678901234567890'],
     ['deep nesting', () => `${'['.repeat(5000)}${']'.repeat(5000)}`],
     ['deep object nesting', () => `${'{"a":'.repeat(3000)}1${'}'.repeat(3000)}`],
-    ['invalid UTF-8', () => Buffer.concat([Buffer.from(`{"${firstKey}":"`), Buffer.from([0xc3, 0x28, 0xff, 0xfe]), Buffer.from('"}')])],
+    [
+      'invalid UTF-8',
+      () => Buffer.concat([Buffer.from(`{"${firstKey}":"`), Buffer.from([0xc3, 0x28, 0xff, 0xfe]), Buffer.from('"}')]),
+    ],
     ['NUL bytes', () => Buffer.from([0, 0, 0, 0])],
     ['lone surrogate escape', () => `{"${firstKey}":"\\ud800"}`],
     ['huge number', () => `{"${firstKey}":1${'0'.repeat(400)}}`],
@@ -386,12 +424,62 @@ export const GARBAGE_AUTH: readonly string[] = [
 export function brokenSegment(schema: JsonSchema | undefined, ctx: GenContext): string {
   const { rng } = ctx;
   const variants: Array<() => string> = [
-    () => rng.pick(['', '%20', '.', '%2E', '..', '%2E%2E', '%2e%2e%2f', '%00', '%0A', '-', '_', ':', '%3A', '~', '%7E', '%25', '%ZZ', '%', '%C3%28', '%F0%9F%A7%B5', '%E2%80%AE', '%EF%BB%BF', '*', '%2A', '@', '%40', '+', '%2B', '%23', '%3F', ';', ',', '%27', '%22', '&', '=']),
+    () =>
+      rng.pick([
+        '',
+        '%20',
+        '.',
+        '%2E',
+        '..',
+        '%2E%2E',
+        '%2e%2e%2f',
+        '%00',
+        '%0A',
+        '-',
+        '_',
+        ':',
+        '%3A',
+        '~',
+        '%7E',
+        '%25',
+        '%ZZ',
+        '%',
+        '%C3%28',
+        '%F0%9F%A7%B5',
+        '%E2%80%AE',
+        '%EF%BB%BF',
+        '*',
+        '%2A',
+        '@',
+        '%40',
+        '+',
+        '%2B',
+        '%23',
+        '%3F',
+        ';',
+        ',',
+        '%27',
+        '%22',
+        '&',
+        '=',
+      ]),
     () => encode(rng.pick(NASTY_STRINGS)) || '%20',
     () => 'a'.repeat(rng.pick([128, 129, 191, 192, 193, 256, 1000, 2000])),
     () => `a${'%2F'.repeat(rng.between(1, 3))}b`,
-    () => (schema?.pattern ? encode(`${matching(schema.pattern, rng)}${rng.pick(['/', '#', ' ', '$', '%', 'é', '\u0000'])}`) : 'x%2Fy'),
-    () => encode(rng.pick(['THREAD#victim', 'AGENT#main', 'SECRET#anthropic-api-key', 'META', 'x#TURN#turn_00000000000000000000000000'])),
+    () =>
+      schema?.pattern
+        ? encode(`${matching(schema.pattern, rng)}${rng.pick(['/', '#', ' ', '$', '%', 'é', '\u0000'])}`)
+        : 'x%2Fy',
+    () =>
+      encode(
+        rng.pick([
+          'THREAD#victim',
+          'AGENT#main',
+          'SECRET#anthropic-api-key',
+          'META',
+          'x#TURN#turn_00000000000000000000000000',
+        ]),
+      ),
     () => encode(String(rng.pick(boundaryValues(schema ?? { type: 'string' })))),
   ];
   return rng.pick(variants)();
@@ -406,7 +494,11 @@ export function queryString(schema: JsonSchema | undefined, ctx: GenContext, bro
   for (const [key, value] of Object.entries(valid)) pairs.push([key, String(value)]);
   if (broken) {
     const mode = rng.int(6);
-    if (mode === 0 || properties.length === 0) pairs.push([rng.pick(['unknown', 'LIMIT', '__proto__', 'constructor', 'a[b]', '🧵', '']), rng.pick(NASTY_STRINGS)]);
+    if (mode === 0 || properties.length === 0)
+      pairs.push([
+        rng.pick(['unknown', 'LIMIT', '__proto__', 'constructor', 'a[b]', '🧵', '']),
+        rng.pick(NASTY_STRINGS),
+      ]);
     else if (mode === 1) {
       const [key, property] = rng.pick(properties);
       pairs.push([key, String(brokenValue(property, ctx))]);

@@ -32,8 +32,8 @@ import diagnostics from 'node:diagnostics_channel';
 import http, { type IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { matchRoute } from '../../infra/local/api-gateway.js';
-import { MAX_BODY_BYTES, ROUTES, routeKey, type RouteDefinition } from '../../lib/api/routes.js';
-import { eventually, startTestStack, TEST_KEYS, testAgent, type TestStack } from '../support/local-stack.js';
+import { MAX_BODY_BYTES, ROUTES, type RouteDefinition, routeKey } from '../../lib/api/routes.js';
+import { eventually, startTestStack, TEST_KEYS, type TestStack, testAgent } from '../support/local-stack.js';
 import {
   boundaryValues,
   brokenBody,
@@ -42,18 +42,18 @@ import {
   encode,
   fillPath,
   GARBAGE_AUTH,
+  type GenContext,
   jsonSchemasOf,
+  type Pools,
   padTo,
   pathParams,
   queryString,
-  rawBody,
-  remember,
   Rng,
-  validValue,
-  type GenContext,
-  type Pools,
   type RouteJsonSchemas,
   type RouteSchemas,
+  rawBody,
+  remember,
+  validValue,
 } from './fuzz-inputs.js';
 import { checkInvariants, expectInvariants } from './invariants.js';
 
@@ -79,14 +79,26 @@ const MAX_TURN_STARTS = 25;
 const INVARIANT_EVERY = 100;
 
 /** Edge error codes: a request refused with one of these never reached domain code. */
-const EDGE_CODES = new Set(['validation_failed', 'invalid_json', 'unsupported_media_type', 'payload_too_large', 'unauthorized', 'forbidden', 'route_not_found']);
+const EDGE_CODES = new Set([
+  'validation_failed',
+  'invalid_json',
+  'unsupported_media_type',
+  'payload_too_large',
+  'unauthorized',
+  'forbidden',
+  'route_not_found',
+]);
 /** DynamoDB commands that write (document-client and low-level names alike). */
 const WRITE_COMMAND = /^(Put|Update|Delete|BatchWrite|TransactWrite)(Items?)?Command$/;
 /** Errors with which DynamoDB refuses a conditional write: nothing was written. */
 const REFUSED = new Set(['ConditionalCheckFailedException', 'TransactionCanceledException']);
 
 type Tenant = 'tenant-a' | 'tenant-b' | 'ops';
-const KEY_OF: Record<Tenant, string> = { 'tenant-a': TEST_KEYS.tenantA, 'tenant-b': TEST_KEYS.tenantB, ops: TEST_KEYS.admin };
+const KEY_OF: Record<Tenant, string> = {
+  'tenant-a': TEST_KEYS.tenantA,
+  'tenant-b': TEST_KEYS.tenantB,
+  ops: TEST_KEYS.admin,
+};
 
 /** One generated request, with what the edge must answer when its schemas decide (`expect`). */
 interface FuzzCase {
@@ -130,14 +142,28 @@ const tagRequest = (message: unknown) => {
 let stack: TestStack;
 let schemas: Map<string, RouteJsonSchemas>;
 let zodSchemas: Map<string, RouteSchemas>;
-const pools: Record<Tenant | 'shared', Pools> = { 'tenant-a': new Map(), 'tenant-b': new Map(), ops: new Map(), shared: new Map() };
+const pools: Record<Tenant | 'shared', Pools> = {
+  'tenant-a': new Map(),
+  'tenant-b': new Map(),
+  ops: new Map(),
+  shared: new Map(),
+};
 
 beforeAll(async () => {
   diagnostics.subscribe('http.server.request.start', tagRequest);
   // Offline models only: turns finish in milliseconds. Small limits so 429s are reachable.
   stack = await startTestStack({
     threadManagement: { maxThreads: 60 },
-    agents: { main: testAgent(['offline'], { subAgents: ['data', 'analysis'], maxChildren: 2, maxSpawnDepth: 1, autoDestroy: true, maxActiveThreads: 30 }), trading: { maxActiveThreads: 3 } },
+    agents: {
+      main: testAgent(['offline'], {
+        subAgents: ['data', 'analysis'],
+        maxChildren: 2,
+        maxSpawnDepth: 1,
+        autoDestroy: true,
+        maxActiveThreads: 30,
+      }),
+      trading: { maxActiveThreads: 3 },
+    },
   });
   const { documentClient, config } = await import('../../functions/shared/context.js');
   documentClient.middlewareStack.add(
@@ -169,11 +195,19 @@ beforeAll(async () => {
   for (const tenant of ['tenant-a', 'tenant-b'] as const) remember(pools.shared, 'tenant', tenant);
 
   // Real threads and turns of both tenants, so path parameters can name real (and foreign) items.
-  for (const [tenant, agent] of [['tenant-a', 'main'], ['tenant-a', 'data'], ['tenant-b', 'main'], ['tenant-b', 'data']] as const) {
+  for (const [tenant, agent] of [
+    ['tenant-a', 'main'],
+    ['tenant-a', 'data'],
+    ['tenant-b', 'main'],
+    ['tenant-b', 'data'],
+  ] as const) {
     const spawned = await stack.call('POST', '/v1/threads', { key: KEY_OF[tenant], body: { agent } });
     expect(spawned.status).toBe(201);
     harvest(tenant, spawned.body);
-    const turn = await stack.call('POST', `/v1/threads/${spawned.body.sessionKey}/turns`, { key: KEY_OF[tenant], body: { input: 'hello' } });
+    const turn = await stack.call('POST', `/v1/threads/${spawned.body.sessionKey}/turns`, {
+      key: KEY_OF[tenant],
+      body: { input: 'hello' },
+    });
     expect(turn.status).toBe(202);
     harvest(tenant, turn.body);
     await stack.finalTurn(spawned.body.sessionKey, turn.body.turnId, KEY_OF[tenant]);
@@ -194,7 +228,8 @@ afterAll(async () => {
 function harvest(tenant: Tenant, value: unknown, depth = 0): void {
   if (!value || typeof value !== 'object' || depth > 4) return;
   for (const [key, inner] of Object.entries(value as Record<string, unknown>)) {
-    if (typeof inner === 'string' && ['sessionKey', 'turnId', 'name', 'agent'].includes(key)) remember(pools[tenant], key, inner);
+    if (typeof inner === 'string' && ['sessionKey', 'turnId', 'name', 'agent'].includes(key))
+      remember(pools[tenant], key, inner);
     else if (typeof inner === 'string' && key === 'nextCursor') remember(pools[tenant], 'cursor', inner);
     else if (typeof inner === 'number' && key === 'nextAfter') remember(pools[tenant], 'after', String(inner));
     else harvest(tenant, inner, depth + 1);
@@ -226,7 +261,12 @@ function generate(id: number, route: RouteDefinition, rng: Rng): FuzzCase {
     'cross-tenant': parts.path ? 6 : route.auth === 'tenant' ? 2 : 0,
     method: 2,
   });
-  const tenant: Tenant = route.auth === 'admin' ? 'ops' : family === 'cross-tenant' ? 'tenant-b' : rng.pick(['tenant-a', 'tenant-a', 'tenant-b', 'ops'] as const);
+  const tenant: Tenant =
+    route.auth === 'admin'
+      ? 'ops'
+      : family === 'cross-tenant'
+        ? 'tenant-b'
+        : rng.pick(['tenant-a', 'tenant-a', 'tenant-b', 'ops'] as const);
   const ctx: GenContext = { rng, pools: poolsFor(family === 'cross-tenant' ? 'tenant-a' : tenant), fixed: { wait: 0 } };
   const headers: Record<string, string> = { 'x-fuzz-case': String(id) };
   if (route.auth !== 'none' || rng.chance(0.3)) headers.authorization = `Bearer ${KEY_OF[tenant]}`;
@@ -239,14 +279,21 @@ function generate(id: number, route: RouteDefinition, rng: Rng): FuzzCase {
     segments[name] = brokenSegment(parts.path?.properties?.[name], ctx);
   }
   // Bounded turn starts: once spent, valid turn routes aim at a thread that does not exist.
-  if (route.startsTurns && turnStarts >= MAX_TURN_STARTS && 'sessionKey' in segments) segments.sessionKey = `fuzz-none-${id}`;
+  if (route.startsTurns && turnStarts >= MAX_TURN_STARTS && 'sessionKey' in segments)
+    segments.sessionKey = `fuzz-none-${id}`;
   const foreign = family === 'cross-tenant' && segments.sessionKey !== undefined && isForeign(segments.sessionKey);
   const query = queryString(parts.query, ctx, family === 'query');
   let target = fillPath(route, segments) + (query ? `?${query}` : '');
 
   let method: string = route.method;
   if (family === 'method') {
-    method = rng.pick(['PUT', 'PATCH', 'OPTIONS', route.method === 'GET' ? 'POST' : 'GET', route.method === 'DELETE' ? 'POST' : 'DELETE']);
+    method = rng.pick([
+      'PUT',
+      'PATCH',
+      'OPTIONS',
+      route.method === 'GET' ? 'POST' : 'GET',
+      route.method === 'DELETE' ? 'POST' : 'DELETE',
+    ]);
     if (ROUTES.some((other) => other.method === method && other.path === route.path)) method = 'PATCH';
   }
 
@@ -254,7 +301,15 @@ function generate(id: number, route: RouteDefinition, rng: Rng): FuzzCase {
   let label: string = family;
   let contentType: string | null = 'application/json';
   const json = (value: unknown) => Buffer.from(JSON.stringify(value) ?? 'null');
-  if (hasBody && (family === 'valid' || family === 'query' || family === 'path' || family === 'auth' || family === 'cross-tenant' || family === 'method')) {
+  if (
+    hasBody &&
+    (family === 'valid' ||
+      family === 'query' ||
+      family === 'path' ||
+      family === 'auth' ||
+      family === 'cross-tenant' ||
+      family === 'method')
+  ) {
     if (rng.chance(0.9)) body = json(validValue(parts.body!, ctx));
   } else if (family === 'body-schema') {
     body = json(brokenBody(parts.body!, ctx));
@@ -268,23 +323,41 @@ function generate(id: number, route: RouteDefinition, rng: Rng): FuzzCase {
     body = rng.chance(0.7)
       ? Buffer.from(padTo(valid, size))
       : // Characters under the limit, bytes over it: the limit is on bytes.
-        Buffer.from(JSON.stringify({ ...(JSON.parse(valid) as object), [Object.keys(parts.body?.properties ?? { x: 0 })[0]!]: 'é'.repeat(Math.ceil(size / 2)) }));
+        Buffer.from(
+          JSON.stringify({
+            ...(JSON.parse(valid) as object),
+            [Object.keys(parts.body?.properties ?? { x: 0 })[0]!]: 'é'.repeat(Math.ceil(size / 2)),
+          }),
+        );
   } else if (family === 'content-type') {
     body = json(parts.body ? validValue(parts.body, ctx) : {});
     contentType = rng.pick(CONTENT_TYPES);
   }
   if (body && contentType !== null) headers['content-type'] = contentType;
-  if (body && rng.chance(0.05) && family !== 'body-size') headers['content-type'] = `${contentType ?? ''}${rng.pick(['; charset=latin1', '; boundary=x', ';'])}`;
+  if (body && rng.chance(0.05) && family !== 'body-size')
+    headers['content-type'] = `${contentType ?? ''}${rng.pick(['; charset=latin1', '; boundary=x', ';'])}`;
 
   if (family === 'auth') {
     const choice = rng.int(3);
     if (choice === 0) delete headers.authorization;
     else if (choice === 1) headers.authorization = rng.pick(GARBAGE_AUTH);
-    else if (route.auth === 'admin') headers.authorization = `Bearer ${rng.pick([TEST_KEYS.tenantA, TEST_KEYS.tenantB])}`;
-    else headers.authorization = `${rng.pick(['bearer', 'BEARER', 'Bearer'])}  ${KEY_OF[tenant]}${rng.pick(['', ' ', '\t'])}`;
+    else if (route.auth === 'admin')
+      headers.authorization = `Bearer ${rng.pick([TEST_KEYS.tenantA, TEST_KEYS.tenantB])}`;
+    else
+      headers.authorization = `${rng.pick(['bearer', 'BEARER', 'Bearer'])}  ${KEY_OF[tenant]}${rng.pick(['', ' ', '\t'])}`;
   }
   if (target.length > 8000) target = target.slice(0, 8000); // beyond the gateway's URL limits, not the API's
-  const fuzzCase: FuzzCase = { id, route, family: label, method, target, headers, tenant, ...(foreign ? { foreign } : {}), ...(body ? { body } : {}) };
+  const fuzzCase: FuzzCase = {
+    id,
+    route,
+    family: label,
+    method,
+    target,
+    headers,
+    tenant,
+    ...(foreign ? { foreign } : {}),
+    ...(body ? { body } : {}),
+  };
   const expected = edgeVerdict(fuzzCase);
   return expected ? { ...fuzzCase, expect: expected } : fuzzCase;
 }
@@ -297,13 +370,17 @@ function isForeign(segment: string): boolean {
   } catch {
     return false;
   }
-  return (pools['tenant-a'].get('sessionKey') ?? []).includes(key) && !(pools['tenant-b'].get('sessionKey') ?? []).includes(key);
+  return (
+    (pools['tenant-a'].get('sessionKey') ?? []).includes(key) &&
+    !(pools['tenant-b'].get('sessionKey') ?? []).includes(key)
+  );
 }
 
 /** Valid path parameters of a route (real items preferred), as encoded segments. */
 function validSegments(route: RouteDefinition, parts: RouteJsonSchemas, ctx: GenContext): Record<string, string> {
   const segments: Record<string, string> = {};
-  for (const name of pathParams(route)) segments[name] = encode(String(validValue(parts.path?.properties?.[name] ?? { type: 'string' }, ctx, name)));
+  for (const name of pathParams(route))
+    segments[name] = encode(String(validValue(parts.path?.properties?.[name] ?? { type: 'string' }, ctx, name)));
   return segments;
 }
 
@@ -329,7 +406,8 @@ function edgeVerdict(c: FuzzCase): FuzzCase['expect'] {
     if (raw.length > MAX_BODY_BYTES) return { status: 413, code: 'payload_too_large' };
     let value: unknown = {};
     if (raw.length > 0) {
-      if (!/^application\/json\s*(;|$)/i.test(c.headers['content-type'] ?? '')) return { status: 415, code: 'unsupported_media_type' };
+      if (!/^application\/json\s*(;|$)/i.test(c.headers['content-type'] ?? ''))
+        return { status: 415, code: 'unsupported_media_type' };
       try {
         value = JSON.parse(raw.toString('utf8'));
       } catch {
@@ -343,7 +421,8 @@ function edgeVerdict(c: FuzzCase): FuzzCase['expect'] {
     for (const [name, value] of url.searchParams) query[name] = name in query ? `${query[name]},${value}` : value;
     if (!parts.query.safeParse(query).success) return { status: 400, code: 'validation_failed', part: 'query' };
   }
-  if (parts.path && !parts.path.safeParse(match.pathParameters).success) return { status: 400, code: 'validation_failed', part: 'path' };
+  if (parts.path && !parts.path.safeParse(match.pathParameters).success)
+    return { status: 400, code: 'validation_failed', part: 'path' };
   return undefined;
 }
 
@@ -354,7 +433,14 @@ function send(c: FuzzCase): Promise<Outcome> {
   const { port } = new URL(stack.url);
   return new Promise((resolve, reject) => {
     const request = http.request(
-      { host: '127.0.0.1', port, method: c.method, path: c.target, agent, headers: { ...c.headers, 'content-length': String(c.body?.length ?? 0) } },
+      {
+        host: '127.0.0.1',
+        port,
+        method: c.method,
+        path: c.target,
+        agent,
+        headers: { ...c.headers, 'content-length': String(c.body?.length ?? 0) },
+      },
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -386,25 +472,40 @@ function judge(c: FuzzCase, outcome: Outcome, writes: Writes | undefined): strin
     const error = json?.error;
     const keys = json && typeof json === 'object' ? Object.keys(json) : [];
     const shapeOk =
-      keys.length === 1 && error && typeof error === 'object' && typeof error.code === 'string' && typeof error.message === 'string' && Object.keys(error).every((k) => ['code', 'message', 'details'].includes(k));
-    if (!shapeOk) problems.push(`${status}: error body is not {error: {code, message, details?}}: ${outcome.text.slice(0, 200)}`);
+      keys.length === 1 &&
+      error &&
+      typeof error === 'object' &&
+      typeof error.code === 'string' &&
+      typeof error.message === 'string' &&
+      Object.keys(error).every((k) => ['code', 'message', 'details'].includes(k));
+    if (!shapeOk)
+      problems.push(`${status}: error body is not {error: {code, message, details?}}: ${outcome.text.slice(0, 200)}`);
     if (error?.code === 'validation_failed') {
       const issues = error.details?.issues;
-      if (!Array.isArray(issues) || issues.length === 0 || !issues.every((issue: { path?: unknown }) => typeof issue.path === 'string' && /^(body|query|path)(\.|$)/.test(issue.path))) {
+      if (
+        !Array.isArray(issues) ||
+        issues.length === 0 ||
+        !issues.every(
+          (issue: { path?: unknown }) => typeof issue.path === 'string' && /^(body|query|path)(\.|$)/.test(issue.path),
+        )
+      ) {
         problems.push(`validation_failed without field paths: ${outcome.text.slice(0, 200)}`);
       }
     }
   }
   if (c.expect) {
-    if (status !== c.expect.status || json?.error?.code !== c.expect.code) problems.push(`expected ${c.expect.status} ${c.expect.code}, got ${status} ${json?.error?.code ?? ''}`);
+    if (status !== c.expect.status || json?.error?.code !== c.expect.code)
+      problems.push(`expected ${c.expect.status} ${c.expect.code}, got ${status} ${json?.error?.code ?? ''}`);
     const issues: Array<{ path: string }> = json?.error?.details?.issues ?? [];
-    if (c.expect.part && !issues.every((issue) => issue.path.split('.')[0] === c.expect!.part)) problems.push(`expected issues of the ${c.expect.part}, got ${issues.map((i) => i.path).join(', ')}`);
+    if (c.expect.part && !issues.every((issue) => issue.path.split('.')[0] === c.expect!.part))
+      problems.push(`expected issues of the ${c.expect.part}, got ${issues.map((i) => i.path).join(', ')}`);
   }
   if (status >= 400) {
     const code = json?.error?.code;
     // Refused at the edge: no write command at all. Refused by the domain: conditional writes
     // refused by DynamoDB are how the race-free checks decide (they wrote nothing); none may land.
-    if (EDGE_CODES.has(code) && writes?.issued.length) problems.push(`edge rejection issued writes: ${writes.issued.join(', ')}`);
+    if (EDGE_CODES.has(code) && writes?.issued.length)
+      problems.push(`edge rejection issued writes: ${writes.issued.join(', ')}`);
     if (writes?.accepted) problems.push(`rejection wrote: ${writes.issued.join(', ')} (${writes.accepted} accepted)`);
   }
   return problems;
@@ -412,7 +513,9 @@ function judge(c: FuzzCase, outcome: Outcome, writes: Writes | undefined): strin
 
 /** How to reproduce one case, for a failure message. */
 function describeCase(c: FuzzCase): string {
-  const body = c.body ? c.body.subarray(0, 160).toString('utf8') + (c.body.length > 160 ? `… (${c.body.length} bytes)` : '') : '';
+  const body = c.body
+    ? c.body.subarray(0, 160).toString('utf8') + (c.body.length > 160 ? `… (${c.body.length} bytes)` : '')
+    : '';
   const { 'x-fuzz-case': _, ...headers } = c.headers;
   return `#${c.id} [${c.family}] ${c.method} ${c.target.slice(0, 200)} ${JSON.stringify(headers)} ${body}`;
 }
@@ -424,20 +527,62 @@ function describeCase(c: FuzzCase): string {
  * restarted (a write) on a body the schema refuses. Fixed in functions/shared/http/api-handler.ts:
  * only an absent body stands for `{}`.
  */
-const REGRESSIONS: Array<{ name: string; method: string; path: string; body: string; contentType?: string; expect: NonNullable<FuzzCase['expect']> }> = [
-  { name: 'JSON null body on thread restart (seed 11, #113)', method: 'POST', path: '/v1/threads/{sessionKey}/restart', body: 'null', expect: { status: 400, code: 'validation_failed', part: 'body' } },
-  { name: 'JSON null body on agent restart (seed 11, #1092)', method: 'POST', path: '/v1/agents/{name}/restart', body: 'null', expect: { status: 400, code: 'validation_failed', part: 'body' } },
-  { name: 'JSON null body, content type with an empty parameter list (seed 11, #1830)', method: 'POST', path: '/v1/agents/{name}/restart', body: 'null', contentType: 'application/json;', expect: { status: 400, code: 'validation_failed', part: 'body' } },
-  { name: 'JSON null body on spawn', method: 'POST', path: '/v1/threads', body: 'null', expect: { status: 400, code: 'validation_failed', part: 'body' } },
+const REGRESSIONS: Array<{
+  name: string;
+  method: string;
+  path: string;
+  body: string;
+  contentType?: string;
+  expect: NonNullable<FuzzCase['expect']>;
+}> = [
+  {
+    name: 'JSON null body on thread restart (seed 11, #113)',
+    method: 'POST',
+    path: '/v1/threads/{sessionKey}/restart',
+    body: 'null',
+    expect: { status: 400, code: 'validation_failed', part: 'body' },
+  },
+  {
+    name: 'JSON null body on agent restart (seed 11, #1092)',
+    method: 'POST',
+    path: '/v1/agents/{name}/restart',
+    body: 'null',
+    expect: { status: 400, code: 'validation_failed', part: 'body' },
+  },
+  {
+    name: 'JSON null body, content type with an empty parameter list (seed 11, #1830)',
+    method: 'POST',
+    path: '/v1/agents/{name}/restart',
+    body: 'null',
+    contentType: 'application/json;',
+    expect: { status: 400, code: 'validation_failed', part: 'body' },
+  },
+  {
+    name: 'JSON null body on spawn',
+    method: 'POST',
+    path: '/v1/threads',
+    body: 'null',
+    expect: { status: 400, code: 'validation_failed', part: 'body' },
+  },
 ];
 
 describe('schema-driven fuzzer over every route', () => {
   it('knows the schemas of every route from its handler (no second table)', () => {
     for (const route of ROUTES) {
       if (route.auth === 'none') continue;
-      expect(zodSchemas.has(route.handler), `${routeKey(route)}: its handler did not pass schemas to apiHandler`).toBe(true);
-      if (route.body) expect(zodSchemas.get(route.handler)?.body, `${routeKey(route)} takes a body but has no body schema`).toBeDefined();
-      for (const name of pathParams(route)) expect(schemas.get(route.handler)?.path?.properties?.[name], `${routeKey(route)}: no schema for {${name}}`).toBeDefined();
+      expect(zodSchemas.has(route.handler), `${routeKey(route)}: its handler did not pass schemas to apiHandler`).toBe(
+        true,
+      );
+      if (route.body)
+        expect(
+          zodSchemas.get(route.handler)?.body,
+          `${routeKey(route)} takes a body but has no body schema`,
+        ).toBeDefined();
+      for (const name of pathParams(route))
+        expect(
+          schemas.get(route.handler)?.path?.properties?.[name],
+          `${routeKey(route)}: no schema for {${name}}`,
+        ).toBeDefined();
     }
   });
 
@@ -476,12 +621,19 @@ describe('schema-driven fuzzer over every route', () => {
       if (c.foreign) {
         // Tenancy: another tenant's thread answers exactly as a thread that does not exist.
         foreignCases += 1;
-        const twin: FuzzCase = { ...c, id: id + 10_000_000, target: c.target.replace(/^(\/v1\/threads\/)[^/?]+/, `$1fuzz-absent-${id}`), headers: { ...c.headers, 'x-fuzz-case': String(id + 10_000_000) } };
+        const twin: FuzzCase = {
+          ...c,
+          id: id + 10_000_000,
+          target: c.target.replace(/^(\/v1\/threads\/)[^/?]+/, `$1fuzz-absent-${id}`),
+          headers: { ...c.headers, 'x-fuzz-case': String(id + 10_000_000) },
+        };
         const absent = await send(twin);
         sent += 1;
         writesByCase.delete(twin.id);
         if (absent.status !== outcome.status || absent.json?.error?.code !== outcome.json?.error?.code) {
-          failures.push(`tenant B told tenant A's thread (${outcome.status} ${outcome.json?.error?.code}) from an absent one (${absent.status} ${absent.json?.error?.code})\n    ${describeCase(c)}`);
+          failures.push(
+            `tenant B told tenant A's thread (${outcome.status} ${outcome.json?.error?.code}) from an absent one (${absent.status} ${absent.json?.error?.code})\n    ${describeCase(c)}`,
+          );
         }
       }
       if (outcome.status < 300 && c.tenant) harvest(c.tenant, outcome.json);
@@ -498,12 +650,23 @@ describe('schema-driven fuzzer over every route', () => {
         const t1 = performance.now();
         const violations = await checkInvariants(stack.table);
         timing.invariants += performance.now() - t1;
-        for (const v of violations) failures.push(`invariant ${v.invariant} after case #${id}: ${v.item}: ${v.detail}\n    ${describeCase(c)}`);
+        for (const v of violations)
+          failures.push(`invariant ${v.invariant} after case #${id}: ${v.item}: ${v.detail}\n    ${describeCase(c)}`);
       }
     }
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    const table = [...byRoute].map(([key, s]) => `  ${key.padEnd(46)} ${String(s.cases).padStart(4)} cases, ${String(s.deep).padStart(4)} past the edge, ${String(Math.round(s.ms / s.cases)).padStart(3)} ms/req, ${[...s.statuses].sort(([a], [b]) => a - b).map(([status, n]) => `${status}×${n}`).join(' ')}`);
-    console.log(`fuzz: ${sent} requests in ${seconds} s (seed ${SEED}), ${turnStarts} turn starts, ${writingCases} cases wrote, ${foreignCases} cases named another tenant's thread, timings (ms) ${JSON.stringify(timing, (_, v) => (typeof v === 'number' ? Math.round(v) : v))}\n${table.join('\n')}\nrejections decided by a refused conditional write:\n${[...refusedOnRejection].map(([key, n]) => `  ${key} ×${n}`).join('\n') || '  none'}`);
+    const table = [...byRoute].map(
+      ([key, s]) =>
+        `  ${key.padEnd(46)} ${String(s.cases).padStart(4)} cases, ${String(s.deep).padStart(4)} past the edge, ${String(Math.round(s.ms / s.cases)).padStart(3)} ms/req, ${[
+          ...s.statuses,
+        ]
+          .sort(([a], [b]) => a - b)
+          .map(([status, n]) => `${status}×${n}`)
+          .join(' ')}`,
+    );
+    console.log(
+      `fuzz: ${sent} requests in ${seconds} s (seed ${SEED}), ${turnStarts} turn starts, ${writingCases} cases wrote, ${foreignCases} cases named another tenant's thread, timings (ms) ${JSON.stringify(timing, (_, v) => (typeof v === 'number' ? Math.round(v) : v))}\n${table.join('\n')}\nrejections decided by a refused conditional write:\n${[...refusedOnRejection].map(([key, n]) => `  ${key} ×${n}`).join('\n') || '  none'}`,
+    );
 
     expect(sent).toBeGreaterThanOrEqual(Math.min(2_000, REQUESTS));
     expect(failures.slice(0, 25), `${failures.length} problem(s) with seed ${SEED}`).toEqual([]);
@@ -518,7 +681,10 @@ describe('schema-driven fuzzer over every route', () => {
     expect(foreignCases).toBeGreaterThan(0);
 
     // Quiescent: every turn the fuzzer started has finished and released what it held.
-    await eventually(async () => Object.values(await stack.agentCounters()).every((counter) => counter.runningTurns === 0), 30_000);
+    await eventually(
+      async () => Object.values(await stack.agentCounters()).every((counter) => counter.runningTurns === 0),
+      30_000,
+    );
     await expectInvariants(stack.table, { quiescent: true });
   }, 180_000);
 
@@ -528,7 +694,9 @@ describe('schema-driven fuzzer over every route', () => {
     let id = 900_000;
     for (const regression of REGRESSIONS) {
       id += 1;
-      const route = ROUTES.find((candidate) => candidate.method === regression.method && candidate.path === regression.path)!;
+      const route = ROUTES.find(
+        (candidate) => candidate.method === regression.method && candidate.path === regression.path,
+      )!;
       expect(route, `${regression.method} ${regression.path} is in the route table`).toBeDefined();
       const target = fillPath(route, { sessionKey: encode(sessionKey), name: 'main' });
       const probe: FuzzCase = {
@@ -537,7 +705,11 @@ describe('schema-driven fuzzer over every route', () => {
         family: `regression: ${regression.name}`,
         method: route.method,
         target,
-        headers: { 'x-fuzz-case': String(id), authorization: `Bearer ${route.auth === 'admin' ? TEST_KEYS.admin : TEST_KEYS.tenantA}`, 'content-type': regression.contentType ?? 'application/json' },
+        headers: {
+          'x-fuzz-case': String(id),
+          authorization: `Bearer ${route.auth === 'admin' ? TEST_KEYS.admin : TEST_KEYS.tenantA}`,
+          'content-type': regression.contentType ?? 'application/json',
+        },
         body: Buffer.from(regression.body),
         expect: regression.expect,
       };
@@ -561,23 +733,40 @@ describe('schema-driven fuzzer over every route', () => {
         for (const [field, property] of Object.entries(schema?.properties ?? {})) {
           for (const value of boundaryValues(property)) {
             id += 1;
-            const segmentsOnly = fillPath(route, validSegments(route, parts, { rng: new Rng(id), pools: poolsFor('tenant-a') }));
-            const headers: Record<string, string> = { 'x-fuzz-case': String(id), authorization: `Bearer ${route.auth === 'admin' ? TEST_KEYS.admin : TEST_KEYS.tenantA}` };
+            const segmentsOnly = fillPath(
+              route,
+              validSegments(route, parts, { rng: new Rng(id), pools: poolsFor('tenant-a') }),
+            );
+            const headers: Record<string, string> = {
+              'x-fuzz-case': String(id),
+              authorization: `Bearer ${route.auth === 'admin' ? TEST_KEYS.admin : TEST_KEYS.tenantA}`,
+            };
             let target = segmentsOnly;
             let body: Buffer | undefined;
             if (part === 'body') {
               body = Buffer.from(JSON.stringify({ [field]: value }));
               headers['content-type'] = 'application/json';
-            } else target += `?${encode(field)}=${encode(typeof value === 'object' ? JSON.stringify(value) : String(value))}`;
+            } else
+              target += `?${encode(field)}=${encode(typeof value === 'object' ? JSON.stringify(value) : String(value))}`;
             if (target.length > 8000) continue; // beyond the gateway's URL limits, not the API's
             if (route.startsTurns) target = target.replace(/\/v1\/threads\/[^/]+/, `/v1/threads/fuzz-none-${id}`);
-            const probe: FuzzCase = { id, route, family: `boundary ${part}.${field}`, method: route.method, target, headers, tenant: route.auth === 'admin' ? 'ops' : 'tenant-a', ...(body ? { body } : {}) };
+            const probe: FuzzCase = {
+              id,
+              route,
+              family: `boundary ${part}.${field}`,
+              method: route.method,
+              target,
+              headers,
+              tenant: route.auth === 'admin' ? 'ops' : 'tenant-a',
+              ...(body ? { body } : {}),
+            };
             const expected = edgeVerdict(probe);
             if (expected) probe.expect = expected;
             const outcome = await send(probe);
             const writes = writesByCase.get(id);
             writesByCase.delete(id);
-            for (const problem of judge(probe, outcome, writes)) failures.push(`${problem}\n    ${describeCase(probe)}`);
+            for (const problem of judge(probe, outcome, writes))
+              failures.push(`${problem}\n    ${describeCase(probe)}`);
           }
         }
       }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../../lib/store/dynamodb/keys.js';
 import { TEST_KEYS, testAgent } from '../support/local-stack.js';
 import { checkInvariants, expectInvariants, scanTable, type Violation } from './invariants.js';
-import { startReliabilityStack, waitForQuiescence, type ReliabilityStack } from './support.js';
+import { type ReliabilityStack, startReliabilityStack, waitForQuiescence } from './support.js';
 
 // Real activity first (turns, idempotent repeats, a restart that clears memory, a kept and a
 // destroyed terminate, a model fallback, a secret refresh); then each invariant is broken by hand,
@@ -13,22 +13,28 @@ type Item = Record<string, unknown>;
 const pkOf = (sessionKey: string) => keys.threadPk('tenant-a', sessionKey);
 
 beforeAll(async () => {
-  stack = await startReliabilityStack({
-    threadManagement: { maxThreads: 1000 },
-    agents: {
-      keeper: testAgent(['test:delay=5'], { memory: { maxTurns: 50, maxAge: '24h', maxBytes: 100000 } }),
-      destroyer: testAgent(['test:delay=5'], { autoDestroy: true }),
-      // No Anthropic key is stored locally: every turn falls back to offline, audited in the agent's chain.
-      faller: testAgent(['anthropic:claude-sonnet-4-5', 'offline'], { secrets: ['anthropic-api-key'] }),
-      // Hangs on "hang" until its 2 s timeout: a turn that holds its lease while the check runs.
-      hanger: testAgent(['test:hang-on=hang'], { timeout: '2s' }),
-      failer: testAgent(['test:fail']),
-    } as never,
-    // The recovery pass would release a planted orphan lease while it is being checked.
-  }, { recoveryIntervalMs: 3_600_000 });
-  const spawn = async (agent: string, sessionKey: string) => expect((await stack.call('POST', '/v1/threads', { body: { agent, sessionKey } })).status).toBe(201);
+  stack = await startReliabilityStack(
+    {
+      threadManagement: { maxThreads: 1000 },
+      agents: {
+        keeper: testAgent(['test:delay=5'], { memory: { maxTurns: 50, maxAge: '24h', maxBytes: 100000 } }),
+        destroyer: testAgent(['test:delay=5'], { autoDestroy: true }),
+        // No Anthropic key is stored locally: every turn falls back to offline, audited in the agent's chain.
+        faller: testAgent(['anthropic:claude-sonnet-4-5', 'offline'], { secrets: ['anthropic-api-key'] }),
+        // Hangs on "hang" until its 2 s timeout: a turn that holds its lease while the check runs.
+        hanger: testAgent(['test:hang-on=hang'], { timeout: '2s' }),
+        failer: testAgent(['test:fail']),
+      } as never,
+      // The recovery pass would release a planted orphan lease while it is being checked.
+    },
+    { recoveryIntervalMs: 3_600_000 },
+  );
+  const spawn = async (agent: string, sessionKey: string) =>
+    expect((await stack.call('POST', '/v1/threads', { body: { agent, sessionKey } })).status).toBe(201);
   const turn = async (sessionKey: string, input: string, idempotencyKey?: string) => {
-    const submitted = await stack.call('POST', `/v1/threads/${sessionKey}/turns`, { body: { input, ...(idempotencyKey ? { idempotencyKey } : {}) } });
+    const submitted = await stack.call('POST', `/v1/threads/${sessionKey}/turns`, {
+      body: { input, ...(idempotencyKey ? { idempotencyKey } : {}) },
+    });
     expect(submitted.status).toBe(202);
     return stack.finalTurn(sessionKey, submitted.body.turnId);
   };
@@ -51,13 +57,17 @@ beforeAll(async () => {
   expect((await turn('x1', 'this one fails')).status).toBe('failed');
   await spawn('faller', 'f1');
   expect((await turn('f1', 'fall back please')).status).toBe('succeeded');
-  expect((await stack.call('POST', '/v1/secrets/anthropic-api-key/refresh', { key: TEST_KEYS.admin })).status).toBe(200);
+  expect((await stack.call('POST', '/v1/secrets/anthropic-api-key/refresh', { key: TEST_KEYS.admin })).status).toBe(
+    200,
+  );
   await waitForQuiescence(stack.table);
 });
 afterAll(async () => stack?.stop());
 
 /** The (invariant, item) pairs reported, without duplicates. */
-async function reported(options: { quiescent?: boolean } = {}): Promise<{ invariant: Violation['invariant']; item: string }[]> {
+async function reported(
+  options: { quiescent?: boolean } = {},
+): Promise<{ invariant: Violation['invariant']; item: string }[]> {
   const violations = await checkInvariants(stack.table, { ...options, config: stack.config });
   const pairs = new Map(violations.map((v) => [`${v.invariant}|${v.item}`, { invariant: v.invariant, item: v.item }]));
   return [...pairs.values()];
@@ -70,14 +80,20 @@ async function item(pk: string, sk: string): Promise<Item> {
 }
 
 const put = (value: Item) => stack.table.client.send(new PutCommand({ TableName: stack.table.tableName, Item: value }));
-const remove = (pk: string, sk: string) => stack.table.client.send(new DeleteCommand({ TableName: stack.table.tableName, Key: { pk, sk } }));
+const remove = (pk: string, sk: string) =>
+  stack.table.client.send(new DeleteCommand({ TableName: stack.table.tableName, Key: { pk, sk } }));
 
 /**
  * Plants a violation (puts the changed items, deletes the named ones), checks that exactly
  * `expected` is reported, then puts the table back as it was and checks that it is clean again.
  */
-async function planted(change: { put?: Item[]; delete?: { pk: string; sk: string }[] }, expected: { invariant: Violation['invariant']; item: string }) {
-  const originals = await Promise.all([...(change.put ?? []), ...(change.delete ?? [])].map((i) => stack.table.getItem(String(i.pk), String(i.sk))));
+async function planted(
+  change: { put?: Item[]; delete?: { pk: string; sk: string }[] },
+  expected: { invariant: Violation['invariant']; item: string },
+) {
+  const originals = await Promise.all(
+    [...(change.put ?? []), ...(change.delete ?? [])].map((i) => stack.table.getItem(String(i.pk), String(i.sk))),
+  );
   for (const value of change.put ?? []) await put(value);
   for (const key of change.delete ?? []) await remove(key.pk, key.sk);
   try {
@@ -94,7 +110,9 @@ async function planted(change: { put?: Item[]; delete?: { pk: string; sk: string
 
 /** The stored turns of a thread, oldest first. */
 async function turnsOf(sessionKey: string): Promise<Item[]> {
-  return (await scanTable(stack.table)).filter((i) => i.pk === pkOf(sessionKey) && i.kind === 'turn').sort((a, b) => String(a.createdAt).localeCompare(String(b.createdAt)));
+  return (await scanTable(stack.table))
+    .filter((i) => i.pk === pkOf(sessionKey) && i.kind === 'turn')
+    .sort((a, b) => String(a.createdAt).localeCompare(String(b.createdAt)));
 }
 
 describe('the invariant checker', () => {
@@ -120,7 +138,9 @@ describe('the invariant checker', () => {
       { invariant: 'leases', item: `${pkOf('h1')}/META` },
       { invariant: 'leases', item: `${pkOf('h1')}/${keys.turn(submitted.body.turnId)}` },
     ]);
-    await expect(expectInvariants(stack.table, { quiescent: true })).rejects.toThrow(/\[leases\] .*h1\/META: lease still held/);
+    await expect(expectInvariants(stack.table, { quiescent: true })).rejects.toThrow(
+      /\[leases\] .*h1\/META: lease still held/,
+    );
     // The timeout ends it through the fail path, with everything released.
     expect((await stack.finalTurn('h1', submitted.body.turnId)).status).toBe('timed_out');
     await waitForQuiescence(stack.table);
@@ -130,11 +150,20 @@ describe('the invariant checker', () => {
   it('counters: a bumped agent counter, a deployment counter off by one, a negative running count', async () => {
     const agent = keys.agentCounters('keeper');
     const counters = await item(agent.pk, agent.sk);
-    await planted({ put: [{ ...counters, activeThreads: Number(counters.activeThreads) + 1 }] }, { invariant: 'counters', item: `${agent.pk}/${agent.sk}` });
-    await planted({ put: [{ ...counters, runningTurns: -1 }] }, { invariant: 'counters', item: `${agent.pk}/${agent.sk}` });
+    await planted(
+      { put: [{ ...counters, activeThreads: Number(counters.activeThreads) + 1 }] },
+      { invariant: 'counters', item: `${agent.pk}/${agent.sk}` },
+    );
+    await planted(
+      { put: [{ ...counters, runningTurns: -1 }] },
+      { invariant: 'counters', item: `${agent.pk}/${agent.sk}` },
+    );
     const deployment = keys.deploymentCounters();
     const total = await item(deployment.pk, deployment.sk);
-    await planted({ put: [{ ...total, activeThreads: Number(total.activeThreads) - 1 }] }, { invariant: 'counters', item: 'DEPLOYMENT/COUNTERS' });
+    await planted(
+      { put: [{ ...total, activeThreads: Number(total.activeThreads) - 1 }] },
+      { invariant: 'counters', item: 'DEPLOYMENT/COUNTERS' },
+    );
   });
 
   it('counters: above the configured maximum, even when the threads were counted too', async () => {
@@ -144,12 +173,24 @@ describe('the invariant checker', () => {
     const counters = await item(agent.pk, agent.sk);
     const extra = 101 - Number(counters.activeThreads);
     const template = await item(pkOf('k1'), 'META');
-    const clones = Array.from({ length: extra }, (_, i) => ({ ...template, ...keys.thread('tenant-a', `clone-${i}`), sessionKey: `clone-${i}`, gsi2pk: undefined, gsi2sk: undefined }));
+    const clones = Array.from({ length: extra }, (_, i) => ({
+      ...template,
+      ...keys.thread('tenant-a', `clone-${i}`),
+      sessionKey: `clone-${i}`,
+      gsi2pk: undefined,
+      gsi2sk: undefined,
+    }));
     const deployment = keys.deploymentCounters();
     const total = await item(deployment.pk, deployment.sk);
     const chainless = clones.map((clone) => ({ ...clone, auditSeq: 0, auditHash: undefined }));
     await planted(
-      { put: [...chainless, { ...counters, activeThreads: 101 }, { ...total, activeThreads: Number(total.activeThreads) + extra }] },
+      {
+        put: [
+          ...chainless,
+          { ...counters, activeThreads: 101 },
+          { ...total, activeThreads: Number(total.activeThreads) + extra },
+        ],
+      },
       { invariant: 'counters', item: `${agent.pk}/${agent.sk}` },
     );
   });
@@ -163,7 +204,14 @@ describe('the invariant checker', () => {
     await planted(
       {
         put: [
-          { ...thread, lease: { turnId: first!.turnId, fencingToken: first!.fencingToken, leaseExpiresAt: new Date(Date.now() + 60_000).toISOString() } },
+          {
+            ...thread,
+            lease: {
+              turnId: first!.turnId,
+              fencingToken: first!.fencingToken,
+              leaseExpiresAt: new Date(Date.now() + 60_000).toISOString(),
+            },
+          },
           { ...counters, runningTurns: Number(counters.runningTurns) + 1 },
         ],
       },
@@ -172,7 +220,10 @@ describe('the invariant checker', () => {
     // x1's turn failed (it has its user message, no reply); mark it running again without a lease.
     const [failed] = await turnsOf('x1');
     expect(failed!.status).toBe('failed');
-    await planted({ put: [{ ...failed, status: 'running' }] }, { invariant: 'leases', item: `${pkOf('x1')}/${keys.turn(String(failed!.turnId))}` });
+    await planted(
+      { put: [{ ...failed, status: 'running' }] },
+      { invariant: 'leases', item: `${pkOf('x1')}/${keys.turn(String(failed!.turnId))}` },
+    );
   });
 
   it('leases: a queued turn left behind on a thread that runs nothing', async () => {
@@ -183,7 +234,21 @@ describe('the invariant checker', () => {
       {
         put: [
           { ...thread, queueSeq, queuedTurns: 1 },
-          { pk: pkOf('k1'), sk: keys.turn(turnId), kind: 'turn', tenant: 'tenant-a', sessionKey: 'k1', threadId: thread.threadId, turnId, agent: 'keeper', status: 'queued', input: 'x', generation: 1, queueSeq, createdAt: new Date().toISOString() },
+          {
+            pk: pkOf('k1'),
+            sk: keys.turn(turnId),
+            kind: 'turn',
+            tenant: 'tenant-a',
+            sessionKey: 'k1',
+            threadId: thread.threadId,
+            turnId,
+            agent: 'keeper',
+            status: 'queued',
+            input: 'x',
+            generation: 1,
+            queueSeq,
+            createdAt: new Date().toISOString(),
+          },
           { pk: pkOf('k1'), sk: keys.queue(queueSeq), kind: 'queue', queueSeq, turnId },
         ],
       },
@@ -192,12 +257,18 @@ describe('the invariant checker', () => {
   });
 
   it('messages: a message deleted from the middle of a history', async () => {
-    await planted({ delete: [{ pk: pkOf('k1'), sk: keys.message(3) }] }, { invariant: 'messages', item: `${pkOf('k1')}/${keys.message(3)}` });
+    await planted(
+      { delete: [{ pk: pkOf('k1'), sk: keys.message(3) }] },
+      { invariant: 'messages', item: `${pkOf('k1')}/${keys.message(3)}` },
+    );
   });
 
   it("messages: a turn's userSeq pointing at another turn's message", async () => {
     const [first, second] = await turnsOf('k1');
-    await planted({ put: [{ ...second, userSeq: first!.userSeq }] }, { invariant: 'messages', item: `${pkOf('k1')}/${keys.turn(String(second!.turnId))}` });
+    await planted(
+      { put: [{ ...second, userSeq: first!.userSeq }] },
+      { invariant: 'messages', item: `${pkOf('k1')}/${keys.turn(String(second!.turnId))}` },
+    );
   });
 
   it('turns: a reply written twice (the thread counted it)', async () => {
@@ -206,25 +277,48 @@ describe('the invariant checker', () => {
     expect(last.role).toBe('assistant');
     const seq = Number(thread.messageSeq) + 1;
     await planted(
-      { put: [{ ...thread, messageSeq: seq }, { ...last, sk: keys.message(seq), seq }] },
+      {
+        put: [
+          { ...thread, messageSeq: seq },
+          { ...last, sk: keys.message(seq), seq },
+        ],
+      },
       { invariant: 'turns', item: `${pkOf('k1')}/${keys.turn(String(last.turnId))}` },
     );
   });
 
   it('turns: an idempotency key used by a second turn', async () => {
     const [first] = await turnsOf('k1');
-    const copy = { ...first, sk: keys.turn('turn_copy'), turnId: 'turn_copy', status: 'failed', userSeq: undefined, replySeq: undefined, reply: undefined, createdAt: new Date().toISOString() };
+    const copy = {
+      ...first,
+      sk: keys.turn('turn_copy'),
+      turnId: 'turn_copy',
+      status: 'failed',
+      userSeq: undefined,
+      replySeq: undefined,
+      reply: undefined,
+      createdAt: new Date().toISOString(),
+    };
     await planted({ put: [copy] }, { invariant: 'turns', item: `${pkOf('k1')}/${keys.turn('turn_copy')}` });
   });
 
   it("audit: an edited entry in a thread's chain, a secret's and an agent's; a head the chain does not reach", async () => {
     const entries = (await scanTable(stack.table)).filter((i) => i.kind === 'audit');
     const threadEntry = entries.find((i) => i.pk === pkOf('k1') && i.seq === 2)!;
-    await planted({ put: [{ ...threadEntry, data: { ...(threadEntry.data as Item), status: 'failed' } }] }, { invariant: 'audit', item: `${threadEntry.pk}/${threadEntry.sk}` });
+    await planted(
+      { put: [{ ...threadEntry, data: { ...(threadEntry.data as Item), status: 'failed' } }] },
+      { invariant: 'audit', item: `${threadEntry.pk}/${threadEntry.sk}` },
+    );
     const secretEntry = entries.find((i) => String(i.pk).startsWith('SECRET#'))!;
-    await planted({ put: [{ ...secretEntry, actor: 'someone-else' }] }, { invariant: 'audit', item: `${secretEntry.pk}/${secretEntry.sk}` });
+    await planted(
+      { put: [{ ...secretEntry, actor: 'someone-else' }] },
+      { invariant: 'audit', item: `${secretEntry.pk}/${secretEntry.sk}` },
+    );
     const agentEntry = entries.find((i) => String(i.pk).startsWith('AGENT#'))!;
-    await planted({ put: [{ ...agentEntry, at: '2000-01-01T00:00:00.000Z' }] }, { invariant: 'audit', item: `${agentEntry.pk}/${agentEntry.sk}` });
+    await planted(
+      { put: [{ ...agentEntry, at: '2000-01-01T00:00:00.000Z' }] },
+      { invariant: 'audit', item: `${agentEntry.pk}/${agentEntry.sk}` },
+    );
     // The last entry removed: the chain still verifies but stops short of the thread's head.
     const thread = await item(pkOf('k1'), 'META');
     const lastSk = keys.audit(String(thread.threadId), Number(thread.auditSeq));

@@ -1,6 +1,6 @@
-import { ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { verifyChain, type AuditEntry } from '../../lib/audit/chain.js';
+import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { type AuditEntry, verifyChain } from '../../lib/audit/chain.js';
 import { stripKeys } from '../../lib/store/dynamodb/audit-items.js';
 import { keys } from '../../lib/store/dynamodb/keys.js';
 import { agentChain, secretChain } from '../../lib/store/dynamodb/secret-ledger.js';
@@ -102,7 +102,9 @@ export async function scanTable(table: CheckedTable): Promise<Item[]> {
   const items: Item[] = [];
   let start: Item | undefined;
   do {
-    const page = await table.client.send(new ScanCommand({ TableName: table.tableName, ConsistentRead: true, ExclusiveStartKey: start }));
+    const page = await table.client.send(
+      new ScanCommand({ TableName: table.tableName, ConsistentRead: true, ExclusiveStartKey: start }),
+    );
     items.push(...(page.Items ?? []));
     start = page.LastEvaluatedKey;
   } while (start);
@@ -112,7 +114,8 @@ export async function scanTable(table: CheckedTable): Promise<Item[]> {
 /** Every violation in one read of the table. */
 export function evaluate(items: Item[], options: InvariantOptions = {}): Violation[] {
   const violations: Violation[] = [];
-  const report = (invariant: Violation['invariant'], item: string, detail: string) => violations.push({ invariant, item, detail });
+  const report = (invariant: Violation['invariant'], item: string, detail: string) =>
+    violations.push({ invariant, item, detail });
   const partitions = new Map<string, Item[]>();
   for (const item of items) {
     const pk = String(item.pk);
@@ -136,23 +139,34 @@ const at = (pk: string, sk: string) => `${pk}/${sk}`;
 const violationKey = (v: Violation) => `${v.invariant}|${v.item}`;
 
 /** Leases, turns and messages of one thread partition; returns the thread (undefined if none). */
-function checkThreadPartition(pk: string, partition: Item[], options: InvariantOptions, report: Report): Thread | undefined {
+function checkThreadPartition(
+  pk: string,
+  partition: Item[],
+  options: InvariantOptions,
+  report: Report,
+): Thread | undefined {
   const meta = partition.find((item) => item.sk === 'META');
   const bySk = (prefix: string) => partition.filter((item) => String(item.sk).startsWith(prefix));
   const messages = bySk('MSG#').map((item) => stripKeys(item) as unknown as Message);
   const turns = bySk('TURN#').map((item) => stripKeys(item) as unknown as Turn);
-  const queue = bySk('QUEUE#').map((item) => ({ queueSeq: Number(item.queueSeq), turnId: String(item.turnId), sk: String(item.sk) }));
+  const queue = bySk('QUEUE#').map((item) => ({
+    queueSeq: Number(item.queueSeq),
+    turnId: String(item.turnId),
+    sk: String(item.sk),
+  }));
   if (!meta) {
     // A destroy deletes the thread item last, and every later write is conditioned on it: nothing
     // but audit entries may outlive it.
-    for (const m of messages) report('messages', at(pk, keys.message(m.seq)), 'message left in a partition without a thread');
+    for (const m of messages)
+      report('messages', at(pk, keys.message(m.seq)), 'message left in a partition without a thread');
     for (const t of turns) report('turns', at(pk, keys.turn(t.turnId)), 'turn left in a partition without a thread');
     for (const q of queue) report('turns', at(pk, q.sk), 'queue entry left in a partition without a thread');
     return undefined;
   }
   const thread = stripKeys(meta) as unknown as Thread;
   const threadItem = at(pk, 'META');
-  if (keys.threadPk(thread.tenant, thread.sessionKey) !== pk) report('turns', threadItem, `thread item of ${thread.tenant}/${thread.sessionKey} stored under another key`);
+  if (keys.threadPk(thread.tenant, thread.sessionKey) !== pk)
+    report('turns', threadItem, `thread item of ${thread.tenant}/${thread.sessionKey} stored under another key`);
   // An auto-destroy in progress deletes the items in no particular order; the thread is terminated.
   if (thread.status === 'terminated' && thread.destroyPending) return thread;
   const turnById = new Map(turns.map((turn) => [turn.turnId, turn]));
@@ -163,21 +177,37 @@ function checkThreadPartition(pk: string, partition: Item[], options: InvariantO
 }
 
 /** No lease without its running turn, no running turn without the lease; when quiescent, nothing held or waiting. */
-function checkLeases(pk: string, thread: Thread, turns: Turn[], turnById: Map<string, Turn>, options: InvariantOptions, report: Report): void {
+function checkLeases(
+  pk: string,
+  thread: Thread,
+  turns: Turn[],
+  turnById: Map<string, Turn>,
+  options: InvariantOptions,
+  report: Report,
+): void {
   const threadItem = at(pk, 'META');
   const lease = thread.lease;
   if (lease) {
     const turn = turnById.get(lease.turnId);
-    if (thread.status === 'terminated') report('leases', threadItem, `terminated thread still holds a lease for ${lease.turnId}`);
+    if (thread.status === 'terminated')
+      report('leases', threadItem, `terminated thread still holds a lease for ${lease.turnId}`);
     if (!turn) report('leases', threadItem, `lease held for turn ${lease.turnId}, which does not exist`);
-    else if (turn.status !== 'running') report('leases', threadItem, `lease held for turn ${lease.turnId}, which is ${turn.status}`);
-    else if (turn.fencingToken !== lease.fencingToken) report('leases', threadItem, `lease fencing token ${lease.fencingToken} differs from its turn's ${turn.fencingToken}`);
-    if (options.quiescent) report('leases', threadItem, `lease still held for ${lease.turnId} although nothing should run`);
+    else if (turn.status !== 'running')
+      report('leases', threadItem, `lease held for turn ${lease.turnId}, which is ${turn.status}`);
+    else if (turn.fencingToken !== lease.fencingToken)
+      report(
+        'leases',
+        threadItem,
+        `lease fencing token ${lease.fencingToken} differs from its turn's ${turn.fencingToken}`,
+      );
+    if (options.quiescent)
+      report('leases', threadItem, `lease still held for ${lease.turnId} although nothing should run`);
   }
   for (const turn of turns) {
     const turnItem = at(pk, keys.turn(turn.turnId));
     if (turn.status === 'running') {
-      if (lease?.turnId !== turn.turnId) report('leases', turnItem, `turn is running without the thread's lease (held by ${lease?.turnId ?? 'nobody'})`);
+      if (lease?.turnId !== turn.turnId)
+        report('leases', turnItem, `turn is running without the thread's lease (held by ${lease?.turnId ?? 'nobody'})`);
       if (options.quiescent) report('leases', turnItem, 'turn still running although nothing should run');
     }
     // A queued turn waits for the running one; with nothing running it was left behind for good.
@@ -188,13 +218,21 @@ function checkLeases(pk: string, thread: Thread, turns: Turn[], turnById: Map<st
 }
 
 /** Queue entries match queued turns, at most one reply per turn (and only for a succeeded one), unique idempotency keys. */
-function checkTurns(pk: string, thread: Thread, turns: Turn[], queue: { queueSeq: number; turnId: string; sk: string }[], report: Report): void {
+function checkTurns(
+  pk: string,
+  thread: Thread,
+  turns: Turn[],
+  queue: { queueSeq: number; turnId: string; sk: string }[],
+  report: Report,
+): void {
   const byKey = new Map<string, Turn>();
   for (const turn of [...turns].sort((a, b) => a.createdAt.localeCompare(b.createdAt))) {
     const turnItem = at(pk, keys.turn(turn.turnId));
-    if (turn.threadId !== thread.threadId) report('turns', turnItem, `turn of incarnation ${turn.threadId} in thread ${thread.threadId}`);
+    if (turn.threadId !== thread.threadId)
+      report('turns', turnItem, `turn of incarnation ${turn.threadId} in thread ${thread.threadId}`);
     if (!turn.idempotencyKey) continue;
-    if (turn.turnId !== idempotentTurnId(turn.threadId, turn.idempotencyKey)) report('turns', turnItem, `turnId is not the one derived from idempotency key "${turn.idempotencyKey}"`);
+    if (turn.turnId !== idempotentTurnId(turn.threadId, turn.idempotencyKey))
+      report('turns', turnItem, `turnId is not the one derived from idempotency key "${turn.idempotencyKey}"`);
     const first = byKey.get(turn.idempotencyKey);
     if (first) report('turns', turnItem, `idempotency key "${turn.idempotencyKey}" already used by ${first.turnId}`);
     else byKey.set(turn.idempotencyKey, turn);
@@ -203,13 +241,20 @@ function checkTurns(pk: string, thread: Thread, turns: Turn[], queue: { queueSeq
   const entries = new Set(queue.map((entry) => entry.turnId));
   for (const entry of queue) {
     const turn = turns.find((t) => t.turnId === entry.turnId);
-    if (entry.sk !== keys.queue(entry.queueSeq)) report('turns', at(pk, entry.sk), `queue entry stored under the key of seq ${entry.queueSeq}`);
+    if (entry.sk !== keys.queue(entry.queueSeq))
+      report('turns', at(pk, entry.sk), `queue entry stored under the key of seq ${entry.queueSeq}`);
     if (!turn || turn.status !== 'queued' || turn.queueSeq !== entry.queueSeq) {
-      report('turns', at(pk, entry.sk), `queue entry for ${entry.turnId}, which is ${turn ? `${turn.status} at queueSeq ${turn.queueSeq}` : 'missing'}`);
+      report(
+        'turns',
+        at(pk, entry.sk),
+        `queue entry for ${entry.turnId}, which is ${turn ? `${turn.status} at queueSeq ${turn.queueSeq}` : 'missing'}`,
+      );
     }
   }
-  for (const turn of queuedTurns) if (!entries.has(turn.turnId)) report('turns', at(pk, keys.turn(turn.turnId)), 'queued turn has no queue entry');
-  if (thread.status === 'active' && thread.queuedTurns !== queue.length) report('turns', at(pk, 'META'), `queuedTurns ${thread.queuedTurns} but ${queue.length} queue entries`);
+  for (const turn of queuedTurns)
+    if (!entries.has(turn.turnId)) report('turns', at(pk, keys.turn(turn.turnId)), 'queued turn has no queue entry');
+  if (thread.status === 'active' && thread.queuedTurns !== queue.length)
+    report('turns', at(pk, 'META'), `queuedTurns ${thread.queuedTurns} but ${queue.length} queue entries`);
 }
 
 /**
@@ -217,13 +262,23 @@ function checkTurns(pk: string, thread: Thread, turns: Turn[], queue: { queueSeq
  * messageSeq, no duplicate user message, each turn's userSeq/replySeq pointing at its own messages.
  * Replies are counted under "turns": one reply per succeeded turn, none for any other.
  */
-function checkMessages(pk: string, thread: Thread, messages: Message[], turns: Turn[], turnById: Map<string, Turn>, config: InvariantConfig | undefined, report: Report): void {
+function checkMessages(
+  pk: string,
+  thread: Thread,
+  messages: Message[],
+  turns: Turn[],
+  turnById: Map<string, Turn>,
+  config: InvariantConfig | undefined,
+  report: Report,
+): void {
   const bySeq = new Map<number, Message>();
   for (const message of messages) {
     const sk = keys.message(message.seq);
     bySeq.set(message.seq, message);
-    if (message.seq > thread.messageSeq) report('messages', at(pk, sk), `seq ${message.seq} is beyond the thread's messageSeq ${thread.messageSeq}`);
-    if (!turnById.has(message.turnId)) report('messages', at(pk, sk), `message of turn ${message.turnId}, which does not exist`);
+    if (message.seq > thread.messageSeq)
+      report('messages', at(pk, sk), `seq ${message.seq} is beyond the thread's messageSeq ${thread.messageSeq}`);
+    if (!turnById.has(message.turnId))
+      report('messages', at(pk, sk), `message of turn ${message.turnId}, which does not exist`);
   }
   // Below the memory floor (restart with clearMemory) messages are hygiene leftovers; below the
   // memory window retention may have left one (docs: a trim moves the window by two messages).
@@ -232,7 +287,12 @@ function checkMessages(pk: string, thread: Thread, messages: Message[], turns: T
   const kept = messages.map((m) => m.seq).filter((seq) => seq > thread.memoryFloorSeq && seq >= windowStart);
   if (kept.length > 0) {
     for (let seq = Math.min(...kept); seq <= thread.messageSeq; seq += 1) {
-      if (!bySeq.has(seq)) report('messages', at(pk, keys.message(seq)), `missing: messages ${Math.min(...kept)}..${thread.messageSeq} must be contiguous`);
+      if (!bySeq.has(seq))
+        report(
+          'messages',
+          at(pk, keys.message(seq)),
+          `missing: messages ${Math.min(...kept)}..${thread.messageSeq} must be contiguous`,
+        );
     }
   }
   const users = new Map<string, number>();
@@ -240,21 +300,28 @@ function checkMessages(pk: string, thread: Thread, messages: Message[], turns: T
   for (const message of [...messages].sort((a, b) => a.seq - b.seq)) {
     const counts = message.role === 'user' ? users : replies;
     counts.set(message.turnId, (counts.get(message.turnId) ?? 0) + 1);
-    if (message.role === 'user' && counts.get(message.turnId)! > 1) report('messages', at(pk, keys.message(message.seq)), `second user message of turn ${message.turnId}`);
+    if (message.role === 'user' && counts.get(message.turnId)! > 1)
+      report('messages', at(pk, keys.message(message.seq)), `second user message of turn ${message.turnId}`);
   }
   for (const turn of turns) {
     const turnItem = at(pk, keys.turn(turn.turnId));
     const replyCount = replies.get(turn.turnId) ?? 0;
     if (replyCount > 1) report('turns', turnItem, `${replyCount} replies`);
-    if (replyCount > 0 && turn.status !== 'succeeded') report('turns', turnItem, `a reply was written for a ${turn.status} turn`);
+    if (replyCount > 0 && turn.status !== 'succeeded')
+      report('turns', turnItem, `a reply was written for a ${turn.status} turn`);
     const points = (seq: number | undefined, role: Message['role']) => {
       const message = seq === undefined ? undefined : bySeq.get(seq);
       if (message && (message.role !== role || message.turnId !== turn.turnId)) {
-        report('messages', turnItem, `its ${role} message seq ${seq} is a ${message.role} message of ${message.turnId}`);
+        report(
+          'messages',
+          turnItem,
+          `its ${role} message seq ${seq} is a ${message.role} message of ${message.turnId}`,
+        );
       }
     };
     if (turn.status === 'queued') continue;
-    if (turn.userSeq === undefined && turn.status !== 'failed') report('messages', turnItem, `${turn.status} turn has no userSeq`);
+    if (turn.userSeq === undefined && turn.status !== 'failed')
+      report('messages', turnItem, `${turn.status} turn has no userSeq`);
     points(turn.userSeq, 'user');
     if (turn.status === 'succeeded') {
       if (turn.replySeq === undefined) report('messages', turnItem, 'succeeded turn has no replySeq');
@@ -269,7 +336,12 @@ function checkAuditChains(pk: string, partition: Item[], report: Report): void {
   for (const item of partition) {
     if (!String(item.sk).startsWith('AUDIT#')) continue;
     const entry = stripKeys(item) as unknown as AuditEntry;
-    if (item.sk !== keys.audit(entry.chain, entry.seq)) report('audit', at(pk, String(item.sk)), `entry of chain ${entry.chain} seq ${entry.seq} stored under another key`);
+    if (item.sk !== keys.audit(entry.chain, entry.seq))
+      report(
+        'audit',
+        at(pk, String(item.sk)),
+        `entry of chain ${entry.chain} seq ${entry.seq} stored under another key`,
+      );
     chains.set(entry.chain, [...(chains.get(entry.chain) ?? []), entry]);
   }
   const head = auditHead(pk, partition);
@@ -284,14 +356,20 @@ function checkAuditChains(pk: string, partition: Item[], report: Report): void {
       }
     }
   }
-  if (head && head.seq > 0 && !chains.has(head.chain)) report('audit', at(pk, head.sk), `head at seq ${head.seq} of chain ${head.chain}, which has no entries`);
+  if (head && head.seq > 0 && !chains.has(head.chain))
+    report('audit', at(pk, head.sk), `head at seq ${head.seq} of chain ${head.chain}, which has no entries`);
 }
 
 /** Where a partition records the head of its current chain, if it has one. */
-function auditHead(pk: string, partition: Item[]): { chain: string; sk: string; seq: number; hash: string | undefined } | undefined {
+function auditHead(
+  pk: string,
+  partition: Item[],
+): { chain: string; sk: string; seq: number; hash: string | undefined } | undefined {
   const find = (sk: string) => partition.find((item) => item.sk === sk);
   const headOf = (item: Item | undefined, chain: string) =>
-    item ? { chain, sk: String(item.sk), seq: Number(item.auditSeq ?? 0), hash: item.auditHash as string | undefined } : undefined;
+    item
+      ? { chain, sk: String(item.sk), seq: Number(item.auditSeq ?? 0), hash: item.auditHash as string | undefined }
+      : undefined;
   if (pk.startsWith('THREAD#')) {
     const meta = find('META');
     return meta ? headOf(meta, String(meta.threadId)) : undefined;
@@ -308,9 +386,15 @@ function auditHead(pk: string, partition: Item[]): { chain: string; sk: string; 
 }
 
 /** Agent counters equal the live threads and held leases; the deployment counter equals all live threads; within limits. */
-function checkCounters(partitions: Map<string, Item[]>, threads: Thread[], config: InvariantConfig | undefined, report: Report): void {
+function checkCounters(
+  partitions: Map<string, Item[]>,
+  threads: Thread[],
+  config: InvariantConfig | undefined,
+  report: Report,
+): void {
   const counted = new Map<string, { activeThreads: number; runningTurns: number }>();
-  const tally = (agent: string) => counted.get(agent) ?? counted.set(agent, { activeThreads: 0, runningTurns: 0 }).get(agent)!;
+  const tally = (agent: string) =>
+    counted.get(agent) ?? counted.set(agent, { activeThreads: 0, runningTurns: 0 }).get(agent)!;
   let live = 0;
   for (const thread of threads) {
     if (thread.status !== 'active') continue;
@@ -330,11 +414,25 @@ function checkCounters(partitions: Map<string, Item[]>, threads: Thread[], confi
     for (const field of ['activeThreads', 'runningTurns'] as const) {
       if (stored[field] < 0) report('counters', name, `${field} is negative (${stored[field]})`);
       if (stored[field] !== expected[field]) {
-        report('counters', name, `${field} is ${stored[field]} but ${expected[field]} ${field === 'activeThreads' ? 'live threads' : 'leases are held'}`);
+        report(
+          'counters',
+          name,
+          `${field} is ${stored[field]} but ${expected[field]} ${field === 'activeThreads' ? 'live threads' : 'leases are held'}`,
+        );
       }
     }
-    if (limits && stored.activeThreads > limits.maxActiveThreads) report('counters', name, `activeThreads ${stored.activeThreads} above maxActiveThreads ${limits.maxActiveThreads}`);
-    if (limits && stored.runningTurns > limits.maxConcurrentTurns) report('counters', name, `runningTurns ${stored.runningTurns} above maxConcurrentTurns ${limits.maxConcurrentTurns}`);
+    if (limits && stored.activeThreads > limits.maxActiveThreads)
+      report(
+        'counters',
+        name,
+        `activeThreads ${stored.activeThreads} above maxActiveThreads ${limits.maxActiveThreads}`,
+      );
+    if (limits && stored.runningTurns > limits.maxConcurrentTurns)
+      report(
+        'counters',
+        name,
+        `runningTurns ${stored.runningTurns} above maxConcurrentTurns ${limits.maxConcurrentTurns}`,
+      );
   }
   const key = keys.deploymentCounters();
   const deployment = Number(partitions.get(key.pk)?.find((i) => i.sk === key.sk)?.activeThreads ?? 0);
@@ -342,5 +440,6 @@ function checkCounters(partitions: Map<string, Item[]>, threads: Thread[], confi
   if (deployment < 0) report('counters', name, `activeThreads is negative (${deployment})`);
   if (deployment !== live) report('counters', name, `activeThreads is ${deployment} but ${live} threads are live`);
   const maxThreads = config?.threadManagement?.maxThreads;
-  if (maxThreads !== undefined && deployment > maxThreads) report('counters', name, `activeThreads ${deployment} above maxThreads ${maxThreads}`);
+  if (maxThreads !== undefined && deployment > maxThreads)
+    report('counters', name, `activeThreads ${deployment} above maxThreads ${maxThreads}`);
 }

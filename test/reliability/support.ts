@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseConfig } from '../../lib/config/load.js';
 import type { Config } from '../../lib/config/schema.js';
-import { startTestStack, testConfig, type TestStack } from '../support/local-stack.js';
-import { expectInvariants, scanTable, type CheckedTable } from './invariants.js';
+import { startTestStack, type TestStack, testConfig } from '../support/local-stack.js';
+import { type CheckedTable, expectInvariants, scanTable } from './invariants.js';
 
 /** A test stack and the parsed config it runs with (pass it to the invariant check to check the maxima too). */
 export interface ReliabilityStack extends TestStack {
@@ -10,7 +10,10 @@ export interface ReliabilityStack extends TestStack {
 }
 
 /** Starts the in-process local stack with config overrides (one per file: handlers read the config at import). */
-export async function startReliabilityStack(overrides: Parameters<typeof startTestStack>[0] = {}, options: Parameters<typeof startTestStack>[1] = {}): Promise<ReliabilityStack> {
+export async function startReliabilityStack(
+  overrides: Parameters<typeof startTestStack>[0] = {},
+  options: Parameters<typeof startTestStack>[1] = {},
+): Promise<ReliabilityStack> {
   // Parsed the same way the stack parses its file, so defaults (onBusy, autoDestroy…) are filled in.
   const config = parseConfig(testConfig(overrides), 'reliability test config');
   const stack = await startTestStack(overrides, options);
@@ -25,9 +28,16 @@ export async function startReliabilityStack(overrides: Parameters<typeof startTe
 export async function waitForQuiescence(table: CheckedTable, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const busy = (await scanTable(table)).filter((item) => (item.kind === 'thread' && item.lease !== undefined) || (item.kind === 'turn' && (item.status === 'running' || item.status === 'queued')));
+    const busy = (await scanTable(table)).filter(
+      (item) =>
+        (item.kind === 'thread' && item.lease !== undefined) ||
+        (item.kind === 'turn' && (item.status === 'running' || item.status === 'queued')),
+    );
     if (busy.length === 0) return;
-    if (Date.now() > deadline) throw new Error(`still busy after ${timeoutMs} ms: ${busy.map((item) => `${String(item.pk)}/${String(item.sk)}`).join(', ')}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `still busy after ${timeoutMs} ms: ${busy.map((item) => `${String(item.pk)}/${String(item.sk)}`).join(', ')}`,
+      );
     await sleep(100);
   }
 }
@@ -80,11 +90,19 @@ export async function within<T>(ms: number, what: string, work: Promise<T>): Pro
 }
 
 /** A thread's whole history through GET …/messages, oldest first. */
-export async function allMessages(stack: TestStack, sessionKey: string, key?: string): Promise<{ seq: number; role: string; turnId: string; content: string }[]> {
+export async function allMessages(
+  stack: TestStack,
+  sessionKey: string,
+  key?: string,
+): Promise<{ seq: number; role: string; turnId: string; content: string }[]> {
   const messages = [];
   let after = 0;
   for (;;) {
-    const { status, body } = await stack.call('GET', `/v1/threads/${sessionKey}/messages?after=${after}&limit=100`, key === undefined ? {} : { key });
+    const { status, body } = await stack.call(
+      'GET',
+      `/v1/threads/${sessionKey}/messages?after=${after}&limit=100`,
+      key === undefined ? {} : { key },
+    );
     if (status !== 200) throw new Error(`GET messages of ${sessionKey}: ${status} ${JSON.stringify(body)}`);
     messages.push(...body.messages);
     if (body.nextAfter === undefined) return messages;

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { runCli, type CliIo } from '../../cli/main.js';
+import { type CliIo, runCli } from '../../cli/main.js';
 
 /** What one in-process CLI run printed, and its exit code. */
 export interface CliRun {
@@ -24,7 +24,10 @@ export interface CliRunOptions {
 export async function runCliInMemory(argv: readonly string[], options: CliRunOptions = {}): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
-  const piped = typeof options.stdin === 'string' || options.stdin === undefined ? Readable.from(options.stdin === undefined ? [] : [options.stdin]) : options.stdin;
+  const piped =
+    typeof options.stdin === 'string' || options.stdin === undefined
+      ? Readable.from(options.stdin === undefined ? [] : [options.stdin])
+      : options.stdin;
   const io: CliIo = {
     stdin: options.stdinTty ? Object.assign(piped, { isTTY: true }) : piped,
     stdout: { write: (text: string) => (stdout += text) },

@@ -1,6 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
-import { AcceptedKeys, delayed, hang, listenOnLoopback, readJsonBody, recordedHttp, ResponderScript, type KeyCheckingFake, type RecordedHttpRequest, type ResponderOf } from './fake-server.js';
+import {
+  AcceptedKeys,
+  delayed,
+  hang,
+  type KeyCheckingFake,
+  listenOnLoopback,
+  type RecordedHttpRequest,
+  type ResponderOf,
+  ResponderScript,
+  readJsonBody,
+  recordedHttp,
+} from './fake-server.js';
 
 /**
  * A loopback server speaking the Anthropic Messages wire format (non-streaming), for running the
@@ -28,7 +39,13 @@ export interface MessagesBody {
 
 /** What the fake answers. */
 export type FakeResponse =
-  | { kind: 'text'; text: string | ((body: MessagesBody) => string); stopReason?: string; delayMs?: number; toolUses?: { name: string; input: Record<string, unknown> }[] }
+  | {
+      kind: 'text';
+      text: string | ((body: MessagesBody) => string);
+      stopReason?: string;
+      delayMs?: number;
+      toolUses?: { name: string; input: Record<string, unknown> }[];
+    }
   | { kind: 'error'; status: number; type: string; message: string; headers?: Record<string, string>; delayMs?: number }
   | { kind: 'hang' };
 
@@ -40,7 +57,12 @@ export const anthropicResponses = {
   /** A 200 Message whose one text block is `text` (or what `text` makes of the request body). */
   text: (text: string | ((body: MessagesBody) => string)): FakeResponse => ({ kind: 'text', text }),
   /** A 200 Message asking for tool calls (`tool_use` blocks, stop_reason "tool_use"), with optional text before them. */
-  toolUse: (calls: { name: string; input: Record<string, unknown> }[], text = ''): FakeResponse => ({ kind: 'text', text, stopReason: 'tool_use', toolUses: calls }),
+  toolUse: (calls: { name: string; input: Record<string, unknown> }[], text = ''): FakeResponse => ({
+    kind: 'text',
+    text,
+    stopReason: 'tool_use',
+    toolUses: calls,
+  }),
   /** 429 rate_limit_error with a `retry-after` header in seconds. */
   rateLimited: (retryAfterSeconds = 1): FakeResponse => ({
     kind: 'error',
@@ -50,15 +72,36 @@ export const anthropicResponses = {
     headers: { 'retry-after': String(retryAfterSeconds), 'anthropic-ratelimit-requests-remaining': '0' },
   }),
   /** 500 api_error. */
-  serverError: (): FakeResponse => ({ kind: 'error', status: 500, type: 'api_error', message: 'Internal server error' }),
+  serverError: (): FakeResponse => ({
+    kind: 'error',
+    status: 500,
+    type: 'api_error',
+    message: 'Internal server error',
+  }),
   /** 529 overloaded_error. */
   overloaded: (): FakeResponse => ({ kind: 'error', status: 529, type: 'overloaded_error', message: 'Overloaded' }),
   /** 400 invalid_request_error. */
-  invalidRequest: (message = 'messages: Input should be a valid list'): FakeResponse => ({ kind: 'error', status: 400, type: 'invalid_request_error', message }),
+  invalidRequest: (message = 'messages: Input should be a valid list'): FakeResponse => ({
+    kind: 'error',
+    status: 400,
+    type: 'invalid_request_error',
+    message,
+  }),
   /** 404 not_found_error (e.g. an unknown model). */
-  notFound: (message = 'model: not found'): FakeResponse => ({ kind: 'error', status: 404, type: 'not_found_error', message }),
+  notFound: (message = 'model: not found'): FakeResponse => ({
+    kind: 'error',
+    status: 404,
+    type: 'not_found_error',
+    message,
+  }),
   /** Any error status with the API's envelope. */
-  error: (status: number, type: string, message: string, headers?: Record<string, string>): FakeResponse => ({ kind: 'error', status, type, message, headers }),
+  error: (status: number, type: string, message: string, headers?: Record<string, string>): FakeResponse => ({
+    kind: 'error',
+    status,
+    type,
+    message,
+    headers,
+  }),
   delayed: delayed<FakeResponse>,
   hang: hang as () => FakeResponse,
 };
@@ -78,7 +121,9 @@ export function contentText(content: MessagesBody['messages'][number]['content']
 }
 
 /** The default reply: "echo: <last user message>". */
-const echo: Responder = anthropicResponses.text((body) => `echo: ${contentText(body.messages.filter((m) => m.role === 'user').at(-1)?.content ?? '')}`);
+const echo: Responder = anthropicResponses.text(
+  (body) => `echo: ${contentText(body.messages.filter((m) => m.role === 'user').at(-1)?.content ?? '')}`,
+);
 
 function presentedKey(headers: IncomingHttpHeaders): string | undefined {
   const apiKey = headers['x-api-key'];
@@ -87,7 +132,9 @@ function presentedKey(headers: IncomingHttpHeaders): string | undefined {
   return bearer?.[1];
 }
 
-export async function startFakeAnthropic(options: { acceptKeys?: string[]; default?: Responder } = {}): Promise<FakeAnthropic> {
+export async function startFakeAnthropic(
+  options: { acceptKeys?: string[]; default?: Responder } = {},
+): Promise<FakeAnthropic> {
   const requests: RecordedRequest[] = [];
   const keys = new AcceptedKeys(options.acceptKeys);
   const responders = new ResponderScript<RecordedRequest, FakeResponse>(options.default ?? echo);
@@ -99,14 +146,20 @@ export async function startFakeAnthropic(options: { acceptKeys?: string[]; defau
     res.writeHead(status, { 'content-type': 'application/json', 'request-id': id, ...headers });
     res.end(JSON.stringify(payload));
   };
-  const sendError = (res: ServerResponse, status: number, type: string, message: string, headers?: Record<string, string>) =>
-    send(res, status, { type: 'error', error: { type, message } }, headers);
+  const sendError = (
+    res: ServerResponse,
+    status: number,
+    type: string,
+    message: string,
+    headers?: Record<string, string>,
+  ) => send(res, status, { type: 'error', error: { type, message } }, headers);
 
   const answer = async (recorded: RecordedRequest, res: ServerResponse) => {
     const response = responders.next(recorded);
     if (response.kind === 'hang') return responders.waitForClientOr(res);
     if (response.delayMs) await responders.waitForClientOr(res, response.delayMs);
-    if (response.kind === 'error') return sendError(res, response.status, response.type, response.message, response.headers);
+    if (response.kind === 'error')
+      return sendError(res, response.status, response.type, response.message, response.headers);
     const body = recorded.body as MessagesBody;
     const text = typeof response.text === 'function' ? response.text(body) : response.text;
     const inputChars = JSON.stringify(body.messages).length + JSON.stringify(body.system ?? '').length;
@@ -117,7 +170,12 @@ export async function startFakeAnthropic(options: { acceptKeys?: string[]; defau
       model: body.model,
       content: [
         ...(text || !response.toolUses ? [{ type: 'text', text, citations: null }] : []),
-        ...(response.toolUses ?? []).map((call) => ({ type: 'tool_use', id: `toolu_${randomBytes(8).toString('hex')}`, name: call.name, input: call.input })),
+        ...(response.toolUses ?? []).map((call) => ({
+          type: 'tool_use',
+          id: `toolu_${randomBytes(8).toString('hex')}`,
+          name: call.name,
+          input: call.input,
+        })),
       ],
       stop_reason: response.stopReason ?? 'end_turn',
       stop_sequence: null,
@@ -139,24 +197,32 @@ export async function startFakeAnthropic(options: { acceptKeys?: string[]; defau
       requests.push(recorded);
       const path = recorded.path.split('?')[0];
       const models = recorded.method === 'GET' && path === '/v1/models';
-      if (!models && (recorded.method !== 'POST' || path !== '/v1/messages')) return sendError(res, 404, 'not_found_error', 'Not Found');
-      if (recorded.apiKey === undefined) return sendError(res, 401, 'authentication_error', 'x-api-key header is required');
+      if (!models && (recorded.method !== 'POST' || path !== '/v1/messages'))
+        return sendError(res, 404, 'not_found_error', 'Not Found');
+      if (recorded.apiKey === undefined)
+        return sendError(res, 401, 'authentication_error', 'x-api-key header is required');
       if (keys.refuses(recorded.apiKey)) return sendError(res, 401, 'authentication_error', 'invalid x-api-key');
-      if (!req.headers['anthropic-version']) return sendError(res, 400, 'invalid_request_error', 'anthropic-version: header is required');
+      if (!req.headers['anthropic-version'])
+        return sendError(res, 400, 'invalid_request_error', 'anthropic-version: header is required');
       // The Models API's list, as a key check costs no tokens (GET /v1/models?limit=1).
       if (models) {
         return send(res, 200, {
-          data: [{ type: 'model', id: 'claude-fake-1', display_name: 'Claude Fake 1', created_at: '2026-01-01T00:00:00Z' }],
+          data: [
+            { type: 'model', id: 'claude-fake-1', display_name: 'Claude Fake 1', created_at: '2026-01-01T00:00:00Z' },
+          ],
           has_more: false,
           first_id: 'claude-fake-1',
           last_id: 'claude-fake-1',
         });
       }
-      if (typeof body !== 'object' || body === null) return sendError(res, 400, 'invalid_request_error', 'Request body must be a JSON object');
+      if (typeof body !== 'object' || body === null)
+        return sendError(res, 400, 'invalid_request_error', 'Request body must be a JSON object');
       for (const field of ['model', 'max_tokens', 'messages']) {
         if (!(field in body)) return sendError(res, 400, 'invalid_request_error', `${field}: Field required`);
       }
-      answer(recorded, res).catch((error: unknown) => sendError(res, 500, 'api_error', `fake-anthropic: ${String(error)}`));
+      answer(recorded, res).catch((error: unknown) =>
+        sendError(res, 500, 'api_error', `fake-anthropic: ${String(error)}`),
+      );
     });
   });
 

@@ -1,6 +1,22 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type Http2ServerRequest, type Http2ServerResponse, type IncomingHttpHeaders, type ServerHttp2Session } from 'node:http2';
-import { delayed, hang, listenOnLoopback, readJsonBody, recordedHttp, ResponderScript, type RecordedHttpRequest, type ResponderOf, type ScriptedFake } from './fake-server.js';
+import {
+  createServer,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type IncomingHttpHeaders,
+  type ServerHttp2Session,
+} from 'node:http2';
+import {
+  delayed,
+  hang,
+  listenOnLoopback,
+  type RecordedHttpRequest,
+  type ResponderOf,
+  ResponderScript,
+  readJsonBody,
+  recordedHttp,
+  type ScriptedFake,
+} from './fake-server.js';
 
 /**
  * A loopback server speaking the Bedrock Runtime Converse wire format (restJson1), for running the
@@ -66,7 +82,11 @@ export type Responder = ResponderOf<RecordedRequest, FakeResponse>;
 /** Builders of the responses the real service gives. */
 export const bedrockResponses = {
   /** A 200 Converse response whose one text block is `text` (or what `text` makes of the request body). */
-  text: (text: string | ((body: ConverseBody) => string), stopReason = 'end_turn'): FakeResponse => ({ kind: 'text', text, stopReason }),
+  text: (text: string | ((body: ConverseBody) => string), stopReason = 'end_turn'): FakeResponse => ({
+    kind: 'text',
+    text,
+    stopReason,
+  }),
   /** A 200 Converse response asking for tool calls (`stopReason: "tool_use"`), after an optional text block. */
   toolUse: (calls: FakeToolUse[], text?: string): FakeResponse => ({ kind: 'toolUse', calls, text }),
   /** 429 ThrottlingException, with a `retry-after` header (seconds) when given. */
@@ -78,17 +98,48 @@ export const bedrockResponses = {
     headers: retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) },
   }),
   /** 500 InternalServerException. */
-  internalError: (): FakeResponse => ({ kind: 'error', status: 500, type: 'InternalServerException', message: 'The server encountered an internal error.' }),
+  internalError: (): FakeResponse => ({
+    kind: 'error',
+    status: 500,
+    type: 'InternalServerException',
+    message: 'The server encountered an internal error.',
+  }),
   /** 503 ServiceUnavailableException. */
-  unavailable: (): FakeResponse => ({ kind: 'error', status: 503, type: 'ServiceUnavailableException', message: 'Bedrock is unable to process your request.' }),
+  unavailable: (): FakeResponse => ({
+    kind: 'error',
+    status: 503,
+    type: 'ServiceUnavailableException',
+    message: 'Bedrock is unable to process your request.',
+  }),
   /** 400 ValidationException. */
-  validation: (message = 'Malformed input request, please reformat your input and try again.'): FakeResponse => ({ kind: 'error', status: 400, type: 'ValidationException', message }),
+  validation: (message = 'Malformed input request, please reformat your input and try again.'): FakeResponse => ({
+    kind: 'error',
+    status: 400,
+    type: 'ValidationException',
+    message,
+  }),
   /** 403 AccessDeniedException (the role may not invoke the model, or model access is not granted). */
-  accessDenied: (message = "You don't have access to the model with the specified model ID."): FakeResponse => ({ kind: 'error', status: 403, type: 'AccessDeniedException', message }),
+  accessDenied: (message = "You don't have access to the model with the specified model ID."): FakeResponse => ({
+    kind: 'error',
+    status: 403,
+    type: 'AccessDeniedException',
+    message,
+  }),
   /** 404 ResourceNotFoundException. */
-  notFound: (message = 'Model not found.'): FakeResponse => ({ kind: 'error', status: 404, type: 'ResourceNotFoundException', message }),
+  notFound: (message = 'Model not found.'): FakeResponse => ({
+    kind: 'error',
+    status: 404,
+    type: 'ResourceNotFoundException',
+    message,
+  }),
   /** Any error status and exception name, with the service's error shape. */
-  error: (status: number, type: string, message: string, headers?: Record<string, string>): FakeResponse => ({ kind: 'error', status, type, message, headers }),
+  error: (status: number, type: string, message: string, headers?: Record<string, string>): FakeResponse => ({
+    kind: 'error',
+    status,
+    type,
+    message,
+    headers,
+  }),
   delayed: delayed<FakeResponse>,
   hang: hang as () => FakeResponse,
 };
@@ -109,40 +160,54 @@ export function blocksText(content: ConverseBlock[]): string {
 }
 
 /** The default reply: "echo: <text of the last user message that has text>". */
-const echo: Responder = bedrockResponses.text((body) => `echo: ${blocksText(body.messages.filter((m) => m.role === 'user' && m.content.some((b) => b.text !== undefined)).at(-1)?.content ?? [])}`);
+const echo: Responder = bedrockResponses.text(
+  (body) =>
+    `echo: ${blocksText(body.messages.filter((m) => m.role === 'user' && m.content.some((b) => b.text !== undefined)).at(-1)?.content ?? [])}`,
+);
 
 /** What Bedrock's validation would refuse in a body, in its words; undefined when it is fine. */
 function invalid(body: unknown): string | undefined {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'Malformed input request: expected a JSON object';
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    return 'Malformed input request: expected a JSON object';
   const { messages, toolConfig } = body as ConverseBody;
-  if (!Array.isArray(messages) || messages.length === 0) return 'A conversation must start with a user message. Try again with a conversation that starts with a user message.';
-  if (messages[0]!.role !== 'user') return 'A conversation must start with a user message. Try again with a conversation that starts with a user message.';
+  if (!Array.isArray(messages) || messages.length === 0)
+    return 'A conversation must start with a user message. Try again with a conversation that starts with a user message.';
+  if (messages[0]!.role !== 'user')
+    return 'A conversation must start with a user message. Try again with a conversation that starts with a user message.';
   const names = new Set<string>();
   for (const tool of toolConfig?.tools ?? []) {
     const name = tool.toolSpec?.name ?? '';
-    if (!/^[a-zA-Z0-9_-]{1,64}$/.test(name)) return `1 validation error detected: Value '${name}' at 'toolConfig.tools.member.toolSpec.name' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_-]+`;
+    if (!/^[a-zA-Z0-9_-]{1,64}$/.test(name))
+      return `1 validation error detected: Value '${name}' at 'toolConfig.tools.member.toolSpec.name' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_-]+`;
     names.add(name);
   }
   let open: Set<string> = new Set();
   for (const [index, message] of messages.entries()) {
-    if (index > 0 && message.role === messages[index - 1]!.role) return 'A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.';
-    if (!Array.isArray(message.content) || message.content.length === 0) return `The content field in the Message object at messages.${index} is empty. Add a ContentBlock object to the content field and try again.`;
+    if (index > 0 && message.role === messages[index - 1]!.role)
+      return 'A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.';
+    if (!Array.isArray(message.content) || message.content.length === 0)
+      return `The content field in the Message object at messages.${index} is empty. Add a ContentBlock object to the content field and try again.`;
     const answered = new Set<string>();
     const used = new Set<string>();
     for (const block of message.content) {
-      if (block.text !== undefined && block.text.trim() === '') return `The text field in the ContentBlock object at messages.${index}.content is blank. Add text to the text field, and try again.`;
+      if (block.text !== undefined && block.text.trim() === '')
+        return `The text field in the ContentBlock object at messages.${index}.content is blank. Add text to the text field, and try again.`;
       if (block.toolUse || block.toolResult) {
-        if (!toolConfig) return 'The toolConfig field must be defined when using toolUse and toolResult content blocks.';
+        if (!toolConfig)
+          return 'The toolConfig field must be defined when using toolUse and toolResult content blocks.';
       }
       if (block.toolUse) {
-        if (message.role !== 'assistant') return `messages.${index}: toolUse blocks are only allowed in assistant messages.`;
+        if (message.role !== 'assistant')
+          return `messages.${index}: toolUse blocks are only allowed in assistant messages.`;
         if (!names.has(block.toolUse.name)) return `The tool ${block.toolUse.name} is not in the toolConfig.`;
         used.add(block.toolUse.toolUseId);
       }
       if (block.toolResult) {
         if (message.role !== 'user') return `messages.${index}: toolResult blocks are only allowed in user messages.`;
-        if (!open.has(block.toolResult.toolUseId)) return `Expected toolResult blocks at messages.${index}.content for the following Ids: ${[...open].join(', ')}`;
-        if (block.toolResult.content.some((part) => part.text !== undefined && part.text.trim() === '')) return `The text field in the ToolResultContentBlock at messages.${index} is blank.`;
+        if (!open.has(block.toolResult.toolUseId))
+          return `Expected toolResult blocks at messages.${index}.content for the following Ids: ${[...open].join(', ')}`;
+        if (block.toolResult.content.some((part) => part.text !== undefined && part.text.trim() === ''))
+          return `The text field in the ToolResultContentBlock at messages.${index} is blank.`;
         answered.add(block.toolResult.toolUseId);
       }
     }
@@ -164,29 +229,39 @@ export async function startFakeBedrock(options: { default?: Responder } = {}): P
     res.writeHead(status, { 'content-type': 'application/json', 'x-amzn-requestid': randomUUID(), ...headers });
     res.end(JSON.stringify(body));
   };
-  const sendError = (res: Http2ServerResponse, status: number, type: string, message: string, headers: Record<string, string> = {}) =>
-    send(res, status, { message }, { 'x-amzn-errortype': `${type}:${ERROR_NAMESPACE}`, ...headers });
+  const sendError = (
+    res: Http2ServerResponse,
+    status: number,
+    type: string,
+    message: string,
+    headers: Record<string, string> = {},
+  ) => send(res, status, { message }, { 'x-amzn-errortype': `${type}:${ERROR_NAMESPACE}`, ...headers });
 
   const answer = async (recorded: RecordedRequest, res: Http2ServerResponse) => {
     const response = responders.next(recorded);
     // An Http2ServerResponse closes when the client resets the stream.
     if (response.kind === 'hang') return responders.waitForClientOr(res);
     if (response.delayMs) await responders.waitForClientOr(res, response.delayMs);
-    if (response.kind === 'error') return sendError(res, response.status, response.type, response.message, response.headers);
+    if (response.kind === 'error')
+      return sendError(res, response.status, response.type, response.message, response.headers);
     const body = recorded.body as ConverseBody;
     let content: ConverseBlock[];
     let stopReason: string;
     if (response.kind === 'toolUse') {
       content = [
         ...(response.text ? [{ text: response.text }] : []),
-        ...response.calls.map((call) => ({ toolUse: { toolUseId: call.toolUseId ?? toolUseId(), name: call.name, input: call.input } })),
+        ...response.calls.map((call) => ({
+          toolUse: { toolUseId: call.toolUseId ?? toolUseId(), name: call.name, input: call.input },
+        })),
       ];
       stopReason = 'tool_use';
     } else {
       content = [{ text: typeof response.text === 'function' ? response.text(body) : response.text }];
       stopReason = response.stopReason ?? 'end_turn';
     }
-    const inputTokens = Math.ceil((JSON.stringify(body.messages).length + JSON.stringify(body.system ?? []).length) / 4);
+    const inputTokens = Math.ceil(
+      (JSON.stringify(body.messages).length + JSON.stringify(body.system ?? []).length) / 4,
+    );
     const outputTokens = Math.ceil(JSON.stringify(content).length / 4);
     send(res, 200, {
       output: { message: { role: 'assistant', content } },
@@ -217,12 +292,22 @@ export async function startFakeBedrock(options: { default?: Responder } = {}): P
         signedFor: credential ? { region: credential[2]!, service: credential[3]! } : undefined,
       };
       requests.push(recorded);
-      if (req.method !== 'POST' || !route) return sendError(res, 404, 'UnknownOperationException', `No operation ${req.method} ${path}`);
-      if (!authorization) return sendError(res, 403, 'MissingAuthenticationTokenException', 'Missing Authentication Token');
-      if (!/^(AWS4-HMAC-SHA256 Credential=|Bearer )/.test(authorization)) return sendError(res, 403, 'IncompleteSignatureException', 'Authorization header requires a SigV4 signature or a bearer token.');
+      if (req.method !== 'POST' || !route)
+        return sendError(res, 404, 'UnknownOperationException', `No operation ${req.method} ${path}`);
+      if (!authorization)
+        return sendError(res, 403, 'MissingAuthenticationTokenException', 'Missing Authentication Token');
+      if (!/^(AWS4-HMAC-SHA256 Credential=|Bearer )/.test(authorization))
+        return sendError(
+          res,
+          403,
+          'IncompleteSignatureException',
+          'Authorization header requires a SigV4 signature or a bearer token.',
+        );
       const problem = invalid(body);
       if (problem) return sendError(res, 400, 'ValidationException', problem);
-      answer(recorded, res).catch((error: unknown) => sendError(res, 500, 'InternalServerException', `fake-bedrock: ${String(error)}`));
+      answer(recorded, res).catch((error: unknown) =>
+        sendError(res, 500, 'InternalServerException', `fake-bedrock: ${String(error)}`),
+      );
     });
   });
   server.on('session', (session) => {

@@ -1,6 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
-import { AcceptedKeys, delayed, hang, listenOnLoopback, readJsonBody, recordedHttp, ResponderScript, type KeyCheckingFake, type RecordedHttpRequest, type ResponderOf } from './fake-server.js';
+import {
+  AcceptedKeys,
+  delayed,
+  hang,
+  type KeyCheckingFake,
+  listenOnLoopback,
+  type RecordedHttpRequest,
+  type ResponderOf,
+  ResponderScript,
+  readJsonBody,
+  recordedHttp,
+} from './fake-server.js';
 
 /**
  * A loopback server speaking the OpenAI Chat Completions wire format (non-streaming), for running
@@ -32,7 +43,10 @@ export interface ChatCompletionsBody {
   messages: ChatMessage[];
   max_tokens?: number;
   max_completion_tokens?: number;
-  tools?: { type: 'function'; function: { name: string; description?: string; parameters?: Record<string, unknown> } }[];
+  tools?: {
+    type: 'function';
+    function: { name: string; description?: string; parameters?: Record<string, unknown> };
+  }[];
   [field: string]: unknown;
 }
 
@@ -47,7 +61,16 @@ export interface FakeToolCall {
 export type FakeResponse =
   | { kind: 'text'; text: string | ((body: ChatCompletionsBody) => string); finishReason?: string; delayMs?: number }
   | { kind: 'tool_calls'; calls: FakeToolCall[]; text?: string; delayMs?: number }
-  | { kind: 'error'; status: number; type: string; message: string; code?: string | null; param?: string | null; headers?: Record<string, string>; delayMs?: number }
+  | {
+      kind: 'error';
+      status: number;
+      type: string;
+      message: string;
+      code?: string | null;
+      param?: string | null;
+      headers?: Record<string, string>;
+      delayMs?: number;
+    }
   | { kind: 'hang' };
 
 /** A response, or a function of the recorded request that picks one. */
@@ -65,7 +88,8 @@ export const openaiResponses = {
     status: 429,
     type: 'requests',
     code: 'rate_limit_exceeded',
-    message: 'Rate limit reached for gpt-fake in organization org-fake on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s.',
+    message:
+      'Rate limit reached for gpt-fake in organization org-fake on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s.',
     headers: {
       'retry-after': String(retryAfterSeconds),
       ...(retryAfterMs === undefined ? {} : { 'retry-after-ms': String(retryAfterMs) }),
@@ -73,7 +97,12 @@ export const openaiResponses = {
     },
   }),
   /** 500 server_error. */
-  serverError: (): FakeResponse => ({ kind: 'error', status: 500, type: 'server_error', message: 'The server had an error while processing your request. Sorry about that!' }),
+  serverError: (): FakeResponse => ({
+    kind: 'error',
+    status: 500,
+    type: 'server_error',
+    message: 'The server had an error while processing your request. Sorry about that!',
+  }),
   /** 503 (overloaded), optionally with a `retry-after` in seconds. */
   unavailable: (retryAfterSeconds?: number): FakeResponse => ({
     kind: 'error',
@@ -83,7 +112,10 @@ export const openaiResponses = {
     headers: retryAfterSeconds === undefined ? undefined : { 'retry-after': String(retryAfterSeconds) },
   }),
   /** 400 invalid_request_error. */
-  invalidRequest: (message = "Invalid type for 'messages': expected an array.", param: string | null = null): FakeResponse => ({ kind: 'error', status: 400, type: 'invalid_request_error', message, param }),
+  invalidRequest: (
+    message = "Invalid type for 'messages': expected an array.",
+    param: string | null = null,
+  ): FakeResponse => ({ kind: 'error', status: 400, type: 'invalid_request_error', message, param }),
   /** 404 model_not_found. */
   notFound: (model = 'gpt-fake'): FakeResponse => ({
     kind: 'error',
@@ -93,7 +125,12 @@ export const openaiResponses = {
     message: `The model \`${model}\` does not exist or you do not have access to it.`,
   }),
   /** Any error status with the API's envelope. */
-  error: (status: number, type: string, message: string, options: { code?: string | null; param?: string | null; headers?: Record<string, string> } = {}): FakeResponse => ({ kind: 'error', status, type, message, ...options }),
+  error: (
+    status: number,
+    type: string,
+    message: string,
+    options: { code?: string | null; param?: string | null; headers?: Record<string, string> } = {},
+  ): FakeResponse => ({ kind: 'error', status, type, message, ...options }),
   delayed: delayed<FakeResponse>,
   hang: hang as () => FakeResponse,
 };
@@ -118,7 +155,9 @@ export function contentText(content: ChatMessage['content']): string {
 }
 
 /** The default reply: "echo: <last user message>". */
-const echo: Responder = openaiResponses.text((body) => `echo: ${contentText(body.messages.filter((m) => m.role === 'user').at(-1)?.content)}`);
+const echo: Responder = openaiResponses.text(
+  (body) => `echo: ${contentText(body.messages.filter((m) => m.role === 'user').at(-1)?.content)}`,
+);
 
 function presentedKey(headers: IncomingHttpHeaders): string | undefined {
   const bearer = /^Bearer\s+(.+)$/i.exec(headers.authorization ?? '');
@@ -126,7 +165,8 @@ function presentedKey(headers: IncomingHttpHeaders): string | undefined {
 }
 
 /** The API's masked quote of a refused key: its first 3 and last 4 characters. */
-const masked = (key: string) => (key.length <= 8 ? '*'.repeat(key.length) : `${key.slice(0, 3)}${'*'.repeat(key.length - 7)}${key.slice(-4)}`);
+const masked = (key: string) =>
+  key.length <= 8 ? '*'.repeat(key.length) : `${key.slice(0, 3)}${'*'.repeat(key.length - 7)}${key.slice(-4)}`;
 
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool']);
@@ -136,29 +176,51 @@ function invalidBody(body: Record<string, unknown>): [string, string | null] | u
   for (const field of ['model', 'messages']) {
     if (!(field in body)) return [`Missing required parameter: '${field}'.`, field];
   }
-  if (typeof body.model !== 'string') return [`Invalid type for 'model': expected a string, but got ${typeof body.model} instead.`, 'model'];
+  if (typeof body.model !== 'string')
+    return [`Invalid type for 'model': expected a string, but got ${typeof body.model} instead.`, 'model'];
   const messages = body.messages;
-  if (!Array.isArray(messages)) return [`Invalid type for 'messages': expected an array, but got ${typeof messages} instead.`, 'messages'];
-  if (messages.length === 0) return ["Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.", 'messages'];
-  if ('max_tokens' in body && 'max_completion_tokens' in body) return ["Unsupported parameter: 'max_tokens' is not supported with 'max_completion_tokens'.", 'max_tokens'];
+  if (!Array.isArray(messages))
+    return [`Invalid type for 'messages': expected an array, but got ${typeof messages} instead.`, 'messages'];
+  if (messages.length === 0)
+    return [
+      "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+      'messages',
+    ];
+  if ('max_tokens' in body && 'max_completion_tokens' in body)
+    return ["Unsupported parameter: 'max_tokens' is not supported with 'max_completion_tokens'.", 'max_tokens'];
   const tools = body.tools;
   if (tools !== undefined) {
     if (!Array.isArray(tools)) return ["Invalid type for 'tools': expected an array.", 'tools'];
-    if (tools.length === 0) return ["Invalid 'tools': empty array. Expected an array with minimum length 1, but got an empty array instead.", 'tools'];
+    if (tools.length === 0)
+      return [
+        "Invalid 'tools': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+        'tools',
+      ];
     for (const [i, tool] of (tools as NonNullable<ChatCompletionsBody['tools']>).entries()) {
-      if (tool?.type !== 'function' || typeof tool.function?.name !== 'string') return [`Missing required parameter: 'tools[${i}].function'.`, `tools[${i}].function`];
+      if (tool?.type !== 'function' || typeof tool.function?.name !== 'string')
+        return [`Missing required parameter: 'tools[${i}].function'.`, `tools[${i}].function`];
       if (!TOOL_NAME.test(tool.function.name)) {
-        return [`Invalid 'tools[${i}].function.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.`, `tools[${i}].function.name`];
+        return [
+          `Invalid 'tools[${i}].function.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.`,
+          `tools[${i}].function.name`,
+        ];
       }
     }
   }
   // Tool messages answer the tool calls of the assistant message before them, every one of them.
   let open: Set<string> | undefined;
   for (const [i, message] of (messages as ChatMessage[]).entries()) {
-    if (!ROLES.has(message?.role)) return [`Invalid value: '${String(message?.role)}'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'.`, `messages[${i}].role`];
+    if (!ROLES.has(message?.role))
+      return [
+        `Invalid value: '${String(message?.role)}'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'.`,
+        `messages[${i}].role`,
+      ];
     if (message.role === 'tool') {
       if (!open || typeof message.tool_call_id !== 'string' || !open.has(message.tool_call_id)) {
-        return ["Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.", `messages.[${i}].role`];
+        return [
+          "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.",
+          `messages.[${i}].role`,
+        ];
       }
       open.delete(message.tool_call_id);
       continue;
@@ -171,9 +233,14 @@ function invalidBody(body: Record<string, unknown>): [string, string | null] | u
     }
     open = undefined;
     if (message.role === 'assistant' && message.tool_calls !== undefined) {
-      if (!Array.isArray(message.tool_calls) || message.tool_calls.length === 0) return [`Invalid 'messages[${i}].tool_calls': empty array.`, `messages[${i}].tool_calls`];
+      if (!Array.isArray(message.tool_calls) || message.tool_calls.length === 0)
+        return [`Invalid 'messages[${i}].tool_calls': empty array.`, `messages[${i}].tool_calls`];
       for (const call of message.tool_calls) {
-        if (typeof call.function?.arguments !== 'string') return [`Invalid type for 'messages[${i}].tool_calls[0].function.arguments': expected a string.`, `messages[${i}].tool_calls`];
+        if (typeof call.function?.arguments !== 'string')
+          return [
+            `Invalid type for 'messages[${i}].tool_calls[0].function.arguments': expected a string.`,
+            `messages[${i}].tool_calls`,
+          ];
       }
       open = new Set(message.tool_calls.map((call) => call.id));
     } else if (message.content === undefined || message.content === null) {
@@ -189,18 +256,35 @@ function invalidBody(body: Record<string, unknown>): [string, string | null] | u
   return undefined;
 }
 
-export async function startFakeOpenAI(options: { acceptKeys?: string[]; default?: Responder } = {}): Promise<FakeOpenAI> {
+export async function startFakeOpenAI(
+  options: { acceptKeys?: string[]; default?: Responder } = {},
+): Promise<FakeOpenAI> {
   const requests: RecordedRequest[] = [];
   const keys = new AcceptedKeys(options.acceptKeys);
   const responders = new ResponderScript<RecordedRequest, FakeResponse>(options.default ?? echo);
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     if (res.destroyed || res.writableEnded) return;
-    res.writeHead(status, { 'content-type': 'application/json', 'x-request-id': requestId(), 'openai-processing-ms': '12', ...headers });
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'x-request-id': requestId(),
+      'openai-processing-ms': '12',
+      ...headers,
+    });
     res.end(JSON.stringify(body));
   };
-  const sendError = (res: ServerResponse, status: number, error: { type: string; message: string; code?: string | null; param?: string | null }, headers?: Record<string, string>) =>
-    send(res, status, { error: { message: error.message, type: error.type, param: error.param ?? null, code: error.code ?? null } }, headers);
+  const sendError = (
+    res: ServerResponse,
+    status: number,
+    error: { type: string; message: string; code?: string | null; param?: string | null },
+    headers?: Record<string, string>,
+  ) =>
+    send(
+      res,
+      status,
+      { error: { message: error.message, type: error.type, param: error.param ?? null, code: error.code ?? null } },
+      headers,
+    );
 
   const answer = async (recorded: RecordedRequest, res: ServerResponse) => {
     const response = responders.next(recorded);
@@ -217,14 +301,22 @@ export async function startFakeOpenAI(options: { acceptKeys?: string[]; default?
         tool_calls: response.calls.map((call) => ({
           id: call.id ?? callId(),
           type: 'function',
-          function: { name: call.name, arguments: typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments) },
+          function: {
+            name: call.name,
+            arguments: typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments),
+          },
         })),
         refusal: null,
         annotations: [],
       };
       finishReason = 'tool_calls';
     } else {
-      message = { role: 'assistant', content: typeof response.text === 'function' ? response.text(body) : response.text, refusal: null, annotations: [] };
+      message = {
+        role: 'assistant',
+        content: typeof response.text === 'function' ? response.text(body) : response.text,
+        refusal: null,
+        annotations: [],
+      };
       finishReason = response.finishReason ?? 'stop';
     }
     const promptTokens = Math.ceil(JSON.stringify(body.messages).length / 4);
@@ -240,7 +332,12 @@ export async function startFakeOpenAI(options: { acceptKeys?: string[]; default?
         completion_tokens: completionTokens,
         total_tokens: promptTokens + completionTokens,
         prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
-        completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+        completion_tokens_details: {
+          reasoning_tokens: 0,
+          audio_tokens: 0,
+          accepted_prediction_tokens: 0,
+          rejected_prediction_tokens: 0,
+        },
       },
       service_tier: 'default',
       system_fingerprint: null,
@@ -254,12 +351,16 @@ export async function startFakeOpenAI(options: { acceptKeys?: string[]; default?
       const path = recorded.path.split('?')[0];
       const models = recorded.method === 'GET' && path === '/v1/models';
       if (!models && (recorded.method !== 'POST' || path !== '/v1/chat/completions')) {
-        return sendError(res, 404, { type: 'invalid_request_error', message: `Invalid URL (${recorded.method} ${path})` });
+        return sendError(res, 404, {
+          type: 'invalid_request_error',
+          message: `Invalid URL (${recorded.method} ${path})`,
+        });
       }
       if (keys.checked && recorded.apiKey === undefined) {
         return sendError(res, 401, {
           type: 'invalid_request_error',
-          message: "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+          message:
+            "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
         });
       }
       if (keys.refuses(recorded.apiKey)) {
@@ -271,14 +372,23 @@ export async function startFakeOpenAI(options: { acceptKeys?: string[]; default?
       }
       // The Models API's list: a key check that costs no tokens.
       if (models) {
-        return send(res, 200, { object: 'list', data: [{ id: 'gpt-fake-1', object: 'model', created: 1_767_225_600, owned_by: 'system' }] });
+        return send(res, 200, {
+          object: 'list',
+          data: [{ id: 'gpt-fake-1', object: 'model', created: 1_767_225_600, owned_by: 'system' }],
+        });
       }
       if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-        return sendError(res, 400, { type: 'invalid_request_error', message: 'We could not parse the JSON body of your request.' });
+        return sendError(res, 400, {
+          type: 'invalid_request_error',
+          message: 'We could not parse the JSON body of your request.',
+        });
       }
       const invalid = invalidBody(body as Record<string, unknown>);
-      if (invalid) return sendError(res, 400, { type: 'invalid_request_error', message: invalid[0], param: invalid[1] });
-      answer(recorded, res).catch((error: unknown) => sendError(res, 500, { type: 'server_error', message: `fake-openai: ${String(error)}` }));
+      if (invalid)
+        return sendError(res, 400, { type: 'invalid_request_error', message: invalid[0], param: invalid[1] });
+      answer(recorded, res).catch((error: unknown) =>
+        sendError(res, 500, { type: 'server_error', message: `fake-openai: ${String(error)}` }),
+      );
     });
   });
 

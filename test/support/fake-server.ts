@@ -18,7 +18,10 @@ export interface RecordedHttpRequest<Headers> {
 }
 
 /** A request's method, path, headers and body, as a fake records them. */
-export function recordedHttp<Headers>(req: { method?: string; url?: string; headers: Headers }, body: unknown): RecordedHttpRequest<Headers> {
+export function recordedHttp<Headers>(
+  req: { method?: string; url?: string; headers: Headers },
+  body: unknown,
+): RecordedHttpRequest<Headers> {
   return { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body };
 }
 

@@ -1,5 +1,5 @@
-import { HttpResponse, type HttpRequest } from '@smithy/core/transport';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type HttpRequest, HttpResponse } from '@smithy/core/transport';
 
 /**
  * What a fault does to one DynamoDB call (one HTTP attempt: the middleware sits inside the SDK's
@@ -68,7 +68,9 @@ export class FaultInjector {
           // The service applied the write; only its answer is lost (a reset connection), which the
           // SDK treats as a transient network error and retries with the very same request.
           await next(args);
-          throw Object.assign(new Error('socket hang up (fault injected after the request was applied)'), { code: 'ECONNRESET' });
+          throw Object.assign(new Error('socket hang up (fault injected after the request was applied)'), {
+            code: 'ECONNRESET',
+          });
         }
         return { response: errorResponse(fault, request) };
       },
@@ -136,13 +138,22 @@ function parseBody(request: HttpRequest): Record<string, unknown> {
 function errorResponse(kind: Exclude<FaultKind, 'lost-response'>, request: HttpRequest): HttpResponse {
   let payload: Record<string, unknown>;
   if (kind === 'throughput') {
-    payload = { __type: `${DYNAMODB_ERROR_PREFIX}ProvisionedThroughputExceededException`, message: 'The level of configured provisioned throughput for the table was exceeded (injected).' };
+    payload = {
+      __type: `${DYNAMODB_ERROR_PREFIX}ProvisionedThroughputExceededException`,
+      message: 'The level of configured provisioned throughput for the table was exceeded (injected).',
+    };
   } else if (kind === 'throttling') {
-    payload = { __type: `${DYNAMODB_ERROR_PREFIX}ThrottlingException`, message: 'Rate of requests exceeds the allowed throughput (injected).' };
+    payload = {
+      __type: `${DYNAMODB_ERROR_PREFIX}ThrottlingException`,
+      message: 'Rate of requests exceeds the allowed throughput (injected).',
+    };
   } else {
     // One reason per item, as DynamoDB answers: every item conflicted with another transaction.
     const items = (parseBody(request).TransactItems as unknown[] | undefined) ?? [];
-    const reasons = items.map(() => ({ Code: 'TransactionConflict', Message: 'Transaction is ongoing for the item (injected)' }));
+    const reasons = items.map(() => ({
+      Code: 'TransactionConflict',
+      Message: 'Transaction is ongoing for the item (injected)',
+    }));
     payload = {
       __type: `${DYNAMODB_ERROR_PREFIX}TransactionCanceledException`,
       message: `Transaction cancelled, please refer cancellation reasons for specific reasons [${reasons.map(() => 'TransactionConflict').join(', ')}]`,
@@ -151,7 +162,10 @@ function errorResponse(kind: Exclude<FaultKind, 'lost-response'>, request: HttpR
   }
   return new HttpResponse({
     statusCode: 400,
-    headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': `fault-${Math.random().toString(36).slice(2)}` },
+    headers: {
+      'content-type': 'application/x-amz-json-1.0',
+      'x-amzn-requestid': `fault-${Math.random().toString(36).slice(2)}`,
+    },
     body: Buffer.from(JSON.stringify(payload)),
   });
 }
@@ -199,25 +213,39 @@ export function turnLedger(items: Record<string, unknown>[], accepted: AcceptedT
   for (const a of new Map(accepted.map((a) => [a.turnId, a])).values()) {
     const turn = turnById.get(a.turnId);
     if (!turn) problems.push(`accepted turn ${a.turnId} on ${a.sessionKey} is not in the table`);
-    else if (turn.input !== a.input || turn.sessionKey !== a.sessionKey) problems.push(`turn ${a.turnId} does not hold what was submitted`);
+    else if (turn.input !== a.input || turn.sessionKey !== a.sessionKey)
+      problems.push(`turn ${a.turnId} does not hold what was submitted`);
   }
   for (const turn of turns) {
     const id = String(turn.turnId);
-    if (!['succeeded', 'failed', 'timed_out'].includes(String(turn.status))) problems.push(`turn ${id} is still ${String(turn.status)}`);
+    if (!['succeeded', 'failed', 'timed_out'].includes(String(turn.status)))
+      problems.push(`turn ${id} is still ${String(turn.status)}`);
     const own = messages.filter((m) => m.pk === turn.pk && m.turnId === id);
     const user = own.filter((m) => m.role === 'user');
     const assistant = own.filter((m) => m.role === 'assistant');
     const started = turn.userSeq !== undefined;
-    if (user.length !== (started ? 1 : 0)) problems.push(`turn ${id} has ${user.length} user message(s), expected ${started ? 1 : 0}`);
-    if (started && user[0] && (user[0].seq !== turn.userSeq || user[0].content !== turn.input)) problems.push(`turn ${id}: its user message is not its input at userSeq`);
+    if (user.length !== (started ? 1 : 0))
+      problems.push(`turn ${id} has ${user.length} user message(s), expected ${started ? 1 : 0}`);
+    if (started && user[0] && (user[0].seq !== turn.userSeq || user[0].content !== turn.input))
+      problems.push(`turn ${id}: its user message is not its input at userSeq`);
     const replies = turn.status === 'succeeded' ? 1 : 0;
-    if (assistant.length !== replies) problems.push(`turn ${id} (${String(turn.status)}) has ${assistant.length} reply message(s), expected ${replies}`);
-    if (replies === 1 && assistant[0] && (assistant[0].seq !== turn.replySeq || assistant[0].content !== turn.reply)) problems.push(`turn ${id}: its reply message is not its reply at replySeq`);
+    if (assistant.length !== replies)
+      problems.push(
+        `turn ${id} (${String(turn.status)}) has ${assistant.length} reply message(s), expected ${replies}`,
+      );
+    if (replies === 1 && assistant[0] && (assistant[0].seq !== turn.replySeq || assistant[0].content !== turn.reply))
+      problems.push(`turn ${id}: its reply message is not its reply at replySeq`);
   }
   for (const thread of threads) {
-    const seqs = messages.filter((m) => m.pk === thread.pk).map((m) => Number(m.seq)).sort((a, b) => a - b);
+    const seqs = messages
+      .filter((m) => m.pk === thread.pk)
+      .map((m) => Number(m.seq))
+      .sort((a, b) => a - b);
     const expected = Array.from({ length: Number(thread.messageSeq ?? 0) }, (_, i) => i + 1);
-    if (thread.status !== 'terminated' && JSON.stringify(seqs) !== JSON.stringify(expected)) problems.push(`thread ${String(thread.sessionKey)}: message seqs ${JSON.stringify(seqs)}, expected 1..${String(thread.messageSeq)}`);
+    if (thread.status !== 'terminated' && JSON.stringify(seqs) !== JSON.stringify(expected))
+      problems.push(
+        `thread ${String(thread.sessionKey)}: message seqs ${JSON.stringify(seqs)}, expected 1..${String(thread.messageSeq)}`,
+      );
   }
   return { turns, messages, problems };
 }
@@ -251,10 +279,17 @@ export function retryingClient(call: ApiCall, options: { attempts?: number; dela
     /** Spawns a thread; true once it exists (201, or 409 after a retry whose first attempt landed). */
     async spawn(agent: string, sessionKey: string): Promise<boolean> {
       const result = await send('POST', '/v1/threads', { agent, sessionKey });
-      return result.status === 201 || (result.status === 409 && result.attempts > 1 && result.body?.error?.code === 'thread_exists');
+      return (
+        result.status === 201 ||
+        (result.status === 409 && result.attempts > 1 && result.body?.error?.code === 'thread_exists')
+      );
     },
     /** Submits a turn with an idempotency key; the accepted turn, or the refusal's status. */
-    async submit(sessionKey: string, input: string, idempotencyKey: string): Promise<AcceptedTurn | { refused: number; code?: string }> {
+    async submit(
+      sessionKey: string,
+      input: string,
+      idempotencyKey: string,
+    ): Promise<AcceptedTurn | { refused: number; code?: string }> {
       const result = await send('POST', `/v1/threads/${sessionKey}/turns`, { input, idempotencyKey });
       if (result.status === 202) return { sessionKey, turnId: String(result.body.turnId), input };
       return { refused: result.status, code: result.body?.error?.code };
@@ -264,8 +299,12 @@ export function retryingClient(call: ApiCall, options: { attempts?: number; dela
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const result = await send('GET', `/v1/threads/${sessionKey}/turns/${turnId}?wait=10`);
-        if (result.status === 200 && ['succeeded', 'failed', 'timed_out'].includes(result.body.status)) return result.body;
-        if (Date.now() > deadline) throw new Error(`turn ${turnId} on ${sessionKey} is not final after ${timeoutMs} ms: ${JSON.stringify(result.body)}`);
+        if (result.status === 200 && ['succeeded', 'failed', 'timed_out'].includes(result.body.status))
+          return result.body;
+        if (Date.now() > deadline)
+          throw new Error(
+            `turn ${turnId} on ${sessionKey} is not final after ${timeoutMs} ms: ${JSON.stringify(result.body)}`,
+          );
       }
     },
   };

@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { startDynamoDbLocal, type DynamoDbLocal } from '../../infra/local/dynamodb-local.js';
+import { type DynamoDbLocal, startDynamoDbLocal } from '../../infra/local/dynamodb-local.js';
 
 let dynamo: DynamoDbLocal | undefined;
 

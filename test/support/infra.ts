@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Template } from 'aws-cdk-lib/assertions';
 import { expect } from 'vitest';
-import { loadConfig } from '../../lib/config/load.js';
-import { configSchema, type Config } from '../../lib/config/schema.js';
 import type { ThreadboundFunction } from '../../infra/constructs/threadbound-function.js';
 import { buildApp } from '../../infra/stacks/build-app.js';
 import type { ThreadboundStack } from '../../infra/stacks/threadbound-stack.js';
+import { loadConfig } from '../../lib/config/load.js';
+import { type Config, configSchema } from '../../lib/config/schema.js';
 
 // What the CDK tests (test/infra) share: the repository paths and cdk.json context, synthesis into
 // temporary assemblies with the cdk-nag report, and readers of the template's IAM policies.
@@ -16,7 +16,9 @@ import type { ThreadboundStack } from '../../infra/stacks/threadbound-stack.js';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CONFIG_PATH = join(ROOT, 'threadbound.config.json');
 /** cdk.json's context (feature flags), so the tests synthesize what `cdk synth` synthesizes. */
-export const CDK_CONTEXT = (JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
+export const CDK_CONTEXT = (
+  JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }
+).context;
 /** `cdk synth --exclusively`'s switch: bundle no stack. */
 export const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
 
@@ -33,20 +35,33 @@ export interface ValidationReport {
     pluginName: string;
     conclusion: string;
     violations: { ruleName: string; severity: string; violatingConstructs: { constructPath: string }[] }[];
-    suppressedViolations?: { ruleName: string; acknowledgedId: string; acknowledgedAt?: string; reason?: string; violatingConstructs: { constructPath: string }[] }[];
+    suppressedViolations?: {
+      ruleName: string;
+      acknowledgedId: string;
+      acknowledgedAt?: string;
+      reason?: string;
+      violatingConstructs: { constructPath: string }[];
+    }[];
   }[];
 }
 
-export const actionsOf = (statement: Statement): string[] => (Array.isArray(statement.Action) ? statement.Action : [statement.Action]);
-export const resourcesOf = (statement: Statement): unknown[] => (Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource]);
+export const actionsOf = (statement: Statement): string[] =>
+  Array.isArray(statement.Action) ? statement.Action : [statement.Action];
+export const resourcesOf = (statement: Statement): unknown[] =>
+  Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource];
 export const asList = (value: unknown): unknown[] => (Array.isArray(value) ? value : [value]);
 /** Compares resources (strings or intrinsics) as a set. */
 export const asSet = (values: unknown[]): Set<string> => new Set(values.map((value) => JSON.stringify(value)));
 
-export const readReport = (outdir: string): ValidationReport => JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as ValidationReport;
+export const readReport = (outdir: string): ValidationReport =>
+  JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as ValidationReport;
 /** Every finding nothing acknowledges, with the plugin that raised it. */
-export const unacknowledged = (report: ValidationReport) => report.pluginReports.flatMap((plugin) => plugin.violations.map((violation) => ({ plugin: plugin.pluginName, ...violation })));
-export const suppressed = (report: ValidationReport) => report.pluginReports.flatMap((plugin) => plugin.suppressedViolations ?? []);
+export const unacknowledged = (report: ValidationReport) =>
+  report.pluginReports.flatMap((plugin) =>
+    plugin.violations.map((violation) => ({ plugin: plugin.pluginName, ...violation })),
+  );
+export const suppressed = (report: ValidationReport) =>
+  report.pluginReports.flatMap((plugin) => plugin.suppressedViolations ?? []);
 
 /** The secrets' owner account in the ARN sources (another account than the stack's). */
 export const OTHER_ACCOUNT = '111122223333';
@@ -61,7 +76,12 @@ export function configWith(agentSecrets: Record<string, string[]>, secrets: Reco
   const base = loadConfig(CONFIG_PATH);
   return configSchema.parse({
     ...base,
-    agents: Object.fromEntries(Object.entries(base.agents).map(([name, agent]) => [name, { ...agent, models: ['offline'], secrets: agentSecrets[name] ?? [] }])),
+    agents: Object.fromEntries(
+      Object.entries(base.agents).map(([name, agent]) => [
+        name,
+        { ...agent, models: ['offline'], secrets: agentSecrets[name] ?? [] },
+      ]),
+    ),
     secrets,
   });
 }
@@ -93,9 +113,21 @@ export interface Synthesized extends SynthesizedApp {
  * and `context` on top; `config` is loaded from {@link CONFIG_PATH} when omitted, and `extend` may add
  * to the stack before synthesis.
  */
-export function synthApp({ config, context = {}, extend }: { config?: Config; context?: Record<string, unknown>; extend?: (stack: ThreadboundStack) => void } = {}): SynthesizedApp {
+export function synthApp({
+  config,
+  context = {},
+  extend,
+}: {
+  config?: Config;
+  context?: Record<string, unknown>;
+  extend?: (stack: ThreadboundStack) => void;
+} = {}): SynthesizedApp {
   const outdir = tempOutdir();
-  const { app, stack } = buildApp({ configPath: CONFIG_PATH, ...(config ? { config } : {}), appProps: { outdir, context: { ...CDK_CONTEXT, ...context } } });
+  const { app, stack } = buildApp({
+    configPath: CONFIG_PATH,
+    ...(config ? { config } : {}),
+    appProps: { outdir, context: { ...CDK_CONTEXT, ...context } },
+  });
   extend?.(stack);
   let synthError: unknown;
   try {
@@ -113,16 +145,24 @@ export function synth(config: Config, extend?: (stack: ThreadboundStack) => void
 }
 
 /** Builds the app for a config without synthesizing it (no cdk-nag, no bundling): for configs that must fail the build. */
-export const buildWithoutSynth = (config: Config) => buildApp({ configPath: CONFIG_PATH, config, nag: false, appProps: { context: { ...CDK_CONTEXT, ...NO_BUNDLING } } });
+export const buildWithoutSynth = (config: Config) =>
+  buildApp({ configPath: CONFIG_PATH, config, nag: false, appProps: { context: { ...CDK_CONTEXT, ...NO_BUNDLING } } });
 
 /** The template's KMS keys but the alarm topic's (infra/constructs/operations-dashboard.ts): the stack's secrets key, if any. */
 export const secretKeys = (template: Template): Record<string, Json> =>
-  Object.fromEntries(Object.entries(template.findResources('AWS::KMS::Key')).filter(([, key]) => !String(key.Properties.Description).includes('alarm notifications')));
+  Object.fromEntries(
+    Object.entries(template.findResources('AWS::KMS::Key')).filter(
+      ([, key]) => !String(key.Properties.Description).includes('alarm notifications'),
+    ),
+  );
 /** The alarms of the secrets' rotation (RotationFailed per secret, the rotation Lambda's Errors), not the operations alarms. */
 export const rotationAlarms = (template: Template): Json[] =>
-  Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter((alarm) => alarm.Properties.MetricName === 'RotationFailed' || alarm.Properties.Namespace === 'AWS/Lambda');
+  Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter(
+    (alarm) => alarm.Properties.MetricName === 'RotationFailed' || alarm.Properties.Namespace === 'AWS/Lambda',
+  );
 
-export const logicalIdOf = (stack: ThreadboundStack, construct: { node: { defaultChild?: unknown } }) => stack.getLogicalId(construct.node.defaultChild as never);
+export const logicalIdOf = (stack: ThreadboundStack, construct: { node: { defaultChild?: unknown } }) =>
+  stack.getLogicalId(construct.node.defaultChild as never);
 export const roleIdOf = (stack: ThreadboundStack, fn: ThreadboundFunction) => logicalIdOf(stack, fn.role);
 
 /** Every statement of every IAM policy attached to the role with this logical id. */
@@ -134,11 +174,17 @@ export function statementsOfRole(template: Template, roleLogicalId: string): Sta
 
 /** Logical ids of the template's secrets by their `Name`. */
 export function secretIdsByName(template: Template): Map<string, string> {
-  return new Map(Object.entries(template.findResources('AWS::SecretsManager::Secret')).map(([id, resource]) => [resource.Properties.Name as string, id]));
+  return new Map(
+    Object.entries(template.findResources('AWS::SecretsManager::Secret')).map(([id, resource]) => [
+      resource.Properties.Name as string,
+      id,
+    ]),
+  );
 }
 
 /** The secret name of an `aws-secretsmanager://` source (one the stack owns), else undefined. */
-export const ownedName = (source: string): string | undefined => (source.startsWith('aws-secretsmanager://') ? source.slice('aws-secretsmanager://'.length) : undefined);
+export const ownedName = (source: string): string | undefined =>
+  source.startsWith('aws-secretsmanager://') ? source.slice('aws-secretsmanager://'.length) : undefined;
 
 /**
  * The IAM resource that names a configured secret, worked out from the template and the config only:

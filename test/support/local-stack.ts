@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLocalStack, type LocalStack } from '../../infra/local/stack.js';
+import { type LocalStack, startLocalStack } from '../../infra/local/stack.js';
 import type { Config } from '../../lib/config/schema.js';
 import { createTestTable, type TestTable } from './dynamo.js';
 
@@ -33,7 +33,11 @@ export function testConfig(overrides: DeepPartial<Config> = {}): Record<string, 
 export interface TestStack extends LocalStack {
   table: TestTable;
   /** Calls the API as a client would, over real HTTP. */
-  call(method: string, path: string, options?: { key?: string | null; body?: unknown; rawBody?: string | Buffer; headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; body: any }>;
+  call(
+    method: string,
+    path: string,
+    options?: { key?: string | null; body?: unknown; rawBody?: string | Buffer; headers?: Record<string, string> },
+  ): Promise<{ status: number; headers: Headers; body: any }>;
   /** Long-polls a turn until it is final and returns its view. */
   finalTurn(sessionKey: string, turnId: string, key?: string): Promise<any>;
   /** activeThreads and runningTurns of every agent, from GET /v1/agents. */
@@ -42,11 +46,21 @@ export interface TestStack extends LocalStack {
 
 /** An agent definition for test configs: the given models and limits, small sane defaults for the rest. */
 export function testAgent(models: string[], extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { models, maxActiveThreads: 100, maxConcurrentTurns: 50, timeout: '20s', memory: { maxTurns: 20, maxAge: '24h', maxBytes: 100000 }, ...extra };
+  return {
+    models,
+    maxActiveThreads: 100,
+    maxConcurrentTurns: 50,
+    timeout: '20s',
+    memory: { maxTurns: 20, maxAge: '24h', maxBytes: 100000 },
+    ...extra,
+  };
 }
 
 /** Starts the local stack in this process (one per test file: handlers read the config at import). */
-export async function startTestStack(overrides: DeepPartial<Config> = {}, options: { recoveryIntervalMs?: number } = {}): Promise<TestStack> {
+export async function startTestStack(
+  overrides: DeepPartial<Config> = {},
+  options: { recoveryIntervalMs?: number } = {},
+): Promise<TestStack> {
   const dir = mkdtempSync(join(tmpdir(), 'threadbound-test-'));
   const configPath = join(dir, 'threadbound.config.json');
   writeFileSync(configPath, JSON.stringify(testConfig(overrides)));
@@ -61,17 +75,17 @@ export async function startTestStack(overrides: DeepPartial<Config> = {}, option
     ...(options.recoveryIntervalMs ? { recoveryIntervalMs: options.recoveryIntervalMs } : {}),
   });
   const call: TestStack['call'] = async (method, path, options = {}) => {
-      const key = options.key === undefined ? TEST_KEYS.tenantA : options.key;
-      const headers: Record<string, string> = { ...(key ? { authorization: `Bearer ${key}` } : {}) };
-      let body: string | Buffer | undefined;
-      if (options.rawBody !== undefined) body = options.rawBody;
-      else if (options.body !== undefined) {
-        body = JSON.stringify(options.body);
-        headers['content-type'] = 'application/json';
-      }
-      const response = await fetch(`${stack.url}${path}`, { method, headers: { ...headers, ...options.headers }, body });
-      const text = await response.text();
-      return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined };
+    const key = options.key === undefined ? TEST_KEYS.tenantA : options.key;
+    const headers: Record<string, string> = { ...(key ? { authorization: `Bearer ${key}` } : {}) };
+    let body: string | Buffer | undefined;
+    if (options.rawBody !== undefined) body = options.rawBody;
+    else if (options.body !== undefined) {
+      body = JSON.stringify(options.body);
+      headers['content-type'] = 'application/json';
+    }
+    const response = await fetch(`${stack.url}${path}`, { method, headers: { ...headers, ...options.headers }, body });
+    const text = await response.text();
+    return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined };
   };
   return {
     ...stack,
@@ -83,14 +97,23 @@ export async function startTestStack(overrides: DeepPartial<Config> = {}, option
     },
     async finalTurn(sessionKey, turnId, key) {
       for (let i = 0; i < 10; i += 1) {
-        const { body } = await call('GET', `/v1/threads/${sessionKey}/turns/${turnId}?wait=20`, key === undefined ? {} : { key });
+        const { body } = await call(
+          'GET',
+          `/v1/threads/${sessionKey}/turns/${turnId}?wait=20`,
+          key === undefined ? {} : { key },
+        );
         if (['succeeded', 'failed', 'timed_out'].includes(body.status)) return body;
       }
       throw new Error(`turn ${turnId} did not finish`);
     },
     async agentCounters() {
       const { body } = await call('GET', '/v1/agents');
-      return Object.fromEntries(body.agents.map((a: { name: string; activeThreads: number; runningTurns: number }) => [a.name, { activeThreads: a.activeThreads, runningTurns: a.runningTurns }]));
+      return Object.fromEntries(
+        body.agents.map((a: { name: string; activeThreads: number; runningTurns: number }) => [
+          a.name,
+          { activeThreads: a.activeThreads, runningTurns: a.runningTurns },
+        ]),
+      );
     },
   };
 }

@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 
 /** A child process whose output is collected, with a way to wait for a line. */
 export interface Spawned {
@@ -9,8 +9,17 @@ export interface Spawned {
 }
 
 /** Spawns a command (in its own process group, like a terminal job) and collects stdout+stderr. */
-export function spawnCollected(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv }): Spawned {
-  const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+export function spawnCollected(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv },
+): Spawned {
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let text = '';
   const listeners = new Set<() => void>();
   const onData = (chunk: Buffer) => {

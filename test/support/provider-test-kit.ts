@@ -12,7 +12,10 @@ import type { KeyCheckingFake, ScriptedFake } from './fake-server.js';
  */
 
 /** Credentials like the resolver's: v1 (`oldKey`) until a caller reports v1 refused, then v2 (`newKey`); `calls` records what each call asked. */
-export function rotatingCredentials(oldKey: string, newKey: string): ProviderCredentials & { calls: { rejectedVersion?: string }[] } {
+export function rotatingCredentials(
+  oldKey: string,
+  newKey: string,
+): ProviderCredentials & { calls: { rejectedVersion?: string }[] } {
   const calls: { rejectedVersion?: string }[] = [];
   let current = { value: oldKey, versionId: 'v1' };
   return {
@@ -26,11 +29,20 @@ export function rotatingCredentials(oldKey: string, newKey: string): ProviderCre
 }
 
 /** Credentials that always give the same key (no newer version to refetch). */
-export const fixedCredentials = (value: string, versionId = 'v1'): ProviderCredentials => ({ apiKey: async () => ({ value, versionId }) });
+export const fixedCredentials = (value: string, versionId = 'v1'): ProviderCredentials => ({
+  apiKey: async () => ({ value, versionId }),
+});
 
 let seq = 0;
 /** A stored thread message of the agent "helper". */
-export const message = (role: Message['role'], content: string): Message => ({ seq: ++seq, role, content, turnId: `t${seq}`, agent: 'helper', createdAt: new Date().toISOString() });
+export const message = (role: Message['role'], content: string): Message => ({
+  seq: ++seq,
+  role,
+  content,
+  turnId: `t${seq}`,
+  agent: 'helper',
+  createdAt: new Date().toISOString(),
+});
 
 /** A main-role request of the agent "helper" asking the capital of France, with a 10 s deadline. */
 export const request = (overrides: Partial<ModelRequest> = {}): ModelRequest => ({
@@ -77,7 +89,10 @@ export interface KeyedProviderUnderTest<Responder> extends ProviderUnderTest<Res
 }
 
 /** The coalesce request carries the input and the sub-agent results as JSON (without session keys) in its last message, a user one. */
-export async function expectResultsSentAsJson(provider: ModelProvider, lastSent: () => { role: string; text: string }): Promise<void> {
+export async function expectResultsSentAsJson(
+  provider: ModelProvider,
+  lastSent: () => { role: string; text: string },
+): Promise<void> {
   const results = [
     { agent: 'data', sessionKey: 's:data', status: 'succeeded' as const, reply: '30 closes' },
     { agent: 'analysis', sessionKey: 's:analysis', status: 'timed_out' as const },
@@ -93,7 +108,10 @@ export async function expectResultsSentAsJson(provider: ModelProvider, lastSent:
 }
 
 /** With `hang` scripted, a request with a 300 ms deadline fails retryably ("timed out") within ~1 s, and the client lets go of the hung request. */
-export async function expectHungRequestGivenUp<Responder>({ fake, provider, modelError }: ProviderUnderTest<Responder>, hang: Responder): Promise<void> {
+export async function expectHungRequestGivenUp<Responder>(
+  { fake, provider, modelError }: ProviderUnderTest<Responder>,
+  hang: Responder,
+): Promise<void> {
   fake.script(hang);
   const started = Date.now();
   const failure = await modelError(provider().complete(request({ signal: AbortSignal.timeout(300) })));
@@ -104,14 +122,21 @@ export async function expectHungRequestGivenUp<Responder>({ fake, provider, mode
 }
 
 /** With `echoing` scripted (an error whose message quotes the key), the ModelError's message masks it ("***"). */
-export async function expectEchoedKeyMasked<Responder>({ fake, provider, modelError, keys }: KeyedProviderUnderTest<Responder>, echoing: (key: string) => Responder): Promise<void> {
+export async function expectEchoedKeyMasked<Responder>(
+  { fake, provider, modelError, keys }: KeyedProviderUnderTest<Responder>,
+  echoing: (key: string) => Responder,
+): Promise<void> {
   fake.script(echoing(keys.old));
   const failure = await modelError(provider().complete(request()));
   expect(failure.message).toContain('***');
 }
 
 /** The old key refused: the provider refetches once, retries with the new one, and keeps it for the next call. */
-export async function expectRefusedKeyRefetched<Responder>({ fake, provider, keys }: KeyedProviderUnderTest<Responder>): Promise<void> {
+export async function expectRefusedKeyRefetched<Responder>({
+  fake,
+  provider,
+  keys,
+}: KeyedProviderUnderTest<Responder>): Promise<void> {
   fake.acceptKeys([keys.new]);
   const credentials = rotatingCredentials(keys.old, keys.new);
   const model = provider(credentials);
@@ -127,7 +152,10 @@ export async function expectRefusedKeyRefetched<Responder>({ fake, provider, key
 }
 
 /** Both keys refused (only `accepted` is): one refetch, two requests, and the ModelError, for the caller's checks. */
-export async function refusedAfterRefetch<Responder>({ fake, provider, modelError, keys }: KeyedProviderUnderTest<Responder>, accepted: string): Promise<ModelError> {
+export async function refusedAfterRefetch<Responder>(
+  { fake, provider, modelError, keys }: KeyedProviderUnderTest<Responder>,
+  accepted: string,
+): Promise<ModelError> {
   fake.acceptKeys([accepted]);
   const credentials = rotatingCredentials(keys.old, keys.new);
   const failure = await modelError(provider(credentials).complete(request()));
@@ -137,7 +165,12 @@ export async function refusedAfterRefetch<Responder>({ fake, provider, modelErro
 }
 
 /** Every key refused and no newer version: one request, a retryable 401. */
-export async function expectRefusedKeyNotResent<Responder>({ fake, provider, modelError, keys }: KeyedProviderUnderTest<Responder>): Promise<void> {
+export async function expectRefusedKeyNotResent<Responder>({
+  fake,
+  provider,
+  modelError,
+  keys,
+}: KeyedProviderUnderTest<Responder>): Promise<void> {
   fake.acceptKeys([]);
   const failure = await modelError(provider(fixedCredentials(keys.old)).complete(request()));
   expect(failure).toMatchObject({ retryable: true, status: 401 });
@@ -152,7 +185,10 @@ export async function closedFakeUrl(start: () => Promise<{ url: string; close():
 }
 
 /** What a provider's error classifier gives (classifyAnthropicError, classifyOpenAIError). */
-type Classify = (error: unknown, signal?: AbortSignal) => { retryable: boolean; keyRefused: boolean; status?: number; message: string };
+type Classify = (
+  error: unknown,
+  signal?: AbortSignal,
+) => { retryable: boolean; keyRefused: boolean; status?: number; message: string };
 
 /** The connection, timeout and abort errors of a Stainless-generated SDK (@anthropic-ai/sdk, openai). */
 export interface SdkTransportErrors {

@@ -1,10 +1,14 @@
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { startFakeAnthropic, type FakeAnthropic } from './fake-anthropic.js';
-import { startTestStack, testAgent, type TestStack } from './local-stack.js';
+import { type FakeAnthropic, startFakeAnthropic } from './fake-anthropic.js';
+import { startTestStack, type TestStack, testAgent } from './local-stack.js';
 
 /** A Secrets Manager client on a local endpoint (any credentials do). */
 export function localSecretsManagerClient(endpoint: string): SecretsManagerClient {
-  return new SecretsManagerClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  return new SecretsManagerClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
 }
 
 /** A test stack whose `main` agent runs on the fake Anthropic provider, and a client of its local Secrets Manager. */
@@ -45,7 +49,8 @@ export async function startSecretsTestStack(options: {
       providers: { anthropic: { baseUrl: fake.url } },
     });
     sm = localSecretsManagerClient(stack.secretsManager.endpoint);
-    for (const [id, value] of Object.entries(options.values)) await sm.send(new CreateSecretCommand({ Name: id, SecretString: value }));
+    for (const [id, value] of Object.entries(options.values))
+      await sm.send(new CreateSecretCommand({ Name: id, SecretString: value }));
   } catch (error) {
     // The setup's failure is the one to report, not a failure to stop what it had started.
     await stop().catch(() => undefined);
@@ -72,8 +77,15 @@ export function startRotatingSecretsStack(firstKey: string): Promise<SecretsTest
     acceptKeys: [firstKey],
     agentSecrets: [ROTATING.key],
     secrets: {
-      [ROTATING.key]: { source: `aws-secretsmanager://${ROTATING.keyId}`, cacheDuration: '1h', rotation: { schedule: 'rate(1 day)', strategy: 'staged' } },
-      [ROTATING.signing]: { source: `aws-secretsmanager://${ROTATING.signingId}`, rotation: { schedule: 'rate(1 day)', strategy: 'generated' } },
+      [ROTATING.key]: {
+        source: `aws-secretsmanager://${ROTATING.keyId}`,
+        cacheDuration: '1h',
+        rotation: { schedule: 'rate(1 day)', strategy: 'staged' },
+      },
+      [ROTATING.signing]: {
+        source: `aws-secretsmanager://${ROTATING.signingId}`,
+        rotation: { schedule: 'rate(1 day)', strategy: 'generated' },
+      },
     },
     values: { [ROTATING.keyId]: firstKey },
   });

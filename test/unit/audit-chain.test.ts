@@ -1,8 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { chainEntry, entryHash, GENESIS_HASH, verifyChain, type AuditEntry } from '../../lib/audit/chain.js';
+import { type AuditEntry, chainEntry, entryHash, GENESIS_HASH, verifyChain } from '../../lib/audit/chain.js';
 import { verifyAuditChain } from '../../lib/audit/verify.js';
 
-const event = (n: number) => ({ type: 'thread_restart' as const, at: `2026-01-01T00:00:${String(n).padStart(2, '0')}.000Z`, sessionKey: 's', data: { n } });
+const event = (n: number) => ({
+  type: 'thread_restart' as const,
+  at: `2026-01-01T00:00:${String(n).padStart(2, '0')}.000Z`,
+  sessionKey: 's',
+  data: { n },
+});
 
 function chainOf(length: number): AuditEntry[] {
   const entries: AuditEntry[] = [];
@@ -38,7 +43,10 @@ describe('audit hash chain', () => {
     expect(verifyChain(deleted)).toEqual({ seq: 2, problem: 'entry 2 is missing' });
 
     const truncated = chainOf(4);
-    expect(verifyChain(truncated.slice(0, 3), headOf(truncated))).toEqual({ seq: 4, problem: 'entry 4 is missing: the head records seq 4, the chain ends at 3' });
+    expect(verifyChain(truncated.slice(0, 3), headOf(truncated))).toEqual({
+      seq: 4,
+      problem: 'entry 4 is missing: the head records seq 4, the chain ends at 3',
+    });
   });
 
   it('does not depend on the order of object keys', () => {
@@ -61,7 +69,9 @@ describe('verifyAuditChain classifies every problem, each once', () => {
     const entries = chainOf(5);
     const { hash: _old, ...rest } = { ...entries[1]!, data: { n: 42 } };
     entries[1] = { ...rest, hash: entryHash(rest) };
-    expect(kinds(verifyAuditChain(entries, { head: headOf(entries), slots: slotsOf(entries) }))).toEqual(['relinked@3']);
+    expect(kinds(verifyAuditChain(entries, { head: headOf(entries), slots: slotsOf(entries) }))).toEqual([
+      'relinked@3',
+    ]);
     // The last entry rewritten: its head no longer matches.
     const last = chainOf(3);
     const head = headOf(last);
@@ -86,7 +96,12 @@ describe('verifyAuditChain classifies every problem, each once', () => {
     const entries = chainOf(5);
     const head = headOf(entries);
     expect(verifyAuditChain(entries.slice(0, 3), { head })).toEqual([
-      { kind: 'missing', seq: 4, lastSeq: 5, message: 'entries 4–5 are missing: the head records seq 5, the chain ends at 3' },
+      {
+        kind: 'missing',
+        seq: 4,
+        lastSeq: 5,
+        message: 'entries 4–5 are missing: the head records seq 5, the chain ends at 3',
+      },
     ]);
     expect(verifyAuditChain(entries.slice(0, 3))).toEqual([]);
     expect(kinds(verifyAuditChain([], { head }))).toEqual(['missing@1']);
@@ -96,7 +111,9 @@ describe('verifyAuditChain classifies every problem, each once', () => {
     const entries = chainOf(5);
     const head = { seq: 3, hash: entries[2]!.hash };
     // Linked correctly, but never appended through the head: pinpointed as one range.
-    expect(verifyAuditChain(entries, { head, slots: slotsOf(entries) })).toEqual([{ kind: 'beyond_head', seq: 4, lastSeq: 5, message: 'entries 4–5 are stored past the head (seq 3)' }]);
+    expect(verifyAuditChain(entries, { head, slots: slotsOf(entries) })).toEqual([
+      { kind: 'beyond_head', seq: 4, lastSeq: 5, message: 'entries 4–5 are stored past the head (seq 3)' },
+    ]);
     // Appended between the head read and the entries read: the re-read head covers them.
     expect(verifyAuditChain(entries, { head, bound: 5 })).toEqual([]);
     expect(kinds(verifyAuditChain(entries, { head, bound: 4 }))).toEqual(['beyond_head@5']);
@@ -113,7 +130,14 @@ describe('verifyAuditChain classifies every problem, each once', () => {
       const entries = chainOf(6);
       [entries[i], entries[j]] = [entries[j]!, entries[i]!];
       const problems = verifyAuditChain(entries, { chain: 'thr_1', head: headOf(chainOf(6)), slots: slotsOf(entries) });
-      expect(problems).toEqual([{ kind: 'reordered', seq: i + 1, seqs: [i + 1, j + 1], message: `the entries at seq ${i + 1} and ${j + 1} are swapped` }]);
+      expect(problems).toEqual([
+        {
+          kind: 'reordered',
+          seq: i + 1,
+          seqs: [i + 1, j + 1],
+          message: `the entries at seq ${i + 1} and ${j + 1} are swapped`,
+        },
+      ]);
       // From the storage order alone the same.
       expect(verifyAuditChain(entries)).toEqual(problems);
     }
@@ -129,13 +153,18 @@ describe('verifyAuditChain classifies every problem, each once', () => {
       ['reordered', [2, 3, 4]],
       ['reordered', [7, 8]],
     ]);
-    expect(problems[0]!.message).toBe('entries out of order: seq 2 holds the entry of seq 4, seq 3 holds the entry of seq 2, seq 4 holds the entry of seq 3');
+    expect(problems[0]!.message).toBe(
+      'entries out of order: seq 2 holds the entry of seq 4, seq 3 holds the entry of seq 2, seq 4 holds the entry of seq 3',
+    );
   });
 
   it('a copy of an entry over another: that position, and the entry it replaced is missing', () => {
     const entries = chainOf(5);
     entries[3] = entries[1]!; // slot 4 holds entry 2
-    expect(kinds(verifyAuditChain(entries, { slots: slotsOf(entries), head: headOf(chainOf(5)) }))).toEqual(['reordered@4', 'missing@4']);
+    expect(kinds(verifyAuditChain(entries, { slots: slotsOf(entries), head: headOf(chainOf(5)) }))).toEqual([
+      'reordered@4',
+      'missing@4',
+    ]);
     // Stored twice, seen from the storage order only.
     const doubled = chainOf(3);
     doubled.splice(2, 0, doubled[1]!);
@@ -146,7 +175,9 @@ describe('verifyAuditChain classifies every problem, each once', () => {
     const entries = chainOf(3);
     const other = chainEntry('thr_2', { seq: 1, hash: entries[0]!.hash }, event(2));
     entries[1] = other;
-    expect(verifyAuditChain(entries, { chain: 'thr_1', slots: slotsOf(entries) })).toEqual([{ kind: 'modified', seq: 2, message: 'the entry at seq 2 belongs to another chain' }]);
+    expect(verifyAuditChain(entries, { chain: 'thr_1', slots: slotsOf(entries) })).toEqual([
+      { kind: 'modified', seq: 2, message: 'the entry at seq 2 belongs to another chain' },
+    ]);
   });
 
   it('several problems at once are all reported, in seq order', () => {
@@ -159,6 +190,11 @@ describe('verifyAuditChain classifies every problem, each once', () => {
     slots.splice(7, 1);
     entries.pop(); // 10 deleted (the tail)
     slots.pop();
-    expect(kinds(verifyAuditChain(entries, { head, slots }))).toEqual(['modified@2', 'reordered@5', 'missing@8', 'missing@10']);
+    expect(kinds(verifyAuditChain(entries, { head, slots }))).toEqual([
+      'modified@2',
+      'reordered@5',
+      'missing@8',
+      'missing@10',
+    ]);
   });
 });

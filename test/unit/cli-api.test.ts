@@ -30,10 +30,17 @@ let dir: string;
 beforeAll(async () => {
   server = createServer((req, res) => {
     const parsed = new URL(req.url ?? '/', 'http://x');
-    const request: Recorded = { method: req.method ?? '', path: parsed.pathname, query: Object.fromEntries(parsed.searchParams), headers: req.headers };
+    const request: Recorded = {
+      method: req.method ?? '',
+      path: parsed.pathname,
+      query: Object.fromEntries(parsed.searchParams),
+      headers: req.headers,
+    };
     requests.push(request);
     const route = routes[`${request.method} ${request.path}`];
-    const reply = route ? route(request) : { status: 404, body: { error: { code: 'not_found', message: `no route ${request.method} ${request.path}` } } };
+    const reply = route
+      ? route(request)
+      : { status: 404, body: { error: { code: 'not_found', message: `no route ${request.method} ${request.path}` } } };
     res.writeHead(reply.status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(reply.body));
   });
@@ -67,7 +74,10 @@ function localStack(dataDir = join(dir, '.threadbound')): string {
   return dataDir;
 }
 
-async function run(argv: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function run(
+  argv: string[],
+  env: Record<string, string | undefined> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const { code, stdout, stderr } = await runCliInMemory(argv, { env, cwd: dir });
   // Whatever happened, no output carries a key.
   for (const text of [stdout, stderr]) {
@@ -93,7 +103,12 @@ const secret = {
     lastRevealVersionId: 'v-current',
     lastRotatedAt: '2025-02-01T03:00:01.000Z',
     lastRotatedVersionId: 'v-current',
-    lastRotationFailure: { at: '2025-02-02T03:00:01.000Z', step: 'testSecret', versionId: 'v-pending', error: 'RotationError: the pending key was refused' },
+    lastRotationFailure: {
+      at: '2025-02-02T03:00:01.000Z',
+      step: 'testSecret',
+      versionId: 'v-pending',
+      error: 'RotationError: the pending key was refused',
+    },
   },
   metadata: {
     arn: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:threadbound/anthropic-api-key-AbCdEf',
@@ -105,7 +120,14 @@ const secret = {
   },
   exists: true,
 };
-const missing = { name: 'other-key', source: 'aws-secretsmanager://threadbound/other-key', cacheDuration: '5m', agents: [], stats: { accesses: 0, reveals: 0, denials: 0, epoch: 0, exposures: 0 }, exists: false };
+const missing = {
+  name: 'other-key',
+  source: 'aws-secretsmanager://threadbound/other-key',
+  cacheDuration: '5m',
+  agents: [],
+  stats: { accesses: 0, reveals: 0, denials: 0, epoch: 0, exposures: 0 },
+  exists: false,
+};
 
 describe('threadbound CLI against the API', () => {
   it('secrets list: GET /v1/secrets with the admin key of the local stack, as a table', async () => {
@@ -118,8 +140,12 @@ describe('threadbound CLI against the API', () => {
     expect(requests[0]!.method).toBe('GET');
     expect(requests[0]!.headers.authorization).toBe(`Bearer ${ADMIN_KEY}`);
     const lines = stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^NAME\s+EXISTS\s+AGENTS\s+CACHE\s+ROTATION\s+ACCESSES\s+REVEALS\s+DENIALS\s+EXPOSURES\s+LAST REVEAL$/);
-    expect(lines[1]).toMatch(/^anthropic-api-key\s+yes\s+main\s+1h\s+staged cron\(0 3 \* \* \? \*\)\s+42\s+3\s+1\s+0\s+2025-02-01T10:00:00.000Z$/);
+    expect(lines[0]).toMatch(
+      /^NAME\s+EXISTS\s+AGENTS\s+CACHE\s+ROTATION\s+ACCESSES\s+REVEALS\s+DENIALS\s+EXPOSURES\s+LAST REVEAL$/,
+    );
+    expect(lines[1]).toMatch(
+      /^anthropic-api-key\s+yes\s+main\s+1h\s+staged cron\(0 3 \* \* \? \*\)\s+42\s+3\s+1\s+0\s+2025-02-01T10:00:00.000Z$/,
+    );
     expect(lines[2]).toMatch(/^other-key\s+no\s+-\s+5m\s+-\s+0\s+0\s+0\s+0\s+-$/);
   });
 
@@ -145,7 +171,9 @@ describe('threadbound CLI against the API', () => {
     expect(stdout).toMatch(/^accesses\s+42$/m);
     expect(stdout).toMatch(/^last reveal\s+2025-02-01T10:00:00.000Z \(version v-current\)$/m);
     expect(stdout).toMatch(/^last rotation\s+2025-02-01T03:00:01.000Z \(version v-current\)$/m);
-    expect(stdout).toMatch(/^rotation failed\s+2025-02-02T03:00:01.000Z at testSecret \(version v-pending\): RotationError: the pending key was refused$/m);
+    expect(stdout).toMatch(
+      /^rotation failed\s+2025-02-02T03:00:01.000Z at testSecret \(version v-pending\): RotationError: the pending key was refused$/m,
+    );
   });
 
   it('secrets status of a secret Secrets Manager does not have yet says how to create it', async () => {
@@ -159,15 +187,24 @@ describe('threadbound CLI against the API', () => {
 
   it('secrets rotate and refresh POST to their routes', async () => {
     localStack();
-    routes['POST /v1/secrets/anthropic-api-key/rotate'] = () => ({ status: 202, body: { name: 'anthropic-api-key', versionId: 'v-new' } });
-    routes['POST /v1/secrets/anthropic-api-key/refresh'] = () => ({ status: 200, body: { name: 'anthropic-api-key', epoch: 3 } });
+    routes['POST /v1/secrets/anthropic-api-key/rotate'] = () => ({
+      status: 202,
+      body: { name: 'anthropic-api-key', versionId: 'v-new' },
+    });
+    routes['POST /v1/secrets/anthropic-api-key/refresh'] = () => ({
+      status: 200,
+      body: { name: 'anthropic-api-key', epoch: 3 },
+    });
     const rotated = await run(['secrets', 'rotate', 'anthropic-api-key']);
     expect(rotated.code).toBe(0);
     expect(rotated.stdout).toContain('rotation of anthropic-api-key started: new version v-new');
     const refreshed = await run(['secrets', 'refresh', 'anthropic-api-key', '--json']);
     expect(refreshed.code).toBe(0);
     expect(JSON.parse(refreshed.stdout)).toEqual({ name: 'anthropic-api-key', epoch: 3 });
-    expect(requests.map((r) => `${r.method} ${r.path}`)).toEqual(['POST /v1/secrets/anthropic-api-key/rotate', 'POST /v1/secrets/anthropic-api-key/refresh']);
+    expect(requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'POST /v1/secrets/anthropic-api-key/rotate',
+      'POST /v1/secrets/anthropic-api-key/refresh',
+    ]);
     expect(requests.every((r) => r.headers.authorization === `Bearer ${ADMIN_KEY}`)).toBe(true);
   });
 
@@ -189,9 +226,25 @@ describe('threadbound CLI against the API', () => {
     localStack();
     routes['GET /v1/audit'] = (request) =>
       request.query.cursor === undefined
-        ? { status: 200, body: { from: '2025-01-31T10:00:00.000Z', to: '2025-02-01T10:00:00.000Z', events: [event(1, 'anthropic-api-key'), event(2, 'other-key')], nextCursor: 'c1' } }
+        ? {
+            status: 200,
+            body: {
+              from: '2025-01-31T10:00:00.000Z',
+              to: '2025-02-01T10:00:00.000Z',
+              events: [event(1, 'anthropic-api-key'), event(2, 'other-key')],
+              nextCursor: 'c1',
+            },
+          }
         : request.query.cursor === 'c1'
-          ? { status: 200, body: { from: '2025-01-31T10:00:00.000Z', to: '2025-02-01T10:00:00.000Z', events: [event(3, 'anthropic-api-key')], nextCursor: 'c2' } }
+          ? {
+              status: 200,
+              body: {
+                from: '2025-01-31T10:00:00.000Z',
+                to: '2025-02-01T10:00:00.000Z',
+                events: [event(3, 'anthropic-api-key')],
+                nextCursor: 'c2',
+              },
+            }
           : { status: 200, body: { from: '2025-01-31T10:00:00.000Z', to: '2025-02-01T10:00:00.000Z', events: [] } };
     const { code, stdout } = await run(['secrets', 'audit', 'anthropic-api-key', '--period', '24h']);
     expect(code).toBe(0);
@@ -203,8 +256,12 @@ describe('threadbound CLI against the API', () => {
     const lines = stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^AT\s+TYPE\s+SECRET\s+AGENT\s+SESSION KEY\s+VERSION\s+REASON$/);
     expect(lines.slice(1)).toHaveLength(2);
-    expect(lines[1]).toMatch(/^2025-02-01T10:00:01.000Z\s+secret_reveal\s+anthropic-api-key\s+main\s+s-1\s+v-1\s+cold$/);
-    expect(lines[2]).toMatch(/^2025-02-01T10:00:03.000Z\s+secret_reveal\s+anthropic-api-key\s+main\s+s-3\s+v-3\s+cold$/);
+    expect(lines[1]).toMatch(
+      /^2025-02-01T10:00:01.000Z\s+secret_reveal\s+anthropic-api-key\s+main\s+s-1\s+v-1\s+cold$/,
+    );
+    expect(lines[2]).toMatch(
+      /^2025-02-01T10:00:03.000Z\s+secret_reveal\s+anthropic-api-key\s+main\s+s-3\s+v-3\s+cold$/,
+    );
     expect(stdout).not.toContain('other-key');
 
     requests = [];
@@ -214,7 +271,10 @@ describe('threadbound CLI against the API', () => {
 
   it('secrets audit: --since and --type are passed on, --type all drops the filter, an empty window says so', async () => {
     localStack();
-    routes['GET /v1/audit'] = () => ({ status: 200, body: { from: '2025-02-01T00:00:00.000Z', to: '2025-02-01T10:00:00.000Z', events: [] } });
+    routes['GET /v1/audit'] = () => ({
+      status: 200,
+      body: { from: '2025-02-01T00:00:00.000Z', to: '2025-02-01T10:00:00.000Z', events: [] },
+    });
     const since = await run(['secrets', 'audit', '--since', '2025-02-01T00:00:00Z', '--type', 'secret_denied']);
     expect(since.code).toBe(0);
     expect(requests[0]!.query).toEqual({ type: 'secret_denied', since: '2025-02-01T00:00:00Z', limit: '200' });
@@ -231,8 +291,26 @@ describe('threadbound CLI against the API', () => {
       status: 200,
       body: {
         agents: [
-          { name: 'main', mode: 'thread-bound', models: ['offline'], limits, activeThreads: 25, runningTurns: 5, timedOutTurns: 0, utilisation: { threads: 0.25, turns: 0.1 } },
-          { name: 'data', mode: 'thread-bound', models: ['offline'], limits, activeThreads: 0, runningTurns: 0, timedOutTurns: 0, utilisation: { threads: 0, turns: 0 } },
+          {
+            name: 'main',
+            mode: 'thread-bound',
+            models: ['offline'],
+            limits,
+            activeThreads: 25,
+            runningTurns: 5,
+            timedOutTurns: 0,
+            utilisation: { threads: 0.25, turns: 0.1 },
+          },
+          {
+            name: 'data',
+            mode: 'thread-bound',
+            models: ['offline'],
+            limits,
+            activeThreads: 0,
+            runningTurns: 0,
+            timedOutTurns: 0,
+            utilisation: { threads: 0, turns: 0 },
+          },
         ],
         deployment: { activeThreads: 25, maxThreads: 100, utilisation: 0.25 },
       },
@@ -252,7 +330,12 @@ describe('threadbound CLI against the API', () => {
 
   it('an API error prints `threadbound: <code>: <message>` on stderr and exits 1', async () => {
     localStack();
-    routes['GET /v1/secrets/nope'] = () => ({ status: 404, body: { error: { code: 'unknown_secret', message: 'no secret "nope" is configured', details: { secret: 'nope' } } } });
+    routes['GET /v1/secrets/nope'] = () => ({
+      status: 404,
+      body: {
+        error: { code: 'unknown_secret', message: 'no secret "nope" is configured', details: { secret: 'nope' } },
+      },
+    });
     const { code, stdout, stderr } = await run(['secrets', 'status', 'nope']);
     expect(code).toBe(1);
     expect(stdout).toBe('');
@@ -269,7 +352,10 @@ describe('threadbound CLI against the API', () => {
 
   it('never prints the key, even when an answer echoes it', async () => {
     localStack();
-    routes['GET /v1/secrets'] = (request) => ({ status: 401, body: { error: { code: 'unauthorized', message: `bad key ${request.headers.authorization}` } } });
+    routes['GET /v1/secrets'] = (request) => ({
+      status: 401,
+      body: { error: { code: 'unauthorized', message: `bad key ${request.headers.authorization}` } },
+    });
     const { code, stderr } = await run(['secrets', 'list']);
     expect(code).toBe(1);
     expect(stderr).toBe('threadbound: unauthorized: bad key Bearer [redacted]\n');
@@ -286,8 +372,16 @@ describe('threadbound CLI against the API', () => {
       [['secrets', 'status'], 'missing NAME', 'usage: threadbound secrets status NAME'],
       [['secrets', 'status', 'a', 'b'], "unexpected argument 'b'", 'usage: threadbound secrets status NAME'],
       [['secrets', 'list', '--bogus'], "Unknown option '--bogus'", 'usage: threadbound secrets list'],
-      [['secrets', 'audit', '--period', '1h', '--since', '2025-01-01T00:00:00Z'], 'give --period or --since, not both', 'usage: threadbound secrets audit [NAME] [--period 24h | --since ISO]'],
-      [['secrets', 'audit', '--period'], "Option '--period <value>' argument missing", 'usage: threadbound secrets audit'],
+      [
+        ['secrets', 'audit', '--period', '1h', '--since', '2025-01-01T00:00:00Z'],
+        'give --period or --since, not both',
+        'usage: threadbound secrets audit [NAME] [--period 24h | --since ISO]',
+      ],
+      [
+        ['secrets', 'audit', '--period'],
+        "Option '--period <value>' argument missing",
+        'usage: threadbound secrets audit',
+      ],
     ])('%j', async (argv, message, usage) => {
       localStack();
       const { code, stdout, stderr } = await run(argv);
@@ -302,13 +396,24 @@ describe('threadbound CLI against the API', () => {
   it('help and --help print the usage on stdout and exit 0', async () => {
     const overall = await run(['help']);
     expect(overall.code).toBe(0);
-    for (const command of ['secrets list', 'secrets status NAME', 'secrets create NAME', 'secrets rotate NAME', 'secrets refresh NAME', 'secrets audit [NAME]', 'status', 'help [COMMAND]']) {
+    for (const command of [
+      'secrets list',
+      'secrets status NAME',
+      'secrets create NAME',
+      'secrets rotate NAME',
+      'secrets refresh NAME',
+      'secrets audit [NAME]',
+      'status',
+      'help [COMMAND]',
+    ]) {
       expect(overall.stdout).toContain(`  ${command} `);
     }
     expect((await run(['--help'])).stdout).toBe(overall.stdout);
     const audit = await run(['secrets', 'audit', '--help']);
     expect(audit.code).toBe(0);
-    expect(audit.stdout).toContain('usage: threadbound secrets audit [NAME] [--period 24h | --since ISO] [--type TYPE]');
+    expect(audit.stdout).toContain(
+      'usage: threadbound secrets audit [NAME] [--period 24h | --since ISO] [--type TYPE]',
+    );
     expect((await run(['help', 'secrets', 'audit'])).stdout).toBe(audit.stdout);
     expect((await run(['help', 'secrets'])).stdout).toContain('usage: threadbound secrets <command>');
     expect(requests).toHaveLength(0);
@@ -321,11 +426,17 @@ describe('threadbound CLI against the API', () => {
 
     it('THREADBOUND_URL and THREADBOUND_API_KEY win over the local stack; --url and --key over them', async () => {
       localStack();
-      const byEnv = await run(['secrets', 'list'], { THREADBOUND_URL: `${url}/`, THREADBOUND_API_KEY: 'env-key-0123456789' });
+      const byEnv = await run(['secrets', 'list'], {
+        THREADBOUND_URL: `${url}/`,
+        THREADBOUND_API_KEY: 'env-key-0123456789',
+      });
       expect(byEnv.code).toBe(0);
       expect(requests[0]!.headers.authorization).toBe('Bearer env-key-0123456789');
       expect(requests[0]!.path).toBe('/v1/secrets');
-      const byFlag = await run(['--url', url, 'secrets', 'list', '--key=flag-key-0123456789'], { THREADBOUND_URL: 'http://127.0.0.1:9', THREADBOUND_API_KEY: 'env-key-0123456789' });
+      const byFlag = await run(['--url', url, 'secrets', 'list', '--key=flag-key-0123456789'], {
+        THREADBOUND_URL: 'http://127.0.0.1:9',
+        THREADBOUND_API_KEY: 'env-key-0123456789',
+      });
       expect(byFlag.code).toBe(0);
       expect(requests[1]!.headers.authorization).toBe('Bearer flag-key-0123456789');
     });
@@ -338,7 +449,10 @@ describe('threadbound CLI against the API', () => {
     });
 
     it('THREADBOUND_LOCAL_KEYS is used like keys.json', async () => {
-      const { code } = await run(['secrets', 'list'], { THREADBOUND_URL: url, THREADBOUND_LOCAL_KEYS: 'tenantkey0123456789:demo,adminkey0123456789:ops:admin' });
+      const { code } = await run(['secrets', 'list'], {
+        THREADBOUND_URL: url,
+        THREADBOUND_LOCAL_KEYS: 'tenantkey0123456789:demo,adminkey0123456789:ops:admin',
+      });
       expect(code).toBe(0);
       expect(requests[0]!.headers.authorization).toBe('Bearer adminkey0123456789');
     });
@@ -353,7 +467,9 @@ describe('threadbound CLI against the API', () => {
     it('no key anywhere: says which flag or variable to set', async () => {
       const { code, stderr } = await run(['secrets', 'list'], { THREADBOUND_URL: url });
       expect(code).toBe(1);
-      expect(stderr).toMatch(/^threadbound: no_api_key: no API key: pass --key KEY or set THREADBOUND_API_KEY \(an admin key\)/);
+      expect(stderr).toMatch(
+        /^threadbound: no_api_key: no API key: pass --key KEY or set THREADBOUND_API_KEY \(an admin key\)/,
+      );
     });
 
     it('a keys.json without an admin key is not enough for an admin command', async () => {
@@ -380,7 +496,9 @@ describe('threadbound CLI against the API', () => {
       writeFileSync(join(dataDir, 'local.json'), JSON.stringify({ url: `http://127.0.0.1:${port}` }));
       const { code, stderr } = await run(['secrets', 'list']);
       expect(code).toBe(1);
-      expect(stderr).toMatch(/^threadbound: unreachable: cannot reach http:\/\/127\.0\.0\.1:\d+ from .*local\.json: ECONNREFUSED \(is `npm start` still running\?/);
+      expect(stderr).toMatch(
+        /^threadbound: unreachable: cannot reach http:\/\/127\.0\.0\.1:\d+ from .*local\.json: ECONNREFUSED \(is `npm start` still running\?/,
+      );
     });
   });
 });

@@ -41,20 +41,30 @@ beforeAll(async () => {
         res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', ...headers });
         res.end(JSON.stringify(payload));
       };
-      const fail = (type: string, message: string) => reply(400, { __type: type, message }, { 'x-amzn-errortype': type });
+      const fail = (type: string, message: string) =>
+        reply(400, { __type: type, message }, { 'x-amzn-errortype': type });
       const versionId = typeof body.ClientRequestToken === 'string' ? body.ClientRequestToken : randomUUID();
       if (operation === 'CreateSecret') {
         const name = body.Name as string;
-        if (secrets.has(name)) return fail('ResourceExistsException', `The operation failed because the secret ${name} already exists.`);
+        if (secrets.has(name))
+          return fail('ResourceExistsException', `The operation failed because the secret ${name} already exists.`);
         secrets.set(name, new Map([[versionId, ['AWSCURRENT']]]));
-        return reply(200, { ARN: `arn:aws:secretsmanager:us-east-1:000000000000:secret:${name}-AbCdEf`, Name: name, VersionId: versionId });
+        return reply(200, {
+          ARN: `arn:aws:secretsmanager:us-east-1:000000000000:secret:${name}-AbCdEf`,
+          Name: name,
+          VersionId: versionId,
+        });
       }
       if (operation === 'PutSecretValue') {
         const id = body.SecretId as string;
         const versions = secrets.get(id);
         if (!versions) return fail('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
         const stages = (body.VersionStages as string[] | undefined) ?? ['AWSCURRENT'];
-        for (const [other, labels] of versions) versions.set(other, labels.filter((label) => !stages.includes(label)));
+        for (const [other, labels] of versions)
+          versions.set(
+            other,
+            labels.filter((label) => !stages.includes(label)),
+          );
         versions.set(versionId, stages);
         return reply(200, { ARN: `arn:${id}`, Name: id, VersionId: versionId, VersionStages: stages });
       }
@@ -74,7 +84,9 @@ beforeEach(() => {
   secrets = new Map();
   dir = mkdtempSync(join(tmpdir(), 'tb-cli-create-'));
   // The shipped config, plus a secret imported by ARN.
-  const config = JSON.parse(readFileSync(new URL('../../threadbound.config.json', import.meta.url), 'utf8')) as { secrets: Record<string, unknown> };
+  const config = JSON.parse(readFileSync(new URL('../../threadbound.config.json', import.meta.url), 'utf8')) as {
+    secrets: Record<string, unknown>;
+  };
   config.secrets['imported-key'] = { source: ARN_SOURCE };
   configFile = join(dir, 'config.json');
   writeFileSync(configFile, JSON.stringify(config));
@@ -85,7 +97,10 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 /** A running local stack's local.json pointing at the fake Secrets Manager. */
 function localStack(): void {
   mkdirSync(join(dir, '.threadbound'), { recursive: true });
-  writeFileSync(join(dir, '.threadbound', 'local.json'), JSON.stringify({ url: 'http://127.0.0.1:1', secretsManagerEndpoint: endpoint }));
+  writeFileSync(
+    join(dir, '.threadbound', 'local.json'),
+    JSON.stringify({ url: 'http://127.0.0.1:1', secretsManagerEndpoint: endpoint }),
+  );
 }
 
 function pipe(text: string): CliIo['stdin'] {
@@ -96,8 +111,15 @@ function terminal(): CliIo['stdin'] {
   return Object.assign(Readable.from([]), { isTTY: true });
 }
 
-async function run(argv: string[], options: { stdin?: CliIo['stdin']; env?: Record<string, string> } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await runCliInMemory(argv, { stdin: options.stdin ?? pipe(''), env: { THREADBOUND_CONFIG: configFile, ...options.env }, cwd: dir });
+async function run(
+  argv: string[],
+  options: { stdin?: CliIo['stdin']; env?: Record<string, string> } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { code, stdout, stderr } = await runCliInMemory(argv, {
+    stdin: options.stdin ?? pipe(''),
+    env: { THREADBOUND_CONFIG: configFile, ...options.env },
+    cwd: dir,
+  });
   expect(stdout).not.toContain(VALUE);
   expect(stderr).not.toContain(VALUE);
   expect(stdout + stderr).not.toContain('sk-test');
@@ -137,13 +159,21 @@ describe('threadbound secrets create', () => {
     expect(code).toBe(0);
     // Only one trailing newline is dropped.
     expect(calls[0]!.body.SecretString).toBe(`${VALUE}\n`);
-    expect(JSON.parse(stdout)).toEqual({ action: 'created', name: 'anthropic-api-key', secretId: ID, versionId: expect.any(String), stages: ['AWSCURRENT'] });
+    expect(JSON.parse(stdout)).toEqual({
+      action: 'created',
+      name: 'anthropic-api-key',
+      secretId: ID,
+      versionId: expect.any(String),
+      stages: ['AWSCURRENT'],
+    });
   });
 
   it('--pending puts the value as AWSPENDING only (a staged rotation)', async () => {
     localStack();
     await run(['secrets', 'create', 'anthropic-api-key'], { stdin: pipe(VALUE) });
-    const { code, stdout } = await run(['secrets', 'create', 'anthropic-api-key', '--pending'], { stdin: pipe(`${VALUE}-new`) });
+    const { code, stdout } = await run(['secrets', 'create', 'anthropic-api-key', '--pending'], {
+      stdin: pipe(`${VALUE}-new`),
+    });
     expect(code).toBe(0);
     expect(calls.map((c) => c.operation)).toEqual(['CreateSecret', 'PutSecretValue']);
     expect(calls[1]!.body).toMatchObject({ SecretId: ID, SecretString: `${VALUE}-new`, VersionStages: ['AWSPENDING'] });
@@ -153,10 +183,14 @@ describe('threadbound secrets create', () => {
 
   it('--pending on a secret that does not exist yet says to create it first', async () => {
     localStack();
-    const { code, stdout, stderr } = await run(['secrets', 'create', 'anthropic-api-key', '--pending'], { stdin: pipe(VALUE) });
+    const { code, stdout, stderr } = await run(['secrets', 'create', 'anthropic-api-key', '--pending'], {
+      stdin: pipe(VALUE),
+    });
     expect(code).toBe(1);
     expect(stdout).toBe('');
-    expect(stderr).toMatch(/^threadbound: secret_not_found: secret threadbound\/anthropic-api-key does not exist .*create it first \(without --pending\)/);
+    expect(stderr).toMatch(
+      /^threadbound: secret_not_found: secret threadbound\/anthropic-api-key does not exist .*create it first \(without --pending\)/,
+    );
   });
 
   it('a secret imported by ARN is never created, only given a new version', async () => {
@@ -168,10 +202,15 @@ describe('threadbound secrets create', () => {
     expect(stdout).toMatch(/^updated imported-key version \S+ \(AWSCURRENT\)\n$/);
   });
 
-  it('AWS_ENDPOINT_URL_SECRETS_MANAGER is used with the environment\'s region and credentials; its errors come out as `threadbound: <type>: <message>`', async () => {
+  it("AWS_ENDPOINT_URL_SECRETS_MANAGER is used with the environment's region and credentials; its errors come out as `threadbound: <type>: <message>`", async () => {
     const { code, stderr } = await run(['secrets', 'create', 'anthropic-api-key'], {
       stdin: pipe(VALUE),
-      env: { AWS_ENDPOINT_URL_SECRETS_MANAGER: `${endpoint}/`, AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret-example' },
+      env: {
+        AWS_ENDPOINT_URL_SECRETS_MANAGER: `${endpoint}/`,
+        AWS_REGION: 'eu-west-1',
+        AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+        AWS_SECRET_ACCESS_KEY: 'secret-example',
+      },
     });
     // Through AWS_ENDPOINT_URL_SECRETS_MANAGER with the environment's region and credentials; the fake takes it.
     expect(code).toBe(0);
@@ -182,14 +221,22 @@ describe('threadbound secrets create', () => {
     localStack();
     calls = [];
     const scheduled = createServer((_, res) => {
-      res.writeHead(400, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-errortype': 'InvalidRequestException' });
+      res.writeHead(400, {
+        'content-type': 'application/x-amz-json-1.1',
+        'x-amzn-errortype': 'InvalidRequestException',
+      });
       res.end(JSON.stringify({ __type: 'InvalidRequestException', message: 'the secret is scheduled for deletion' }));
     });
     await new Promise<void>((done) => scheduled.listen(0, '127.0.0.1', done));
     try {
       const failed = await run(['secrets', 'create', 'anthropic-api-key'], {
         stdin: pipe(VALUE),
-        env: { AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${(scheduled.address() as { port: number }).port}`, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' },
+        env: {
+          AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${(scheduled.address() as { port: number }).port}`,
+          AWS_REGION: 'us-east-1',
+          AWS_ACCESS_KEY_ID: 'a',
+          AWS_SECRET_ACCESS_KEY: 'b',
+        },
       });
       expect(failed.code).toBe(1);
       expect(failed.stderr).toBe('threadbound: InvalidRequestException: the secret is scheduled for deletion\n');
@@ -235,7 +282,9 @@ describe('threadbound secrets create', () => {
     // The "name" may be a value typed in the wrong place: it is not echoed.
     const unknown = await run(['secrets', 'create', 'sk-test-typed-as-the-name'], { stdin: pipe(VALUE) });
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toBe(`threadbound: unknown_secret: NAME must be a secret of ${configFile} (configured: anthropic-api-key, imported-key); the value itself comes on stdin or from --file\n`);
+    expect(unknown.stderr).toBe(
+      `threadbound: unknown_secret: NAME must be a secret of ${configFile} (configured: anthropic-api-key, imported-key); the value itself comes on stdin or from --file\n`,
+    );
     expect(calls).toHaveLength(0);
   });
 
@@ -245,9 +294,14 @@ describe('threadbound secrets create', () => {
     await new Promise<void>((done) => closed.listen(0, '127.0.0.1', done));
     const port = (closed.address() as { port: number }).port;
     await new Promise((done) => closed.close(done));
-    writeFileSync(join(dir, '.threadbound', 'local.json'), JSON.stringify({ url: 'http://127.0.0.1:1', secretsManagerEndpoint: `http://127.0.0.1:${port}` }));
+    writeFileSync(
+      join(dir, '.threadbound', 'local.json'),
+      JSON.stringify({ url: 'http://127.0.0.1:1', secretsManagerEndpoint: `http://127.0.0.1:${port}` }),
+    );
     const { code, stderr } = await run(['secrets', 'create', 'anthropic-api-key'], { stdin: pipe(VALUE) });
     expect(code).toBe(1);
-    expect(stderr).toMatch(/^threadbound: unreachable: cannot reach the local stack's Secrets Manager .*\(ECONNREFUSED\): is `npm start` still running\? \(pass --aws for AWS\)/);
+    expect(stderr).toMatch(
+      /^threadbound: unreachable: cannot reach the local stack's Secrets Manager .*\(ECONNREFUSED\): is `npm start` still running\? \(pass --aws for AWS\)/,
+    );
   });
 });

@@ -29,10 +29,20 @@ beforeAll(async () => {
     req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
     req.on('end', () => {
       const parsed = new URL(req.url ?? '/', 'http://x');
-      const request: Recorded = { method: req.method ?? '', path: parsed.pathname, query: Object.fromEntries(parsed.searchParams), body: raw ? JSON.parse(raw) : undefined };
+      const request: Recorded = {
+        method: req.method ?? '',
+        path: parsed.pathname,
+        query: Object.fromEntries(parsed.searchParams),
+        body: raw ? JSON.parse(raw) : undefined,
+      };
       requests.push(request);
       const route = routes[`${request.method} ${request.path}`];
-      const reply = route ? route(request) : { status: 404, body: { error: { code: 'route_not_found', message: `no route ${request.method} ${request.path}` } } };
+      const reply = route
+        ? route(request)
+        : {
+            status: 404,
+            body: { error: { code: 'route_not_found', message: `no route ${request.method} ${request.path}` } },
+          };
       res.writeHead(reply.status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(reply.body));
     });
@@ -47,8 +57,15 @@ beforeEach(() => {
 });
 afterEach(() => vi.useRealTimers());
 
-async function run(argv: string[], options: { stdin?: string; stdinTty?: boolean } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await runCliInMemory(argv, { stdin: options.stdin, stdinTty: options.stdinTty, env: { THREADBOUND_URL: url, THREADBOUND_API_KEY: KEY } });
+async function run(
+  argv: string[],
+  options: { stdin?: string; stdinTty?: boolean } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { code, stdout, stderr } = await runCliInMemory(argv, {
+    stdin: options.stdin,
+    stdinTty: options.stdinTty,
+    env: { THREADBOUND_URL: url, THREADBOUND_API_KEY: KEY },
+  });
   expect(stdout + stderr).not.toContain(KEY);
   return { code, stdout, stderr };
 }
@@ -89,8 +106,22 @@ const tracedTurn: TurnView = {
   startedAt: '2026-01-01T00:00:00.000Z',
   endedAt: '2026-01-01T00:00:02.500Z',
   subAgents: [
-    { agent: 'data', sessionKey: 's-1:data', status: 'succeeded', reply: 'd', durationMs: 850, trace: phase('sub', 'data', { tools: [{ name: 'http.get', allowed: true, outcome: 'ok', ms: 40 }] }) as never },
-    { agent: 'analysis', sessionKey: 's-1:analysis', status: 'timed_out', error: 'no answer within 60s', startedAt: '2026-01-01T00:00:00.000Z', endedAt: '2026-01-01T00:01:00.000Z' },
+    {
+      agent: 'data',
+      sessionKey: 's-1:data',
+      status: 'succeeded',
+      reply: 'd',
+      durationMs: 850,
+      trace: phase('sub', 'data', { tools: [{ name: 'http.get', allowed: true, outcome: 'ok', ms: 40 }] }) as never,
+    },
+    {
+      agent: 'analysis',
+      sessionKey: 's-1:analysis',
+      status: 'timed_out',
+      error: 'no answer within 60s',
+      startedAt: '2026-01-01T00:00:00.000Z',
+      endedAt: '2026-01-01T00:01:00.000Z',
+    },
   ],
   trace: {
     phases: [
@@ -119,7 +150,11 @@ describe('rendering a turn', () => {
     expect(text).toMatch(/^sub\s+data\s+http.get\s+yes\s+ok\s+40\s+-$/m);
     expect(text).toContain('secrets used (names only):\n  main (main): anthropic-api-key\n');
     // Phases in the order they ran: main, the sub-agents, the merge.
-    expect(turnPhases(tracedTurn).map((p) => `${p.phase}:${p.agent}`)).toEqual(['main:main', 'sub:data', 'coalesce:trading']);
+    expect(turnPhases(tracedTurn).map((p) => `${p.phase}:${p.agent}`)).toEqual([
+      'main:main',
+      'sub:data',
+      'coalesce:trading',
+    ]);
   });
 
   it('degrades without a trace (an older server): sub-agents from their timestamps, and says the trace is missing', () => {
@@ -130,8 +165,12 @@ describe('rendering a turn', () => {
     expect(text).toContain('trace: none recorded for this turn');
     expect(text).not.toContain('models tried');
     // A failed turn shows its error; a running one no trace note.
-    expect(renderTurn({ ...plain, status: 'failed', reply: undefined, error: 'boom' } as TurnView)).toContain('error:\n  boom\n');
-    expect(renderTurn({ ...plain, status: 'running', reply: undefined, subAgents: undefined } as TurnView)).not.toContain('trace');
+    expect(renderTurn({ ...plain, status: 'failed', reply: undefined, error: 'boom' } as TurnView)).toContain(
+      'error:\n  boom\n',
+    );
+    expect(
+      renderTurn({ ...plain, status: 'running', reply: undefined, subAgents: undefined } as TurnView),
+    ).not.toContain('trace');
   });
 });
 
@@ -148,7 +187,13 @@ describe('the progress indicator', () => {
     progress.stop();
     progress.stop();
     vi.advanceTimersByTime(1_000); // stopped: no more frames
-    expect(written.split('\r\x1b[2K')).toEqual(['', '⠋ waiting for turn t 0.0s', '⠙ waiting for turn t 1.3s', '⠹ waiting for turn t 2.4s', '']);
+    expect(written.split('\r\x1b[2K')).toEqual([
+      '',
+      '⠋ waiting for turn t 0.0s',
+      '⠙ waiting for turn t 1.3s',
+      '⠹ waiting for turn t 2.4s',
+      '',
+    ]);
     expect(formatElapsed(125_000)).toBe('2m05s');
   });
 
@@ -164,18 +209,35 @@ describe('the progress indicator', () => {
 
 describe('threadbound threads', () => {
   it('send: a failed turn prints its error and exits 1 (the --json turn too); the input comes from stdin with "-"', async () => {
-    routes['POST /v1/threads/s-1/turns'] = () => ({ status: 202, body: { turnId: 'turn_01BBBBBBBBBBBBBBBBBBBBBBBB', status: 'running', created: true } });
+    routes['POST /v1/threads/s-1/turns'] = () => ({
+      status: 202,
+      body: { turnId: 'turn_01BBBBBBBBBBBBBBBBBBBBBBBB', status: 'running', created: true },
+    });
     let polls = 0;
     routes['GET /v1/threads/s-1/turns/turn_01BBBBBBBBBBBBBBBBBBBBBBBB'] = () => {
       polls += 1;
-      return { status: 200, body: { ...tracedTurn, turnId: 'turn_01BBBBBBBBBBBBBBBBBBBBBBBB', reply: undefined, status: polls < 3 ? 'running' : 'failed', error: 'every model failed' } };
+      return {
+        status: 200,
+        body: {
+          ...tracedTurn,
+          turnId: 'turn_01BBBBBBBBBBBBBBBBBBBBBBBB',
+          reply: undefined,
+          status: polls < 3 ? 'running' : 'failed',
+          error: 'every model failed',
+        },
+      };
     };
     const failed = await run(['threads', 'send', 's-1', '-'], { stdin: 'line one\nline two\n' });
     expect(failed.code).toBe(1);
     expect(failed.stdout).toBe('');
-    expect(failed.stderr).toBe('waiting for turn turn_01BBBBBBBBBBBBBBBBBBBBBBBB (running)…\nthreadbound: turn_failed: turn turn_01BBBBBBBBBBBBBBBBBBBBBBBB failed: every model failed\n  details: {"turnId":"turn_01BBBBBBBBBBBBBBBBBBBBBBBB"}\n');
+    expect(failed.stderr).toBe(
+      'waiting for turn turn_01BBBBBBBBBBBBBBBBBBBBBBBB (running)…\nthreadbound: turn_failed: turn turn_01BBBBBBBBBBBBBBBBBBBBBBBB failed: every model failed\n  details: {"turnId":"turn_01BBBBBBBBBBBBBBBBBBBBBBBB"}\n',
+    );
     const submit = requests.find((r) => r.method === 'POST')!;
-    expect(submit.body).toMatchObject({ input: 'line one\nline two', idempotencyKey: expect.stringMatching(/^cli-[0-9a-f-]{36}$/) });
+    expect(submit.body).toMatchObject({
+      input: 'line one\nline two',
+      idempotencyKey: expect.stringMatching(/^cli-[0-9a-f-]{36}$/),
+    });
     const polled = requests.filter((r) => r.method === 'GET');
     expect(polled).toHaveLength(3);
     for (const poll of polled) expect(poll.query).toEqual({ wait: '25' });
@@ -203,8 +265,20 @@ describe('threadbound threads', () => {
       expect(result.stderr).toContain('--metadata must be a JSON object');
     }
     expect(requests).toEqual([]);
-    routes['POST /v1/threads'] = (request) => ({ status: 201, body: thread('support-42', { metadata: (request.body as { metadata: Record<string, string> }).metadata }) });
-    const spawned = await run(['threads', 'spawn', '--agent', 'main', '--session', 'support-42', '--metadata', '{"user":"ann"}']);
+    routes['POST /v1/threads'] = (request) => ({
+      status: 201,
+      body: thread('support-42', { metadata: (request.body as { metadata: Record<string, string> }).metadata }),
+    });
+    const spawned = await run([
+      'threads',
+      'spawn',
+      '--agent',
+      'main',
+      '--session',
+      'support-42',
+      '--metadata',
+      '{"user":"ann"}',
+    ]);
     expect(spawned.code).toBe(0);
     expect(requests[0]!.body).toEqual({ agent: 'main', sessionKey: 'support-42', metadata: { user: 'ann' } });
     expect(spawned.stdout.split('\n')[0]).toBe('support-42');
@@ -214,7 +288,13 @@ describe('threadbound threads', () => {
     routes['GET /v1/threads'] = (request) => {
       const page = Number(request.query.cursor ?? 0);
       const size = Number(request.query.limit);
-      return { status: 200, body: { threads: Array.from({ length: size }, (_, i) => thread(`s-${page * 100 + i}`)), nextCursor: String(page + 1) } };
+      return {
+        status: 200,
+        body: {
+          threads: Array.from({ length: size }, (_, i) => thread(`s-${page * 100 + i}`)),
+          nextCursor: String(page + 1),
+        },
+      };
     };
     const result = await run(['threads', 'list', '--agent', 'main', '--status', 'active', '--limit', '150']);
     expect(result.code).toBe(0);
@@ -232,13 +312,21 @@ describe('threadbound threads', () => {
   });
 
   it('send --timeout: a turn not final in time exits 1 naming the turn; the long-poll never waits past the deadline', async () => {
-    routes['POST /v1/threads/s-1/turns'] = () => ({ status: 202, body: { turnId: 'turn_01CCCCCCCCCCCCCCCCCCCCCCCC', status: 'running', created: true } });
-    routes['GET /v1/threads/s-1/turns/turn_01CCCCCCCCCCCCCCCCCCCCCCCC'] = () => ({ status: 200, body: { ...tracedTurn, turnId: 'turn_01CCCCCCCCCCCCCCCCCCCCCCCC', reply: undefined, status: 'running' } });
+    routes['POST /v1/threads/s-1/turns'] = () => ({
+      status: 202,
+      body: { turnId: 'turn_01CCCCCCCCCCCCCCCCCCCCCCCC', status: 'running', created: true },
+    });
+    routes['GET /v1/threads/s-1/turns/turn_01CCCCCCCCCCCCCCCCCCCCCCCC'] = () => ({
+      status: 200,
+      body: { ...tracedTurn, turnId: 'turn_01CCCCCCCCCCCCCCCCCCCCCCCC', reply: undefined, status: 'running' },
+    });
     const started = Date.now();
     const result = await run(['threads', 'send', 's-1', 'hi', '--timeout', '1s']);
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain('threadbound: wait_timeout: turn turn_01CCCCCCCCCCCCCCCCCCCCCCCC is still running after 1 s');
+    expect(result.stderr).toContain(
+      'threadbound: wait_timeout: turn turn_01CCCCCCCCCCCCCCCCCCCCCCCC is still running after 1 s',
+    );
     expect(result.stderr).toContain('"turnId":"turn_01CCCCCCCCCCCCCCCCCCCCCCCC"');
     const polls = requests.filter((r) => r.method === 'GET');
     expect(polls.length).toBeGreaterThan(0);
@@ -258,8 +346,18 @@ describe('threadbound threads', () => {
         const after = Number(request.query.after);
         const limit = Number(request.query.limit);
         const seqs = Array.from({ length: Math.max(0, Math.min(limit, last - after)) }, (_, i) => after + i + 1);
-        const messages = seqs.map((seq) => ({ seq, role: seq % 2 ? 'user' : 'assistant', content: `m${seq}`, turnId: 'turn_01AAAAAAAAAAAAAAAAAAAAAAAA', agent: 'main', createdAt: '2026-01-01T00:00:00.000Z' }));
-        return { status: 200, body: { messages, ...(seqs.length === limit && seqs.at(-1)! < last ? { nextAfter: seqs.at(-1) } : {}) } };
+        const messages = seqs.map((seq) => ({
+          seq,
+          role: seq % 2 ? 'user' : 'assistant',
+          content: `m${seq}`,
+          turnId: 'turn_01AAAAAAAAAAAAAAAAAAAAAAAA',
+          agent: 'main',
+          createdAt: '2026-01-01T00:00:00.000Z',
+        }));
+        return {
+          status: 200,
+          body: { messages, ...(seqs.length === limit && seqs.at(-1)! < last ? { nextAfter: seqs.at(-1) } : {}) },
+        };
       };
       routes['GET /v1/threads/s-1/turns/turn_01AAAAAAAAAAAAAAAAAAAAAAAA'] = () => ({ status: 200, body: tracedTurn });
     };
@@ -269,7 +367,9 @@ describe('threadbound threads', () => {
       expect(result.code).toBe(0);
       return {
         seqs: (JSON.parse(result.stdout).messages as { seq: number }[]).map((m) => m.seq),
-        reads: requests.filter((r) => r.path.endsWith('/messages')).map((r) => [Number(r.query.after), Number(r.query.limit)]),
+        reads: requests
+          .filter((r) => r.path.endsWith('/messages'))
+          .map((r) => [Number(r.query.after), Number(r.query.limit)]),
       };
     };
     // Every turn answered: one read of the last five.
@@ -277,7 +377,13 @@ describe('threadbound threads', () => {
     expect(await show()).toEqual({ seqs: [996, 997, 998, 999, 1000], reads: [[995, 100]] });
     // Three turns without a reply: the tail is short, one more read fills it in.
     history(500, 997);
-    expect(await show()).toEqual({ seqs: [993, 994, 995, 996, 997], reads: [[995, 100], [992, 3]] });
+    expect(await show()).toEqual({
+      seqs: [993, 994, 995, 996, 997],
+      reads: [
+        [995, 100],
+        [992, 3],
+      ],
+    });
     // Most turns failed: nothing past the upper bound; the read starts before turnCount, never at 0.
     history(500, 520);
     const sparse = await show();
@@ -291,7 +397,16 @@ describe('threadbound threads', () => {
 
   it('help lists the threads and agents commands', async () => {
     const help = await run(['help']);
-    for (const command of ['threads spawn', 'threads list', 'threads show KEY', 'threads send KEY MESSAGE', 'threads restart KEY', 'threads terminate KEY', 'agents status', 'agents restart NAME']) {
+    for (const command of [
+      'threads spawn',
+      'threads list',
+      'threads show KEY',
+      'threads send KEY MESSAGE',
+      'threads restart KEY',
+      'threads terminate KEY',
+      'agents status',
+      'agents restart NAME',
+    ]) {
       expect(help.stdout).toContain(command);
     }
   });

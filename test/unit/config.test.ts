@@ -48,21 +48,66 @@ describe('config', () => {
   it.each([
     ['a bad duration', { agents: { main: { timeout: 'two minutes' } } }, 'agents.main.timeout', 'duration'],
     ['a timeout above the Lambda limit', { agents: { main: { timeout: '20m' } } }, 'agents.main.timeout', '15m'],
-    ['an unknown sub-agent', { agents: { main: { subAgents: ['data', 'ghost'] } } }, 'agents.main.subAgents.1', 'ghost'],
+    [
+      'an unknown sub-agent',
+      { agents: { main: { subAgents: ['data', 'ghost'] } } },
+      'agents.main.subAgents.1',
+      'ghost',
+    ],
     ['an unknown secret', { agents: { data: { secrets: ['nope'] } } }, 'agents.data.secrets.0', 'nope'],
-    ['a tool both allowed and denied', { agents: { data: { tools: { allow: ['http.get'], deny: ['http.get'] } } } }, 'agents.data.tools.allow.0', 'both'],
+    [
+      'a tool both allowed and denied',
+      { agents: { data: { tools: { allow: ['http.get'], deny: ['http.get'] } } } },
+      'agents.data.tools.allow.0',
+      'both',
+    ],
     ['an unknown field (a typo)', { threadManagement: { maxThread: 5 } }, 'threadManagement', 'maxThread'],
     ['a negative limit', { agents: { data: { maxActiveThreads: -1 } } }, 'agents.data.maxActiveThreads', ''],
     ['a bad onBusy', { threadManagement: { onBusy: 'drop' } }, 'threadManagement.onBusy', ''],
-    ['a bad secret source', { secrets: { 'anthropic-api-key': { source: 'file:///etc/key' } } }, 'secrets.anthropic-api-key.source', 'aws-secretsmanager'],
+    [
+      'a bad secret source',
+      { secrets: { 'anthropic-api-key': { source: 'file:///etc/key' } } },
+      'secrets.anthropic-api-key.source',
+      'aws-secretsmanager',
+    ],
     ['a bad model reference', { agents: { data: { models: ['gpt4'] } } }, 'agents.data.models.0', 'provider'],
     ['a bad agent name', { agents: { 'Bad Name': { models: ['offline'] } } }, 'agents', ''],
-    ['a model whose API key the agent may not read', { agents: { data: { models: ['anthropic:claude-x', 'offline'] } } }, 'agents.data.models.0', 'add it to this agent'],
-    ['a provider key secret the agent does not list', { providers: { anthropic: { apiKeySecret: 'other-key' } } }, 'agents.main.models.0', '"other-key"'],
-    ['a provider base URL that is not http(s)', { providers: { anthropic: { baseUrl: 'ftp://example.com' } } }, 'providers.anthropic.baseUrl', ''],
-    ['an envVar that is no variable name', { secrets: { 'anthropic-api-key': { envVar: 'my key' } } }, 'secrets.anthropic-api-key.envVar', 'environment variable'],
-    ['a secret ARN of another service', { secrets: { 'anthropic-api-key': { source: 'arn:aws:ssm:us-east-1:123456789012:parameter/key' } } }, 'secrets.anthropic-api-key.source', 'ARN'],
-    ['a bad cacheDuration', { secrets: { 'anthropic-api-key': { cacheDuration: 'forever' } } }, 'secrets.anthropic-api-key.cacheDuration', 'duration'],
+    [
+      'a model whose API key the agent may not read',
+      { agents: { data: { models: ['anthropic:claude-x', 'offline'] } } },
+      'agents.data.models.0',
+      'add it to this agent',
+    ],
+    [
+      'a provider key secret the agent does not list',
+      { providers: { anthropic: { apiKeySecret: 'other-key' } } },
+      'agents.main.models.0',
+      '"other-key"',
+    ],
+    [
+      'a provider base URL that is not http(s)',
+      { providers: { anthropic: { baseUrl: 'ftp://example.com' } } },
+      'providers.anthropic.baseUrl',
+      '',
+    ],
+    [
+      'an envVar that is no variable name',
+      { secrets: { 'anthropic-api-key': { envVar: 'my key' } } },
+      'secrets.anthropic-api-key.envVar',
+      'environment variable',
+    ],
+    [
+      'a secret ARN of another service',
+      { secrets: { 'anthropic-api-key': { source: 'arn:aws:ssm:us-east-1:123456789012:parameter/key' } } },
+      'secrets.anthropic-api-key.source',
+      'ARN',
+    ],
+    [
+      'a bad cacheDuration',
+      { secrets: { 'anthropic-api-key': { cacheDuration: 'forever' } } },
+      'secrets.anthropic-api-key.cacheDuration',
+      'duration',
+    ],
   ])('rejects %s with its JSON path', (_name, overrides, path, text) => {
     const issues = issuesOf(testConfig(overrides as never));
     const issue = issues.find((i) => i.path.startsWith(path));
@@ -74,7 +119,13 @@ describe('config', () => {
     const config = parseConfig(
       testConfig({
         agents: { main: { secrets: ['anthropic-api-key', 'shared'] } },
-        secrets: { shared: { source: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:team/shared-AbC123', jsonKey: 'token', envVar: 'SHARED_TOKEN' } },
+        secrets: {
+          shared: {
+            source: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:team/shared-AbC123',
+            jsonKey: 'token',
+            envVar: 'SHARED_TOKEN',
+          },
+        },
         providers: { anthropic: { baseUrl: 'http://127.0.0.1:8080' } },
       } as never),
     );

@@ -31,9 +31,13 @@ describe('error responses at the edge', () => {
   });
 
   it('turns any other error into a 500 that reveals nothing but the request id', () => {
-    const error = new Error('ResourceNotFoundException: table arn:aws:dynamodb:eu-west-1:123456789012:table/secret-table');
+    const error = new Error(
+      'ResourceNotFoundException: table arn:aws:dynamodb:eu-west-1:123456789012:table/secret-table',
+    );
     const response = toErrorResponse(error, 'req-42');
     expect(response.statusCode).toBe(500);
-    expect(body(response)).toEqual({ error: { code: 'internal_error', message: 'internal error', details: { requestId: 'req-42' } } });
+    expect(body(response)).toEqual({
+      error: { code: 'internal_error', message: 'internal error', details: { requestId: 'req-42' } },
+    });
   });
 });

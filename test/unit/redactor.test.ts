@@ -8,7 +8,9 @@ describe('Redactor', () => {
     redactor.onExposure((name, count) => hits.push([name, count]));
     redactor.register('short', 'sk-abcdefgh');
     redactor.register('long', 'sk-abcdefgh-ijkl');
-    expect(redactor.redact('a sk-abcdefgh-ijkl b sk-abcdefgh c sk-abcdefgh')).toBe('a [REDACTED:long] b [REDACTED:short] c [REDACTED:short]');
+    expect(redactor.redact('a sk-abcdefgh-ijkl b sk-abcdefgh c sk-abcdefgh')).toBe(
+      'a [REDACTED:long] b [REDACTED:short] c [REDACTED:short]',
+    );
     expect(hits).toEqual([
       ['long', 1],
       ['short', 2],
@@ -21,7 +23,12 @@ describe('Redactor', () => {
     redactor.register('key', 'value-two-0002');
     const input = { a: ['x value-one-0001', { b: 'value-two-0002' }], 'value-one-0001': 1, n: 5, d: new Date(0) };
     const output = redactor.redactDeep(input);
-    expect(output).toEqual({ a: ['x [REDACTED:key]', { b: '[REDACTED:key]' }], '[REDACTED:key]': 1, n: 5, d: new Date(0) });
+    expect(output).toEqual({
+      a: ['x [REDACTED:key]', { b: '[REDACTED:key]' }],
+      '[REDACTED:key]': 1,
+      n: 5,
+      d: new Date(0),
+    });
     expect(input.a[0]).toBe('x value-one-0001'); // a copy, the input is untouched
     expect(redactor.size).toBe(2);
   });

@@ -30,11 +30,11 @@ type ApiResult = APIGatewayProxyStructuredResultV2;
  * Builds the Lambda handler of an authenticated route: the middy chain every route shares
  * (logger context, error shape, auth, body and parameter validation) around a thin function.
  */
-export function apiHandler<B extends z.ZodType | undefined = undefined, Q extends z.ZodType | undefined = undefined, P extends z.ZodType | undefined = undefined>(
-  name: string,
-  schemas: { body?: B; query?: Q; path?: P },
-  fn: (request: ApiRequest<B, Q, P>) => Promise<ApiResult>,
-) {
+export function apiHandler<
+  B extends z.ZodType | undefined = undefined,
+  Q extends z.ZodType | undefined = undefined,
+  P extends z.ZodType | undefined = undefined,
+>(name: string, schemas: { body?: B; query?: Q; path?: P }, fn: (request: ApiRequest<B, Q, P>) => Promise<ApiResult>) {
   const route = ROUTES.find((candidate) => candidate.handler === name);
   if (!route || route.auth === 'none') throw new Error(`no authenticated route has handler "${name}"`);
   const auth = route.auth;
@@ -42,7 +42,11 @@ export function apiHandler<B extends z.ZodType | undefined = undefined, Q extend
     const principal = principalOf(event, auth);
     // Every line of this request names the caller's tenant and, for a thread's routes, the thread
     // (and turn); handlers add the agent once they know it (addCorrelation).
-    correlate({ tenant: principal.tenant, sessionKey: event.pathParameters?.sessionKey, turnId: event.pathParameters?.turnId });
+    correlate({
+      tenant: principal.tenant,
+      sessionKey: event.pathParameters?.sessionKey,
+      turnId: event.pathParameters?.turnId,
+    });
     const parse = <S extends z.ZodType | undefined>(part: 'body' | 'query' | 'path', schema: S, value: () => unknown) =>
       (schema ? validate(part, schema, value()) : undefined) as Parsed<S>;
     return fn({
@@ -60,15 +64,17 @@ export function apiHandler<B extends z.ZodType | undefined = undefined, Q extend
 
 /** The shared middy chain without authentication (for the health route); every route's chain ends here. */
 export function publicHandler(core: (event: APIGatewayProxyEventV2, context: Context) => Promise<ApiResult>) {
-  return middy<APIGatewayProxyEventV2, ApiResult>(core)
-    .use(traceRequest())
-    .use(redactResponse())
-    .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(accessLog())
-    .use(errorResponder())
-    // Innermost, so its onError runs first: the error is scrubbed before errorResponder logs it
-    // and before traceRequest stores its message and stack in the X-Ray segment.
-    .use(redactErrors());
+  return (
+    middy<APIGatewayProxyEventV2, ApiResult>(core)
+      .use(traceRequest())
+      .use(redactResponse())
+      .use(injectLambdaContext(logger, { resetKeys: true }))
+      .use(accessLog())
+      .use(errorResponder())
+      // Innermost, so its onError runs first: the error is scrubbed before errorResponder logs it
+      // and before traceRequest stores its message and stack in the X-Ray segment.
+      .use(redactErrors())
+  );
 }
 
 type Middleware = MiddlewareObj<APIGatewayProxyEventV2, ApiResult>;
@@ -83,7 +89,8 @@ function traceRequest(): Middleware {
   return {
     before: capture.before,
     after: capture.after,
-    onError: async (request) => ((request.response?.statusCode ?? 500) < 500 ? capture.after(request) : capture.onError(request)),
+    onError: async (request) =>
+      (request.response?.statusCode ?? 500) < 500 ? capture.after(request) : capture.onError(request),
   };
 }
 
@@ -93,9 +100,17 @@ function traceRequest(): Middleware {
  */
 function accessLog(): Middleware {
   const started = new WeakMap<object, number>();
-  const log = async (request: { event: APIGatewayProxyEventV2; response: ApiResult | null | undefined; context: Context }) => {
+  const log = async (request: {
+    event: APIGatewayProxyEventV2;
+    response: ApiResult | null | undefined;
+    context: Context;
+  }) => {
     const status = request.response?.statusCode ?? 500;
-    const fields = { route: request.event.routeKey, status, durationMs: Date.now() - (started.get(request.event) ?? Date.now()) };
+    const fields = {
+      route: request.event.routeKey,
+      status,
+      durationMs: Date.now() - (started.get(request.event) ?? Date.now()),
+    };
     if (status >= 500) logger.error('request', fields);
     else logger.info('request', fields);
   };

@@ -45,15 +45,18 @@ const TURN_RETRY_AFTER_SECONDS = 2;
 export function toErrorResponse(error: unknown, requestId: string): APIGatewayProxyStructuredResultV2 {
   if (error instanceof RequestError) return errorResponse(error.status, error.code, error.message, error.details);
   if (error instanceof ThreadError) {
-    const headers: Record<string, string> = error instanceof LimitReachedError ? { 'retry-after': String(error.retryAfterSeconds) } : {};
+    const headers: Record<string, string> =
+      error instanceof LimitReachedError ? { 'retry-after': String(error.retryAfterSeconds) } : {};
     return errorResponse(THREAD_STATUS[error.code], error.code, error.message, error.details, headers);
   }
   if (error instanceof TurnError) {
-    const headers: Record<string, string> = error.code === 'turn_limit_reached' ? { 'retry-after': String(TURN_RETRY_AFTER_SECONDS) } : {};
+    const headers: Record<string, string> =
+      error.code === 'turn_limit_reached' ? { 'retry-after': String(TURN_RETRY_AFTER_SECONDS) } : {};
     return errorResponse(TURN_STATUS[error.code], error.code, error.message, error.details, headers);
   }
   if (error instanceof AuditCursorError) return errorResponse(400, error.code, error.message);
-  if (error instanceof SecretError) return errorResponse(SECRET_STATUS[error.code], error.code, error.message, error.details);
+  if (error instanceof SecretError)
+    return errorResponse(SECRET_STATUS[error.code], error.code, error.message, error.details);
   logger.error('unhandled error', { error: error as Error });
   return errorResponse(500, 'internal_error', 'internal error', { requestId });
 }

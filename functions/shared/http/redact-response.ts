@@ -10,7 +10,8 @@ import { flushMetrics } from '../metrics.js';
  */
 export function redactResponse(): MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2> {
   const scrub = async (request: { response: APIGatewayProxyStructuredResultV2 | null | undefined }) => {
-    if (typeof request.response?.body === 'string') request.response.body = processRedactor.redact(request.response.body);
+    if (typeof request.response?.body === 'string')
+      request.response.body = processRedactor.redact(request.response.body);
     flushMetrics();
   };
   return { after: scrub, onError: scrub };

@@ -14,26 +14,56 @@ export class DynamoAgentEvents implements AgentEvents, AgentRestartAudit {
   }
 
   async toolDenied(scope: TurnScope, details: { tool: string; reason: string; at: string }): Promise<void> {
-    await this.append(scope, { type: 'tool_denied', at: details.at, data: { turnId: scope.turnId, tool: details.tool, reason: details.reason } }, 'toolDenials');
+    await this.append(
+      scope,
+      {
+        type: 'tool_denied',
+        at: details.at,
+        data: { turnId: scope.turnId, tool: details.tool, reason: details.reason },
+      },
+      'toolDenials',
+    );
   }
 
-  async modelFallback(scope: TurnScope, details: { from: string; to?: string; reason: string; status?: number; at: string }): Promise<void> {
+  async modelFallback(
+    scope: TurnScope,
+    details: { from: string; to?: string; reason: string; status?: number; at: string },
+  ): Promise<void> {
     const { at, ...data } = details;
     await this.append(scope, { type: 'model_fallback', at, data: { turnId: scope.turnId, ...data } }, 'modelFallbacks');
   }
 
-  async agentRestarted(agent: string, details: { actor: string; at: string; data: Record<string, unknown> }): Promise<void> {
+  async agentRestarted(
+    agent: string,
+    details: { actor: string; at: string; data: Record<string, unknown> },
+  ): Promise<void> {
     const { pk, sk } = keys.agentAuditHead(agent);
-    await this.audit.append(pk, sk, agentChain(agent), { type: 'agent_restart', at: details.at, actor: details.actor, agent, data: details.data }, { add: { agentRestarts: 1 }, set: { kind: 'agent-audit' } });
+    await this.audit.append(
+      pk,
+      sk,
+      agentChain(agent),
+      { type: 'agent_restart', at: details.at, actor: details.actor, agent, data: details.data },
+      { add: { agentRestarts: 1 }, set: { kind: 'agent-audit' } },
+    );
   }
 
-  private async append(scope: TurnScope, event: Pick<AuditEvent, 'type' | 'at' | 'data'>, counter: string): Promise<void> {
+  private async append(
+    scope: TurnScope,
+    event: Pick<AuditEvent, 'type' | 'at' | 'data'>,
+    counter: string,
+  ): Promise<void> {
     const { pk, sk } = keys.agentAuditHead(scope.agent);
     await this.audit.append(
       pk,
       sk,
       agentChain(scope.agent),
-      { ...event, actor: `turn:${scope.turnId}`, agent: scope.agent, tenant: scope.tenant, sessionKey: scope.sessionKey },
+      {
+        ...event,
+        actor: `turn:${scope.turnId}`,
+        agent: scope.agent,
+        tenant: scope.tenant,
+        sessionKey: scope.sessionKey,
+      },
       { add: { [counter]: 1 }, set: { kind: 'agent-audit' } },
     );
   }

@@ -1,4 +1,4 @@
-import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { ApiKeyRecord, ApiKeyStore } from '../../auth/api-keys.js';
 import { keys } from './keys.js';
 
@@ -13,10 +13,21 @@ export class DynamoApiKeyStore implements ApiKeyStore {
     const result = await this.client.send(new GetCommand({ TableName: this.tableName, Key: keys.apiKey(keyHash) }));
     if (!result.Item) return undefined;
     const { tenant, admin, label, createdAt } = result.Item;
-    return { keyHash, tenant: String(tenant), admin: admin === true, label: label as string | undefined, createdAt: String(createdAt) };
+    return {
+      keyHash,
+      tenant: String(tenant),
+      admin: admin === true,
+      label: label as string | undefined,
+      createdAt: String(createdAt),
+    };
   }
 
   async put(record: ApiKeyRecord): Promise<void> {
-    await this.client.send(new PutCommand({ TableName: this.tableName, Item: { ...keys.apiKey(record.keyHash), kind: 'apikey', ...record } }));
+    await this.client.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...keys.apiKey(record.keyHash), kind: 'apikey', ...record },
+      }),
+    );
   }
 }

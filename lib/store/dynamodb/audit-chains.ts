@@ -1,4 +1,4 @@
-import { GetCommand, QueryCommand, ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditChainSource, ChainRef, StoredChain } from '../../audit/integrity.js';
 import { AuditCursorError } from '../../audit/query.js';
 import type { ChainHead } from '../../audit/verify.js';
@@ -71,9 +71,14 @@ export class DynamoAuditChains implements AuditChainSource {
       const headed = headChainOf(pk, sk, item);
       if (headed !== undefined) note(pk, headed).head = true;
     }
-    const owned = await Promise.all([...seen.values()].map(async (found) => ((await this.owns(found)) ? found.ref : undefined)));
+    const owned = await Promise.all(
+      [...seen.values()].map(async (found) => ((await this.owns(found)) ? found.ref : undefined)),
+    );
     const next = result.LastEvaluatedKey;
-    return { chains: owned.filter((ref): ref is ChainRef => ref !== undefined), ...(next ? { cursor: encode(next) } : {}) };
+    return {
+      chains: owned.filter((ref): ref is ChainRef => ref !== undefined),
+      ...(next ? { cursor: encode(next) } : {}),
+    };
   }
 
   async read(ref: ChainRef): Promise<StoredChain> {
@@ -124,7 +129,9 @@ export class DynamoAuditChains implements AuditChainSource {
     );
     const item = result.Item;
     if (!item || headChainOf(ref.partition, sk, item) !== ref.chain) return undefined;
-    return typeof item.auditSeq === 'number' && typeof item.auditHash === 'string' ? { seq: item.auditSeq, hash: item.auditHash } : undefined;
+    return typeof item.auditSeq === 'number' && typeof item.auditHash === 'string'
+      ? { seq: item.auditSeq, hash: item.auditHash }
+      : undefined;
   }
 }
 
@@ -139,7 +146,8 @@ function headSkOf(pk: string): string | undefined {
 /** The chain whose head an item holds, or undefined when it holds none (a thread item's head is its incarnation's chain). */
 function headChainOf(pk: string, sk: string, item: Record<string, unknown>): string | undefined {
   if (item.auditSeq === undefined) return undefined;
-  if (pk.startsWith('THREAD#') && sk === THREAD_HEAD_SK) return typeof item.threadId === 'string' ? item.threadId : undefined;
+  if (pk.startsWith('THREAD#') && sk === THREAD_HEAD_SK)
+    return typeof item.threadId === 'string' ? item.threadId : undefined;
   if (pk.startsWith('SECRET#') && sk === SECRET_HEAD_SK) return secretChain(pk.slice('SECRET#'.length));
   if (pk.startsWith('AGENT#') && sk === AGENT_HEAD_SK) return agentChain(pk.slice('AGENT#'.length));
   return undefined;
@@ -152,7 +160,8 @@ function encode(key: Record<string, unknown>): string {
 function decode(cursor: string): Record<string, string> {
   try {
     const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { pk?: unknown; sk?: unknown };
-    if (typeof value.pk === 'string' && typeof value.sk === 'string' && value.pk && value.sk) return { pk: value.pk, sk: value.sk };
+    if (typeof value.pk === 'string' && typeof value.sk === 'string' && value.pk && value.sk)
+      return { pk: value.pk, sk: value.sk };
   } catch {
     // fall through
   }

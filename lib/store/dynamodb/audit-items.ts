@@ -1,7 +1,7 @@
-import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { chainEntry, GENESIS_HASH, type AuditEntry, type AuditEvent } from '../../audit/chain.js';
-import { optimisticBackoff, OPTIMISTIC_ATTEMPTS } from '../../threads/optimistic.js';
+import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type AuditEntry, type AuditEvent, chainEntry, GENESIS_HASH } from '../../audit/chain.js';
 import { TABLE } from '../../table/definition.js';
+import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from '../../threads/optimistic.js';
 import { keys } from './keys.js';
 import { transactWrite } from './transact.js';
 
@@ -54,12 +54,29 @@ export class PartitionAuditLog {
   ) {}
 
   /** Appends `event` to the chain of (pk, headSk), updating the head item's counters with it. */
-  async append(pk: string, headSk: string, chain: string, event: AuditEvent, update: HeadUpdate = {}): Promise<AuditEntry> {
+  async append(
+    pk: string,
+    headSk: string,
+    chain: string,
+    event: AuditEvent,
+    update: HeadUpdate = {},
+  ): Promise<AuditEntry> {
     for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
       await optimisticBackoff(attempt);
-      const head = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk, sk: headSk }, ConsistentRead: true, ProjectionExpression: 'auditSeq, auditHash' }));
+      const head = await this.client.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { pk, sk: headSk },
+          ConsistentRead: true,
+          ProjectionExpression: 'auditSeq, auditHash',
+        }),
+      );
       const seq = (head.Item?.auditSeq as number | undefined) ?? 0;
-      const entry = chainEntry(chain, { seq, hash: (head.Item?.auditHash as string | undefined) ?? GENESIS_HASH }, event);
+      const entry = chainEntry(
+        chain,
+        { seq, hash: (head.Item?.auditHash as string | undefined) ?? GENESIS_HASH },
+        event,
+      );
       const names: Record<string, string> = { '#seq': 'auditSeq', '#hash': 'auditHash' };
       const values: Record<string, unknown> = { ':seq': entry.seq, ':hash': entry.hash, ':prev': seq };
       const sets = ['#seq = :seq', '#hash = :hash'];
@@ -99,12 +116,22 @@ export class PartitionAuditLog {
 }
 
 /** Every entry of the chain `chain` in partition `pk`, in order. */
-export async function readChain(client: DynamoDBDocumentClient, tableName: string, pk: string, chain: string): Promise<AuditEntry[]> {
+export async function readChain(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  pk: string,
+  chain: string,
+): Promise<AuditEntry[]> {
   return (await readStoredChain(client, tableName, pk, chain)).entries;
 }
 
 /** Every entry of a chain in key order, with the seq each one's key places it at (what verification compares its contents with). */
-export async function readStoredChain(client: DynamoDBDocumentClient, tableName: string, pk: string, chain: string): Promise<{ entries: AuditEntry[]; slots: number[] }> {
+export async function readStoredChain(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  pk: string,
+  chain: string,
+): Promise<{ entries: AuditEntry[]; slots: number[] }> {
   const entries: AuditEntry[] = [];
   const slots: number[] = [];
   let start: Record<string, unknown> | undefined;

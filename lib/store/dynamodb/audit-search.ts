@@ -1,4 +1,4 @@
-import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditEntry } from '../../audit/chain.js';
 import { AuditCursorError, type AuditFilter, type AuditPage, type AuditSearch } from '../../audit/query.js';
 import { INDEX_SHARDS, TABLE } from '../../table/definition.js';
@@ -22,20 +22,35 @@ export class DynamoAuditSearch implements AuditSearch {
     const lower = after ?? filter.from.toISOString();
     const upper = `${filter.to.toISOString()}~`;
     const found: { sort: string; entry: AuditEntry }[] = [];
-    for (let day = startOfDay(after ? new Date(after.slice(0, 24)) : filter.from); day <= filter.to.getTime() && found.length < filter.limit; day += DAY_MS) {
+    for (
+      let day = startOfDay(after ? new Date(after.slice(0, 24)) : filter.from);
+      day <= filter.to.getTime() && found.length < filter.limit;
+      day += DAY_MS
+    ) {
       const date = new Date(day).toISOString().slice(0, 10);
       const perShard = await Promise.all(
-        Array.from({ length: INDEX_SHARDS }, (_, shard) => this.shard(`AUDIT#${date}#${shard}`, lower, upper, after !== undefined, filter)),
+        Array.from({ length: INDEX_SHARDS }, (_, shard) =>
+          this.shard(`AUDIT#${date}#${shard}`, lower, upper, after !== undefined, filter),
+        ),
       );
       found.push(...perShard.flat().sort((a, b) => (a.sort < b.sort ? -1 : 1)));
     }
     const page = found.slice(0, filter.limit);
     // A full page may have a successor; the next call answers an empty page if it has none.
-    return { entries: page.map((f) => f.entry), ...(page.length === filter.limit ? { cursor: encode(page.at(-1)!.sort) } : {}) };
+    return {
+      entries: page.map((f) => f.entry),
+      ...(page.length === filter.limit ? { cursor: encode(page.at(-1)!.sort) } : {}),
+    };
   }
 
   /** Up to `limit` matching entries of one shard of one day, in sort-key order. */
-  private async shard(partition: string, lower: string, upper: string, exclusive: boolean, filter: AuditFilter): Promise<{ sort: string; entry: AuditEntry }[]> {
+  private async shard(
+    partition: string,
+    lower: string,
+    upper: string,
+    exclusive: boolean,
+    filter: AuditFilter,
+  ): Promise<{ sort: string; entry: AuditEntry }[]> {
     const index = TABLE.indexes.auditByDate;
     const conditions: string[] = [];
     const names: Record<string, string> = { '#pk': index.partitionKey, '#sk': index.sortKey };

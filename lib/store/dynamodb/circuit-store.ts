@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { CircuitRecord, CircuitStore } from '../../models/circuit-breaker.js';
 import { keys } from './keys.js';
 
@@ -26,7 +26,9 @@ export class DynamoCircuitStore implements CircuitStore {
   ) {}
 
   async get(provider: string): Promise<CircuitRecord | undefined> {
-    const result = await this.client.send(new GetCommand({ TableName: this.tableName, Key: keys.providerCircuit(provider), ConsistentRead: true }));
+    const result = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.providerCircuit(provider), ConsistentRead: true }),
+    );
     return result.Item ? toRecord(provider, result.Item) : undefined;
   }
 
@@ -38,15 +40,33 @@ export class DynamoCircuitStore implements CircuitStore {
         'SET #kind = :kind, #provider = :provider, #state = if_not_exists(#state, :closed), lastFailureAt = :at, #updatedAt = :at' +
         (failure.error === undefined ? '' : ', lastError = :error') +
         ' ADD #failures :one, #version :one',
-      ExpressionAttributeNames: { '#kind': 'kind', '#provider': 'provider', '#state': 'state', '#failures': 'failures', '#version': 'version', '#updatedAt': 'updatedAt' },
-      ExpressionAttributeValues: { ':kind': 'circuit', ':provider': provider, ':closed': 'closed', ':at': failure.at, ':one': 1, ...(failure.error === undefined ? {} : { ':error': failure.error }) },
+      ExpressionAttributeNames: {
+        '#kind': 'kind',
+        '#provider': 'provider',
+        '#state': 'state',
+        '#failures': 'failures',
+        '#version': 'version',
+        '#updatedAt': 'updatedAt',
+      },
+      ExpressionAttributeValues: {
+        ':kind': 'circuit',
+        ':provider': provider,
+        ':closed': 'closed',
+        ':at': failure.at,
+        ':one': 1,
+        ...(failure.error === undefined ? {} : { ':error': failure.error }),
+      },
     });
     return record!;
   }
 
-  async open(provider: string, change: { at: number; until: number; minFailures: number }): Promise<CircuitRecord | undefined> {
+  async open(
+    provider: string,
+    change: { at: number; until: number; minFailures: number },
+  ): Promise<CircuitRecord | undefined> {
     return this.update(provider, {
-      UpdateExpression: 'SET #state = :open, #openUntil = :until, openedAt = :at, #updatedAt = :at ADD #opens :one, #version :one REMOVE #probeUntil',
+      UpdateExpression:
+        'SET #state = :open, #openUntil = :until, openedAt = :at, #updatedAt = :at ADD #opens :one, #version :one REMOVE #probeUntil',
       // Closes the race of the instances whose failures all reached the threshold at once: the first
       // one opens the circuit, the others find it open, so the cool-down starts once and is not
       // pushed later by each of them. `failures >= :min` closes the race with a success that reset
@@ -54,13 +74,21 @@ export class DynamoCircuitStore implements CircuitStore {
       // has since wiped out). For a Retry-After, :min is 0: the provider asked for the pause.
       ConditionExpression: '#state = :closed AND #failures >= :min',
       ExpressionAttributeNames: NAMES,
-      ExpressionAttributeValues: { ':open': 'open', ':closed': 'closed', ':until': change.until, ':at': change.at, ':min': change.minFailures, ':one': 1 },
+      ExpressionAttributeValues: {
+        ':open': 'open',
+        ':closed': 'closed',
+        ':until': change.until,
+        ':at': change.at,
+        ':min': change.minFailures,
+        ':one': 1,
+      },
     });
   }
 
   async reopen(provider: string, change: { at: number; until: number }): Promise<CircuitRecord | undefined> {
     return this.update(provider, {
-      UpdateExpression: 'SET #openUntil = :until, openedAt = :at, #updatedAt = :at ADD #opens :one, #version :one REMOVE #probeUntil',
+      UpdateExpression:
+        'SET #openUntil = :until, openedAt = :at, #updatedAt = :at ADD #opens :one, #version :one REMOVE #probeUntil',
       // Only once the cool-down is over (a failed probe, or any failure after the cool-down). Closes
       // two races: a failure and the probe's success at the same moment (whichever lands first
       // wins; the other finds the precondition gone), and many failures after the cool-down (the
@@ -89,15 +117,23 @@ export class DynamoCircuitStore implements CircuitStore {
       // over: the first write sets an unexpired lease, so every other one fails this condition and
       // skips the provider. A lease that expired (its prober crashed or never reported) satisfies
       // it again, so a crashed prober cannot keep the circuit open forever.
-      ConditionExpression: '#state = :open AND #openUntil <= :at AND (attribute_not_exists(#probeUntil) OR #probeUntil <= :at)',
-      ExpressionAttributeNames: { '#state': 'state', '#openUntil': 'openUntil', '#probeUntil': 'probeUntil', '#version': 'version', '#updatedAt': 'updatedAt' },
+      ConditionExpression:
+        '#state = :open AND #openUntil <= :at AND (attribute_not_exists(#probeUntil) OR #probeUntil <= :at)',
+      ExpressionAttributeNames: {
+        '#state': 'state',
+        '#openUntil': 'openUntil',
+        '#probeUntil': 'probeUntil',
+        '#version': 'version',
+        '#updatedAt': 'updatedAt',
+      },
       ExpressionAttributeValues: { ':open': 'open', ':until': lease.until, ':at': lease.at, ':one': 1 },
     });
   }
 
   async close(provider: string, change: { at: number }): Promise<CircuitRecord | undefined> {
     return this.update(provider, {
-      UpdateExpression: 'SET #state = :closed, #failures = :zero, closedAt = :at, #updatedAt = :at ADD #version :one REMOVE #openUntil, #probeUntil',
+      UpdateExpression:
+        'SET #state = :closed, #failures = :zero, closedAt = :at, #updatedAt = :at ADD #version :one REMOVE #openUntil, #probeUntil',
       // Only past the cool-down: a success of a call started before the circuit opened (or before
       // a failed probe reopened it) cannot end a cool-down early, so a Retry-After is honoured. The
       // race with a concurrent failed probe is closed as in `reopen`: one of the two wins.
@@ -121,7 +157,10 @@ export class DynamoCircuitStore implements CircuitStore {
   /** One UpdateItem returning the item after it, or undefined when its condition failed. */
   private async update(
     provider: string,
-    expression: Pick<UpdateCommandInput, 'UpdateExpression' | 'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'>,
+    expression: Pick<
+      UpdateCommandInput,
+      'UpdateExpression' | 'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'
+    >,
   ): Promise<CircuitRecord | undefined> {
     const names = expression.ExpressionAttributeNames ?? {};
     const used = `${expression.UpdateExpression} ${expression.ConditionExpression ?? ''}`;
@@ -132,7 +171,9 @@ export class DynamoCircuitStore implements CircuitStore {
           Key: keys.providerCircuit(provider),
           ...expression,
           // DynamoDB refuses names an expression does not use.
-          ExpressionAttributeNames: Object.fromEntries(Object.entries(names).filter(([name]) => new RegExp(`${name}(?![A-Za-z0-9_])`).test(used))),
+          ExpressionAttributeNames: Object.fromEntries(
+            Object.entries(names).filter(([name]) => new RegExp(`${name}(?![A-Za-z0-9_])`).test(used)),
+          ),
           ReturnValues: 'ALL_NEW',
         }),
       );

@@ -12,7 +12,11 @@ export function createDocumentClient(config: DynamoDBClientConfig = {}): DynamoD
   // The last line of the redaction defence: whatever a code path forgot to scrub, no secret value
   // this process has seen is ever written to the table. The walk covers the strings of plain
   // objects and arrays in every command's input (the project stores no sets or binary values).
-  client.middlewareStack.add((next) => (args) => next({ ...args, input: processRedactor.redactDeep(args.input) }), { step: 'serialize', priority: 'high', name: 'threadboundRedactSecrets' });
+  client.middlewareStack.add((next) => (args) => next({ ...args, input: processRedactor.redactDeep(args.input) }), {
+    step: 'serialize',
+    priority: 'high',
+    name: 'threadboundRedactSecrets',
+  });
   return DynamoDBDocumentClient.from(client, {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   });

@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AgentCounters, CounterDelta } from '../../threads/ports.js';
 import { keys } from './keys.js';
 
@@ -15,7 +15,10 @@ export class CounterItems {
   /** Increment the agent's and the deployment's live-thread counters, only while below their maxima. */
   reserveThread(agent: string, maxActiveThreads: number, maxThreads: number) {
     // Closes the race of concurrent spawns: each increment is checked against the value it changes.
-    return [this.bounded(keys.agentCounters(agent), 'activeThreads', maxActiveThreads), this.bounded(keys.deploymentCounters(), 'activeThreads', maxThreads)];
+    return [
+      this.bounded(keys.agentCounters(agent), 'activeThreads', maxActiveThreads),
+      this.bounded(keys.deploymentCounters(), 'activeThreads', maxThreads),
+    ];
   }
 
   /** Take one of the agent's running-turn slots, only while fewer than `max` are taken. */
@@ -29,7 +32,11 @@ export class CounterItems {
     const items = [];
     let deployment = 0;
     for (const delta of deltas) {
-      const changes = Object.entries({ activeThreads: delta.activeThreads ?? 0, runningTurns: delta.runningTurns ?? 0, timedOutTurns: delta.timedOutTurns ?? 0 }).filter(([, n]) => n !== 0);
+      const changes = Object.entries({
+        activeThreads: delta.activeThreads ?? 0,
+        runningTurns: delta.runningTurns ?? 0,
+        timedOutTurns: delta.timedOutTurns ?? 0,
+      }).filter(([, n]) => n !== 0);
       if (changes.length === 0) continue;
       deployment += delta.activeThreads ?? 0;
       items.push(this.update(keys.agentCounters(delta.agent), changes));
@@ -82,13 +89,23 @@ export class CounterItems {
 }
 
 /** The `changes` of each counter item (agents by name, the deployment under ""), for a conditional repair. */
-export async function readCounterVersions(client: DynamoDBDocumentClient, tableName: string, agents: string[]): Promise<Map<string, number>> {
+export async function readCounterVersions(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  agents: string[],
+): Promise<Map<string, number>> {
   const versions = new Map<string, number>();
   const wanted = [...agents.map((agent) => keys.agentCounters(agent)), keys.deploymentCounters()];
   let pending: Record<string, unknown>[] = wanted;
   while (pending.length > 0) {
-    const result = await client.send(new BatchGetCommand({ RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } } }));
-    for (const item of result.Responses?.[tableName] ?? []) versions.set(String(item.pk) === keys.deploymentCounters().pk ? '' : String(item.pk).slice('AGENT#'.length), Number(item.changes ?? 0));
+    const result = await client.send(
+      new BatchGetCommand({ RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } } }),
+    );
+    for (const item of result.Responses?.[tableName] ?? [])
+      versions.set(
+        String(item.pk) === keys.deploymentCounters().pk ? '' : String(item.pk).slice('AGENT#'.length),
+        Number(item.changes ?? 0),
+      );
     pending = result.UnprocessedKeys?.[tableName]?.Keys ?? [];
   }
   return versions;
@@ -111,7 +128,8 @@ export async function repairCounter(
         TableName: tableName,
         Key: agent === undefined ? keys.deploymentCounters() : keys.agentCounters(agent),
         UpdateExpression: `SET activeThreads = :active${values.runningTurns === undefined ? '' : ', runningTurns = :running'} ADD changes :one`,
-        ConditionExpression: observedChanges === 0 ? 'attribute_not_exists(changes) OR changes = :zero' : 'changes = :observed',
+        ConditionExpression:
+          observedChanges === 0 ? 'attribute_not_exists(changes) OR changes = :zero' : 'changes = :observed',
         ExpressionAttributeValues: {
           ':active': values.activeThreads,
           ':one': 1,
@@ -138,14 +156,20 @@ export async function readCounters(
   let pending: Record<string, unknown>[] = wanted;
   // BatchGet may return UnprocessedKeys under load; loop until every key is read.
   while (pending.length > 0) {
-    const result = await client.send(new BatchGetCommand({ RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } } }));
+    const result = await client.send(
+      new BatchGetCommand({ RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } } }),
+    );
     for (const item of result.Responses?.[tableName] ?? []) found.set(String(item.pk), item);
     pending = result.UnprocessedKeys?.[tableName]?.Keys ?? [];
   }
   const counters: Record<string, AgentCounters> = {};
   for (const agent of agents) {
     const item = found.get(keys.agentCounters(agent).pk);
-    counters[agent] = { activeThreads: Number(item?.activeThreads ?? 0), runningTurns: Number(item?.runningTurns ?? 0), timedOutTurns: Number(item?.timedOutTurns ?? 0) };
+    counters[agent] = {
+      activeThreads: Number(item?.activeThreads ?? 0),
+      runningTurns: Number(item?.runningTurns ?? 0),
+      timedOutTurns: Number(item?.timedOutTurns ?? 0),
+    };
   }
   return { agents: counters, activeThreads: Number(found.get(keys.deploymentCounters().pk)?.activeThreads ?? 0) };
 }

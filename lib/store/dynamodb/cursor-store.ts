@@ -1,4 +1,4 @@
-import { DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { CursorStore, SweepCursor } from '../../maintenance/ports.js';
 import { keys } from './keys.js';
 
@@ -10,7 +10,9 @@ export class DynamoCursorStore implements CursorStore {
   ) {}
 
   async get(job: string): Promise<SweepCursor | undefined> {
-    const result = await this.client.send(new GetCommand({ TableName: this.tableName, Key: keys.maintenanceCursor(job), ConsistentRead: true }));
+    const result = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.maintenanceCursor(job), ConsistentRead: true }),
+    );
     return result.Item ? (result.Item.cursor as SweepCursor) : undefined;
   }
 
@@ -19,6 +21,11 @@ export class DynamoCursorStore implements CursorStore {
       await this.client.send(new DeleteCommand({ TableName: this.tableName, Key: keys.maintenanceCursor(job) }));
       return;
     }
-    await this.client.send(new PutCommand({ TableName: this.tableName, Item: { ...keys.maintenanceCursor(job), kind: 'cursor', cursor, updatedAt: new Date().toISOString() } }));
+    await this.client.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...keys.maintenanceCursor(job), kind: 'cursor', cursor, updatedAt: new Date().toISOString() },
+      }),
+    );
   }
 }

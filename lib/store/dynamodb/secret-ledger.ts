@@ -1,8 +1,16 @@
-import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  BatchGetCommand,
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import type { AuditEvent } from '../../audit/chain.js';
 import type { RevocationQueue, RotationOutcome, RotationRecorder } from '../../rotation/ports.js';
 import type { RevealReason, SecretLedger, SecretRequester, SecretStats } from '../../secrets/ports.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { PartitionAuditLog } from './audit-items.js';
 import { keys } from './keys.js';
 
@@ -43,14 +51,23 @@ export class DynamoSecretLedger implements SecretLedger, RotationRecorder, Revoc
     return { epoch: Number(result.Attributes?.epoch ?? 0) };
   }
 
-  async recordReveal(name: string, requester: SecretRequester, details: { versionId: string; reason: RevealReason; at: string }): Promise<void> {
+  async recordReveal(
+    name: string,
+    requester: SecretRequester,
+    details: { versionId: string; reason: RevealReason; at: string },
+  ): Promise<void> {
     const event: AuditEvent = {
       type: 'secret_reveal',
       at: details.at,
       actor: `agent:${requester.agent}`,
       agent: requester.agent,
       ...withoutUndefined({ tenant: requester.tenant, sessionKey: requester.sessionKey }),
-      data: { secret: name, versionId: details.versionId, reason: details.reason, ...withoutUndefined({ turnId: requester.turnId }) },
+      data: {
+        secret: name,
+        versionId: details.versionId,
+        reason: details.reason,
+        ...withoutUndefined({ turnId: requester.turnId }),
+      },
     };
     const { pk, sk } = keys.secretState(name);
     await this.audit.append(pk, sk, secretChain(name), event, {
@@ -70,30 +87,62 @@ export class DynamoSecretLedger implements SecretLedger, RotationRecorder, Revoc
     };
     // In the agent's chain: the name asked for may be no configured secret at all.
     const { pk, sk } = keys.agentAuditHead(requester.agent);
-    await this.audit.append(pk, sk, agentChain(requester.agent), event, { add: { secretDenials: 1 }, set: { kind: 'agent-audit' } });
+    await this.audit.append(pk, sk, agentChain(requester.agent), event, {
+      add: { secretDenials: 1 },
+      set: { kind: 'agent-audit' },
+    });
     // Counted on the secret too when it is one, so its status shows refused attempts.
     await this.counterUpdate(
-      new UpdateCommand({ TableName: this.tableName, Key: keys.secretState(name), UpdateExpression: 'ADD denials :one SET #kind = :kind', ExpressionAttributeNames: { '#kind': 'kind' }, ExpressionAttributeValues: { ':one': 1, ':kind': 'secret' } }),
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.secretState(name),
+        UpdateExpression: 'ADD denials :one SET #kind = :kind',
+        ExpressionAttributeNames: { '#kind': 'kind' },
+        ExpressionAttributeValues: { ':one': 1, ':kind': 'secret' },
+      }),
     );
   }
 
   async recordExposures(name: string, count: number): Promise<void> {
     await this.counterUpdate(
-      new UpdateCommand({ TableName: this.tableName, Key: keys.secretState(name), UpdateExpression: 'ADD exposures :n SET #kind = :kind', ExpressionAttributeNames: { '#kind': 'kind' }, ExpressionAttributeValues: { ':n': count, ':kind': 'secret' } }),
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.secretState(name),
+        UpdateExpression: 'ADD exposures :n SET #kind = :kind',
+        ExpressionAttributeNames: { '#kind': 'kind' },
+        ExpressionAttributeValues: { ':n': count, ':kind': 'secret' },
+      }),
     );
   }
 
   async bumpEpoch(name: string, actor: string, at: string): Promise<number> {
     const { pk, sk } = keys.secretState(name);
-    await this.audit.append(pk, sk, secretChain(name), { type: 'secret_refresh', at, actor, data: { secret: name } }, { add: { epoch: 1 }, set: { kind: 'secret' } });
-    const state = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk, sk }, ConsistentRead: true, ProjectionExpression: 'epoch' }));
+    await this.audit.append(
+      pk,
+      sk,
+      secretChain(name),
+      { type: 'secret_refresh', at, actor, data: { secret: name } },
+      { add: { epoch: 1 }, set: { kind: 'secret' } },
+    );
+    const state = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk, sk },
+        ConsistentRead: true,
+        ProjectionExpression: 'epoch',
+      }),
+    );
     return Number(state.Item?.epoch ?? 0);
   }
 
   async stats(names: string[]): Promise<Map<string, SecretStats>> {
-    const stats = new Map<string, SecretStats>(names.map((name) => [name, { accesses: 0, reveals: 0, denials: 0, exposures: 0, epoch: 0 }]));
+    const stats = new Map<string, SecretStats>(
+      names.map((name) => [name, { accesses: 0, reveals: 0, denials: 0, exposures: 0, epoch: 0 }]),
+    );
     for (let i = 0; i < names.length; i += 100) {
-      let request: Record<string, { Keys: Record<string, unknown>[] }> | undefined = { [this.tableName]: { Keys: names.slice(i, i + 100).map((name) => keys.secretState(name)) } };
+      let request: Record<string, { Keys: Record<string, unknown>[] }> | undefined = {
+        [this.tableName]: { Keys: names.slice(i, i + 100).map((name) => keys.secretState(name)) },
+      };
       while (request && Object.keys(request).length > 0) {
         const result = await this.client.send(new BatchGetCommand({ RequestItems: request }));
         for (const item of result.Responses?.[this.tableName] ?? []) {
@@ -142,7 +191,13 @@ export class DynamoSecretLedger implements SecretLedger, RotationRecorder, Revoc
       type: succeeded ? 'secret_rotated' : 'secret_rotation_failed',
       at: outcome.at,
       actor: 'rotation',
-      data: { secret: name, step: outcome.step, versionId: outcome.versionId, strategy: outcome.strategy, ...withoutUndefined({ error: outcome.error }) },
+      data: {
+        secret: name,
+        step: outcome.step,
+        versionId: outcome.versionId,
+        strategy: outcome.strategy,
+        ...withoutUndefined({ error: outcome.error }),
+      },
     };
     await this.audit.append(
       pk,
@@ -150,19 +205,44 @@ export class DynamoSecretLedger implements SecretLedger, RotationRecorder, Revoc
       secretChain(name),
       event,
       succeeded
-        ? { set: { kind: 'secret', lastRotatedAt: outcome.at, lastRotatedVersionId: outcome.versionId }, remove: ['lastRotationFailure'] }
-        : { set: { kind: 'secret', lastRotationFailure: { at: outcome.at, step: outcome.step, versionId: outcome.versionId, error: outcome.error ?? 'unknown' } } },
+        ? {
+            set: { kind: 'secret', lastRotatedAt: outcome.at, lastRotatedVersionId: outcome.versionId },
+            remove: ['lastRotationFailure'],
+          }
+        : {
+            set: {
+              kind: 'secret',
+              lastRotationFailure: {
+                at: outcome.at,
+                step: outcome.step,
+                versionId: outcome.versionId,
+                error: outcome.error ?? 'unknown',
+              },
+            },
+          },
     );
   }
 
   async lastRotatedVersion(name: string): Promise<string | undefined> {
-    const state = await this.client.send(new GetCommand({ TableName: this.tableName, Key: keys.secretState(name), ConsistentRead: true, ProjectionExpression: 'lastRotatedVersionId' }));
+    const state = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: keys.secretState(name),
+        ConsistentRead: true,
+        ProjectionExpression: 'lastRotatedVersionId',
+      }),
+    );
     return state.Item?.lastRotatedVersionId as string | undefined;
   }
 
   async schedule(name: string, versionId: string, notBefore: string): Promise<void> {
     // A version id, never the key: the rotation reads the value back from Secrets Manager to revoke it.
-    await this.client.send(new PutCommand({ TableName: this.tableName, Item: { ...keys.secretRevocation(name, versionId), kind: 'revocation', versionId, notBefore } }));
+    await this.client.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...keys.secretRevocation(name, versionId), kind: 'revocation', versionId, notBefore },
+      }),
+    );
   }
 
   async due(name: string, now: string): Promise<string[]> {
@@ -179,7 +259,9 @@ export class DynamoSecretLedger implements SecretLedger, RotationRecorder, Revoc
   }
 
   async done(name: string, versionId: string): Promise<void> {
-    await this.client.send(new DeleteCommand({ TableName: this.tableName, Key: keys.secretRevocation(name, versionId) }));
+    await this.client.send(
+      new DeleteCommand({ TableName: this.tableName, Key: keys.secretRevocation(name, versionId) }),
+    );
   }
 }
 

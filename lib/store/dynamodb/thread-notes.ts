@@ -1,4 +1,4 @@
-import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { ThreadNotes } from '../../tools/port.js';
 import { ToolError } from '../../tools/port.js';
 import { keys } from './keys.js';
@@ -11,19 +11,37 @@ export class DynamoThreadNotes implements ThreadNotes {
     private readonly tableName: string,
   ) {}
 
-  async read(tenant: string, sessionKey: string, key?: string): Promise<{ key: string; value: string; updatedAt: string }[]> {
+  async read(
+    tenant: string,
+    sessionKey: string,
+    key?: string,
+  ): Promise<{ key: string; value: string; updatedAt: string }[]> {
     const result = await this.client.send(
       new QueryCommand({
         TableName: this.tableName,
         KeyConditionExpression: key === undefined ? 'pk = :pk AND begins_with(sk, :prefix)' : 'pk = :pk AND sk = :sk',
-        ExpressionAttributeValues: { ':pk': keys.threadPk(tenant, sessionKey), ...(key === undefined ? { ':prefix': 'NOTE#' } : { ':sk': keys.note(key) }) },
+        ExpressionAttributeValues: {
+          ':pk': keys.threadPk(tenant, sessionKey),
+          ...(key === undefined ? { ':prefix': 'NOTE#' } : { ':sk': keys.note(key) }),
+        },
         ConsistentRead: true,
       }),
     );
-    return (result.Items ?? []).map((item) => ({ key: String(item.noteKey), value: String(item.value), updatedAt: String(item.updatedAt) }));
+    return (result.Items ?? []).map((item) => ({
+      key: String(item.noteKey),
+      value: String(item.value),
+      updatedAt: String(item.updatedAt),
+    }));
   }
 
-  async write(tenant: string, sessionKey: string, turnId: string, key: string, value: string, at: string): Promise<void> {
+  async write(
+    tenant: string,
+    sessionKey: string,
+    turnId: string,
+    key: string,
+    value: string,
+    at: string,
+  ): Promise<void> {
     const pk = keys.threadPk(tenant, sessionKey);
     const outcome = await transactWrite(this.client, [
       {
@@ -36,7 +54,12 @@ export class DynamoThreadNotes implements ThreadNotes {
           ExpressionAttributeValues: { ':turnId': turnId },
         },
       },
-      { Put: { TableName: this.tableName, Item: { pk, sk: keys.note(key), kind: 'note', noteKey: key, value, updatedAt: at, turnId } } },
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: { pk, sk: keys.note(key), kind: 'note', noteKey: key, value, updatedAt: at, turnId },
+        },
+      },
     ]);
     if (!outcome.ok) throw new ToolError(`turn ${turnId} no longer holds the thread's lease: the note was not written`);
   }

@@ -1,5 +1,12 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, DeleteCommand, GetCommand, QueryCommand, ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchWriteCommand,
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  ScanCommand,
+} from '@aws-sdk/lib-dynamodb';
 import type { AuditEntry } from '../../audit/chain.js';
 import { TABLE } from '../../table/definition.js';
 import { LimitReachedError, ThreadError } from '../../threads/errors.js';
@@ -16,10 +23,10 @@ import type {
   TransitionRefusal,
 } from '../../threads/ports.js';
 import type { Message, Turn } from '../../turns/model.js';
-import { CounterItems, readCounters, readCounterVersions, repairCounter } from './counters.js';
 import { auditPut, readChain, stripKeys } from './audit-items.js';
+import { CounterItems, readCounters, readCounterVersions, repairCounter } from './counters.js';
 import { keys } from './keys.js';
-import { transactWrite, type TransactItems } from './transact.js';
+import { type TransactItems, transactWrite } from './transact.js';
 
 /** Seconds a client should wait before retrying a spawn refused by a full limit. */
 export const LIMIT_RETRY_AFTER_SECONDS = 30;
@@ -36,18 +43,32 @@ export class DynamoThreadStore implements ThreadStore {
   }
 
   async create(thread: Thread, audit: AuditEntry, limits: SpawnLimits): Promise<void> {
-    const [agentCounter, deploymentCounter] = this.counterItems.reserveThread(thread.agent, limits.maxActiveThreads, limits.maxThreads);
+    const [agentCounter, deploymentCounter] = this.counterItems.reserveThread(
+      thread.agent,
+      limits.maxActiveThreads,
+      limits.maxThreads,
+    );
     const outcome = await transactWrite(this.client, [
       agentCounter!,
       deploymentCounter!,
       // Closes the race of two spawns of the same key: only the first insert succeeds.
-      { Put: { TableName: this.tableName, Item: this.threadItem(thread), ConditionExpression: 'attribute_not_exists(pk)' } },
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: this.threadItem(thread),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
       this.auditPut(audit, thread),
     ]);
     if (outcome.ok) return;
     const failed = new Set(outcome.failedConditions);
-    if (failed.has(2)) throw new ThreadError('thread_exists', `a thread with sessionKey "${thread.sessionKey}" already exists`, { sessionKey: thread.sessionKey });
-    if (failed.has(0)) throw new LimitReachedError('maxActiveThreads', limits.maxActiveThreads, LIMIT_RETRY_AFTER_SECONDS, thread.agent);
+    if (failed.has(2))
+      throw new ThreadError('thread_exists', `a thread with sessionKey "${thread.sessionKey}" already exists`, {
+        sessionKey: thread.sessionKey,
+      });
+    if (failed.has(0))
+      throw new LimitReachedError('maxActiveThreads', limits.maxActiveThreads, LIMIT_RETRY_AFTER_SECONDS, thread.agent);
     if (failed.has(1)) throw new LimitReachedError('maxThreads', limits.maxThreads, LIMIT_RETRY_AFTER_SECONDS);
     throw new Error(`spawn transaction refused by condition(s) ${[...failed].join(', ')}`);
   }
@@ -59,7 +80,13 @@ export class DynamoThreadStore implements ThreadStore {
     return result.Item ? toThread(result.Item) : undefined;
   }
 
-  async transition(before: Thread, after: Thread, audit: AuditEntry | undefined, counters: CounterDelta[], writes: ThreadWrite[] = []): Promise<TransitionOutcome> {
+  async transition(
+    before: Thread,
+    after: Thread,
+    audit: AuditEntry | undefined,
+    counters: CounterDelta[],
+    writes: ThreadWrite[] = [],
+  ): Promise<TransitionOutcome> {
     const pk = keys.threadPk(after.tenant, after.sessionKey);
     // Each item's refusal reason, by position in the transaction.
     const refusals: (TransitionRefusal | 'invariant')[] = [];
@@ -79,7 +106,11 @@ export class DynamoThreadStore implements ThreadStore {
           // thread never changes again (so a second terminate cannot give its slot back twice).
           ConditionExpression: 'version = :version AND threadId = :threadId AND #status <> :terminated',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':version': before.version, ':threadId': before.threadId, ':terminated': 'terminated' },
+          ExpressionAttributeValues: {
+            ':version': before.version,
+            ':threadId': before.threadId,
+            ':terminated': 'terminated',
+          },
         },
       },
       'version',
@@ -89,11 +120,29 @@ export class DynamoThreadStore implements ThreadStore {
     for (const write of writes) {
       switch (write.kind) {
         case 'putMessage':
-          add({ Put: { TableName: this.tableName, Item: { pk, sk: keys.message(write.message.seq), kind: 'message', ...write.message }, ConditionExpression: 'attribute_not_exists(pk)' } }, 'invariant');
+          add(
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: { pk, sk: keys.message(write.message.seq), kind: 'message', ...write.message },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            'invariant',
+          );
           break;
         case 'putTurn':
           // The idempotency guard: a repeated submission computes the same turnId and is refused here.
-          add({ Put: { TableName: this.tableName, Item: { pk, sk: keys.turn(write.turn.turnId), kind: 'turn', ...write.turn }, ConditionExpression: 'attribute_not_exists(pk)' } }, 'turn_exists');
+          add(
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: { pk, sk: keys.turn(write.turn.turnId), kind: 'turn', ...write.turn },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            'turn_exists',
+          );
           break;
         case 'updateTurn':
           // A turn moves forward once: two finishers (a late execution and a takeover) cannot both win.
@@ -120,17 +169,46 @@ export class DynamoThreadStore implements ThreadStore {
                 // Only a turn still running can be failed this way; a finished turn keeps its outcome.
                 ConditionExpression: '#status = :running',
                 ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
-                ExpressionAttributeValues: { ':failed': 'failed', ':running': 'running', ':error': write.error, ':at': write.at },
+                ExpressionAttributeValues: {
+                  ':failed': 'failed',
+                  ':running': 'running',
+                  ':error': write.error,
+                  ':at': write.at,
+                },
               },
             },
             'turn_state',
           );
           break;
         case 'enqueue':
-          add({ Put: { TableName: this.tableName, Item: { pk, sk: keys.queue(write.queueSeq), kind: 'queue', queueSeq: write.queueSeq, turnId: write.turnId }, ConditionExpression: 'attribute_not_exists(pk)' } }, 'invariant');
+          add(
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: {
+                  pk,
+                  sk: keys.queue(write.queueSeq),
+                  kind: 'queue',
+                  queueSeq: write.queueSeq,
+                  turnId: write.turnId,
+                },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            'invariant',
+          );
           break;
         case 'dequeue':
-          add({ Delete: { TableName: this.tableName, Key: { pk, sk: keys.queue(write.queueSeq) }, ConditionExpression: 'attribute_exists(pk)' } }, 'invariant');
+          add(
+            {
+              Delete: {
+                TableName: this.tableName,
+                Key: { pk, sk: keys.queue(write.queueSeq) },
+                ConditionExpression: 'attribute_exists(pk)',
+              },
+            },
+            'invariant',
+          );
           break;
         case 'assertLease':
           // A sub-agent's writes land only while its parent turn still holds the parent's lease.
@@ -158,12 +236,18 @@ export class DynamoThreadStore implements ThreadStore {
     for (const reason of ['version', 'lease_lost', 'turn_exists', 'turn_state', 'turn_limit'] as const) {
       if (reasons.includes(reason)) return { ok: false, reason };
     }
-    throw new Error(`thread transition refused by condition(s) ${outcome.failedConditions.join(', ')} (counter, audit, message or queue invariant)`);
+    throw new Error(
+      `thread transition refused by condition(s) ${outcome.failedConditions.join(', ')} (counter, audit, message or queue invariant)`,
+    );
   }
 
   async getTurn(tenant: string, sessionKey: string, turnId: string): Promise<Turn | undefined> {
     const result = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: keys.threadPk(tenant, sessionKey), sk: keys.turn(turnId) }, ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: keys.threadPk(tenant, sessionKey), sk: keys.turn(turnId) },
+        ConsistentRead: true,
+      }),
     );
     return result.Item ? (stripKeys(result.Item) as unknown as Turn) : undefined;
   }
@@ -190,7 +274,11 @@ export class DynamoThreadStore implements ThreadStore {
     return this.queryMessages(tenant, sessionKey, { from: keys.message(floorSeq + 1), forward: false, limit });
   }
 
-  private async queryMessages(tenant: string, sessionKey: string, options: { from: string; forward: boolean; limit: number }): Promise<Message[]> {
+  private async queryMessages(
+    tenant: string,
+    sessionKey: string,
+    options: { from: string; forward: boolean; limit: number },
+  ): Promise<Message[]> {
     const messages: Message[] = [];
     let start: Record<string, unknown> | undefined;
     do {
@@ -198,7 +286,11 @@ export class DynamoThreadStore implements ThreadStore {
         new QueryCommand({
           TableName: this.tableName,
           KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-          ExpressionAttributeValues: { ':pk': keys.threadPk(tenant, sessionKey), ':from': options.from, ':to': 'MSG#9999999999' },
+          ExpressionAttributeValues: {
+            ':pk': keys.threadPk(tenant, sessionKey),
+            ':from': options.from,
+            ':to': 'MSG#9999999999',
+          },
           ScanIndexForward: options.forward,
           ConsistentRead: true,
           Limit: options.limit - messages.length,
@@ -247,7 +339,13 @@ export class DynamoThreadStore implements ThreadStore {
           },
         },
         // Another caller may be emptying the same queue: each entry is removed once.
-        { Delete: { TableName: this.tableName, Key: { pk, sk: keys.queue(head.queueSeq) }, ConditionExpression: 'attribute_exists(pk)' } },
+        {
+          Delete: {
+            TableName: this.tableName,
+            Key: { pk, sk: keys.queue(head.queueSeq) },
+            ConditionExpression: 'attribute_exists(pk)',
+          },
+        },
       ]);
       if (outcome.ok) failed += 1;
     }
@@ -256,10 +354,15 @@ export class DynamoThreadStore implements ThreadStore {
 
   async deleteMessages(tenant: string, sessionKey: string, seqs: number[]): Promise<void> {
     const pk = keys.threadPk(tenant, sessionKey);
-    for (let i = 0; i < seqs.length; i += 25) await this.batchDelete(seqs.slice(i, i + 25).map((seq) => ({ pk, sk: keys.message(seq) })));
+    for (let i = 0; i < seqs.length; i += 25)
+      await this.batchDelete(seqs.slice(i, i + 25).map((seq) => ({ pk, sk: keys.message(seq) })));
   }
 
-  async trimHistory(tenant: string, sessionKey: string, options: { keepFromSeq: number; olderThan: string; limit: number }): Promise<number> {
+  async trimHistory(
+    tenant: string,
+    sessionKey: string,
+    options: { keepFromSeq: number; olderThan: string; limit: number },
+  ): Promise<number> {
     // Messages are in time order, so both rules cut a prefix: stop at the first message that stays.
     const oldest = await this.messagesAfter(tenant, sessionKey, 0, options.limit);
     const doomed = [];
@@ -273,7 +376,11 @@ export class DynamoThreadStore implements ThreadStore {
 
   async trimMessages(tenant: string, sessionKey: string, floorSeq: number): Promise<void> {
     if (floorSeq < 1) return;
-    await this.deleteWhere(keys.threadPk(tenant, sessionKey), { from: keys.message(1), to: keys.message(floorSeq) }, () => true);
+    await this.deleteWhere(
+      keys.threadPk(tenant, sessionKey),
+      { from: keys.message(1), to: keys.message(floorSeq) },
+      () => true,
+    );
   }
 
   async listByTenant(tenant: string, options: { after?: ThreadPosition; pageSize: number }): Promise<ThreadPage> {
@@ -301,7 +408,10 @@ export class DynamoThreadStore implements ThreadStore {
     return { threads: (result.Items ?? []).map(toThread), more: result.LastEvaluatedKey !== undefined };
   }
 
-  async listLive(shard: number, options: { cursor?: Record<string, unknown>; pageSize: number; activeBefore?: string }): Promise<{ threads: Thread[]; cursor?: Record<string, unknown> }> {
+  async listLive(
+    shard: number,
+    options: { cursor?: Record<string, unknown>; pageSize: number; activeBefore?: string },
+  ): Promise<{ threads: Thread[]; cursor?: Record<string, unknown> }> {
     const index = TABLE.indexes.activeByLastActive;
     const result = await this.client.send(
       new QueryCommand({
@@ -309,12 +419,18 @@ export class DynamoThreadStore implements ThreadStore {
         IndexName: index.name,
         // The sort key starts with lastActiveAt, so idle candidates are a key range: no filter, no Scan.
         KeyConditionExpression: `${index.partitionKey} = :pk${options.activeBefore ? ` AND ${index.sortKey} < :before` : ''}`,
-        ExpressionAttributeValues: { ':pk': keys.activeShard(shard), ...(options.activeBefore ? { ':before': options.activeBefore } : {}) },
+        ExpressionAttributeValues: {
+          ':pk': keys.activeShard(shard),
+          ...(options.activeBefore ? { ':before': options.activeBefore } : {}),
+        },
         Limit: options.pageSize,
         ExclusiveStartKey: options.cursor,
       }),
     );
-    return { threads: (result.Items ?? []).map(toThread), ...(result.LastEvaluatedKey ? { cursor: result.LastEvaluatedKey } : {}) };
+    return {
+      threads: (result.Items ?? []).map(toThread),
+      ...(result.LastEvaluatedKey ? { cursor: result.LastEvaluatedKey } : {}),
+    };
   }
 
   liveCursorOf(thread: Thread): Record<string, unknown> {
@@ -349,7 +465,11 @@ export class DynamoThreadStore implements ThreadStore {
     return readCounterVersions(this.client, this.tableName, agents);
   }
 
-  repairCounters(agent: string | undefined, values: { activeThreads: number; runningTurns?: number }, observedChanges: number): Promise<boolean> {
+  repairCounters(
+    agent: string | undefined,
+    values: { activeThreads: number; runningTurns?: number },
+    observedChanges: number,
+  ): Promise<boolean> {
     return repairCounter(this.client, this.tableName, agent, values, observedChanges);
   }
 
@@ -387,7 +507,11 @@ export class DynamoThreadStore implements ThreadStore {
   }
 
   /** Deletes the items of a partition (optionally within a sort-key range) that `keep` does not exclude. */
-  private async deleteWhere(pk: string, range: { from: string; to: string } | undefined, select: (sk: string) => boolean): Promise<void> {
+  private async deleteWhere(
+    pk: string,
+    range: { from: string; to: string } | undefined,
+    select: (sk: string) => boolean,
+  ): Promise<void> {
     let start: Record<string, unknown> | undefined;
     do {
       const result = await this.client.send(

@@ -1,6 +1,10 @@
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { TransactWriteCommand, type DynamoDBDocumentClient, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 
 /** The items of one TransactWriteItems call. */
 export type TransactItems = NonNullable<TransactWriteCommandInput['TransactItems']>;
@@ -25,9 +29,13 @@ export async function transactWrite(client: DynamoDBDocumentClient, items: Trans
     } catch (error) {
       if (!(error instanceof TransactionCanceledException)) throw error;
       const reasons = error.CancellationReasons ?? [];
-      const failedConditions = reasons.flatMap((reason, index) => (reason.Code === 'ConditionalCheckFailed' ? [index] : []));
+      const failedConditions = reasons.flatMap((reason, index) =>
+        reason.Code === 'ConditionalCheckFailed' ? [index] : [],
+      );
       if (failedConditions.length > 0) return { ok: false, failedConditions };
-      const retryable = reasons.some((reason) => reason.Code === 'TransactionConflict' || reason.Code === 'ThrottlingError');
+      const retryable = reasons.some(
+        (reason) => reason.Code === 'TransactionConflict' || reason.Code === 'ThrottlingError',
+      );
       if (!retryable || attempt >= MAX_ATTEMPTS) throw error;
       const cap = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** attempt);
       await sleep(Math.random() * cap);
