@@ -38,6 +38,7 @@ export interface CommandSpec {
    * echoes nothing the user typed, and says how to pass the value instead.
    */
   sensitiveArgv?: string;
+  // biome-ignore lint/suspicious/noConfusingVoidType: most commands return nothing; an exit code is optional
   run(ctx: CommandContext): Promise<number | void>;
 }
 

@@ -42,7 +42,7 @@ export function formatKeyValue(
         ? value
         : ['-']
       : [cell(value as string | number | boolean | undefined | null)];
-    values.forEach((text, i) => lines.push(`${(i === 0 ? key : '').padEnd(width)}  ${text}`.trimEnd()));
+    for (const [i, text] of values.entries()) lines.push(`${(i === 0 ? key : '').padEnd(width)}  ${text}`.trimEnd());
   }
   return `${lines.join('\n')}\n`;
 }

@@ -40,7 +40,10 @@ const result = await autocannon({
       : {
           method: 'POST',
           body: JSON.stringify({ input: 'load' }),
-          setupRequest: (request) => ({ ...request, path: `/v1/threads/load-w-${(next += 1) % spec.threads}/turns` }),
+          setupRequest: (request) => {
+            next += 1;
+            return { ...request, path: `/v1/threads/load-w-${next % spec.threads}/turns` };
+          },
         },
   ],
 });

@@ -47,10 +47,16 @@ async function sweepOnce(endpoint: string, size: number, idle: number) {
   await ensureTable(raw, tableName);
   const client = createDocumentClient({ endpoint, region: 'us-east-1', credentials });
   let requests = 0;
-  client.middlewareStack.add((next) => (args) => ((requests += 1), next(args)), {
-    step: 'initialize',
-    name: 'benchSweepCounter',
-  });
+  client.middlewareStack.add(
+    (next) => (args) => {
+      requests += 1;
+      return next(args);
+    },
+    {
+      step: 'initialize',
+      name: 'benchSweepCounter',
+    },
+  );
   const store = new DynamoThreadStore(client, tableName);
   const config = parseConfig({
     threadManagement: { maxThreads: 100_000 },

@@ -106,12 +106,10 @@ async function restartAll(ctx: CommandContext, name: string): Promise<RestartTot
   let cursor = typeof ctx.options.cursor === 'string' ? ctx.options.cursor : undefined;
   let totals: RestartTotals | undefined;
   for (;;) {
-    const report = await ctx
-      .api('admin')
-      .post<AgentRestartReport>(`/v1/agents/${segment(name)}/restart`, {
-        force: ctx.options.force === true,
-        ...(cursor ? { cursor } : {}),
-      });
+    const report = await ctx.api('admin').post<AgentRestartReport>(`/v1/agents/${segment(name)}/restart`, {
+      force: ctx.options.force === true,
+      ...(cursor ? { cursor } : {}),
+    });
     totals = totals
       ? {
           ...report,

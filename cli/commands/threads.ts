@@ -366,10 +366,11 @@ async function recentMessages(
 async function messagesAfter(
   api: ApiClient,
   sessionKey: string,
-  after: number,
+  from: number,
   through = Number.POSITIVE_INFINITY,
 ): Promise<MessagesAnswer['messages']> {
   const kept: MessagesAnswer['messages'] = [];
+  let after = from;
   for (let page = 0; page < MAX_PAGES && after < through; page += 1) {
     const limit = Math.min(MESSAGES_PAGE_SIZE, through - after);
     const answer = await api.get<MessagesAnswer>(`${threadPath(sessionKey)}/messages`, { after, limit });
@@ -424,13 +425,11 @@ const spawn: CommandSpec = {
     if (typeof agent !== 'string' || agent === '') throw new UsageError('--agent AGENT is required', spawn.path);
     const metadata = parseMetadata(ctx.options.metadata, spawn.path);
     const session = ctx.options.session as string | undefined;
-    const thread = await ctx
-      .api('tenant')
-      .post<ThreadView>('/v1/threads', {
-        agent,
-        ...(session !== undefined ? { sessionKey: session } : {}),
-        ...(metadata ? { metadata } : {}),
-      });
+    const thread = await ctx.api('tenant').post<ThreadView>('/v1/threads', {
+      agent,
+      ...(session !== undefined ? { sessionKey: session } : {}),
+      ...(metadata ? { metadata } : {}),
+    });
     if (ctx.json) return ctx.printJson(thread);
     ctx.out(`${thread.sessionKey}\n\n${renderThread(thread)}`);
   },

@@ -71,7 +71,9 @@ let store: LocalInvokeStore | undefined;
  */
 export function enableConcurrentInvocations(): void {
   store ??= new LocalInvokeStore();
-  const lambdaGlobal = ((globalThis as { awslambda?: { InvokeStore?: unknown } }).awslambda ??= {});
+  const global = globalThis as { awslambda?: { InvokeStore?: unknown } };
+  global.awslambda ??= {};
+  const lambdaGlobal = global.awslambda;
   lambdaGlobal.InvokeStore = store;
   process.env.AWS_LAMBDA_MAX_CONCURRENCY ??= MAX_CONCURRENCY;
   process.env.POWERTOOLS_TRACE_ENABLED = 'false';

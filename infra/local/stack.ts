@@ -100,8 +100,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   };
 
   try {
-    const endpoint =
-      options.dynamoEndpoint ?? (dynamo = await startDynamoDbLocal({ dbPath: join(dataDir, 'dynamodb') })).endpoint;
+    if (!options.dynamoEndpoint) dynamo = await startDynamoDbLocal({ dbPath: join(dataDir, 'dynamodb') });
+    const endpoint = options.dynamoEndpoint ?? dynamo!.endpoint;
     // The turn workflow: the very ASL file CDK deploys, invoking the same handlers in-process.
     const localFunctions = new Map<string, LocalFunction>();
     stepFunctions = await startLocalStepFunctions({

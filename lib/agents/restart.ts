@@ -156,9 +156,9 @@ export async function restartAgent(
     for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
       await optimisticBackoff(attempt);
       const thread = await deps.store.get(tenant, sessionKey);
-      if (!thread || thread.status !== 'active' || thread.lease?.turnId !== turnId) return;
+      if (thread?.status !== 'active' || thread.lease?.turnId !== turnId) return;
       const turn = await deps.store.getTurn(tenant, sessionKey, turnId);
-      if (!turn || turn.status !== 'running' || !turn.startedAt || turn.startedAt > report.startedAt) return;
+      if (turn?.status !== 'running' || !turn.startedAt || turn.startedAt > report.startedAt) return;
       const at = now().toISOString();
       const audit = nextAuditEntry(thread, {
         type: 'thread_restart',

@@ -6,6 +6,7 @@ import {
   BedrockRuntimeServiceException,
   type ContentBlock,
   ConverseCommand,
+  type ConverseCommandOutput,
   InternalServerException,
   ModelErrorException,
   ModelNotReadyException,
@@ -229,7 +230,7 @@ export class BedrockProvider implements ModelProvider {
       inferenceConfig: { maxTokens: this.options.maxTokens ?? DEFAULT_MAX_TOKENS },
       ...(tools.length > 0 ? { toolConfig: { tools } } : {}),
     });
-    let output;
+    let output: ConverseCommandOutput;
     try {
       output = await (this.options.client ?? defaultClient()).send(command, { abortSignal: request.signal });
     } catch (error) {

@@ -74,7 +74,7 @@ export class SecretsManagerSource implements SecretSource, SecretControl {
       const result = await this.client.send(new DescribeSecretCommand({ SecretId: secretId }));
       const versions: Record<string, string[]> = {};
       for (const [versionId, stages] of Object.entries(result.VersionIdsToStages ?? {})) {
-        for (const stage of stages) (versions[stage] ??= []).push(versionId);
+        for (const stage of stages) versions[stage] = [...(versions[stage] ?? []), versionId];
       }
       const dates = {
         lastRotatedDate: result.LastRotatedDate,

@@ -6,7 +6,7 @@ import { nextAuditEntry } from '../threads/audit.js';
 import { ThreadError } from '../threads/errors.js';
 import type { Thread, ThreadLease } from '../threads/model.js';
 import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from '../threads/optimistic.js';
-import type { CounterDelta, ThreadStore, ThreadWrite } from '../threads/ports.js';
+import type { CounterDelta, ThreadStore, ThreadWrite, TransitionOutcome } from '../threads/ports.js';
 import { ulid } from '../threads/session-key.js';
 import type { TurnRef, WorkflowStarter } from '../workflows/turn-workflow.js';
 import { TurnError } from './errors.js';
@@ -86,7 +86,7 @@ export class TurnService {
       const now = this.now();
       const turn = newTurn(thread, turnId, input.input, now, input.idempotencyKey);
       const busy = this.holdsLiveLease(thread, now);
-      let outcome;
+      let outcome: TransitionOutcome;
       if (!busy && thread.queuedTurns === 0) {
         const claim = this.claim(thread, agent, turn, now, 'new');
         outcome = await this.store.transition(thread, claim.after, undefined, [], claim.writes);
@@ -184,11 +184,14 @@ export class TurnService {
    */
   async finish(
     ref: TurnRef,
-    outcome: TurnOutcome,
-    guard?: LeaseGuard,
+    requested: TurnOutcome,
+    requestedGuard?: LeaseGuard,
     options: { startNext?: boolean } = {},
   ): Promise<'finished' | 'stale'> {
     const startNext = options.startNext ?? true;
+    // A sub-agent whose parent lost its lease is finished as failed, without the parent's guard.
+    let outcome = requested;
+    let guard = requestedGuard;
     for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
       await optimisticBackoff(attempt);
       const [thread, turn] = await Promise.all([

@@ -36,7 +36,7 @@ async function cli(argv: string[], options: { stdin?: string; tty?: boolean } = 
   return { code, stdout, stderr };
 }
 
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe('threadbound threads / agents against the local stack', () => {
   it('spawn → send (fan-out) → show → list → agents status → agents restart → terminate → show: not found', {
@@ -73,7 +73,7 @@ describe('threadbound threads / agents against the local stack', () => {
     expect(shown.stdout).toMatch(/^reply:\n {2}\[offline trading\] Combined answer/m);
     for (const agent of ['data', 'analysis']) {
       expect(shown.stdout).toMatch(
-        new RegExp(`^${agent}\\s+${escape(sk)}:${agent}\\s+succeeded\\s+\\d+(\\.\\d)? m?s\\s+active$`, 'm'),
+        new RegExp(`^${agent}\\s+${escapeRegExp(sk)}:${agent}\\s+succeeded\\s+\\d+(\\.\\d)? m?s\\s+active$`, 'm'),
       );
     }
     const asJson = await cli(['threads', 'show', sk, '--json']);
@@ -94,12 +94,12 @@ describe('threadbound threads / agents against the local stack', () => {
     // A child thread shows like any other, with its lineage.
     const child = await cli(['threads', 'show', `${sk}:data`]);
     expect(child.code).toBe(0);
-    expect(child.stdout).toMatch(new RegExp(`^parent\\s+${escape(sk)} \\(turn turn_\\S+, depth 1\\)$`, 'm'));
+    expect(child.stdout).toMatch(new RegExp(`^parent\\s+${escapeRegExp(sk)} \\(turn turn_\\S+, depth 1\\)$`, 'm'));
 
     const listed = await cli(['threads', 'list', '--agent', 'main']);
     expect(listed.code).toBe(0);
     expect(listed.stdout.split('\n')[0]).toMatch(/^SESSION KEY\s+AGENT\s+STATUS\s+TURNS\s+LAST ACTIVE$/);
-    expect(listed.stdout).toMatch(new RegExp(`^${escape(sk)}\\s+main\\s+active\\s+1\\s+\\S+$`, 'm'));
+    expect(listed.stdout).toMatch(new RegExp(`^${escapeRegExp(sk)}\\s+main\\s+active\\s+1\\s+\\S+$`, 'm'));
     const listedJson = JSON.parse((await cli(['threads', 'list', '--json', '--limit', '5'])).stdout);
     expect(listedJson.threads.map((t: { sessionKey: string }) => t.sessionKey)).toEqual(
       expect.arrayContaining([sk, `${sk}:data`, `${sk}:analysis`]),
@@ -150,6 +150,7 @@ describe('threadbound threads / agents against the local stack', () => {
     expect(sent.stdout).toMatch(/^\[offline data\] /);
     expect(sent.stdout).not.toContain('\r');
     expect(sent.stdout).not.toContain('waiting');
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the spinner's terminal escape is what is asserted
     expect(sent.stderr).toMatch(/\r\x1b\[2K[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] waiting for turn turn_\S+ \((running|queued)\) \d+\.\ds/);
     // The last frame is erased before the summary line.
     const summary = sent.stderr.lastIndexOf('turn turn_');

@@ -89,7 +89,11 @@ describe('what the turn workflow passes to Complete', () => {
       stateMachineName: 'paths',
       functions: (name) => {
         const short = name.split(':function:').pop()!;
-        if (short === 'control') return async (payload) => (completed.push(payload), { result: 'finished' });
+        if (short === 'control')
+          return async (payload) => {
+            completed.push(payload);
+            return { result: 'finished' };
+          };
         return functions[short];
       },
     });

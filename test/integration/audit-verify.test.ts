@@ -50,6 +50,15 @@ async function items(ref: { partition: string; chain: string }): Promise<Record<
   return result.Items ?? [];
 }
 
+/** A clock that advances by one millisecond on every read. */
+function ticker(): () => number {
+  let t = 0;
+  return () => {
+    t += 1;
+    return t;
+  };
+}
+
 const put = (item: Record<string, unknown>) =>
   stack.table.client.send(new PutCommand({ TableName: stack.table.tableName, Item: item }));
 const remove = (item: Record<string, unknown>) =>
@@ -281,10 +290,7 @@ describe('audit verify', () => {
         timeMs: 2,
         maxChains: 1_000,
         concurrency: 1,
-        now: (
-          (t) => () =>
-            (t += 1)
-        )(0),
+        now: ticker(),
       },
     ]) {
       const seen: ChainReport[] = [];

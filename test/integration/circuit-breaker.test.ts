@@ -24,7 +24,10 @@ const instance = (options: CircuitBreakerOptions = {}, client?: DynamoDBDocument
 const twoInstances = (options: CircuitBreakerOptions = {}) => [instance(options), instance(options)] as const;
 const item = (provider: string) => table.getItem(keys.providerCircuit(provider).pk, keys.providerCircuit(provider).sk);
 const tally = (decisions: string[]) =>
-  decisions.reduce<Record<string, number>>((acc, d) => ({ ...acc, [d]: (acc[d] ?? 0) + 1 }), {});
+  decisions.reduce<Record<string, number>>((acc, d) => {
+    acc[d] = (acc[d] ?? 0) + 1;
+    return acc;
+  }, {});
 /** 20 concurrent acquires, alternating between the two instances. */
 const acquireMany = (pair: readonly [CircuitBreaker, CircuitBreaker], provider: string, n = 20) =>
   Promise.all(Array.from({ length: n }, (_, i) => pair[i % 2]!.acquire(provider)));

@@ -4,6 +4,7 @@ import type { Principal } from '../../lib/auth/api-keys.js';
 import { parseConfig } from '../../lib/config/load.js';
 import type { Config } from '../../lib/config/schema.js';
 import { sweepIdleThreads } from '../../lib/maintenance/idle-sweep.js';
+import type { SweepCursor } from '../../lib/maintenance/ports.js';
 import { reconcile } from '../../lib/maintenance/reconcile.js';
 import { keys } from '../../lib/store/dynamodb/keys.js';
 import { DynamoThreadStore } from '../../lib/store/dynamodb/thread-store.js';
@@ -132,7 +133,7 @@ describe('idle sweep', () => {
     const { threads } = services(baseConfig);
     for (let i = 0; i < 9; i += 1) await threads.spawn(acme, { agent: 'keeper', sessionKey: `batch-${i}` });
     clock += minutes(31);
-    let cursor;
+    let cursor: SweepCursor | undefined;
     let cleaned = 0;
     let runs = 0;
     do {

@@ -154,7 +154,12 @@ describe('ThreadService on DynamoDB Local', () => {
 
   it('pages through a filtered listing with the cursor, each thread exactly once, newest first', async () => {
     let clock = Date.parse('2026-01-01T00:00:00Z');
-    const service = new ThreadService(config, store, { now: () => new Date((clock += 1000)) });
+    const service = new ThreadService(config, store, {
+      now: () => {
+        clock += 1000;
+        return new Date(clock);
+      },
+    });
     const bob: Principal = { tenant: 'bob', admin: false, keyId: 'key_bob' };
     const spawnedKeys: string[] = [];
     for (let i = 0; i < 24; i += 1)

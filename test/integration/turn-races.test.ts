@@ -36,7 +36,7 @@ async function allMessages(sessionKey: string): Promise<Msg[]> {
 /** No gap, no duplicate, strictly user/assistant pairs of one turn each. */
 function expectAlternatingHistory(messages: Msg[], turns: number) {
   expect(messages.map((m) => m.seq)).toEqual(Array.from({ length: 2 * turns }, (_, i) => i + 1));
-  messages.forEach((m, i) => expect(m.role).toBe(i % 2 === 0 ? 'user' : 'assistant'));
+  for (const [i, m] of messages.entries()) expect(m.role).toBe(i % 2 === 0 ? 'user' : 'assistant');
   for (let i = 0; i < messages.length; i += 2) expect(messages[i + 1]!.turnId).toBe(messages[i]!.turnId);
   expect(new Set(messages.map((m) => m.turnId)).size).toBe(turns);
 }

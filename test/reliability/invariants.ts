@@ -243,7 +243,7 @@ function checkTurns(
     const turn = turns.find((t) => t.turnId === entry.turnId);
     if (entry.sk !== keys.queue(entry.queueSeq))
       report('turns', at(pk, entry.sk), `queue entry stored under the key of seq ${entry.queueSeq}`);
-    if (!turn || turn.status !== 'queued' || turn.queueSeq !== entry.queueSeq) {
+    if (turn?.status !== 'queued' || turn.queueSeq !== entry.queueSeq) {
       report(
         'turns',
         at(pk, entry.sk),

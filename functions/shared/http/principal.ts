@@ -13,7 +13,7 @@ export type AuthorizerContext =
  */
 export function principalOf(event: APIGatewayProxyEventV2, auth: 'tenant' | 'admin'): Principal {
   const context = (event.requestContext as { authorizer?: { lambda?: AuthorizerContext } }).authorizer?.lambda;
-  if (!context || context.authenticated !== true)
+  if (context?.authenticated !== true)
     throw new RequestError('unauthorized', 'a valid API key is required (Authorization: Bearer <key>)');
   if (auth === 'admin' && context.admin !== true)
     throw new RequestError('forbidden', 'this route needs an admin API key');

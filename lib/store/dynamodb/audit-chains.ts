@@ -85,7 +85,7 @@ export class DynamoAuditChains implements AuditChainSource {
     // Head first: an entry appended after this read is past it, never a gap below it.
     const head = await this.head(ref);
     const { entries, slots } = await readStoredChain(this.client, this.tableName, ref.partition, ref.chain);
-    const last = slots.reduce((a, b) => (b > a ? b : a), 0);
+    const last = slots.reduce((a, b) => Math.max(b, a), 0);
     if (!head || last <= head.seq) return { ...ref, entries, slots, ...(head ? { head } : {}) };
     // Entries past the head: a concurrent append moves the head with its entry (one transaction), so
     // re-read it; only what is still past it was stored without it. A chain that lost its head
