@@ -1,19 +1,36 @@
 import { defineConfig } from 'vitest/config';
 
+/** Test folders that need no DynamoDB Local (so no Java): `npm run test:unit` runs exactly these. */
+const WITHOUT_DYNAMODB = ['test/unit/**/*.test.ts', 'test/loopback/**/*.test.ts', 'test/infra/**/*.test.ts'];
+
 // Metrics are off in tests (EMF lines would flood the output); the tests that read them turn them on.
+// Output is shown only for a failing test: console calls through `silent: 'passed-only'`, direct
+// writes to stdout/stderr (Powertools, CDK) through test/support/quiet-output.ts.
 // Vitest reads its config from a default export (the one default export of the project).
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/support/global-setup.ts'],
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 300_000,
+    silent: 'passed-only',
+    setupFiles: ['test/support/quiet-output.ts'],
     env: {
       POWERTOOLS_LOG_LEVEL: 'WARN',
       POWERTOOLS_METRICS_DISABLED: 'true',
       AWS_REGION: 'us-east-1',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
+    projects: [
+      { extends: true, test: { name: 'unit', include: WITHOUT_DYNAMODB } },
+      {
+        extends: true,
+        test: {
+          name: 'dynamodb',
+          include: ['test/**/*.test.ts'],
+          exclude: WITHOUT_DYNAMODB,
+          globalSetup: ['test/support/global-setup.ts'],
+        },
+      },
+    ],
   },
 });

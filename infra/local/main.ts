@@ -1,21 +1,28 @@
 import { logger } from '../../functions/shared/logger.js';
 import { ConfigError } from '../../lib/config/errors.js';
 import { LocalStackError } from './errors.js';
+import { installLogOutput, logFormatFrom } from './log-output.js';
 import { type LocalStack, startLocalStack } from './stack.js';
 
 /**
- * The stack's own lines (a failed request, stopping): JSON like the handlers' lines, redacted like
+ * The stack's own lines (a failed request, stopping): logged like the handlers' lines, redacted like
  * them, and at INFO whatever POWERTOOLS_LOG_LEVEL says, so the stop notice shows like the banner.
  */
 const log = logger.createChild({ logLevel: 'INFO' });
 
 /**
- * `npm start`: the whole backend on this machine, no AWS account needed. What it prints is JSON, one
- * object per line (the handlers' Powertools logs and EMF metrics, and its own lines), except the
- * banner for humans it prints once when ready, which ends with `threadbound listening on <url>`
- * (docs/operations.md, "Logs").
+ * `npm start`: the whole backend on this machine, no AWS account needed. It prints one readable line
+ * per log event and per non-zero metric (THREADBOUND_LOG_FORMAT=json: the handlers' JSON lines as on
+ * Lambda), and once ready a banner for humans that ends with `threadbound listening on <url>`
+ * (infra/local/log-output.ts, docs/operations.md "Logs").
  */
 async function main(): Promise<void> {
+  // Powertools prints WARN and above to stderr, the rest (and EMF) to stdout: both are rewritten.
+  const format = logFormatFrom(process.env.THREADBOUND_LOG_FORMAT);
+  const flushes = [installLogOutput(format, process.stdout), installLogOutput(format, process.stderr)];
+  process.once('exit', () => {
+    for (const flush of flushes) flush();
+  });
   // The SDK versions are pinned and work on node 20; its "node 22 soon" notice would only bury the output.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   let stack: LocalStack;

@@ -61,6 +61,7 @@ describe('the logs of a local run', () => {
       THREADBOUND_CONFIG: configPath,
       THREADBOUND_LOCAL_KEYS: `${KEY}:acme`,
       POWERTOOLS_LOG_LEVEL: 'DEBUG',
+      THREADBOUND_LOG_FORMAT: 'json',
       POWERTOOLS_METRICS_DISABLED: 'false',
     };
     for (const name of Object.keys(env))
