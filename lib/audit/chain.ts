@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { processRedactor } from '../secrets/redactor.js';
-import { verifyAuditChain } from './verify.js';
 
 /** Audit event types written so far; later areas add theirs. */
 export type AuditEventType =
@@ -63,16 +62,4 @@ export function entryHash(entry: Omit<AuditEntry, 'hash'>): string {
 export function chainEntry(chain: string, head: { seq: number; hash: string }, event: AuditEvent): AuditEntry {
   const unhashed = { ...processRedactor.redactDeep(event), chain, seq: head.seq + 1, prevHash: head.hash };
   return { ...unhashed, hash: entryHash(unhashed) };
-}
-
-/**
- * The first problem of a chain (in seq order), or undefined when every entry is intact and links to
- * the one before it. `verifyAuditChain` (./verify.ts) reports every problem, classified.
- */
-export function verifyChain(
-  entries: AuditEntry[],
-  head?: { seq: number; hash: string },
-): { seq: number; problem: string } | undefined {
-  const [first] = verifyAuditChain(entries, head ? { head } : {});
-  return first && { seq: first.seq, problem: first.message };
 }

@@ -206,3 +206,15 @@ function missing(first: number, last: number, message: string): ChainProblem {
 function range(first: number, last: number): string {
   return first === last ? `${first} is` : `${first}–${last} are`;
 }
+
+/**
+ * The first problem of a chain (in seq order), or undefined when every entry is intact and links to
+ * the one before it. `verifyAuditChain` reports every problem, classified.
+ */
+export function verifyChain(
+  entries: AuditEntry[],
+  head?: { seq: number; hash: string },
+): { seq: number; problem: string } | undefined {
+  const [first] = verifyAuditChain(entries, head ? { head } : {});
+  return first && { seq: first.seq, problem: first.message };
+}

@@ -17,8 +17,8 @@ import {
   type Tool,
   type ToolUseBlock,
 } from '@aws-sdk/client-bedrock-runtime';
-import type { Message } from '../turns/model.js';
 import {
+  type MemoryMessage,
   ModelError,
   type ModelProvider,
   type ModelReply,
@@ -146,7 +146,7 @@ const TAKES_RESULT_STATUS = /(^|[.:/])(anthropic\.claude|amazon\.nova)/;
  * blocks followed by a user turn with the `toolResult` blocks.
  */
 export function toConverseMessages(
-  memory: Message[],
+  memory: MemoryMessage[],
   last: string,
   steps: ToolStep[] = [],
   options: { resultStatus?: boolean } = {},

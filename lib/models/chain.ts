@@ -5,6 +5,7 @@ import { BedrockProvider } from './bedrock.js';
 import { OfflineProvider } from './offline.js';
 import { OpenAICompatibleProvider } from './openai.js';
 import {
+  type ModelAttempt,
   ModelError,
   type ModelProvider,
   type ModelReply,
@@ -12,15 +13,6 @@ import {
   type ProviderCredentials,
 } from './port.js';
 import { TestProvider } from './test-provider.js';
-
-/** One model the chain tried, and what happened. */
-export interface ModelAttempt {
-  model: string;
-  outcome: 'answered' | 'unavailable' | 'skipped' | 'failed';
-  reason?: string;
-  status?: number;
-  ms?: number;
-}
 
 /** The shared health of providers (the circuit breaker): whether to call one now, and what came of it. */
 export interface ProviderHealth {

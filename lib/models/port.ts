@@ -1,4 +1,28 @@
-import type { Message, SubAgentOutcome } from '../turns/model.js';
+// The model port owns its types: it knows nothing of turns, threads or their storage (a thread's
+// Message and a turn's SubAgentOutcome carry more, and are passed as these).
+
+/** A message of the thread's memory, as a model sees it. */
+export interface MemoryMessage {
+  role: 'user' | 'assistant';
+  content: string;
+}
+
+/** What a sub-agent came back with, as the coalescing model sees it. */
+export interface SubAgentAnswer {
+  agent: string;
+  status: 'succeeded' | 'failed' | 'timed_out';
+  reply?: string;
+  error?: string;
+}
+
+/** One model the chain tried, and what happened. */
+export interface ModelAttempt {
+  model: string;
+  outcome: 'answered' | 'unavailable' | 'skipped' | 'failed';
+  reason?: string;
+  status?: number;
+  ms?: number;
+}
 
 /** What an agent asks of a model. */
 export interface ModelRequest {
@@ -7,11 +31,11 @@ export interface ModelRequest {
   role: 'main' | 'sub' | 'coalesce';
   input: string;
   /** The thread's memory, oldest first, already cut to the agent's limits. */
-  memory: Message[];
+  memory: MemoryMessage[];
   /** Sub-agents this agent may hand work to (role main). */
   subAgents: string[];
   /** Sub-agent outcomes to merge (role coalesce). */
-  results?: SubAgentOutcome[];
+  results?: SubAgentAnswer[];
   /** Tools the model may call in this turn (already filtered to what the agent is allowed to see). */
   tools?: ToolSpec[];
   /**

@@ -1,5 +1,4 @@
-import type { Message } from '../turns/model.js';
-import type { ModelRequest } from './port.js';
+import type { MemoryMessage, ModelRequest } from './port.js';
 
 /** The system prompt of each role (shared by every provider of the chain). */
 export const SYSTEM_PROMPTS: Record<ModelRequest['role'], (request: ModelRequest) => string> = {
@@ -32,7 +31,7 @@ export type Turn = { role: 'user' | 'assistant'; content: string };
  * `last` as the final user turn. Every provider wants this shape (many chat templates behind
  * OpenAI-compatible servers and Converse insist on it).
  */
-export function alternatingTurns(memory: Message[], last: string): Turn[] {
+export function alternatingTurns(memory: MemoryMessage[], last: string): Turn[] {
   const turns: Turn[] = [];
   for (const message of [...memory, { role: 'user' as const, content: last }]) {
     if (message.content.trim() === '') continue;

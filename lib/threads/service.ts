@@ -1,4 +1,5 @@
-import { type AuditEntry, type AuditEvent, chainEntry, GENESIS_HASH, verifyChain } from '../audit/chain.js';
+import { type AuditEntry, type AuditEvent, chainEntry, GENESIS_HASH } from '../audit/chain.js';
+import { verifyChain } from '../audit/verify.js';
 import type { Principal } from '../auth/api-keys.js';
 import { durationMs } from '../config/duration.js';
 import type { AgentConfig, Config } from '../config/schema.js';

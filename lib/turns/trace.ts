@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ModelAttempt } from '../models/chain.js';
+import type { ModelAttempt } from '../models/port.js';
 
 /** One tool call of a phase: its name and what came of it, never its input or output. */
 export interface ToolTrace {

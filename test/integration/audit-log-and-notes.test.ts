@@ -1,6 +1,6 @@
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { verifyChain } from '../../lib/audit/chain.js';
+import { verifyChain } from '../../lib/audit/verify.js';
 import { PartitionAuditLog, readChain } from '../../lib/store/dynamodb/audit-items.js';
 import { keys } from '../../lib/store/dynamodb/keys.js';
 import { DynamoThreadNotes } from '../../lib/store/dynamodb/thread-notes.js';

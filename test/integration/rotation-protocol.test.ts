@@ -15,7 +15,7 @@ import {
   type RotationEvent,
   startLocalSecretsManager,
 } from '../../infra/local/secrets-manager.js';
-import { verifyChain } from '../../lib/audit/chain.js';
+import { verifyChain } from '../../lib/audit/verify.js';
 import { parseConfig } from '../../lib/config/load.js';
 import type { ProviderKeyAdmin, RotationStep } from '../../lib/rotation/ports.js';
 import { RotationProtocol } from '../../lib/rotation/protocol.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type LocalSecretsManager, startLocalSecretsManager } from '../../infra/local/secrets-manager.js';
-import { verifyChain } from '../../lib/audit/chain.js';
+import { verifyChain } from '../../lib/audit/verify.js';
 import { parseConfig } from '../../lib/config/load.js';
 import { SecretAdmin } from '../../lib/secrets/admin.js';
 import { SecretError } from '../../lib/secrets/errors.js';

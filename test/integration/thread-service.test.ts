@@ -1,6 +1,6 @@
 import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyChain } from '../../lib/audit/chain.js';
+import { verifyChain } from '../../lib/audit/verify.js';
 import type { Principal } from '../../lib/auth/api-keys.js';
 import { parseConfig } from '../../lib/config/load.js';
 import { keys } from '../../lib/store/dynamodb/keys.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyChain } from '../../lib/audit/chain.js';
+import { verifyChain } from '../../lib/audit/verify.js';
 import { DynamoThreadStore } from '../../lib/store/dynamodb/thread-store.js';
 import { eventually, startTestStack, type TestStack, testAgent } from '../support/local-stack.js';
 

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { type AuditEntry, verifyChain } from '../../lib/audit/chain.js';
+import type { AuditEntry } from '../../lib/audit/chain.js';
+import { verifyChain } from '../../lib/audit/verify.js';
 import { stripKeys } from '../../lib/store/dynamodb/audit-items.js';
 import { keys } from '../../lib/store/dynamodb/keys.js';
 import { agentChain, secretChain } from '../../lib/store/dynamodb/secret-ledger.js';

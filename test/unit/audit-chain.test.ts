@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type AuditEntry, chainEntry, entryHash, GENESIS_HASH, verifyChain } from '../../lib/audit/chain.js';
-import { verifyAuditChain } from '../../lib/audit/verify.js';
+import { type AuditEntry, chainEntry, entryHash, GENESIS_HASH } from '../../lib/audit/chain.js';
+import { verifyAuditChain, verifyChain } from '../../lib/audit/verify.js';
 
 const event = (n: number) => ({
   type: 'thread_restart' as const,
