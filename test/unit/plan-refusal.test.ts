@@ -6,6 +6,11 @@ import { planRefusal } from '../../lib/agents/plan.js';
 const lead = { subAgents: ['alpha', 'beta'], maxChildren: 2, maxSpawnDepth: 1 };
 const root = { agent: 'lead' };
 const items = (...agents: string[]) => agents.map((agent) => ({ agent }));
+/** A child thread of lead's at the given depth. */
+const childAt = (depth: number) => ({
+  agent: 'lead',
+  lineage: { parentSessionKey: 'root', parentTurnId: 'turn_1', depth },
+});
 
 describe('planRefusal', () => {
   it('accepts a plan within subAgents, maxChildren and maxSpawnDepth', () => {
@@ -36,8 +41,7 @@ describe('planRefusal', () => {
   });
 
   it('refuses a spawn deeper than maxSpawnDepth', () => {
-    const child = { agent: 'lead', lineage: { depth: 1 } } as Parameters<typeof planRefusal>[0];
-    expect(planRefusal(child, lead, items('alpha'), undefined)).toBe(
+    expect(planRefusal(childAt(1), lead, items('alpha'), undefined)).toBe(
       'spawn depth 2 exceeds maxSpawnDepth 1 of agent "lead"',
     );
     expect(planRefusal(root, { ...lead, maxSpawnDepth: 0 }, items('alpha'), undefined)).toBe(
@@ -50,8 +54,7 @@ describe('planRefusal', () => {
   });
 
   it('checks depth first, then the allow list, then the count', () => {
-    const deep = { agent: 'lead', lineage: { depth: 5 } } as Parameters<typeof planRefusal>[0];
-    expect(planRefusal(deep, lead, items('gamma', 'gamma', 'gamma'), 'x')).toMatch(/^spawn depth 6/);
+    expect(planRefusal(childAt(5), lead, items('gamma', 'gamma', 'gamma'), 'x')).toMatch(/^spawn depth 6/);
     expect(planRefusal(root, lead, items('gamma', 'alpha', 'beta'), 'x')).toMatch(/may not hand work to "gamma"/);
   });
 });
