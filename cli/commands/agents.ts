@@ -1,14 +1,11 @@
-import type { AgentOverview } from '../../lib/agents/overview.js';
+import type { agentsOverview } from '../../lib/agents/overview.js';
 import type { AgentRestartReport } from '../../lib/agents/restart.js';
 import { segment } from '../api-client.js';
 import type { CommandContext, CommandGroup, CommandSpec } from '../command.js';
 import { formatKeyValue, formatTable, percent } from '../table.js';
 
-/** GET /v1/agents. */
-export interface AgentsAnswer {
-  agents: AgentOverview[];
-  deployment: { activeThreads: number; maxThreads: number; utilisation: number };
-}
+/** GET /v1/agents: the API's own overview, whose handler answers agentsOverview() as it is. */
+export type AgentsAnswer = Awaited<ReturnType<typeof agentsOverview>>;
 
 /**
  * Per agent, its threads and turns against its limits, and the deployment's thread count: the body

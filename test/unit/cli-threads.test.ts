@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { renderTurn, turnPhases } from '../../cli/commands/threads.js';
 import { formatElapsed, startProgress } from '../../cli/progress.js';
+import { renderTurn, turnPhases } from '../../cli/threads/render.js';
 import type { TurnView } from '../../lib/turns/view.js';
 import { runCliInMemory } from '../support/cli.js';
 
