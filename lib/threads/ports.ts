@@ -18,7 +18,7 @@ export interface CounterDelta {
   timedOutTurns?: number;
 }
 
-/** Writes that commit atomically with a thread transition (see ThreadStore.transition). */
+/** Writes that commit atomically with a thread transition (see ThreadRecords.transition). */
 export type ThreadWrite =
   /** Appends a message; refused if its seq is taken. */
   | { kind: 'putMessage'; message: Message }
@@ -40,7 +40,7 @@ export type ThreadWrite =
 /** Why a transition wrote nothing. */
 export type TransitionRefusal = 'version' | 'turn_exists' | 'turn_state' | 'turn_limit' | 'lease_lost';
 
-/** Outcome of ThreadStore.transition. */
+/** Outcome of ThreadRecords.transition. */
 export type TransitionOutcome = { ok: true } | { ok: false; reason: TransitionRefusal };
 
 /** Limits a spawn must respect; checked by the store atomically with the insert. */
