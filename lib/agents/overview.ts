@@ -1,6 +1,6 @@
 import { durationMs } from '../config/duration.js';
 import type { Config } from '../config/schema.js';
-import type { ThreadStore } from '../threads/ports.js';
+import type { ThreadCounters } from '../threads/ports.js';
 
 /** One agent's configured limits and current use. */
 export interface AgentOverview {
@@ -31,7 +31,7 @@ export interface AgentOverview {
 /** Per-agent limits, counters and utilisation, plus the deployment-wide thread count. */
 export async function agentsOverview(
   config: Config,
-  store: ThreadStore,
+  store: ThreadCounters,
 ): Promise<{
   agents: AgentOverview[];
   deployment: { activeThreads: number; maxThreads: number; utilisation: number };

@@ -6,7 +6,7 @@ import { needsRecovery } from '../maintenance/turn-recovery.js';
 import { nextAuditEntry } from '../threads/audit.js';
 import type { Thread } from '../threads/model.js';
 import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from '../threads/optimistic.js';
-import type { ThreadStore } from '../threads/ports.js';
+import type { LiveThreadIndex, ThreadRecords } from '../threads/ports.js';
 import type { Recovery, TurnService } from '../turns/service.js';
 import type { AgentRestartAudit } from './events.js';
 
@@ -42,7 +42,8 @@ export const AGENT_RESTART_ERROR = 'the agent was restarted while this turn was 
 /** What the restart needs (the same services as the API and the maintenance jobs). */
 export interface AgentRestartDeps {
   config: Config;
-  store: ThreadStore;
+  /** Walks the live index; reads and transitions threads and turns. */
+  store: LiveThreadIndex & ThreadRecords;
   turns: TurnService;
   /** Where the restart is audited (the agent's chain). */
   audit: AgentRestartAudit;

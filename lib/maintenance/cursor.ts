@@ -1,7 +1,8 @@
 import { INDEX_SHARDS, TABLE } from '../table/definition.js';
+import type { LiveCursor } from '../threads/ports.js';
 import type { SweepCursor } from './ports.js';
 
-/** The attributes of a position in the live-thread index: the table's key and the index's key. */
+/** The attributes of a legacy position (the index key itself): the table's key and the index's key. */
 const KEY_ATTRIBUTES = [
   TABLE.partitionKey,
   TABLE.sortKey,
@@ -25,10 +26,13 @@ export function encodeSweepCursor(cursor: WalkPosition): string {
   ).toString('base64url');
 }
 
+/** The longest store cursor a walk position may carry (a store's cursors are far shorter). */
+const MAX_LIVE_CURSOR = 4096;
+
 /**
- * Decodes a cursor encodeSweepCursor made; undefined for anything else. Checked down to the key's
- * shape (exactly the index's attributes, strings, in the cursor's shard), so a forged one is refused
- * here rather than by DynamoDB mid-walk.
+ * Decodes a cursor encodeSweepCursor made; undefined for anything else. The store's cursor inside is
+ * opaque here (the store starts the shard over on one it cannot read); a legacy index key is checked
+ * down to its shape (exactly the index's attributes, strings, in the cursor's shard), as it always was.
  */
 export function decodeSweepCursor(cursor: string): WalkPosition | undefined {
   try {
@@ -53,6 +57,8 @@ export function decodeSweepCursor(cursor: string): WalkPosition | undefined {
       return undefined;
     const since = typeof value.t === 'string' ? { startedAt: value.t } : {};
     if (value.k === undefined) return { shard, ...since };
+    if (typeof value.k === 'string')
+      return value.k.length > 0 && value.k.length <= MAX_LIVE_CURSOR ? { shard, key: value.k, ...since } : undefined;
     if (typeof value.k !== 'object' || value.k === null || Array.isArray(value.k)) return undefined;
     const key = value.k as Record<string, unknown>;
     const names = Object.keys(key).sort();
@@ -64,4 +70,14 @@ export function decodeSweepCursor(cursor: string): WalkPosition | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The store cursor a position resumes from. A legacy position holds the DynamoDB index key itself,
+ * and that adapter's cursor is the JSON text of the key (lib/store/dynamodb/live-thread-index.ts),
+ * so such a position resumes exactly where it was.
+ */
+export function resumeCursor(position: SweepCursor): LiveCursor | undefined {
+  if (position.key === undefined || typeof position.key === 'string') return position.key;
+  return JSON.stringify(position.key);
 }

@@ -2,7 +2,7 @@ import type { Principal } from '../auth/api-keys.js';
 import { durationMs } from '../config/duration.js';
 import type { Config } from '../config/schema.js';
 import type { Thread } from '../threads/model.js';
-import type { ThreadStore } from '../threads/ports.js';
+import type { LiveThreadIndex, ThreadRecords } from '../threads/ports.js';
 import type { ThreadService } from '../threads/service.js';
 import type { TurnService } from '../turns/service.js';
 import { type WalkResult, walkLiveThreads } from './live-threads.js';
@@ -26,7 +26,7 @@ export const SWEEP_ACTOR = 'system:idle-sweep';
  * Stops after `maxItems` items or `budgetMs`, returning the cursor the next run starts from.
  */
 export async function sweepIdleThreads(
-  deps: { config: Config; store: ThreadStore; threads: ThreadService; turns: TurnService },
+  deps: { config: Config; store: LiveThreadIndex & ThreadRecords; threads: ThreadService; turns: TurnService },
   options: {
     now?: Date;
     cursor?: SweepCursor;

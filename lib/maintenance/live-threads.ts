@@ -1,6 +1,7 @@
-import { INDEX_SHARDS, TABLE } from '../table/definition.js';
+import { INDEX_SHARDS } from '../table/definition.js';
 import type { Thread } from '../threads/model.js';
-import type { ThreadStore } from '../threads/ports.js';
+import type { LiveCursor, LiveThreadIndex } from '../threads/ports.js';
+import { resumeCursor } from './cursor.js';
 import type { SweepCursor } from './ports.js';
 
 /** How a walk over the live-thread index ended. */
@@ -19,7 +20,7 @@ export interface WalkResult {
  * the next walk continues. A thread whose visit throws is reported and the walk goes on.
  */
 export async function walkLiveThreads(
-  store: ThreadStore,
+  store: LiveThreadIndex,
   visit: (thread: Thread) => Promise<void>,
   options: {
     activeBefore?: string;
@@ -33,10 +34,8 @@ export async function walkLiveThreads(
   const { activeBefore, maxItems = Number.POSITIVE_INFINITY, budgetMs = Number.POSITIVE_INFINITY } = options;
   const result: WalkResult = { itemsRead: 0, errors: 0 };
   for (let shard = options.cursor?.shard ?? 0; shard < INDEX_SHARDS; shard += 1) {
-    let key = shard === options.cursor?.shard ? options.cursor.key : undefined;
-    // A cursor from a walk over a wider range (e.g. before idleTimeout was raised) may lie beyond
-    // this one's: DynamoDB would refuse it, so the shard starts over.
-    if (key && activeBefore && String(key[TABLE.indexes.activeByLastActive.sortKey]) >= activeBefore) key = undefined;
+    // A cursor from a walk over a wider range (e.g. before idleTimeout was raised) starts the shard over (the store sees to it).
+    let key: LiveCursor | undefined = shard === options.cursor?.shard ? resumeCursor(options.cursor) : undefined;
     do {
       const page = await store.listLive(shard, {
         activeBefore,

@@ -1,7 +1,7 @@
 import type { Principal } from '../auth/api-keys.js';
 import type { Config } from '../config/schema.js';
 import type { Thread } from '../threads/model.js';
-import type { ThreadStore } from '../threads/ports.js';
+import type { LiveThreadIndex, ThreadCounters, ThreadRecords } from '../threads/ports.js';
 import type { ThreadService } from '../threads/service.js';
 import type { TurnService } from '../turns/service.js';
 import { walkLiveThreads } from './live-threads.js';
@@ -36,7 +36,12 @@ export const RECONCILE_ACTOR = 'system:reconcile';
  *    land if no counter changed during the count.
  */
 export async function reconcile(
-  deps: { config: Config; store: ThreadStore; threads: ThreadService; turns: TurnService },
+  deps: {
+    config: Config;
+    store: LiveThreadIndex & ThreadCounters & ThreadRecords;
+    threads: ThreadService;
+    turns: TurnService;
+  },
   options: { onError?: (error: unknown, sessionKey: string) => void } = {},
 ): Promise<ReconcileReport> {
   const report: ReconcileReport = {
@@ -102,7 +107,7 @@ export type CounterRepair = Pick<ReconcileReport, 'countersRepaired' | 'counters
  * Counters of agents no longer configured are not repaired (they limit nothing).
  */
 export async function repairCounters(
-  deps: { config: Config; store: ThreadStore },
+  deps: { config: Config; store: LiveThreadIndex & ThreadCounters },
   report: CounterRepair,
   options: { only?: string[] } = {},
 ): Promise<void> {

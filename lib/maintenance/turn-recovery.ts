@@ -1,7 +1,7 @@
 import { durationMs } from '../config/duration.js';
 import type { Config } from '../config/schema.js';
 import type { Thread } from '../threads/model.js';
-import type { ThreadStore } from '../threads/ports.js';
+import type { LiveThreadIndex } from '../threads/ports.js';
 import type { TurnService } from '../turns/service.js';
 import { walkLiveThreads } from './live-threads.js';
 import type { SweepCursor } from './ports.js';
@@ -28,7 +28,7 @@ export function needsRecovery(thread: Pick<Thread, 'status' | 'lease' | 'queuedT
  */
 export async function recoverStaleTurns(
   config: Config,
-  store: ThreadStore,
+  store: LiveThreadIndex,
   turns: TurnService,
   options: {
     now?: Date;

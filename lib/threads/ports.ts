@@ -18,7 +18,7 @@ export interface CounterDelta {
   timedOutTurns?: number;
 }
 
-/** Writes that commit atomically with a thread transition (see ThreadStore.transition). */
+/** Writes that commit atomically with a thread transition (see ThreadRecords.transition). */
 export type ThreadWrite =
   /** Appends a message; refused if its seq is taken. */
   | { kind: 'putMessage'; message: Message }
@@ -40,7 +40,7 @@ export type ThreadWrite =
 /** Why a transition wrote nothing. */
 export type TransitionRefusal = 'version' | 'turn_exists' | 'turn_state' | 'turn_limit' | 'lease_lost';
 
-/** Outcome of ThreadStore.transition. */
+/** Outcome of ThreadRecords.transition. */
 export type TransitionOutcome = { ok: true } | { ok: false; reason: TransitionRefusal };
 
 /** Limits a spawn must respect; checked by the store atomically with the insert. */
@@ -62,8 +62,21 @@ export interface ThreadPage {
   more: boolean;
 }
 
-/** Persistence of threads, their audit chains and the agent counters. */
-export interface ThreadStore {
+/**
+ * A position in the live-thread index, opaque to the domain: only the store that made it reads it.
+ * Any string a store did not make (or one from a wider range than the query's) starts the shard over.
+ */
+export type LiveCursor = string;
+
+/** A page of one shard of the live-thread index. */
+export interface LivePage {
+  threads: Thread[];
+  /** Where the next page starts; absent when the shard (within `activeBefore`) is exhausted. */
+  cursor?: LiveCursor;
+}
+
+/** Threads, their turns and queues, and the atomic transitions between their states. */
+export interface ThreadRecords {
   /**
    * Inserts a new thread, its first audit entry and the counter increments in one atomic step.
    * Throws ThreadError('thread_exists') or LimitReachedError; on either, nothing is written.
@@ -93,12 +106,6 @@ export interface ThreadStore {
   /** The thread's oldest queue entry, or undefined when the queue is empty. */
   queueHead(tenant: string, sessionKey: string): Promise<{ queueSeq: number; turnId: string } | undefined>;
 
-  /** Messages with seq in (afterSeq, …], oldest first, at most `limit`. */
-  messagesAfter(tenant: string, sessionKey: string, afterSeq: number, limit: number): Promise<Message[]>;
-
-  /** The newest messages with seq > floorSeq, newest first, at most `limit`. */
-  latestMessages(tenant: string, sessionKey: string, floorSeq: number, limit: number): Promise<Message[]>;
-
   /**
    * Deletes a terminated thread's items but never its audit entries: the thread item last, and only
    * if it is still the terminated incarnation `threadId`. Idempotent; an interrupted call is finished by the next.
@@ -107,6 +114,18 @@ export interface ThreadStore {
 
   /** Fails every queued turn of a (terminated) thread and empties its queue. Idempotent. */
   failQueuedTurns(tenant: string, sessionKey: string, error: string, at: string): Promise<number>;
+
+  /** A page of the tenant's threads, newest first, starting after `after`. */
+  listByTenant(tenant: string, options: { after?: ThreadPosition; pageSize: number }): Promise<ThreadPage>;
+}
+
+/** A thread's messages: its memory, read by range and trimmed from the oldest end. */
+export interface ThreadMessages {
+  /** Messages with seq in (afterSeq, …], oldest first, at most `limit`. */
+  messagesAfter(tenant: string, sessionKey: string, afterSeq: number, limit: number): Promise<Message[]>;
+
+  /** The newest messages with seq > floorSeq, newest first, at most `limit`. */
+  latestMessages(tenant: string, sessionKey: string, floorSeq: number, limit: number): Promise<Message[]>;
 
   /** Deletes these messages of a thread (those that do not exist are ignored). */
   deleteMessages(tenant: string, sessionKey: string, seqs: number[]): Promise<void>;
@@ -123,18 +142,15 @@ export interface ThreadStore {
 
   /** Deletes messages with seq <= floorSeq (they already left memory). Idempotent. */
   trimMessages(tenant: string, sessionKey: string, floorSeq: number): Promise<void>;
+}
 
-  /** A page of the tenant's threads, newest first, starting after `after`. */
-  listByTenant(tenant: string, options: { after?: ThreadPosition; pageSize: number }): Promise<ThreadPage>;
-
+/** The sparse index of live threads (and terminated ones whose deletion is pending), by shard. */
+export interface LiveThreadIndex {
   /**
    * A page of live (not terminated) threads of one shard of the sparse index, least recently active
    * first; with `activeBefore`, only those whose lastActiveAt is earlier (the idle candidates).
    */
-  listLive(
-    shard: number,
-    options: { cursor?: Record<string, unknown>; pageSize: number; activeBefore?: string },
-  ): Promise<{ threads: Thread[]; cursor?: Record<string, unknown> }>;
+  listLive(shard: number, options: { cursor?: LiveCursor; pageSize: number; activeBefore?: string }): Promise<LivePage>;
 
   /**
    * Every live thread's agent and lease, read from the table itself with strongly consistent reads
@@ -142,9 +158,12 @@ export interface ThreadStore {
    */
   liveThreadsConsistent(visit: (thread: Pick<Thread, 'agent' | 'lease'>) => void): Promise<void>;
 
-  /** The index key of a live thread in the sparse index: a cursor that resumes right after it. */
-  liveCursorOf(thread: Thread): Record<string, unknown>;
+  /** A cursor that resumes the thread's shard right after it (its place in the index as read). */
+  liveCursorOf(thread: Thread): LiveCursor;
+}
 
+/** The per-agent and deployment counters that limits are checked against. */
+export interface ThreadCounters {
   /** How many times each counter item changed (agents by name, the deployment under ""): read before a recount. */
   counterVersions(agents: string[]): Promise<Map<string, number>>;
 
@@ -157,7 +176,13 @@ export interface ThreadStore {
 
   /** Counters of the named agents plus the deployment total of live threads. */
   counters(agents: string[]): Promise<{ agents: Record<string, AgentCounters>; activeThreads: number }>;
+}
 
+/** The audit chains of thread incarnations (they outlive the thread's other items). */
+export interface ThreadAuditTrail {
   /** The audit entries of one thread incarnation, in order. */
   auditTrail(tenant: string, sessionKey: string, threadId: string): Promise<AuditEntry[]>;
 }
+
+/** Persistence of threads, their audit chains and the agent counters: every thread port in one object. */
+export interface ThreadStore extends ThreadRecords, ThreadMessages, LiveThreadIndex, ThreadCounters, ThreadAuditTrail {}
