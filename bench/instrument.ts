@@ -44,11 +44,16 @@ function partitionKey(input: Record<string, any>): string {
   return typeof pk === 'string' ? pk : typeof pk?.S === 'string' ? pk.S : '';
 }
 
-/** Adds the counting middlewares to the handlers' clients (functions/shared/context.ts, the module the local stack loaded). */
+/** Adds the counting middlewares to the handlers' clients (functions/shared/deps/, the modules the local stack loaded). */
 export async function instrumentClients(meter: Meter): Promise<void> {
-  const context = (await import(
-    pathToFileURL(join(PROJECT_ROOT, 'functions/shared/context.ts')).href
-  )) as typeof import('../functions/shared/context.js');
+  const context = {
+    ...((await import(
+      pathToFileURL(join(PROJECT_ROOT, 'functions/shared/deps/document-client.ts')).href
+    )) as typeof import('../functions/shared/deps/document-client.js')),
+    ...((await import(
+      pathToFileURL(join(PROJECT_ROOT, 'functions/shared/deps/secrets-manager.ts')).href
+    )) as typeof import('../functions/shared/deps/secrets-manager.js')),
+  };
   context.documentClient.middlewareStack.add(
     (next, ctx) => async (args) => {
       const command = ctx.commandName ?? '?';

@@ -69,6 +69,7 @@ function matrixOf(value: unknown): { columns: string[]; rows: [string, Record<st
 /** The table: one line per figure, grouped by section, with the ratio to the previous run. */
 export function formatTable(results: Record<string, unknown>, previous: Record<string, unknown> | undefined): string {
   const ratio = ratios(results, previous);
+  const before = previous ? flatten(previous) : {};
   const lines: string[] = [`${'figure'.padEnd(WIDTH)} ${'value'.padStart(12)}${previous ? '  vs previous' : ''}`];
   const walk = (value: unknown, path: string, label: string): void => {
     if (typeof value === 'number') {
@@ -77,14 +78,19 @@ export function formatTable(results: Record<string, unknown>, previous: Record<s
     }
     const matrix = matrixOf(value);
     if (matrix) {
-      const cell = 20;
+      // Each cell shows the previous run's figure beside this one's (previous → now ×ratio), so a
+      // row (one bundle, one fan-out) reads as its own before and after.
+      const text = matrix.rows.map(([name, row]) =>
+        matrix.columns.map((c) => {
+          const key = `${path}.${name}.${c}`;
+          const old = before[key];
+          return `${old === undefined ? '' : `${show(old)} → `}${show(row[c]!)} ${showRatio(ratio[key])}`.trimEnd();
+        }),
+      );
+      const cell = Math.max(20, ...text.flat().map((t) => t.length + 2), ...matrix.columns.map((c) => c.length + 2));
       lines.push(`${label.padEnd(WIDTH - 20)}${matrix.columns.map((c) => c.padStart(cell)).join('')}`);
-      for (const [name, row] of matrix.rows) {
-        const cells = matrix.columns.map((c) =>
-          `${show(row[c]!)} ${showRatio(ratio[`${path}.${name}.${c}`])}`.trimEnd().padStart(cell),
-        );
-        lines.push(`  ${name.padEnd(WIDTH - 22)}${cells.join('')}`);
-      }
+      for (const [index, [name]] of matrix.rows.entries())
+        lines.push(`  ${name.padEnd(WIDTH - 22)}${text[index]!.map((t) => t.padStart(cell)).join('')}`);
       return;
     }
     if (!value || typeof value !== 'object' || Array.isArray(value)) return;

@@ -28,10 +28,17 @@ const sectionSeconds: Record<string, number> = {};
 const failures: Record<string, string> = {};
 /** BENCH_SKIP=coldStart,load,… leaves sections out (their figures are then missing, not compared). */
 const skipped = new Set((process.env.BENCH_SKIP ?? '').split(',').filter(Boolean));
+/** `npm run bench -- cold-start turn-overhead`: only the sections named (kebab or camel case); none named: all. */
+const only = new Set(process.argv.slice(2).map((name) => name.replace(/-(\w)/g, (_, c: string) => c.toUpperCase())));
+/** The sections that need the local stack. */
+const STACK_SECTIONS = ['turnOverhead', 'fanOut', 'history', 'secrets', 'idleSweep', 'load'];
+const selected = (name: string): boolean =>
+  !skipped.has(name) &&
+  (only.size === 0 || only.has(name) || (name === 'startStack' && STACK_SECTIONS.some((s) => only.has(s))));
 
 /** Runs one section, timing it; a failure is recorded (and makes the run exit non-zero) instead of ending the run. */
 async function section<T>(name: string, run: () => Promise<T>): Promise<T | undefined> {
-  if (skipped.has(name)) return undefined;
+  if (!selected(name)) return undefined;
   const at = performance.now();
   process.stdout.write(`${name}…`);
   try {
@@ -109,16 +116,25 @@ const final = {
   coldStart: coldStart
     ? { synthSeconds: coldStart.synthSeconds, bundles: coldStart.bundles, sourceMaps: coldStart.sourceMaps }
     : undefined,
-  costModel,
+  // A run of some sections prices nothing it did not measure (the written file keeps the last cost model).
+  costModel: only.size === 0 || Object.values(costed).every(Boolean) ? costModel : undefined,
   sectionSeconds: { ...sectionSeconds, total: round((performance.now() - started) / 1000) },
   ...(Object.keys(failures).length > 0 ? { failures } : {}),
 };
 console.log(`\n${formatTable(final, previous)}`);
+// A run of some sections keeps the other sections' figures of the run before, so the next full run
+// still compares every figure with its last measurement.
+const written = only.size > 0 && previous ? { ...previous, ...definedOnly(final) } : final;
 console.log(`\nprices assumed (${PRICE_SOURCES.region}):`);
 for (const [service, source] of Object.entries(PRICE_SOURCES))
   if (service !== 'region') console.log(`  ${service}: ${source}`);
-console.log(`\nwritten: ${writeResults(final)}  (total ${final.sectionSeconds.total} s)`);
+console.log(`\nwritten: ${writeResults(written)}  (total ${final.sectionSeconds.total} s)`);
 if (Object.keys(failures).length > 0) {
   console.error(`failed sections: ${Object.keys(failures).join(', ')}`);
   process.exitCode = 1;
+}
+
+/** The entries whose value is not undefined (the sections this run measured). */
+function definedOnly(results: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(results).filter(([, value]) => value !== undefined));
 }

@@ -1,8 +1,8 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { RawSubResult } from '../../lib/agents/runtime.js';
 import { processRedactor } from '../../lib/secrets/redactor.js';
 import { turnTraceSchema } from '../../lib/turns/trace.js';
-import { agentRuntime } from '../shared/context.js';
+import { agentRuntime } from '../shared/deps/agent-runtime.js';
 import { correlate, logger } from '../shared/logger.js';
 import { workerHandler } from '../shared/worker-handler.js';
 import { turnRefSchema } from '../shared/workflow-events.js';

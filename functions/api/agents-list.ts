@@ -1,4 +1,4 @@
-import { agents } from '../shared/context.js';
+import { agents } from '../shared/deps/agents.js';
 import { apiHandler } from '../shared/http/api-handler.js';
 import { json } from '../shared/http/response.js';
 

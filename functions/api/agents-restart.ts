@@ -1,6 +1,9 @@
 import { restartAgent } from '../../lib/agents/restart.js';
 import { decodeSweepCursor } from '../../lib/maintenance/cursor.js';
-import { agentAudit, config, threadStore, turns } from '../shared/context.js';
+import { agentAudit } from '../shared/deps/agent-audit.js';
+import { config } from '../shared/deps/config.js';
+import { threadStore } from '../shared/deps/thread-store.js';
+import { turns } from '../shared/deps/turns.js';
 import { apiHandler } from '../shared/http/api-handler.js';
 import { errorResponse, json } from '../shared/http/response.js';
 import { logger } from '../shared/logger.js';

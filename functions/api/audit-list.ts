@@ -1,5 +1,5 @@
 import { durationMs } from '../../lib/config/duration.js';
-import { auditSearch } from '../shared/context.js';
+import { auditSearch } from '../shared/deps/audit.js';
 import { apiHandler } from '../shared/http/api-handler.js';
 import { json } from '../shared/http/response.js';
 import { auditQuery, MAX_AUDIT_WINDOW } from './schemas.js';

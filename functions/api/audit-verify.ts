@@ -1,5 +1,5 @@
 import { verifyAuditChains } from '../../lib/audit/integrity.js';
-import { auditChains } from '../shared/context.js';
+import { auditChains } from '../shared/deps/audit.js';
 import { apiHandler } from '../shared/http/api-handler.js';
 import { json } from '../shared/http/response.js';
 import { auditVerifyQuery } from './schemas.js';

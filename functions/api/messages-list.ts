@@ -1,5 +1,5 @@
 import { messageView } from '../../lib/turns/view.js';
-import { turns } from '../shared/context.js';
+import { turns } from '../shared/deps/turns.js';
 import { apiHandler } from '../shared/http/api-handler.js';
 import { json } from '../shared/http/response.js';
 import { messagesQuery, threadPath } from './schemas.js';

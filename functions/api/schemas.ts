@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { AuditEventType } from '../../lib/audit/chain.js';
 import { TENANT_PATTERN } from '../../lib/auth/api-keys.js';
 import { DURATION_PATTERN, durationMs } from '../../lib/config/duration.js';

@@ -1,4 +1,4 @@
-import { secretAdmin } from '../shared/context.js';
+import { secretAdmin } from '../shared/deps/secret-admin.js';
 import { apiHandler } from '../shared/http/api-handler.js';
 import { json } from '../shared/http/response.js';
 import { secretPath } from './schemas.js';

@@ -1,4 +1,5 @@
-import { threads, turns } from '../shared/context.js';
+import { threads } from '../shared/deps/threads.js';
+import { turns } from '../shared/deps/turns.js';
 import { apiHandler } from '../shared/http/api-handler.js';
 import { json } from '../shared/http/response.js';
 import { restartBody, threadPath } from './schemas.js';

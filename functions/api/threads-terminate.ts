@@ -1,4 +1,4 @@
-import { threads } from '../shared/context.js';
+import { threads } from '../shared/deps/threads.js';
 import { apiHandler } from '../shared/http/api-handler.js';
 import { json } from '../shared/http/response.js';
 import { terminateQuery, threadPath } from './schemas.js';

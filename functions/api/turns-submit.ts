@@ -1,4 +1,4 @@
-import { turns } from '../shared/context.js';
+import { turns } from '../shared/deps/turns.js';
 import { apiHandler } from '../shared/http/api-handler.js';
 import { json } from '../shared/http/response.js';
 import { addCorrelation } from '../shared/logger.js';

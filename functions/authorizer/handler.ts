@@ -1,6 +1,6 @@
 import type { APIGatewayRequestAuthorizerEventV2, APIGatewaySimpleAuthorizerWithContextResult } from 'aws-lambda';
 import { authenticate } from '../../lib/auth/api-keys.js';
-import { apiKeyStore } from '../shared/context.js';
+import { apiKeyStore } from '../shared/deps/api-keys.js';
 import type { AuthorizerContext } from '../shared/http/principal.js';
 import { workerHandler } from '../shared/worker-handler.js';
 

@@ -1,6 +1,11 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { type SweepReport, sweepIdleThreads } from '../../lib/maintenance/idle-sweep.js';
-import { agents, config, cursors, threadStore, threads, turns } from '../shared/context.js';
+import { agents } from '../shared/deps/agents.js';
+import { config } from '../shared/deps/config.js';
+import { cursors } from '../shared/deps/cursors.js';
+import { threadStore } from '../shared/deps/thread-store.js';
+import { threads } from '../shared/deps/threads.js';
+import { turns } from '../shared/deps/turns.js';
 import { logger } from '../shared/logger.js';
 import { METRIC } from '../shared/metric-names.js';
 import { emitMetric, metrics } from '../shared/metrics.js';

@@ -1,6 +1,9 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { type ReconcileReport, reconcile } from '../../lib/maintenance/reconcile.js';
-import { config, threadStore, threads, turns } from '../shared/context.js';
+import { config } from '../shared/deps/config.js';
+import { threadStore } from '../shared/deps/thread-store.js';
+import { threads } from '../shared/deps/threads.js';
+import { turns } from '../shared/deps/turns.js';
 import { logger } from '../shared/logger.js';
 import { METRIC } from '../shared/metric-names.js';
 import { metrics } from '../shared/metrics.js';

@@ -1,6 +1,9 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { recoverStaleTurns } from '../../lib/maintenance/turn-recovery.js';
-import { config, cursors, threadStore, turns } from '../shared/context.js';
+import { config } from '../shared/deps/config.js';
+import { cursors } from '../shared/deps/cursors.js';
+import { threadStore } from '../shared/deps/thread-store.js';
+import { turns } from '../shared/deps/turns.js';
 import { logger } from '../shared/logger.js';
 import { METRIC } from '../shared/metric-names.js';
 import { metrics } from '../shared/metrics.js';

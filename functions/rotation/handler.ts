@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { providerKeyVerifier } from '../../lib/models/key-check.js';
 import { RotationError } from '../../lib/rotation/errors.js';
 import type { RotationRecorder, RotationStrategy } from '../../lib/rotation/ports.js';
@@ -6,7 +6,10 @@ import { RotationProtocol } from '../../lib/rotation/protocol.js';
 import { PROVIDER_KEY_ADMINS } from '../../lib/rotation/provider-admins.js';
 import { SecretsManagerVersions } from '../../lib/rotation/secrets-manager-versions.js';
 import { generatedStrategy, providerAdminStrategy, stagedStrategy } from '../../lib/rotation/strategies.js';
-import { config, secretLedger, secretsManager } from '../shared/context.js';
+import '../shared/deps/exposure.js';
+import { config } from '../shared/deps/config.js';
+import { secretLedger } from '../shared/deps/secret-ledger.js';
+import { secretsManager } from '../shared/deps/secrets-manager.js';
 import { logger } from '../shared/logger.js';
 import { METRIC } from '../shared/metric-names.js';
 import { emitMetric } from '../shared/metrics.js';

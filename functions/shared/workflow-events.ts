@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The `turn` every state of the turn workflow passes on (lib/workflows/turn-workflow.ts TurnRef). */
 export const turnRefSchema = z.object({

@@ -1,7 +1,7 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { phaseTraceSchema, turnTraceSchema } from '../../lib/turns/trace.js';
 import { causeMessage } from '../../lib/workflows/turn-workflow.js';
-import { turns } from '../shared/context.js';
+import { turns } from '../shared/deps/turns.js';
 import { correlate, logger } from '../shared/logger.js';
 import { workerHandler } from '../shared/worker-handler.js';
 import { turnRefSchema } from '../shared/workflow-events.js';

@@ -123,7 +123,9 @@ export class ThreadboundFunction extends Construct {
         // Warnings and errors only: the per-bundle size summary is noise in `cdk synth` and the tests.
         logLevel: LogLevel.WARNING,
         // Ship the SDK version the code was tested with (package-lock) instead of whatever
-        // version the managed runtime happens to carry.
+        // version the managed runtime happens to carry. Measured both ways (docs/performance.md):
+        // the runtime's SDK halves the bundles but its hundreds of unbundled files make module
+        // init slower than parsing one minified bundle, and init is what a cold start pays.
         bundleAwsSDK: true,
         commandHooks: {
           beforeBundling: () => [],

@@ -219,9 +219,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ),
     );
     // The rotation schedules CDK attaches to each rotating secret, checked on a timer.
-    const { secretAdmin, secretsManager: secretsClient } = (await import(
-      pathToFileURL(join(FUNCTIONS_DIR, 'shared', 'context.ts')).href
-    )) as typeof import('../../functions/shared/context.js');
+    const { secretAdmin } = (await import(
+      pathToFileURL(join(FUNCTIONS_DIR, 'shared', 'deps', 'secret-admin.ts')).href
+    )) as typeof import('../../functions/shared/deps/secret-admin.js');
+    const { secretsManager: secretsClient } = (await import(
+      pathToFileURL(join(FUNCTIONS_DIR, 'shared', 'deps', 'secrets-manager.ts')).href
+    )) as typeof import('../../functions/shared/deps/secrets-manager.js');
     await ensureGeneratedSecrets(config, secretsClient);
     const rotateDue = guarded(rotationTick(config, secretsClient, (name) => secretAdmin.rotate(name), new Date()));
     timers.push(setInterval(rotateDue, options.rotationCheckIntervalMs ?? 60_000));

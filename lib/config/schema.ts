@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { DURATION_PATTERN, durationMs } from './duration.js';
 
 /** Agent, secret and tenant names: short, lower-case, safe inside a DynamoDB key and an ARN. */

@@ -1,9 +1,6 @@
 import { type Config, providerSecret } from '../config/schema.js';
 import { SecretError } from '../secrets/errors.js';
-import { AnthropicProvider } from './anthropic.js';
-import { BedrockProvider } from './bedrock.js';
 import { OfflineProvider } from './offline.js';
-import { OpenAICompatibleProvider } from './openai.js';
 import {
   type ModelAttempt,
   ModelError,
@@ -12,6 +9,7 @@ import {
   type ModelRequest,
   type ProviderCredentials,
 } from './port.js';
+import { lazyProvider } from './provider-loader.js';
 import { TestProvider } from './test-provider.js';
 
 /** The shared health of providers (the circuit breaker): whether to call one now, and what came of it. */
@@ -73,11 +71,22 @@ export function configuredProviders(config: Pick<Config, 'providers'>): Provider
     const settings = config.providers[provider!];
     const secret = providerSecret(config, ref);
     const credentials = secret === undefined ? undefined : context.credentials(secret);
-    if (provider === 'anthropic') return new AnthropicProvider(model, credentials!, { baseUrl: settings?.baseUrl });
-    if (provider === 'bedrock') return new BedrockProvider(model);
+    // Each kind's module (and its SDK) is imported on the first call of a model of that kind, so a
+    // function whose agents use only offline models never loads an SDK.
+    if (provider === 'anthropic')
+      return lazyProvider(
+        ref,
+        'anthropic',
+        (m) => new m.AnthropicProvider(model, credentials!, { baseUrl: settings?.baseUrl }),
+      );
+    if (provider === 'bedrock') return lazyProvider(ref, 'bedrock', (m) => new m.BedrockProvider(model));
     // openai, ollama, and any provider configured with a baseUrl speak the Chat Completions API.
     if (provider === 'openai' || provider === 'ollama' || settings?.baseUrl)
-      return new OpenAICompatibleProvider(provider!, model, credentials, { baseUrl: settings?.baseUrl });
+      return lazyProvider(
+        ref,
+        'openai',
+        (m) => new m.OpenAICompatibleProvider(provider!, model, credentials, { baseUrl: settings?.baseUrl }),
+      );
     return undefined;
   };
 }

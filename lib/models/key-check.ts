@@ -1,6 +1,5 @@
 import { type Config, KEYED_PROVIDERS, providerSecret } from '../config/schema.js';
-import { verifyAnthropicKey } from './anthropic.js';
-import { verifyOpenAIKey } from './openai.js';
+import { loadProviderModule } from './provider-loader.js';
 
 /** Proves a key against every provider that uses it; resolves with the providers asked (none: nothing uses the secret). */
 export type KeyVerifier = (secretName: string, key: string) => Promise<string[]>;
@@ -12,8 +11,9 @@ export function providerKeyVerifier(config: Pick<Config, 'providers'>): KeyVerif
     const providers = [...candidates].filter((provider) => providerSecret(config, `${provider}:any`) === secretName);
     for (const provider of providers) {
       const baseUrl = config.providers[provider]?.baseUrl;
-      if (provider === 'anthropic') await verifyAnthropicKey(key, { baseUrl });
-      else await verifyOpenAIKey(key, { baseUrl });
+      // The provider's SDK is loaded only when a key of that provider is checked.
+      if (provider === 'anthropic') await (await loadProviderModule('anthropic')).verifyAnthropicKey(key, { baseUrl });
+      else await (await loadProviderModule('openai')).verifyOpenAIKey(key, { baseUrl });
     }
     return providers;
   };

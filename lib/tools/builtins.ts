@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { type ThreadNotes, type ToolDefinition, ToolError } from './port.js';
 
 /** The name of the tool that hands work to sub-agents: the runtime turns its calls into the fan-out plan. */

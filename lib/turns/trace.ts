@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ModelAttempt } from '../models/port.js';
 
 /** One tool call of a phase: its name and what came of it, never its input or output. */

@@ -1170,3 +1170,38 @@ describe('secret rotation (the repository config rotates anthropic-api-key; test
     expect(invokers.map((permission) => permission.Properties.Principal)).toEqual(['secretsmanager.amazonaws.com']);
   });
 });
+
+describe('bundle sizes', () => {
+  /** Above this an API handler or the authorizer has picked up code it does not use (docs/performance.md). */
+  const API_BUNDLE_BUDGET = 700_000;
+  /** An agent's bundle: the shared runtime, the three provider SDKs and the AWS SDK clients. */
+  const AGENT_BUNDLE_BUDGET = 1_500_000;
+  /** Source-map paths of the model providers' SDKs. */
+  const PROVIDER_SDKS = [
+    'node_modules/@anthropic-ai/sdk/',
+    'node_modules/openai/',
+    'node_modules/@aws-sdk/client-bedrock-runtime/',
+  ];
+  const assetOf = (fn: ThreadboundFunction) => {
+    const code = (template.toJSON().Resources as Record<string, Json>)[logicalId(fn.function)]!.Properties.Code as Json;
+    return join(outdir, `asset.${(code.S3Key as string).replace(/\.zip$/, '')}`);
+  };
+  const bytesOf = (fn: ThreadboundFunction) => readFileSync(join(assetOf(fn), 'index.mjs')).length;
+  const sdksIn = (fn: ThreadboundFunction) => {
+    const { sources } = JSON.parse(readFileSync(join(assetOf(fn), 'index.mjs.map'), 'utf8')) as { sources: string[] };
+    return PROVIDER_SDKS.filter((sdk) => sources.some((source) => source.includes(sdk)));
+  };
+
+  it('keeps the provider SDKs out of every function but the agents and the rotation (which checks provider keys)', () => {
+    const agents = new Set<ThreadboundFunction>([...stack.turnWorkflow.agents.values(), rotationFunction()]);
+    for (const fn of allFunctions().filter((candidate) => !agents.has(candidate)))
+      expect(sdksIn(fn), fn.node.path).toEqual([]);
+  });
+
+  it('keeps every API handler and the authorizer, and every agent, within its budget', () => {
+    for (const fn of [stack.authorizer.handler, ...stack.handlers.functions.values()])
+      expect(bytesOf(fn), fn.node.path).toBeLessThanOrEqual(API_BUNDLE_BUDGET);
+    for (const fn of stack.turnWorkflow.agents.values())
+      expect(bytesOf(fn), fn.node.path).toBeLessThanOrEqual(AGENT_BUNDLE_BUDGET);
+  });
+});

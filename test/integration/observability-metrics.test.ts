@@ -109,7 +109,10 @@ describe('EMF metrics', () => {
   });
 
   it('count secret accesses and denials by secret, rotations, and exposure risk with no dimension but the service', async () => {
-    const context = await import('../../functions/shared/context.js');
+    const context = {
+      ...(await import('../../functions/shared/deps/secret-resolver.js')),
+      ...(await import('../../functions/shared/deps/secret-admin.js')),
+    };
     const secret = await context.secretResolver.resolve(SIGNING, {
       agent: 'main',
       tenant: 'tenant-a',
@@ -136,7 +139,7 @@ describe('EMF metrics', () => {
   });
 
   it('count a provider circuit opening and closing again', async () => {
-    const { providerHealth } = await import('../../functions/shared/context.js');
+    const { providerHealth } = await import('../../functions/shared/deps/provider-health.js');
     const provider = `metrics-provider-${Date.now()}`;
     await providerHealth.failure(provider, { retryAfterMs: 1 });
     expect(points('CircuitOpened').map((emf) => [emf.provider, dimensionsOf(emf)])).toEqual([

@@ -108,8 +108,8 @@ describe('rotation with turns running', () => {
   });
 
   it('the local schedule rotates a secret once its interval has passed since its last rotation', async () => {
-    const { secretAdmin } = await import('../../functions/shared/context.js');
-    const config = (await import('../../functions/shared/context.js')).config;
+    const { secretAdmin } = await import('../../functions/shared/deps/secret-admin.js');
+    const config = (await import('../../functions/shared/deps/config.js')).config;
     const rotated: string[] = [];
     const startedAt = new Date();
     const tick = (now: Date) =>

@@ -136,7 +136,8 @@ describe('the fault-injection middleware on a real DynamoDB client', () => {
 
 describe('the local stack with faults in its handlers’ DynamoDB client', () => {
   let stack: TestStack;
-  let context: typeof import('../../functions/shared/context.js');
+  let context: typeof import('../../functions/shared/deps/config.js') &
+    typeof import('../../functions/shared/deps/document-client.js');
   beforeAll(async () => {
     stack = await startTestStack(
       {
@@ -148,9 +149,12 @@ describe('the local stack with faults in its handlers’ DynamoDB client', () =>
       },
       { recoveryIntervalMs: 1_000 },
     );
-    // The module the stack's handlers share (functions/shared/context.ts): the middleware goes on
+    // The module the stack's handlers share (functions/shared/deps/): the middleware goes on
     // its client from here, no production change needed.
-    context = await import('../../functions/shared/context.js');
+    context = {
+      ...(await import('../../functions/shared/deps/config.js')),
+      ...(await import('../../functions/shared/deps/document-client.js')),
+    };
   });
   afterAll(async () => stack?.stop());
 

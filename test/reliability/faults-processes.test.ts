@@ -54,7 +54,8 @@ async function startMidBodyFake(): Promise<{ url: string; requests: () => number
 
 let fake: Awaited<ReturnType<typeof startMidBodyFake>>;
 let stack: TestStack;
-let context: typeof import('../../functions/shared/context.js');
+let context: typeof import('../../functions/shared/deps/config.js') &
+  typeof import('../../functions/shared/deps/turns.js');
 
 beforeAll(async () => {
   fake = await startMidBodyFake();
@@ -83,7 +84,10 @@ beforeAll(async () => {
     },
     { recoveryIntervalMs: 500 },
   );
-  context = await import('../../functions/shared/context.js');
+  context = {
+    ...(await import('../../functions/shared/deps/config.js')),
+    ...(await import('../../functions/shared/deps/turns.js')),
+  };
 });
 afterAll(async () => {
   await stack?.stop();
@@ -165,7 +169,7 @@ describe('a provider that fails mid-stream', () => {
 
 describe('a sub-agent Lambda that crashes', () => {
   it('after claiming its child thread: the turn still answers, degraded, naming the failed sub-agent; the child lease expires and recovery releases it', async () => {
-    // The seam: the agent runtime's TurnService (functions/shared/context.ts `turns`). The claim
+    // The seam: the agent runtime's TurnService (functions/shared/deps/turns.ts `turns`). The claim
     // lands, then the "process" dies: no catch block runs, no finish, nothing released.
     const claimInline = context.turns.claimInline.bind(context.turns);
     const crash = vi.spyOn(context.turns, 'claimInline').mockImplementation(async (...args) => {

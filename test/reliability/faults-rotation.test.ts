@@ -111,7 +111,7 @@ describe('a rotation during a storm', () => {
     expect(turnLedger(items, accepted).problems).toEqual([]);
     await expectInvariants(stack.table, {
       quiescent: true,
-      config: (await import('../../functions/shared/context.js')).config,
+      config: (await import('../../functions/shared/deps/config.js')).config,
     });
 
     // No value of any version of either secret left the process: logs, API answers, table items.

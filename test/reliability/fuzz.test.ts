@@ -165,7 +165,8 @@ beforeAll(async () => {
       trading: { maxActiveThreads: 3 },
     },
   });
-  const { documentClient, config } = await import('../../functions/shared/context.js');
+  const { documentClient } = await import('../../functions/shared/deps/document-client.js');
+  const { config } = await import('../../functions/shared/deps/config.js');
   documentClient.middlewareStack.add(
     (next, context) => async (args) => {
       const caseId = requestCase.getStore();

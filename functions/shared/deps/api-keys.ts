@@ -1,0 +1,6 @@
+import { DynamoApiKeyStore } from '../../../lib/store/dynamodb/api-key-store.js';
+import { documentClient } from './document-client.js';
+import { tableName } from './env.js';
+
+/** The API keys the authorizer resolves bearer keys with. */
+export const apiKeyStore = new DynamoApiKeyStore(documentClient, tableName());
