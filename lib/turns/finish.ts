@@ -1,4 +1,5 @@
 import type { AuditEntry } from '../audit/chain.js';
+import type { AgentConfig } from '../config/schema.js';
 import { nextAuditEntry } from '../threads/audit.js';
 import { ThreadError } from '../threads/errors.js';
 import type { Thread } from '../threads/model.js';
@@ -50,13 +51,13 @@ export async function finishTurn(
       // Fencing: only the holder of the lease this turn was started under may finish it.
       if (thread.lease?.turnId !== ref.turnId || thread.lease.fencingToken !== ref.fencingToken)
         return { result: 'stale', queueWaiting: false };
-      const memory = ctx.config.agents[thread.agent]?.memory;
-      const change = finishTransition(thread, turn, outcome, guard, ctx, ctx.now());
+      const agent = ctx.config.agents[thread.agent];
+      const change = finishTransition(thread, turn, outcome, guard, agent, ctx.now());
       // The version condition closes the race with a concurrent finish, takeover or recovery between our
       // read and this write; `expected: running` keeps a final turn final; the guard fences a sub-agent.
       const result = await ctx.store.transition(thread, change.after, change.audit, change.counters, change.writes);
       if (result.ok) {
-        await trimMemory(ctx.store, change.after, memory, change.trim?.seqs ?? [], ctx.now);
+        await trimMemory(ctx.store, change.after, agent?.memory, change.trim?.seqs ?? [], ctx.now);
         return { result: 'finished', queueWaiting: change.after.queuedTurns > 0 };
       }
       if (result.reason === 'turn_state') return { result: 'stale', queueWaiting: false };
@@ -76,13 +77,16 @@ export async function finishTurn(
   );
 }
 
-/** The transition that finishes `turn` of `thread` (as read) with `outcome`: reply, audit, release, trim claim. */
-function finishTransition(
+/**
+ * The transition that finishes `turn` of `thread` (as read) with `outcome`: the reply message, the
+ * final turn, its audit entry, the lease and slot released, and the claim of the messages to trim.
+ */
+export function finishTransition(
   thread: Thread,
   turn: Turn,
   outcome: TurnOutcome,
   guard: LeaseGuard | undefined,
-  ctx: Pick<TurnContext, 'config'>,
+  agent: AgentConfig | undefined,
   now: Date,
 ): { after: Thread; audit: AuditEntry; counters: CounterDelta[]; writes: ThreadWrite[]; trim?: TrimRange } {
   const at = now.toISOString();
@@ -108,7 +112,7 @@ function finishTransition(
         turnId: turn.turnId,
         agent: thread.agent,
         createdAt: at,
-        ...messageTtl(ctx.config.agents[thread.agent], now),
+        ...messageTtl(agent, now),
       },
     });
   } else {
@@ -131,7 +135,7 @@ function finishTransition(
       })),
     },
   });
-  const trim = trimRange(thread, ctx.config.agents[thread.agent]?.memory, messageSeq);
+  const trim = trimRange(thread, agent?.memory, messageSeq);
   const after: Thread = {
     ...thread,
     version: thread.version + 1,
