@@ -5,7 +5,7 @@ import { walkLiveThreads } from '../maintenance/live-threads.js';
 import { needsRecovery } from '../maintenance/turn-recovery.js';
 import { nextAuditEntry } from '../threads/audit.js';
 import type { Thread } from '../threads/model.js';
-import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from '../threads/optimistic.js';
+import { retryOptimistic } from '../threads/optimistic.js';
 import type { LiveThreadIndex, ThreadRecords } from '../threads/ports.js';
 import type { Recovery, TurnService } from '../turns/service.js';
 import type { AgentRestartAudit } from './events.js';
@@ -154,46 +154,49 @@ export async function restartAgent(
    * client) is new work, left alone, so a second restart at the same time changes nothing twice.
    */
   async function forceRestart(tenant: string, sessionKey: string, turnId: string): Promise<void> {
-    for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
-      await optimisticBackoff(attempt);
-      const thread = await deps.store.get(tenant, sessionKey);
-      if (thread?.status !== 'active' || thread.lease?.turnId !== turnId) return;
-      const turn = await deps.store.getTurn(tenant, sessionKey, turnId);
-      if (turn?.status !== 'running' || !turn.startedAt || turn.startedAt > report.startedAt) return;
-      const at = now().toISOString();
-      const audit = nextAuditEntry(thread, {
-        type: 'thread_restart',
-        at,
-        tenant,
-        actor: options.principal.keyId,
-        data: { generation: thread.generation + 1, clearMemory: false, releasedTurnId: turnId, agentRestart: true },
-      });
-      // lastActiveAt is kept: an operator's restart is no activity of the thread (and keeps its place in the walk).
-      const after: Thread = {
-        ...thread,
-        generation: thread.generation + 1,
-        version: thread.version + 1,
-        lease: undefined,
-        auditSeq: audit.seq,
-        auditHash: audit.hash,
-      };
-      // Conditional on the version read: of two restarts, or a restart and the turn's own finish,
-      // exactly one changes the thread; the loser re-reads and finds the lease gone.
-      const outcome = await deps.store.transition(
-        thread,
-        after,
-        audit,
-        [{ agent: thread.agent, runningTurns: -1 }],
-        [{ kind: 'failTurn', turnId, error: AGENT_RESTART_ERROR, at }],
-      );
-      if (outcome.ok) {
-        report.leasesReleased += 1;
-        report.turnsFailed += 1;
-        if (after.queuedTurns > 0 && (await deps.turns.startNext(tenant, sessionKey))) report.turnsStarted += 1;
-        return;
-      }
-      if (outcome.reason === 'turn_state') return; // the turn finished meanwhile: nothing to restart
-    }
-    gaveUp += 1; // every attempt lost a race: the turn may still hold its lease, so the restart is not complete
+    const done = await retryOptimistic<'done' | 'gave_up'>(
+      async () => {
+        const thread = await deps.store.get(tenant, sessionKey);
+        if (thread?.status !== 'active' || thread.lease?.turnId !== turnId) return 'done';
+        const turn = await deps.store.getTurn(tenant, sessionKey, turnId);
+        if (turn?.status !== 'running' || !turn.startedAt || turn.startedAt > report.startedAt) return 'done';
+        const at = now().toISOString();
+        const audit = nextAuditEntry(thread, {
+          type: 'thread_restart',
+          at,
+          tenant,
+          actor: options.principal.keyId,
+          data: { generation: thread.generation + 1, clearMemory: false, releasedTurnId: turnId, agentRestart: true },
+        });
+        // lastActiveAt is kept: an operator's restart is no activity of the thread (and keeps its place in the walk).
+        const after: Thread = {
+          ...thread,
+          generation: thread.generation + 1,
+          version: thread.version + 1,
+          lease: undefined,
+          auditSeq: audit.seq,
+          auditHash: audit.hash,
+        };
+        // Conditional on the version read: of two restarts, or a restart and the turn's own finish,
+        // exactly one changes the thread; the loser re-reads and finds the lease gone.
+        const outcome = await deps.store.transition(
+          thread,
+          after,
+          audit,
+          [{ agent: thread.agent, runningTurns: -1 }],
+          [{ kind: 'failTurn', turnId, error: AGENT_RESTART_ERROR, at }],
+        );
+        if (outcome.ok) {
+          report.leasesReleased += 1;
+          report.turnsFailed += 1;
+          if (after.queuedTurns > 0 && (await deps.turns.startNext(tenant, sessionKey))) report.turnsStarted += 1;
+          return 'done';
+        }
+        if (outcome.reason === 'turn_state') return 'done'; // the turn finished meanwhile: nothing to restart
+        return undefined;
+      },
+      () => 'gave_up',
+    );
+    if (done === 'gave_up') gaveUp += 1; // every attempt lost a race: the turn may still hold its lease, so the restart is not complete
   }
 }

@@ -7,7 +7,7 @@ import { nextAuditEntry } from './audit.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { ThreadError } from './errors.js';
 import { displayStatus, type Thread, type ThreadStatus } from './model.js';
-import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from './optimistic.js';
+import { retryOptimistic, threadConflict } from './optimistic.js';
 import type { CounterDelta, ThreadPosition, ThreadStore, ThreadWrite } from './ports.js';
 import { newSessionKey, newThreadId } from './session-key.js';
 import { type ThreadView, threadView } from './view.js';
@@ -376,15 +376,12 @@ export class ThreadService {
     sessionKey: string,
     step: (thread: Thread, now: Date) => Promise<T | undefined>,
   ): Promise<T> {
-    for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
-      await optimisticBackoff(attempt);
-      const thread = await this.require(tenant, sessionKey);
-      const result = await step(thread, this.now());
-      if (result !== undefined) return result;
-    }
-    throw new ThreadError('conflict', `thread "${sessionKey}" is being changed by other requests; retry`, {
-      sessionKey,
-    });
+    return retryOptimistic(
+      async () => step(await this.require(tenant, sessionKey), this.now()),
+      () => {
+        throw threadConflict(sessionKey);
+      },
+    );
   }
 
   private async require(tenant: string, sessionKey: string): Promise<Thread> {
