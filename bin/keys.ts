@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
+import { DynamoApiKeyStore } from '../lib/adapters/dynamodb/api-key-store.js';
+import { createDocumentClient } from '../lib/adapters/dynamodb/client.js';
 import { generateApiKey, hashApiKey, TENANT_PATTERN } from '../lib/auth/api-keys.js';
-import { DynamoApiKeyStore } from '../lib/store/dynamodb/api-key-store.js';
-import { createDocumentClient } from '../lib/store/dynamodb/client.js';
 
 const USAGE = 'usage: npm run keys -- create --table <TableName> --tenant <tenant> [--admin] [--label <text>]';
 

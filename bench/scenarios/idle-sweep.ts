@@ -1,10 +1,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ensureTable } from '../../infra/local/table.js';
+import { createDocumentClient } from '../../lib/adapters/dynamodb/client.js';
+import { DynamoThreadStore } from '../../lib/adapters/dynamodb/thread-store.js';
 import { parseConfig } from '../../lib/config/load.js';
 import { sweepIdleThreads } from '../../lib/maintenance/idle-sweep.js';
-import { createDocumentClient } from '../../lib/store/dynamodb/client.js';
-import { DynamoThreadStore } from '../../lib/store/dynamodb/thread-store.js';
 import type { Thread } from '../../lib/threads/model.js';
 import { ThreadService } from '../../lib/threads/service.js';
 import { TurnService } from '../../lib/turns/service.js';

@@ -1,10 +1,10 @@
 import * as z from 'zod';
+import { SecretsManagerVersions } from '../../lib/adapters/secrets-manager/secret-versions.js';
 import { providerKeyVerifier } from '../../lib/models/key-check.js';
 import { RotationError } from '../../lib/rotation/errors.js';
 import type { RotationRecorder, RotationStrategy } from '../../lib/rotation/ports.js';
 import { RotationProtocol } from '../../lib/rotation/protocol.js';
 import { PROVIDER_KEY_ADMINS } from '../../lib/rotation/provider-admins.js';
-import { SecretsManagerVersions } from '../../lib/rotation/secrets-manager-versions.js';
 import { generatedStrategy, providerAdminStrategy, stagedStrategy } from '../../lib/rotation/strategies.js';
 import '../shared/deps/exposure.js';
 import { config } from '../shared/deps/config.js';

@@ -1,6 +1,6 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { DynamoThreadStore } from '../../lib/adapters/dynamodb/thread-store.js';
 import type { AuditEntry } from '../../lib/audit/chain.js';
-import { DynamoThreadStore } from '../../lib/store/dynamodb/thread-store.js';
 import { LimitReachedError } from '../../lib/threads/errors.js';
 import type { Thread } from '../../lib/threads/model.js';
 import type { CounterDelta, SpawnLimits, ThreadWrite, TransitionOutcome } from '../../lib/threads/ports.js';

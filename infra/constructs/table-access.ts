@@ -1,7 +1,7 @@
 import { Stack, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import { TABLE } from '../../lib/adapters/dynamodb/table-definition.js';
 import type { RouteDefinition } from '../../lib/api/routes.js';
-import { TABLE } from '../../lib/table/definition.js';
 import type { ThreadboundFunction } from './threadbound-function.js';
 
 /** What a function's role may do on the table. */

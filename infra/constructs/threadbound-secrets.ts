@@ -33,7 +33,7 @@ export const GENERATED_INITIAL_VALUE: secretsmanager.SecretStringGenerator = {
 };
 
 /**
- * The only version stage an agent may read. The resolver (lib/secrets/secrets-manager-source.ts)
+ * The only version stage an agent may read. The resolver (lib/adapters/secrets-manager/secret-source.ts)
  * always asks for `VersionStage: 'AWSCURRENT'`, so the role can be limited to it: an agent never
  * reads a pending key that rotation has not tested yet, nor a previous (revoked) one. A request
  * without VersionStage lacks the condition key and is denied.

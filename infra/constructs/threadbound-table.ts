@@ -1,10 +1,10 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
-import { TABLE } from '../../lib/table/definition.js';
+import { TABLE } from '../../lib/adapters/dynamodb/table-definition.js';
 
 /**
- * The one DynamoDB table, built from lib/table/definition.ts (TABLE) so the cloud table and the
+ * The one DynamoDB table, built from lib/adapters/dynamodb/table-definition.ts (TABLE) so the cloud table and the
  * local stack's CreateTable cannot drift: no key name is restated here.
  */
 export class ThreadboundTable extends Construct {

@@ -4,7 +4,7 @@ import {
   type DynamoDBClient,
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
-import { createTableInput } from '../../lib/table/definition.js';
+import { createTableInput } from '../../lib/adapters/dynamodb/table-definition.js';
 
 /** Creates the table from the shared definition unless it exists (a restart keeps the data). */
 export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<'created' | 'existing'> {

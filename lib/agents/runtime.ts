@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js';
-import { builtInProviders, type ProviderHealth, type ProviderResolver } from '../models/chain.js';
+import { builtInProviders, type ProviderHealth, type ProviderResolver } from '../models/model-chain.js';
 import { processRedactor, type Redactor } from '../secrets/redactor.js';
 import type { SecretResolver } from '../secrets/resolver.js';
 import type { ThreadStore } from '../threads/ports.js';

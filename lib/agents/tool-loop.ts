@@ -4,7 +4,7 @@ import {
   type ProviderContext,
   type ProviderHealth,
   type ProviderResolver,
-} from '../models/chain.js';
+} from '../models/model-chain.js';
 import type { ModelReply, ModelRequest, ToolCall, ToolResult, ToolStep } from '../models/port.js';
 import { SecretError } from '../secrets/errors.js';
 import type { SecretRequester } from '../secrets/ports.js';

@@ -1,4 +1,4 @@
-import { INDEX_SHARDS, TABLE } from '../table/definition.js';
+import { INDEX_SHARDS, TABLE } from '../adapters/dynamodb/table-definition.js';
 import type { LiveCursor } from '../threads/ports.js';
 import type { SweepCursor } from './ports.js';
 
@@ -74,7 +74,7 @@ export function decodeSweepCursor(cursor: string): WalkPosition | undefined {
 
 /**
  * The store cursor a position resumes from. A legacy position holds the DynamoDB index key itself,
- * and that adapter's cursor is the JSON text of the key (lib/store/dynamodb/live-thread-index.ts),
+ * and that adapter's cursor is the JSON text of the key (lib/adapters/dynamodb/live-thread-index.ts),
  * so such a position resumes exactly where it was.
  */
 export function resumeCursor(position: SweepCursor): LiveCursor | undefined {

@@ -1,4 +1,4 @@
-import { INDEX_SHARDS } from '../table/definition.js';
+import { INDEX_SHARDS } from '../adapters/dynamodb/table-definition.js';
 import type { Thread } from '../threads/model.js';
 import type { LiveCursor, LiveThreadIndex } from '../threads/ports.js';
 import { resumeCursor } from './cursor.js';

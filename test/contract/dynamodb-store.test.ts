@@ -1,4 +1,4 @@
-import { DynamoThreadStore } from '../../lib/store/dynamodb/thread-store.js';
+import { DynamoThreadStore } from '../../lib/adapters/dynamodb/thread-store.js';
 import { createTestTable } from '../support/dynamo.js';
 import { describeThreadStoreContract } from './thread-store.contract.js';
 

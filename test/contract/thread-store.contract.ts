@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { INDEX_SHARDS } from '../../lib/adapters/dynamodb/table-definition.js';
 import { type AuditEntry, chainEntry, GENESIS_HASH } from '../../lib/audit/chain.js';
-import { INDEX_SHARDS } from '../../lib/table/definition.js';
 import { nextAuditEntry, withAuditHead } from '../../lib/threads/audit.js';
 import { LimitReachedError, ThreadError } from '../../lib/threads/errors.js';
 import type { Thread } from '../../lib/threads/model.js';

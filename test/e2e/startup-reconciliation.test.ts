@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startLocalStack } from '../../infra/local/stack.js';
-import { keys } from '../../lib/store/dynamodb/keys.js';
+import { keys } from '../../lib/adapters/dynamodb/keys.js';
 import { createTestTable } from '../support/dynamo.js';
 import { TEST_KEYS, testConfig } from '../support/local-stack.js';
 

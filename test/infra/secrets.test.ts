@@ -2,11 +2,11 @@ import type { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ThreadboundFunction } from '../../infra/constructs/threadbound-function.js';
 import { AGENT_VERSION_STAGE } from '../../infra/constructs/threadbound-secrets.js';
+import { SecretsManagerSource } from '../../lib/adapters/secrets-manager/secret-source.js';
 import { ROUTES } from '../../lib/api/routes.js';
 import { loadConfig } from '../../lib/config/load.js';
 import type { Config } from '../../lib/config/schema.js';
 import { isPlaceholder } from '../../lib/secrets/reference.js';
-import { SecretsManagerSource } from '../../lib/secrets/secrets-manager-source.js';
 import {
   actionsOf,
   asList,

@@ -33,9 +33,9 @@ import {
   TURN_CONTROL_ASYNC_RETRY_ATTEMPTS,
 } from '../../infra/constructs/turn-workflow.js';
 import type { ThreadboundStack } from '../../infra/stacks/threadbound-stack.js';
+import { TABLE } from '../../lib/adapters/dynamodb/table-definition.js';
 import { ROUTES, type RouteDefinition, routeKey } from '../../lib/api/routes.js';
 import { durationSeconds } from '../../lib/config/duration.js';
-import { TABLE } from '../../lib/table/definition.js';
 import { TURN_WORKFLOW_FILE } from '../../lib/workflows/turn-workflow.js';
 import {
   actionsOf,

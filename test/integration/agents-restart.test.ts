@@ -1,13 +1,13 @@
 import { QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoAgentEvents } from '../../lib/adapters/dynamodb/agent-events.js';
+import { keys } from '../../lib/adapters/dynamodb/keys.js';
+import { DynamoThreadStore } from '../../lib/adapters/dynamodb/thread-store.js';
 import { AGENT_RESTART_ERROR, type AgentRestartReport, restartAgent } from '../../lib/agents/restart.js';
 import { hashApiKey, keyIdOf, type Principal } from '../../lib/auth/api-keys.js';
 import { parseConfig } from '../../lib/config/load.js';
 import { decodeSweepCursor, encodeSweepCursor } from '../../lib/maintenance/cursor.js';
 import { repairCounters } from '../../lib/maintenance/reconcile.js';
-import { DynamoAgentEvents } from '../../lib/store/dynamodb/agent-events.js';
-import { keys } from '../../lib/store/dynamodb/keys.js';
-import { DynamoThreadStore } from '../../lib/store/dynamodb/thread-store.js';
 import { ThreadService } from '../../lib/threads/service.js';
 import { TurnService } from '../../lib/turns/service.js';
 import type { WorkflowStarter } from '../../lib/workflows/turn-workflow.js';

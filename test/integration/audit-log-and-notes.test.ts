@@ -1,9 +1,9 @@
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { PartitionAuditLog, readChain } from '../../lib/adapters/dynamodb/audit-items.js';
+import { keys } from '../../lib/adapters/dynamodb/keys.js';
+import { DynamoThreadNotes } from '../../lib/adapters/dynamodb/thread-notes.js';
 import { verifyChain } from '../../lib/audit/verify.js';
-import { PartitionAuditLog, readChain } from '../../lib/store/dynamodb/audit-items.js';
-import { keys } from '../../lib/store/dynamodb/keys.js';
-import { DynamoThreadNotes } from '../../lib/store/dynamodb/thread-notes.js';
 import { ToolError } from '../../lib/tools/port.js';
 import { createTestTable, type TestTable } from '../support/dynamo.js';
 

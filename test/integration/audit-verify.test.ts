@@ -6,11 +6,11 @@ import {
   QueryCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoAuditChains } from '../../lib/adapters/dynamodb/audit-chains.js';
+import { auditPut, PartitionAuditLog } from '../../lib/adapters/dynamodb/audit-items.js';
+import { keys } from '../../lib/adapters/dynamodb/keys.js';
 import { type AuditEntry, chainEntry } from '../../lib/audit/chain.js';
 import { type ChainReport, verifyAuditChains } from '../../lib/audit/integrity.js';
-import { DynamoAuditChains } from '../../lib/store/dynamodb/audit-chains.js';
-import { auditPut, PartitionAuditLog } from '../../lib/store/dynamodb/audit-items.js';
-import { keys } from '../../lib/store/dynamodb/keys.js';
 import { runCliInMemory } from '../support/cli.js';
 import { startTestStack, TEST_KEYS, type TestStack, testAgent } from '../support/local-stack.js';
 

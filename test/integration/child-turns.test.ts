@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoThreadStore } from '../../lib/adapters/dynamodb/thread-store.js';
 import type { Principal } from '../../lib/auth/api-keys.js';
 import { parseConfig } from '../../lib/config/load.js';
-import { DynamoThreadStore } from '../../lib/store/dynamodb/thread-store.js';
 import { ThreadService } from '../../lib/threads/service.js';
 import { idempotentTurnId, type LeaseGuard, TurnService } from '../../lib/turns/service.js';
 import type { WorkflowStarter } from '../../lib/workflows/turn-workflow.js';

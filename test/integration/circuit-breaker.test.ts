@@ -1,9 +1,9 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoCircuitStore } from '../../lib/adapters/dynamodb/circuit-store.js';
+import { createDocumentClient } from '../../lib/adapters/dynamodb/client.js';
+import { keys } from '../../lib/adapters/dynamodb/keys.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from '../../lib/models/circuit-breaker.js';
-import { DynamoCircuitStore } from '../../lib/store/dynamodb/circuit-store.js';
-import { createDocumentClient } from '../../lib/store/dynamodb/client.js';
-import { keys } from '../../lib/store/dynamodb/keys.js';
 import { createTestTable, type TestTable } from '../support/dynamo.js';
 
 // Two CircuitBreaker instances on one table stand for two Lambda instances; the clock is the

@@ -1,13 +1,13 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keys } from '../../lib/adapters/dynamodb/keys.js';
+import { DynamoThreadStore } from '../../lib/adapters/dynamodb/thread-store.js';
 import type { Principal } from '../../lib/auth/api-keys.js';
 import { parseConfig } from '../../lib/config/load.js';
 import type { Config } from '../../lib/config/schema.js';
 import { sweepIdleThreads } from '../../lib/maintenance/idle-sweep.js';
 import type { SweepCursor } from '../../lib/maintenance/ports.js';
 import { reconcile } from '../../lib/maintenance/reconcile.js';
-import { keys } from '../../lib/store/dynamodb/keys.js';
-import { DynamoThreadStore } from '../../lib/store/dynamodb/thread-store.js';
 import { ThreadService } from '../../lib/threads/service.js';
 import { TurnService } from '../../lib/turns/service.js';
 import type { TurnRef, WorkflowStarter } from '../../lib/workflows/turn-workflow.js';

@@ -15,14 +15,14 @@ import {
   type RotationEvent,
   startLocalSecretsManager,
 } from '../../infra/local/secrets-manager.js';
+import { readChain } from '../../lib/adapters/dynamodb/audit-items.js';
+import { DynamoSecretLedger, secretChain } from '../../lib/adapters/dynamodb/secret-ledger.js';
+import { SecretsManagerVersions } from '../../lib/adapters/secrets-manager/secret-versions.js';
 import { verifyChain } from '../../lib/audit/verify.js';
 import { parseConfig } from '../../lib/config/load.js';
 import type { ProviderKeyAdmin, RotationStep } from '../../lib/rotation/ports.js';
 import { RotationProtocol } from '../../lib/rotation/protocol.js';
-import { SecretsManagerVersions } from '../../lib/rotation/secrets-manager-versions.js';
 import { generatedStrategy, providerAdminStrategy, stagedStrategy } from '../../lib/rotation/strategies.js';
-import { readChain } from '../../lib/store/dynamodb/audit-items.js';
-import { DynamoSecretLedger, secretChain } from '../../lib/store/dynamodb/secret-ledger.js';
 import { createTestTable, type TestTable } from '../support/dynamo.js';
 import { testAgent } from '../support/local-stack.js';
 

@@ -5,15 +5,15 @@ import { join } from 'node:path';
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type LocalSecretsManager, startLocalSecretsManager } from '../../infra/local/secrets-manager.js';
+import { readChain } from '../../lib/adapters/dynamodb/audit-items.js';
+import { agentChain, DynamoSecretLedger, secretChain } from '../../lib/adapters/dynamodb/secret-ledger.js';
+import { SecretsManagerSource } from '../../lib/adapters/secrets-manager/secret-source.js';
 import { verifyChain } from '../../lib/audit/verify.js';
 import { parseConfig } from '../../lib/config/load.js';
 import { SecretAdmin } from '../../lib/secrets/admin.js';
 import { SecretError } from '../../lib/secrets/errors.js';
 import { Redactor } from '../../lib/secrets/redactor.js';
 import { SecretResolver } from '../../lib/secrets/resolver.js';
-import { SecretsManagerSource } from '../../lib/secrets/secrets-manager-source.js';
-import { readChain } from '../../lib/store/dynamodb/audit-items.js';
-import { agentChain, DynamoSecretLedger, secretChain } from '../../lib/store/dynamodb/secret-ledger.js';
 import { createTestTable, type TestTable } from '../support/dynamo.js';
 import { testAgent } from '../support/local-stack.js';
 

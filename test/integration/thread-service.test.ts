@@ -1,10 +1,10 @@
 import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keys } from '../../lib/adapters/dynamodb/keys.js';
+import { DynamoThreadStore } from '../../lib/adapters/dynamodb/thread-store.js';
 import { verifyChain } from '../../lib/audit/verify.js';
 import type { Principal } from '../../lib/auth/api-keys.js';
 import { parseConfig } from '../../lib/config/load.js';
-import { keys } from '../../lib/store/dynamodb/keys.js';
-import { DynamoThreadStore } from '../../lib/store/dynamodb/thread-store.js';
 import { ThreadError } from '../../lib/threads/errors.js';
 import { ThreadService } from '../../lib/threads/service.js';
 import { createTestTable, type TestTable } from '../support/dynamo.js';

@@ -1,12 +1,12 @@
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createDocumentClient } from '../../lib/adapters/dynamodb/client.js';
+import { DynamoThreadStore } from '../../lib/adapters/dynamodb/thread-store.js';
 import { AgentRuntime, type RawSubResult } from '../../lib/agents/runtime.js';
 import { parseConfig } from '../../lib/config/load.js';
-import { builtInProviders, type ProviderResolver } from '../../lib/models/chain.js';
+import { builtInProviders, type ProviderResolver } from '../../lib/models/model-chain.js';
 import { ModelError } from '../../lib/models/port.js';
 import { Redactor } from '../../lib/secrets/redactor.js';
-import { createDocumentClient } from '../../lib/store/dynamodb/client.js';
-import { DynamoThreadStore } from '../../lib/store/dynamodb/thread-store.js';
 import { ThreadService } from '../../lib/threads/service.js';
 import { TurnService } from '../../lib/turns/service.js';
 import { SUB_TRACES_BUDGET, TRACE_LIMITS, TraceRecorder, withinTraceBudget } from '../../lib/turns/trace.js';

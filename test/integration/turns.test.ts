@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoThreadStore } from '../../lib/adapters/dynamodb/thread-store.js';
 import { verifyChain } from '../../lib/audit/verify.js';
-import { DynamoThreadStore } from '../../lib/store/dynamodb/thread-store.js';
 import { eventually, startTestStack, type TestStack, testAgent } from '../support/local-stack.js';
 
 let stack: TestStack;

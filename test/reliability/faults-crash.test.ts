@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freePort, startDynamoDbLocal } from '../../infra/local/dynamodb-local.js';
-import { createDocumentClient } from '../../lib/store/dynamodb/client.js';
+import { createDocumentClient } from '../../lib/adapters/dynamodb/client.js';
 import { type AcceptedTurn, retryingClient, turnLedger } from '../support/fault-injection.js';
 import { testAgent, testConfig } from '../support/local-stack.js';
 import { eventuallyEmpty, processGroupMembers, spawnCollected } from '../support/processes.js';

@@ -1,6 +1,6 @@
 import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keys } from '../../lib/store/dynamodb/keys.js';
+import { keys } from '../../lib/adapters/dynamodb/keys.js';
 import { TEST_KEYS, testAgent } from '../support/local-stack.js';
 import { checkInvariants, expectInvariants, scanTable, type Violation } from './invariants.js';
 import { type ReliabilityStack, startReliabilityStack, waitForQuiescence } from './support.js';

@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { stripKeys } from '../../lib/adapters/dynamodb/audit-items.js';
+import { keys } from '../../lib/adapters/dynamodb/keys.js';
+import { agentChain, secretChain } from '../../lib/adapters/dynamodb/secret-ledger.js';
 import type { AuditEntry } from '../../lib/audit/chain.js';
 import { verifyChain } from '../../lib/audit/verify.js';
-import { stripKeys } from '../../lib/store/dynamodb/audit-items.js';
-import { keys } from '../../lib/store/dynamodb/keys.js';
-import { agentChain, secretChain } from '../../lib/store/dynamodb/secret-ledger.js';
 import type { Thread } from '../../lib/threads/model.js';
 import type { Message, Turn } from '../../lib/turns/model.js';
 import { idempotentTurnId } from '../../lib/turns/service.js';

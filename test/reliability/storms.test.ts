@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keys } from '../../lib/store/dynamodb/keys.js';
+import { keys } from '../../lib/adapters/dynamodb/keys.js';
 import { TEST_KEYS, testAgent } from '../support/local-stack.js';
 import { scanTable } from './invariants.js';
 import {

@@ -3,7 +3,7 @@ import { DeleteTableCommand, DynamoDBClient, ResourceNotFoundException } from '@
 import { type DynamoDBDocumentClient, GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
 import { ensureTable } from '../../infra/local/table.js';
-import { createDocumentClient } from '../../lib/store/dynamodb/client.js';
+import { createDocumentClient } from '../../lib/adapters/dynamodb/client.js';
 
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 

@@ -1,4 +1,4 @@
-import { DynamoAgentEvents } from '../../../lib/store/dynamodb/agent-events.js';
+import { DynamoAgentEvents } from '../../../lib/adapters/dynamodb/agent-events.js';
 import { documentClient } from './document-client.js';
 import { tableName } from './env.js';
 

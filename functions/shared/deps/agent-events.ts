@@ -1,5 +1,5 @@
 import type { AgentEvents } from '../../../lib/agents/events.js';
-import { providerOf } from '../../../lib/models/chain.js';
+import { providerOf } from '../../../lib/models/model-chain.js';
 import { logger } from '../logger.js';
 import { METRIC } from '../metric-names.js';
 import { emitMetric } from '../metrics.js';

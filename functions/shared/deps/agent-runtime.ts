@@ -1,5 +1,5 @@
 import { AgentRuntime } from '../../../lib/agents/runtime.js';
-import { configuredProviders } from '../../../lib/models/chain.js';
+import { configuredProviders } from '../../../lib/models/model-chain.js';
 import { agentEvents } from './agent-events.js';
 import { config } from './config.js';
 import { providerHealth } from './provider-health.js';

@@ -1,4 +1,4 @@
-import { DynamoApiKeyStore } from '../../../lib/store/dynamodb/api-key-store.js';
+import { DynamoApiKeyStore } from '../../../lib/adapters/dynamodb/api-key-store.js';
 import { documentClient } from './document-client.js';
 import { tableName } from './env.js';
 

@@ -1,5 +1,5 @@
-import { DynamoAuditChains } from '../../../lib/store/dynamodb/audit-chains.js';
-import { DynamoAuditSearch } from '../../../lib/store/dynamodb/audit-search.js';
+import { DynamoAuditChains } from '../../../lib/adapters/dynamodb/audit-chains.js';
+import { DynamoAuditSearch } from '../../../lib/adapters/dynamodb/audit-search.js';
 import { documentClient } from './document-client.js';
 import { tableName } from './env.js';
 

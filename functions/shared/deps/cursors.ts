@@ -1,4 +1,4 @@
-import { DynamoCursorStore } from '../../../lib/store/dynamodb/cursor-store.js';
+import { DynamoCursorStore } from '../../../lib/adapters/dynamodb/cursor-store.js';
 import { documentClient } from './document-client.js';
 import { tableName } from './env.js';
 

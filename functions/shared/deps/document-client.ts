@@ -1,4 +1,4 @@
-import { createDocumentClient } from '../../../lib/store/dynamodb/client.js';
+import { createDocumentClient } from '../../../lib/adapters/dynamodb/client.js';
 import { tracer } from '../tracer.js';
 
 /** The table's document client, one per function instance, traced (X-Ray subsegments per call; a no-op where tracing is off). */

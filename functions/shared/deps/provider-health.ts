@@ -1,6 +1,6 @@
+import { DynamoCircuitStore } from '../../../lib/adapters/dynamodb/circuit-store.js';
 import { durationMs } from '../../../lib/config/duration.js';
 import { CircuitBreaker } from '../../../lib/models/circuit-breaker.js';
-import { DynamoCircuitStore } from '../../../lib/store/dynamodb/circuit-store.js';
 import { logger } from '../logger.js';
 import { METRIC } from '../metric-names.js';
 import { emitMetric } from '../metrics.js';

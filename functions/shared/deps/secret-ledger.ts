@@ -1,4 +1,4 @@
-import { DynamoSecretLedger } from '../../../lib/store/dynamodb/secret-ledger.js';
+import { DynamoSecretLedger } from '../../../lib/adapters/dynamodb/secret-ledger.js';
 import { documentClient } from './document-client.js';
 import { tableName } from './env.js';
 

@@ -1,5 +1,5 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SecretsManagerSource } from '../../../lib/secrets/secrets-manager-source.js';
+import { SecretsManagerSource } from '../../../lib/adapters/secrets-manager/secret-source.js';
 import { tracer } from '../tracer.js';
 
 // Endpoint from AWS_ENDPOINT_URL_SECRETS_MANAGER when set (the local stack), else the region's.

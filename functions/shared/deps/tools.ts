@@ -1,4 +1,4 @@
-import { DynamoThreadNotes } from '../../../lib/store/dynamodb/thread-notes.js';
+import { DynamoThreadNotes } from '../../../lib/adapters/dynamodb/thread-notes.js';
 import { httpGetTool, memoryTools, spawnTool } from '../../../lib/tools/builtins.js';
 import { CUSTOM_TOOLS } from '../../../lib/tools/custom.js';
 import { ToolRegistry } from '../../../lib/tools/registry.js';

@@ -1,6 +1,6 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { StepFunctionsStarter } from '../../../lib/adapters/step-functions/execution-starter.js';
 import { TurnService } from '../../../lib/turns/service.js';
-import { StepFunctionsStarter } from '../../../lib/workflows/sfn-starter.js';
 import { tracer } from '../tracer.js';
 import { config } from './config.js';
 import { requiredEnv } from './env.js';

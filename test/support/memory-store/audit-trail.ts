@@ -1,5 +1,5 @@
+import { keys } from '../../../lib/adapters/dynamodb/keys.js';
 import type { AuditEntry } from '../../../lib/audit/chain.js';
-import { keys } from '../../../lib/store/dynamodb/keys.js';
 import type { ThreadAuditTrail } from '../../../lib/threads/ports.js';
 import { type MemoryTable, stripKind } from './table.js';
 

@@ -1,4 +1,4 @@
-import { keys } from '../../../lib/store/dynamodb/keys.js';
+import { keys } from '../../../lib/adapters/dynamodb/keys.js';
 import type { AgentCounters, CounterDelta, ThreadCounters } from '../../../lib/threads/ports.js';
 import type { MemoryTable } from './table.js';
 import type { Operation } from './transaction.js';

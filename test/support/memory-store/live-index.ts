@@ -1,4 +1,4 @@
-import { keys } from '../../../lib/store/dynamodb/keys.js';
+import { keys } from '../../../lib/adapters/dynamodb/keys.js';
 import type { Thread } from '../../../lib/threads/model.js';
 import type { LiveCursor, LivePage, LiveThreadIndex } from '../../../lib/threads/ports.js';
 import { requirePageSize } from './records.js';

@@ -1,4 +1,4 @@
-import { keys } from '../../../lib/store/dynamodb/keys.js';
+import { keys } from '../../../lib/adapters/dynamodb/keys.js';
 import type { ThreadMessages } from '../../../lib/threads/ports.js';
 import type { Message } from '../../../lib/turns/model.js';
 import { requirePageSize } from './records.js';

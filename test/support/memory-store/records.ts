@@ -1,6 +1,6 @@
+import { keys } from '../../../lib/adapters/dynamodb/keys.js';
+import { LIMIT_RETRY_AFTER_SECONDS } from '../../../lib/adapters/dynamodb/thread-store.js';
 import type { AuditEntry } from '../../../lib/audit/chain.js';
-import { keys } from '../../../lib/store/dynamodb/keys.js';
-import { LIMIT_RETRY_AFTER_SECONDS } from '../../../lib/store/dynamodb/thread-store.js';
 import { LimitReachedError, ThreadError } from '../../../lib/threads/errors.js';
 import type { Thread } from '../../../lib/threads/model.js';
 import type {

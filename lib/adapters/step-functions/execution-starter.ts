@@ -1,5 +1,5 @@
 import { ExecutionAlreadyExists, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import type { TurnRef, WorkflowStarter } from './turn-workflow.js';
+import type { TurnRef, WorkflowStarter } from '../../workflows/turn-workflow.js';
 
 /** Starts turn executions on AWS Step Functions; the execution name is the turnId. */
 export class StepFunctionsStarter implements WorkflowStarter {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { INDEX_SHARDS } from '../../table/definition.js';
+import { INDEX_SHARDS } from './table-definition.js';
 
 /** Key builders: the only place that knows how items are laid out in the table. */
 export const keys = {

@@ -1,8 +1,8 @@
 import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditEntry } from '../../audit/chain.js';
 import { AuditCursorError, type AuditFilter, type AuditPage, type AuditSearch } from '../../audit/query.js';
-import { INDEX_SHARDS, TABLE } from '../../table/definition.js';
 import { stripKeys } from './audit-items.js';
+import { INDEX_SHARDS, TABLE } from './table-definition.js';
 
 const DAY_MS = 86_400_000;
 

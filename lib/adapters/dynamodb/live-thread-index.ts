@@ -1,8 +1,8 @@
 import { type DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { TABLE } from '../../table/definition.js';
 import type { Thread } from '../../threads/model.js';
 import type { LiveCursor, LivePage, LiveThreadIndex } from '../../threads/ports.js';
 import { keys } from './keys.js';
+import { TABLE } from './table-definition.js';
 import { toThread } from './thread-items.js';
 
 const INDEX = TABLE.indexes.activeByLastActive;

@@ -6,7 +6,7 @@ import {
   type SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
-import type { RotatingSecret, SecretVersions } from './ports.js';
+import type { RotatingSecret, SecretVersions } from '../../rotation/ports.js';
 
 /** SecretVersions on Secrets Manager, with the exact calls of its rotation protocol. */
 export class SecretsManagerVersions implements SecretVersions {

@@ -1,8 +1,8 @@
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { type AuditEntry, type AuditEvent, chainEntry, GENESIS_HASH } from '../../audit/chain.js';
-import { TABLE } from '../../table/definition.js';
 import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from '../../threads/optimistic.js';
 import { keys } from './keys.js';
+import { TABLE } from './table-definition.js';
 import { transactWrite } from './transact.js';
 
 /** Attributes that place an item in the table; everything else is the stored object. */

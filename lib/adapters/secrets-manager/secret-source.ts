@@ -6,8 +6,14 @@ import {
   RotateSecretCommand,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { SecretError } from './errors.js';
-import type { RotationSettings, SecretControl, SecretMetadata, SecretSource, SecretVersion } from './ports.js';
+import { SecretError } from '../../secrets/errors.js';
+import type {
+  RotationSettings,
+  SecretControl,
+  SecretMetadata,
+  SecretSource,
+  SecretVersion,
+} from '../../secrets/ports.js';
 
 /**
  * Secrets Manager behind the ports: values are always the AWSCURRENT version, so a rotation in

@@ -1,7 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditEntry } from '../../audit/chain.js';
-import { TABLE } from '../../table/definition.js';
 import { LimitReachedError, ThreadError } from '../../threads/errors.js';
 import type { Thread } from '../../threads/model.js';
 import type {
@@ -19,6 +18,7 @@ import { auditPut, stripKeys } from './audit-items.js';
 import { CounterItems } from './counters.js';
 import { keys } from './keys.js';
 import { deleteWhere } from './partition-deletes.js';
+import { TABLE } from './table-definition.js';
 import { threadItem, toThread } from './thread-items.js';
 import { type ItemRefusal, writeItem } from './thread-writes.js';
 import { type TransactItems, transactWrite } from './transact.js';

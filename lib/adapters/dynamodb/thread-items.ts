@@ -1,7 +1,7 @@
-import { TABLE } from '../../table/definition.js';
 import type { Thread } from '../../threads/model.js';
 import { stripKeys } from './audit-items.js';
 import { keys } from './keys.js';
+import { TABLE } from './table-definition.js';
 
 /** The item a thread is stored as (keys and index keys included). */
 export function threadItem(thread: Thread): Record<string, unknown> {
