@@ -1,6 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { ensureTable } from '../../infra/local/table.js';
+import { ensureTable } from '../../infra/local/ensure-table.js';
 import { createDocumentClient } from '../../lib/adapters/dynamodb/client.js';
 import { DynamoThreadStore } from '../../lib/adapters/dynamodb/thread-store.js';
 import { parseConfig } from '../../lib/config/load.js';

@@ -2,7 +2,7 @@ import type { agentsOverview } from '../../lib/agents/overview.js';
 import type { AgentRestartReport } from '../../lib/agents/restart.js';
 import { segment } from '../api-client.js';
 import type { CommandContext, CommandGroup, CommandSpec } from '../command.js';
-import { formatKeyValue, formatTable, percent } from '../table.js';
+import { formatKeyValue, formatTable, percent } from '../text-table.js';
 
 /** GET /v1/agents: the API's own overview, whose handler answers agentsOverview() as it is. */
 export type AgentsAnswer = Awaited<ReturnType<typeof agentsOverview>>;

@@ -4,7 +4,7 @@ import type { ChainProblem } from '../../lib/audit/verify.js';
 import type { ApiClient, Query } from '../api-client.js';
 import type { CommandContext, CommandGroup, CommandSpec, OptionSpec } from '../command.js';
 import { CliError, UsageError } from '../errors.js';
-import { formatTable } from '../table.js';
+import { formatTable } from '../text-table.js';
 
 /** An audit event as GET /v1/audit returns it. */
 export type AuditEventView = Omit<AuditEntry, 'prevHash'>;

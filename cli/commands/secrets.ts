@@ -4,8 +4,8 @@ import { segment } from '../api-client.js';
 import type { CommandContext, CommandGroup, CommandSpec } from '../command.js';
 import { CliError } from '../errors.js';
 import { readSecretValue } from '../secret-input.js';
-import { secretsManagerTarget, storeSecretValue } from '../secrets-manager.js';
-import { formatKeyValue, formatTable } from '../table.js';
+import { secretsManagerTarget, storeSecretValue } from '../secret-store.js';
+import { formatKeyValue, formatTable } from '../text-table.js';
 import { AUDIT_WINDOW_OPTIONS, auditWindow, fetchAuditEvents, text } from './audit.js';
 
 /** The audit type `secrets audit` shows unless --type says otherwise; `--type all` shows every type. */

@@ -1,7 +1,7 @@
 import type { ThreadView } from '../../lib/threads/view.js';
 import type { PhaseTrace } from '../../lib/turns/trace.js';
 import type { TurnView } from '../../lib/turns/view.js';
-import { cell, formatKeyValue, formatTable } from '../table.js';
+import { cell, formatKeyValue, formatTable } from '../text-table.js';
 import { FINAL_TURN_STATUSES, type MessageView, type SubAgentView } from './api.js';
 
 /** Milliseconds as "850 ms" or "2.4 s". */

@@ -10,9 +10,10 @@ import { loadConfig } from '../../lib/config/load.js';
 import { rateIntervalMs } from '../../lib/config/schedule.js';
 import { renderTurnDefinition } from '../../lib/workflows/turn-workflow.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local.js';
+import { ensureTable } from './ensure-table.js';
 import { createApiServer } from './http-server.js';
 import { enableConcurrentInvocations, localInvocation } from './invocations.js';
-import { type LocalKey, localKeys, registerKeys } from './keys.js';
+import { type LocalKey, localKeys, registerKeys } from './local-api-keys.js';
 import { ensureGeneratedSecrets, rotationTick } from './rotation-schedule.js';
 import { type LocalSecretsManager, startLocalSecretsManager } from './secrets-manager.js';
 import {
@@ -21,7 +22,6 @@ import {
   type LocalStepFunctions,
   startLocalStepFunctions,
 } from './step-functions.js';
-import { ensureTable } from './table.js';
 
 const FUNCTIONS_DIR = fileURLToPath(new URL('../../functions/', import.meta.url));
 /** Local names of the workflow's functions (CDK uses `<stack>-agent-<name>` and its own turn-control name). */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { DeleteTableCommand, DynamoDBClient, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
-import { ensureTable } from '../../infra/local/table.js';
+import { ensureTable } from '../../infra/local/ensure-table.js';
 import { createDocumentClient } from '../../lib/adapters/dynamodb/client.js';
 
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
