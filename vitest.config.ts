@@ -13,7 +13,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 300_000,
     silent: 'passed-only',
-    setupFiles: ['test/support/quiet-output.ts'],
+    setupFiles: ['test/support/quiet-output.ts', 'test/support/register-test-provider.ts'],
     env: {
       POWERTOOLS_LOG_LEVEL: 'WARN',
       POWERTOOLS_METRICS_DISABLED: 'true',

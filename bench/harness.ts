@@ -6,6 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../infra/local/dynamodb-local.js';
 import { type LocalStack, startLocalStack } from '../infra/local/stack.js';
+// The fan-out bench's sub-agents answer through the test provider (`test:delay=…`).
+import '../test/support/register-test-provider.js';
 import { type FakeOpenAI, startFakeOpenAI } from '../test/support/fake-openai.js';
 import { benchConfig, KEYED_SECRET_ID } from './config.js';
 import { apiPhase, instrumentClients, instrumentWorkflow, recordApiCall } from './instrument.js';

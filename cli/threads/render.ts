@@ -66,7 +66,7 @@ export function renderThreadTable(threads: readonly ThreadView[]): string {
   ]);
 }
 
-/** Every phase of a turn in the order it ran: main, each sub-agent's, then the merge. */
+/** Every phase of a turn in the order it ran: main, each sub-agent's, then the coalesce phase. */
 export function turnPhases(turn: Pick<TurnView, 'trace' | 'subAgents'>): PhaseTrace[] {
   const own = turn.trace?.phases ?? [];
   const subs = (turn.subAgents ?? []).flatMap((s) => (s.trace ? [s.trace] : []));

@@ -23,8 +23,8 @@ const agentEvent = z.discriminatedUnion('phase', [
     turn: turnRefSchema,
     plan: z
       .object({
-        mergeWith: z.string(),
-        mergeTimeoutSeconds: z.number().int().positive(),
+        coalesceWith: z.string(),
+        coalesceTimeoutSeconds: z.number().int().positive(),
         trace: turnTraceSchema.optional(),
       })
       .passthrough(),
@@ -40,7 +40,7 @@ export function agentHandler(agentName: string) {
   return workerHandler(async (raw: unknown) => {
     const event = agentEvent.parse(raw);
     const acting =
-      event.phase === 'main' ? event.turn.agent : event.phase === 'sub' ? event.item.agent : event.plan.mergeWith;
+      event.phase === 'main' ? event.turn.agent : event.phase === 'sub' ? event.item.agent : event.plan.coalesceWith;
     if (!agentName || acting !== agentName) throw new Error(`this function runs agent "${agentName}", not "${acting}"`);
     // Every line of a phase names the turn's thread and turn and the agent acting (a sub-agent's
     // lines also name the child thread it runs in).
@@ -60,9 +60,9 @@ export function agentHandler(agentName: string) {
             ? await agentRuntime.sub(event.turn, event.item)
             : await agentRuntime.coalesce(
                 event.turn,
-                event.plan.mergeWith,
+                event.plan.coalesceWith,
                 event.results as RawSubResult[],
-                event.plan.mergeTimeoutSeconds,
+                event.plan.coalesceTimeoutSeconds,
                 event.plan.trace,
               );
       logger.info('agent phase finished', { phase: event.phase, durationMs: Date.now() - started });

@@ -34,7 +34,7 @@ const executionEnded = z.object({
   }),
 });
 
-/** The turn's result: a direct reply (no sub-agents) or the merge's; the trace is optional (never a required path). */
+/** The turn's result: a direct reply (no sub-agents) or the coalesce phase's; the trace is optional (never a required path). */
 const completion = z.object({
   reply: z.string(),
   subAgents: z.array(outcome).default([]),
@@ -42,7 +42,7 @@ const completion = z.object({
 });
 
 const controlEvent = z.discriminatedUnion('action', [
-  // `final` is `{ value }` (the main or merge result, whole); the flat shape is that of executions
+  // `final` is `{ value }` (the main or coalesce result, whole); the flat shape is that of executions
   // started under the previous definition, still running during a deploy.
   z.object({
     action: z.literal('complete'),

@@ -23,17 +23,17 @@ import type { ToolLoop } from './tool-loop.js';
 /** What the main phase hands to the workflow: a direct reply or a plan, with how the phase ran. */
 export type MainResult =
   | { kind: 'reply'; reply: string; trace: TurnTrace }
-  /** mergeTimeoutSeconds: the merging agent's own budget, so its Lambda never times out before the state does. */
-  | { kind: 'plan'; plan: PlanItem[]; mergeWith: string; mergeTimeoutSeconds: number; trace: TurnTrace };
+  /** coalesceTimeoutSeconds: the merging agent's own budget, so its Lambda never times out before the state does. */
+  | { kind: 'plan'; plan: PlanItem[]; coalesceWith: string; coalesceTimeoutSeconds: number; trace: TurnTrace };
 
-/** What the merge hands to the workflow: the turn's one reply, every sub-agent's outcome, the turn's trace. */
+/** What the coalesce phase hands to the workflow: the turn's one reply, every sub-agent's outcome, the turn's trace. */
 export interface CoalesceResult {
   reply: string;
   subAgents: SubAgentOutcome[];
   trace: TurnTrace;
 }
 
-/** The three phases of a turn an agent runs: main (answer or plan), sub (one task), coalesce (the merge). */
+/** The three phases of a turn an agent runs: main (answer or plan), sub (one task), coalesce (one reply from the sub-agents' answers). */
 export class AgentPhases {
   constructor(
     private readonly config: Config,
@@ -62,7 +62,7 @@ export class AgentPhases {
       if (!reply.plan || reply.plan.length === 0)
         return { kind: 'reply', reply: reply.text, trace: this.turnTrace(recorder) };
 
-      const refusal = planRefusal(thread, agent, reply.plan, reply.mergeWith);
+      const refusal = planRefusal(thread, agent, reply.plan, reply.coalesceWith);
       if (refusal) {
         await auditPlanRefusal(
           this.store,
@@ -80,7 +80,7 @@ export class AgentPhases {
         };
       }
       const budget = (name: string) => Math.min(durationSeconds(this.agent(name).timeout), ref.timeoutSeconds);
-      const mergeWith = reply.mergeWith ?? thread.agent;
+      const coalesceWith = reply.coalesceWith ?? thread.agent;
       return {
         kind: 'plan',
         plan: reply.plan.map((p) => ({
@@ -89,8 +89,8 @@ export class AgentPhases {
           sessionKey: `${thread.sessionKey}:${p.agent}`,
           timeoutSeconds: budget(p.agent),
         })),
-        mergeWith,
-        mergeTimeoutSeconds: budget(mergeWith),
+        coalesceWith,
+        coalesceTimeoutSeconds: budget(coalesceWith),
         trace: this.turnTrace(recorder),
       };
     } catch (error) {
@@ -145,7 +145,7 @@ export class AgentPhases {
         trace,
       });
     } catch (error) {
-      // The child turn keeps what the phase collected: the merge reads it back from there.
+      // The child turn keeps what the phase collected: the coalesce phase reads it back from there.
       await this.turns.finish(claimed, {
         status: 'failed',
         error: `${(error as Error).name}: ${(error as Error).message}`.slice(0, 500),
@@ -162,23 +162,23 @@ export class AgentPhases {
    */
   async coalesce(
     ref: TurnRef,
-    mergeWith: string,
+    coalesceWith: string,
     results: RawSubResult[],
     timeoutSeconds = ref.timeoutSeconds,
     mainTrace: TurnTrace = { phases: [] },
   ): Promise<CoalesceResult> {
-    const recorder = this.recorder('coalesce', mergeWith);
+    const recorder = this.recorder('coalesce', coalesceWith);
     const traceSoFar = (): TurnTrace => ({ phases: [...mainTrace.phases, ...this.turnTrace(recorder).phases] });
     try {
       const { thread, input, userSeq } = await this.leased(ref);
-      const agent = this.agent(mergeWith);
+      const agent = this.agent(coalesceWith);
       const subAgents = withinTraceBudget(
         await Promise.all(results.map((result) => withChildTrace(this.store, ref, normaliseResult(result)))),
       );
       const memory = await loadMemory(this.store, thread, agent.memory, this.now(), userSeq);
       const reply = await this.loop.ask(
         agent,
-        { agent: mergeWith, role: 'coalesce', input, memory, subAgents: [], results: subAgents },
+        { agent: coalesceWith, role: 'coalesce', input, memory, subAgents: [], results: subAgents },
         timeoutSeconds,
         ref,
         recorder,

@@ -1,7 +1,7 @@
 import type { AgentConfig } from '../config/schema.js';
 import { nextAuditEntry, withAuditHead } from '../threads/audit.js';
 import type { Thread } from '../threads/model.js';
-import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from '../threads/optimistic.js';
+import { retryOptimistic } from '../threads/optimistic.js';
 import type { ThreadStore } from '../threads/ports.js';
 import { TurnError } from '../turns/errors.js';
 import type { TurnRef } from '../workflows/turn-workflow.js';
@@ -23,7 +23,7 @@ export function planRefusal(
   thread: Pick<Thread, 'agent' | 'lineage'>,
   agent: Pick<AgentConfig, 'subAgents' | 'maxChildren' | 'maxSpawnDepth'>,
   plan: { agent: string }[],
-  mergeWith: string | undefined,
+  coalesceWith: string | undefined,
 ): string | undefined {
   const depth = (thread.lineage?.depth ?? 0) + 1;
   if (depth > agent.maxSpawnDepth)
@@ -35,8 +35,8 @@ export function planRefusal(
     return `the plan has ${plan.length} sub-agents; maxChildren is ${agent.maxChildren}`;
   if (new Set(plan.map((p) => p.agent)).size !== plan.length)
     return 'the plan names a sub-agent twice (each works in one child thread)';
-  if (mergeWith && mergeWith !== thread.agent && !agent.subAgents.includes(mergeWith))
-    return `agent "${mergeWith}" may not merge for "${thread.agent}"`;
+  if (coalesceWith && coalesceWith !== thread.agent && !agent.subAgents.includes(coalesceWith))
+    return `agent "${coalesceWith}" may not merge for "${thread.agent}"`;
   return undefined;
 }
 
@@ -53,25 +53,26 @@ export async function auditPlanRefusal(
   agents: string[],
   reload: () => Promise<Thread>,
 ): Promise<void> {
-  for (let attempt = 0, current = thread; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
-    await optimisticBackoff(attempt);
-    const entry = nextAuditEntry(current, {
-      type: 'plan_refused',
-      at: now().toISOString(),
-      tenant: current.tenant,
-      actor: `turn:${ref.turnId}`,
-      data: { turnId: ref.turnId, reason, agents },
-    });
-    // The version condition closes the race with another writer of the thread (and its audit head).
-    if (
-      (await store.transition(current, { ...withAuditHead(current, entry), version: current.version + 1 }, entry, []))
-        .ok
-    )
-      return;
-    current = await reload();
-  }
-  // Never answer "refused" without the audit entry that says so.
-  throw new TurnError('stale_turn', `the plan refusal of turn ${ref.turnId} could not be audited`, {
-    turnId: ref.turnId,
-  });
+  let current = thread;
+  await retryOptimistic<true>(
+    async (attempt) => {
+      if (attempt > 0) current = await reload();
+      const entry = nextAuditEntry(current, {
+        type: 'plan_refused',
+        at: now().toISOString(),
+        tenant: current.tenant,
+        actor: `turn:${ref.turnId}`,
+        data: { turnId: ref.turnId, reason, agents },
+      });
+      // The version condition closes the race with another writer of the thread (and its audit head).
+      const after = { ...withAuditHead(current, entry), version: current.version + 1 };
+      return (await store.transition(current, after, entry, [])).ok || undefined;
+    },
+    () => {
+      // Never answer "refused" without the audit entry that says so.
+      throw new TurnError('stale_turn', `the plan refusal of turn ${ref.turnId} could not be audited`, {
+        turnId: ref.turnId,
+      });
+    },
+  );
 }

@@ -19,7 +19,7 @@ function subTrace(turn: Turn): PhaseTrace | undefined {
 
 /**
  * What the workflow carries of a finished child turn: no phase trace (up to ~8 KB each, on every Map
- * item, would overflow the 256 KiB state with a dozen children); the merge reads it from the child turn.
+ * item, would overflow the 256 KiB state with a dozen children); the coalesce phase reads it from the child turn.
  */
 export function childOutcome(turn: Turn): SubAgentOutcome {
   const reply =

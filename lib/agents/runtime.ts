@@ -19,7 +19,7 @@ export type { CoalesceResult, MainResult } from './phases.js';
 export type { PlanItem } from './plan.js';
 export type { RawSubResult } from './results.js';
 
-/** Runs an agent's part of a turn: the main answer or plan, a sub-agent task, or the merge. */
+/** Runs an agent's part of a turn: the main answer or plan, a sub-agent task, or the coalesce phase. */
 export class AgentRuntime {
   private readonly phases: AgentPhases;
 
@@ -71,11 +71,11 @@ export class AgentRuntime {
    */
   coalesce(
     ref: TurnRef,
-    mergeWith: string,
+    coalesceWith: string,
     results: RawSubResult[],
     timeoutSeconds = ref.timeoutSeconds,
     mainTrace: TurnTrace = { phases: [] },
   ): Promise<CoalesceResult> {
-    return this.phases.coalesce(ref, mergeWith, results, timeoutSeconds, mainTrace);
+    return this.phases.coalesce(ref, coalesceWith, results, timeoutSeconds, mainTrace);
   }
 }

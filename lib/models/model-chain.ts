@@ -10,7 +10,6 @@ import {
   type ProviderCredentials,
 } from './port.js';
 import { lazyProvider } from './provider-loader.js';
-import { TestProvider } from './test-provider.js';
 
 /** The shared health of providers (the circuit breaker): whether to call one now, and what came of it. */
 export interface ProviderHealth {
@@ -38,7 +37,22 @@ export interface ChainOptions {
  */
 export const ATTEMPT_SHARE = 0.5;
 
-const LOCAL_PROVIDERS = new Set(['offline', 'test']);
+/**
+ * Providers that answer in this process with no key and no network, by the provider part of their
+ * reference: `offline`, and what `registerLocalProvider` adds (the tests' `test:*`). They have no
+ * health to share and take no share of a remote model's time.
+ */
+const LOCAL_KINDS = new Map<string, (spec: string) => ModelProvider>();
+const isLocal = (provider: string): boolean => provider === 'offline' || LOCAL_KINDS.has(provider);
+
+/**
+ * Adds a local provider kind: `<kind>:<spec>` references then resolve to `create(spec)` in this
+ * process. Production code registers none; the tests register their `test:` provider
+ * (test/support/test-provider.ts) so that it never ships in a bundle.
+ */
+export function registerLocalProvider(kind: string, create: (spec: string) => ModelProvider): void {
+  LOCAL_KINDS.set(kind, create);
+}
 
 /** The provider part of a model reference ("anthropic:claude-x" → "anthropic"): the circuit breaker's unit. */
 export function providerOf(model: string): string {
@@ -54,11 +68,11 @@ export interface ProviderContext {
 /** Resolves a model reference to a provider, or undefined when its provider is not available here. */
 export type ProviderResolver = (ref: string, context: ProviderContext) => ModelProvider | undefined;
 
-/** The providers that need nothing: `offline` and `test:*`. */
+/** The providers that need nothing: `offline`, and the local kinds registered in this process. */
 export const builtInProviders: ProviderResolver = (ref) => {
-  if (ref === 'offline') return new OfflineProvider();
-  if (ref.startsWith('test:')) return new TestProvider(ref.slice('test:'.length));
-  return undefined;
+  const [kind, ...spec] = ref.split(':');
+  if (kind === 'offline') return spec.length === 0 ? new OfflineProvider() : undefined;
+  return spec.length === 0 ? undefined : LOCAL_KINDS.get(kind!)?.(spec.join(':'));
 };
 
 /** Every provider of this build (anthropic, openai, ollama and other Chat Completions endpoints, bedrock), with its settings from the config's `providers`. */
@@ -128,14 +142,14 @@ export async function completeWithChain(
     }
     const unit = providerOf(model);
     // Local providers (offline, test) have no health to share.
-    const circuit = options.health && !LOCAL_PROVIDERS.has(unit) ? await options.health.acquire(unit) : 'closed';
+    const circuit = options.health && !isLocal(unit) ? await options.health.acquire(unit) : 'closed';
     if (circuit === 'open') {
       record({ model, outcome: 'skipped', reason: 'circuit open (provider failing; cooling down)' });
       await fallback(index, 'circuit open');
       continue;
     }
     // Only a later remote model needs time kept for it: offline (and test) answer at once.
-    const remoteLater = models.slice(index + 1).some((later) => !LOCAL_PROVIDERS.has(providerOf(later)));
+    const remoteLater = models.slice(index + 1).some((later) => !isLocal(providerOf(later)));
     const left = options.deadline === undefined ? undefined : Math.max(0, options.deadline - now());
     const signal =
       !remoteLater || left === undefined
@@ -145,7 +159,7 @@ export async function completeWithChain(
     try {
       const reply = await provider.complete({ ...request, signal });
       record({ model, outcome: 'answered', ms: now() - started });
-      if (!LOCAL_PROVIDERS.has(unit)) await options.health?.success(unit);
+      if (!isLocal(unit)) await options.health?.success(unit);
       return { reply, attempts };
     } catch (error) {
       // Our own deadline, not the attempt's share, ends the whole chain.
@@ -163,7 +177,7 @@ export async function completeWithChain(
       const status = error instanceof ModelError ? error.status : undefined;
       const reason = (error as Error).message;
       record({ model, outcome: 'failed', reason, ...(status !== undefined ? { status } : {}), ms: now() - started });
-      if (error instanceof ModelError && !LOCAL_PROVIDERS.has(unit) && options.health) {
+      if (error instanceof ModelError && !isLocal(unit) && options.health) {
         // Only the provider's own trouble counts against its circuit: not a key we could not read or
         // that it refused (another agent's key may work), and not our own bad request — an answer
         // like that proves the provider is up (and ends a probe).

@@ -58,7 +58,7 @@ export class OfflineProvider implements ModelProvider {
     };
   }
 
-  private plan(request: ModelRequest): { plan: NonNullable<ModelReply['plan']>; mergeWith?: string } | undefined {
+  private plan(request: ModelRequest): { plan: NonNullable<ModelReply['plan']>; coalesceWith?: string } | undefined {
     if (request.subAgents.length === 0) return undefined;
     const mentioned = request.subAgents.filter((agent) => new RegExp(`@${agent}\\b`).test(request.input));
     const task = request.input
@@ -70,7 +70,7 @@ export class OfflineProvider implements ModelProvider {
     if (/\b(analy[sz]e|analysis|trend)\b/i.test(request.input) && wanted.length > 0) {
       return {
         plan: wanted.map((agent) => ({ agent, task })),
-        ...(request.subAgents.includes('trading') ? { mergeWith: 'trading' } : {}),
+        ...(request.subAgents.includes('trading') ? { coalesceWith: 'trading' } : {}),
       };
     }
     return undefined;

@@ -83,7 +83,7 @@ export interface ModelReply {
   toolCalls?: ToolCall[];
   plan?: { agent: string; task: string }[];
   /** The agent that merges the sub-agent results (default: the planning agent). */
-  mergeWith?: string;
+  coalesceWith?: string;
   /** The model that produced the reply, e.g. "offline". */
   model: string;
 }

@@ -14,7 +14,7 @@ export interface LeaseGuard {
   fencingToken: number;
 }
 
-/** A lease lasts the turn's whole budget (main, sub-agents, merge: each up to the timeout) plus a grace. */
+/** A lease lasts the turn's whole budget (main, sub-agents, coalesce: each up to the timeout) plus a grace. */
 export function leaseMs(agent: Pick<AgentConfig, 'timeout'>): number {
   return 3 * durationSeconds(agent.timeout) * 1000 + LEASE_GRACE_MS;
 }

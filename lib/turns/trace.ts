@@ -11,7 +11,7 @@ export interface ToolTrace {
   ms?: number;
 }
 
-/** How one phase of a turn ran (the main answer or plan, one sub-agent's task, or the merge). */
+/** How one phase of a turn ran (the main answer or plan, one sub-agent's task, or the coalesce phase). */
 export interface PhaseTrace {
   phase: 'main' | 'sub' | 'coalesce';
   agent: string;
@@ -34,10 +34,10 @@ export interface TurnTrace {
 
 /**
  * Caps that keep a trace small: the turn item (reply, sub-agent outcomes, trace) must stay far below
- * DynamoDB's 400 KB item limit, and the main and merge phases also travel in the workflow's 256 KiB
+ * DynamoDB's 400 KB item limit, and the main and coalesce phases also travel in the workflow's 256 KiB
  * state. With these, one phase is at most about 8 KB of JSON (12 models × ~260 B + 16 tools × ~250 B
  * + 8 names), and SUB_TRACES_BUDGET bounds what all sub-agents' phases add to a turn (the Map items
- * carry none: the merge reads them from the child turns).
+ * carry none: the coalesce phase reads them from the child turns).
  */
 export const TRACE_LIMITS = { reasonChars: 160, models: 12, tools: 16, secrets: 8 } as const;
 

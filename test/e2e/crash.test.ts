@@ -39,10 +39,14 @@ describe('a crash mid-turn', () => {
       return { status: response.status, body: (await response.json()) as any };
     };
     const start = async () => {
-      const server = spawnCollected(process.execPath, ['--import', 'tsx', 'infra/local/main.ts'], {
-        cwd: process.cwd(),
-        env,
-      });
+      const server = spawnCollected(
+        process.execPath,
+        ['--import', 'tsx', '--import', './test/support/register-test-provider.ts', 'infra/local/main.ts'],
+        {
+          cwd: process.cwd(),
+          env,
+        },
+      );
       await server.waitFor(/threadbound listening on/);
       return server;
     };

@@ -136,8 +136,8 @@ describe('what the turn workflow passes to Complete', () => {
           ? {
               kind: 'plan',
               plan: [{ agent: 'alpha', task: 'x', sessionKey: 's:alpha', timeoutSeconds: 5 }],
-              mergeWith: 'lead',
-              mergeTimeoutSeconds: 5,
+              coalesceWith: 'lead',
+              coalesceTimeoutSeconds: 5,
             }
           : { reply: 'merged', subAgents: payload.results },
       'agent-alpha': async () => ({ agent: 'alpha', sessionKey: 's:alpha', status: 'succeeded', reply: 'a' }),

@@ -312,7 +312,7 @@ describe('a fan-out at the trace caps (the workflow state stays small)', () => {
     for (const result of results) expect(result).toMatchObject({ turnId: expect.stringMatching(/^turn_/) });
     const gets = vi.spyOn(store, 'get');
     const turnReads = vi.spyOn(store, 'getTurn');
-    const merged = await runtime.coalesce(ref, main.mergeWith, results, main.mergeTimeoutSeconds, main.trace);
+    const merged = await runtime.coalesce(ref, main.coalesceWith, results, main.coalesceTimeoutSeconds, main.trace);
     expect(gets.mock.calls.filter(([, sessionKey]) => sessionKey !== 'capped')).toEqual([]);
     expect(turnReads.mock.calls.filter(([, sessionKey]) => sessionKey !== 'capped')).toHaveLength(CHILDREN.length);
     gets.mockRestore();
@@ -334,9 +334,9 @@ describe('a fan-out at the trace caps (the workflow state stays small)', () => {
     // again) still carry at most SUB_TRACES_BUDGET of traces; the rest are left to their child turns.
     const tripled = await runtime.coalesce(
       ref,
-      main.mergeWith,
+      main.coalesceWith,
       [...results, ...results, ...results],
-      main.mergeTimeoutSeconds,
+      main.coalesceTimeoutSeconds,
       main.trace,
     );
     const kept = tripled.subAgents.filter((s) => s.trace);

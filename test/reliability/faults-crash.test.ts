@@ -42,10 +42,14 @@ describe('the local stack killed mid-turn during a storm', () => {
     };
     const client = retryingClient(call);
     const start = async () => {
-      const server = spawnCollected(process.execPath, ['--import', 'tsx', 'infra/local/main.ts'], {
-        cwd: process.cwd(),
-        env,
-      });
+      const server = spawnCollected(
+        process.execPath,
+        ['--import', 'tsx', '--import', './test/support/register-test-provider.ts', 'infra/local/main.ts'],
+        {
+          cwd: process.cwd(),
+          env,
+        },
+      );
       await server.waitFor(/threadbound listening on/);
       return server;
     };

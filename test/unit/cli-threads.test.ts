@@ -149,7 +149,7 @@ describe('rendering a turn', () => {
     expect(text).toMatch(/^main\s+main\s+http.post\s+no\s+denied\s+-\s+denied by tools.deny$/m);
     expect(text).toMatch(/^sub\s+data\s+http.get\s+yes\s+ok\s+40\s+-$/m);
     expect(text).toContain('secrets used (names only):\n  main (main): anthropic-api-key\n');
-    // Phases in the order they ran: main, the sub-agents, the merge.
+    // Phases in the order they ran: main, the sub-agents, the coalesce phase.
     expect(turnPhases(tracedTurn).map((p) => `${p.phase}:${p.agent}`)).toEqual([
       'main:main',
       'sub:data',

@@ -19,14 +19,17 @@ function sourceFiles(dir: string): string[] {
   );
 }
 
-/** The lib/ files a file imports (static, dynamic and type-only), by path. */
-function importsOf(file: string): string[] {
+/** The files a file imports by relative path (static, dynamic and type-only), resolved to their sources. */
+function relativeImports(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  const specifiers = [...text.matchAll(/(?:from\s+|import\s*\(\s*|import\s+)'(\.[^']+)'/g)].map((match) => match[1]!);
-  return specifiers
-    .map((specifier) => resolve(dirname(file), specifier.replace(/\.js$/, '.ts')))
-    .filter((path) => path.startsWith(LIB) && path.endsWith('.ts'));
+  return [...text.matchAll(/(?:from\s+|import\s*\(\s*|import\s+)'(\.[^']+)'/g)].map((match) =>
+    resolve(dirname(file), match[1]!.replace(/\.js$/, '.ts')),
+  );
 }
+
+/** The lib/ files a file imports. */
+const importsOf = (file: string): string[] =>
+  relativeImports(file).filter((path) => path.startsWith(LIB) && path.endsWith('.ts'));
 
 /** Every import circle of the graph (Tarjan's strongly connected components of more than one file, or a self-import). */
 function circles(graph: Map<string, string[]>): string[][] {
@@ -85,6 +88,13 @@ describe('lib/ layering', () => {
         ]),
       ),
     ).toHaveLength(1);
+  });
+
+  it('ships nothing from test/: no production file imports test support (the test provider included)', () => {
+    const production = ['lib', 'functions', 'infra', 'cli', 'bin'].flatMap((dir) => sourceFiles(join(ROOT, dir)));
+    const TEST = join(ROOT, 'test');
+    const offenders = production.filter((file) => relativeImports(file).some((path) => path.startsWith(TEST)));
+    expect(offenders.map((file) => relative(ROOT, file))).toEqual([]);
   });
 
   it('takes no AWS event shapes (aws-lambda types stay at the edge, in functions/)', () => {

@@ -6,7 +6,7 @@ const at = (ms: number) => new Date(NOW.getTime() + ms).toISOString();
 const lease = (expiresInMs: number) => ({ turnId: 'turn_a', leaseExpiresAt: at(expiresInMs), fencingToken: 3 });
 
 describe('lease length', () => {
-  it('is three timeouts (main, sub-agents, merge) plus a 5 s grace', () => {
+  it('is three timeouts (main, sub-agents, coalesce) plus a 5 s grace', () => {
     expect(leaseMs({ timeout: '30s' })).toBe(95_000);
     expect(leaseMs({ timeout: '2m' })).toBe(365_000);
   });

@@ -1,6 +1,6 @@
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { type AuditEntry, type AuditEvent, chainEntry, GENESIS_HASH } from '../../audit/chain.js';
-import { OPTIMISTIC_ATTEMPTS, optimisticBackoff } from '../../threads/optimistic.js';
+import { retryOptimistic } from '../../threads/optimistic.js';
 import { keys } from './keys.js';
 import { TABLE } from './table-definition.js';
 import { transactWrite } from './transact.js';
@@ -61,57 +61,60 @@ export class PartitionAuditLog {
     event: AuditEvent,
     update: HeadUpdate = {},
   ): Promise<AuditEntry> {
-    for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
-      await optimisticBackoff(attempt);
-      const head = await this.client.send(
-        new GetCommand({
-          TableName: this.tableName,
-          Key: { pk, sk: headSk },
-          ConsistentRead: true,
-          ProjectionExpression: 'auditSeq, auditHash',
-        }),
-      );
-      const seq = (head.Item?.auditSeq as number | undefined) ?? 0;
-      const entry = chainEntry(
-        chain,
-        { seq, hash: (head.Item?.auditHash as string | undefined) ?? GENESIS_HASH },
-        event,
-      );
-      const names: Record<string, string> = { '#seq': 'auditSeq', '#hash': 'auditHash' };
-      const values: Record<string, unknown> = { ':seq': entry.seq, ':hash': entry.hash, ':prev': seq };
-      const sets = ['#seq = :seq', '#hash = :hash'];
-      const adds: string[] = [];
-      Object.entries(update.set ?? {}).forEach(([field, value], i) => {
-        names[`#s${i}`] = field;
-        values[`:s${i}`] = value;
-        sets.push(`#s${i} = :s${i}`);
-      });
-      Object.entries(update.add ?? {}).forEach(([field, value], i) => {
-        names[`#a${i}`] = field;
-        values[`:a${i}`] = value;
-        adds.push(`#a${i} :a${i}`);
-      });
-      const removes = (update.remove ?? []).map((field, i) => {
-        names[`#r${i}`] = field;
-        return `#r${i}`;
-      });
-      const outcome = await transactWrite(this.client, [
-        {
-          Update: {
+    return retryOptimistic<AuditEntry>(
+      async () => {
+        const head = await this.client.send(
+          new GetCommand({
             TableName: this.tableName,
             Key: { pk, sk: headSk },
-            UpdateExpression: `SET ${sets.join(', ')}${adds.length ? ` ADD ${adds.join(', ')}` : ''}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
-            // Two appenders that read the same head: only one may link its entry to it; the other rereads.
-            ConditionExpression: '(attribute_not_exists(#seq) AND :prev = :zero) OR #seq = :prev',
-            ExpressionAttributeNames: names,
-            ExpressionAttributeValues: { ...values, ':zero': 0 },
+            ConsistentRead: true,
+            ProjectionExpression: 'auditSeq, auditHash',
+          }),
+        );
+        const seq = (head.Item?.auditSeq as number | undefined) ?? 0;
+        const entry = chainEntry(
+          chain,
+          { seq, hash: (head.Item?.auditHash as string | undefined) ?? GENESIS_HASH },
+          event,
+        );
+        const names: Record<string, string> = { '#seq': 'auditSeq', '#hash': 'auditHash' };
+        const values: Record<string, unknown> = { ':seq': entry.seq, ':hash': entry.hash, ':prev': seq };
+        const sets = ['#seq = :seq', '#hash = :hash'];
+        const adds: string[] = [];
+        Object.entries(update.set ?? {}).forEach(([field, value], i) => {
+          names[`#s${i}`] = field;
+          values[`:s${i}`] = value;
+          sets.push(`#s${i} = :s${i}`);
+        });
+        Object.entries(update.add ?? {}).forEach(([field, value], i) => {
+          names[`#a${i}`] = field;
+          values[`:a${i}`] = value;
+          adds.push(`#a${i} :a${i}`);
+        });
+        const removes = (update.remove ?? []).map((field, i) => {
+          names[`#r${i}`] = field;
+          return `#r${i}`;
+        });
+        const outcome = await transactWrite(this.client, [
+          {
+            Update: {
+              TableName: this.tableName,
+              Key: { pk, sk: headSk },
+              UpdateExpression: `SET ${sets.join(', ')}${adds.length ? ` ADD ${adds.join(', ')}` : ''}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+              // Two appenders that read the same head: only one may link its entry to it; the other rereads.
+              ConditionExpression: '(attribute_not_exists(#seq) AND :prev = :zero) OR #seq = :prev',
+              ExpressionAttributeNames: names,
+              ExpressionAttributeValues: { ...values, ':zero': 0 },
+            },
           },
-        },
-        auditPut(this.tableName, pk, entry),
-      ]);
-      if (outcome.ok) return entry;
-    }
-    throw new Error(`could not append to the audit chain ${chain}: too much contention`);
+          auditPut(this.tableName, pk, entry),
+        ]);
+        return outcome.ok ? entry : undefined;
+      },
+      () => {
+        throw new Error(`could not append to the audit chain ${chain}: too much contention`);
+      },
+    );
   }
 }
 

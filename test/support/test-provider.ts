@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { OfflineProvider } from './offline.js';
-import { ModelError, type ModelReply, type ModelRequest } from './port.js';
+import { OfflineProvider } from '../../lib/models/offline.js';
+import { ModelError, type ModelReply, type ModelRequest } from '../../lib/models/port.js';
 
 /**
  * A provider for tests, configured by its model reference: `test:delay=500`, `test:fail`,
