@@ -21,6 +21,32 @@ export const FUNCTION_LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
 const ESM_REQUIRE_BANNER =
   "import { createRequire as __tbCreateRequire } from 'node:module'; const require = __tbCreateRequire(import.meta.url);";
 
+/**
+ * The AWS SDK's credential providers that a Lambda never reaches, left out of every bundle. The
+ * default chain tries the environment first and Lambda always sets AWS_ACCESS_KEY_ID and
+ * AWS_SECRET_ACCESS_KEY, so the SSO, profile-file, process, web-identity and login links behind it
+ * (and the nested STS, SSO, SSO-OIDC and sign-in clients they bring) are dead code there. The chain
+ * imports each of them dynamically, only when the link before it fails, so an external stays a
+ * lazy `import()` that is resolved, should it ever run, from the runtime's own SDK
+ * (/var/runtime/node_modules, on NODE_PATH, which Lambda's Node.js runtimes search for ES modules too).
+ */
+export const UNREACHED_SDK_MODULES = [
+  '@aws-sdk/credential-provider-ini',
+  '@aws-sdk/credential-provider-login',
+  '@aws-sdk/credential-provider-process',
+  '@aws-sdk/credential-provider-sso',
+  '@aws-sdk/credential-provider-web-identity',
+  '@aws-sdk/nested-clients',
+];
+
+/**
+ * Packages replaced in every bundle by a stand-in of the project's, for code a function loads but
+ * never runs (each stand-in's file says why it is safe).
+ */
+const BUNDLE_ALIASES: Record<string, string> = {
+  semver: projectPath('functions/shared/bundling/semver-unused.ts'),
+};
+
 /** Props of a {@link ThreadboundFunction}. */
 export interface ThreadboundFunctionProps {
   /** Entry file relative to the repository root, e.g. `functions/api/threads-get.ts`. */
@@ -127,6 +153,10 @@ export class ThreadboundFunction extends Construct {
         // the runtime's SDK halves the bundles but its hundreds of unbundled files make module
         // init slower than parsing one minified bundle, and init is what a cold start pays.
         bundleAwsSDK: true,
+        externalModules: UNREACHED_SDK_MODULES,
+        esbuildArgs: Object.fromEntries(
+          Object.entries(BUNDLE_ALIASES).map(([name, path]) => [`--alias:${name}`, path]),
+        ),
         commandHooks: {
           beforeBundling: () => [],
           beforeInstall: () => [],

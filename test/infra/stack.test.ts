@@ -19,7 +19,7 @@ import {
   type StartupReconciliation,
 } from '../../infra/constructs/startup-reconciliation.js';
 import type { ThreadboundFunction } from '../../infra/constructs/threadbound-function.js';
-import { FUNCTION_RUNTIME } from '../../infra/constructs/threadbound-function.js';
+import { FUNCTION_RUNTIME, UNREACHED_SDK_MODULES } from '../../infra/constructs/threadbound-function.js';
 import {
   TURN_RECOVERY_MAX_EVENT_AGE,
   TURN_RECOVERY_RETRY_ATTEMPTS,
@@ -1196,6 +1196,20 @@ describe('bundle sizes', () => {
     const agents = new Set<ThreadboundFunction>([...stack.turnWorkflow.agents.values(), rotationFunction()]);
     for (const fn of allFunctions().filter((candidate) => !agents.has(candidate)))
       expect(sdksIn(fn), fn.node.path).toEqual([]);
+  });
+
+  it('leaves the credential providers a Lambda never reaches, and semver, out of every bundle as lazy imports', () => {
+    for (const fn of allFunctions()) {
+      const { sources } = JSON.parse(readFileSync(join(assetOf(fn), 'index.mjs.map'), 'utf8')) as { sources: string[] };
+      const bundled = [...UNREACHED_SDK_MODULES, 'semver'].filter((name) =>
+        sources.some((source) => source.includes(`node_modules/${name}/`)),
+      );
+      expect(bundled, fn.node.path).toEqual([]);
+      // Left external, they must stay dynamic: a static import would have to resolve at cold start.
+      const code = readFileSync(join(assetOf(fn), 'index.mjs'), 'utf8');
+      for (const name of UNREACHED_SDK_MODULES)
+        expect(code, fn.node.path).not.toMatch(new RegExp(`(from|import)\\s*"${name}`));
+    }
   });
 
   it('keeps every API handler and the authorizer, and every agent, within its budget', () => {
