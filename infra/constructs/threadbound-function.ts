@@ -134,7 +134,7 @@ export class ThreadboundFunction extends Construct {
         THREADBOUND_CONFIG: BUNDLED_CONFIG_PATH,
         POWERTOOLS_SERVICE_NAME: 'threadbound',
         // No NODE_OPTIONS=--enable-source-maps: Node then reads and indexes the whole source map at
-        // every cold start, measured at +25-45 % of module init (docs/performance.md). The map still
+        // every cold start, measured at +14-44 % of module init (docs/performance.md). The map still
         // ships beside index.mjs, so a stack trace from the logs can be mapped after the fact.
         ...props.environment,
       },
