@@ -1,4 +1,8 @@
-import Anthropic, { APIConnectionError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
+import type Anthropic from '@anthropic-ai/sdk';
+import { APIConnectionError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
+import { BaseAnthropic } from '@anthropic-ai/sdk/client';
+import { Messages } from '@anthropic-ai/sdk/resources/messages';
+import { Models } from '@anthropic-ai/sdk/resources/models';
 import { callWithKey, classifyProviderError, type Key, maskKey, type ProviderFailure } from './keyed-call.js';
 import {
   ModelError,
@@ -14,6 +18,15 @@ import { fromProviderToolName, toProviderToolName } from './tool-names.js';
 const DEFAULT_BASE_URL = 'https://api.anthropic.com';
 /** Output budget of one reply. The SDK refuses non-streaming calls above ~21k tokens. */
 const DEFAULT_MAX_TOKENS = 4096;
+
+// The SDK's `Anthropic` client constructs every resource (beta, organization, skills, files …), so a
+// bundle that imports it keeps all of them (~300 KB); the base client with the two resources used
+// here is the same client for these calls and lets esbuild drop the rest.
+/** The Anthropic client with only the resources threadbound calls: messages and models. */
+class AnthropicClient extends BaseAnthropic {
+  messages = new Messages(this);
+  models = new Models(this);
+}
 
 /** What a failed Anthropic call means for the model chain. */
 export type AnthropicFailure = ProviderFailure;
@@ -76,7 +89,7 @@ function stepMessages(request: ModelRequest): Anthropic.MessageParam[] {
  */
 export class AnthropicProvider implements ModelProvider {
   readonly id: string;
-  private client: { versionId: string; value: string; client: Anthropic } | undefined;
+  private client: { versionId: string; value: string; client: AnthropicClient } | undefined;
 
   constructor(
     private readonly model: string,
@@ -130,12 +143,16 @@ export class AnthropicProvider implements ModelProvider {
     return { text, model: this.id, ...(toolCalls.length > 0 ? { toolCalls } : {}) };
   }
 
-  private clientFor(key: Key): Anthropic {
+  private clientFor(key: Key): AnthropicClient {
     if (this.client?.versionId !== key.versionId || this.client.value !== key.value) {
       this.client = {
         versionId: key.versionId,
         value: key.value,
-        client: new Anthropic({ apiKey: key.value, baseURL: this.options.baseUrl ?? DEFAULT_BASE_URL, maxRetries: 0 }),
+        client: new AnthropicClient({
+          apiKey: key.value,
+          baseURL: this.options.baseUrl ?? DEFAULT_BASE_URL,
+          maxRetries: 0,
+        }),
       };
     }
     return this.client.client;
@@ -150,7 +167,7 @@ export async function verifyAnthropicKey(
   key: string,
   options: { baseUrl?: string; signal?: AbortSignal } = {},
 ): Promise<void> {
-  const client = new Anthropic({ apiKey: key, baseURL: options.baseUrl ?? DEFAULT_BASE_URL, maxRetries: 0 });
+  const client = new AnthropicClient({ apiKey: key, baseURL: options.baseUrl ?? DEFAULT_BASE_URL, maxRetries: 0 });
   try {
     await client.models.list({ limit: 1 }, { signal: options.signal ?? AbortSignal.timeout(10_000) });
   } catch (error) {

@@ -19,7 +19,7 @@ import {
   type StartupReconciliation,
 } from '../../infra/constructs/startup-reconciliation.js';
 import type { ThreadboundFunction } from '../../infra/constructs/threadbound-function.js';
-import { FUNCTION_RUNTIME } from '../../infra/constructs/threadbound-function.js';
+import { FUNCTION_RUNTIME, UNREACHED_SDK_MODULES } from '../../infra/constructs/threadbound-function.js';
 import {
   TURN_RECOVERY_MAX_EVENT_AGE,
   TURN_RECOVERY_RETRY_ATTEMPTS,
@@ -255,7 +255,8 @@ describe('Lambda functions', () => {
             TABLE_NAME: { Ref: logicalId(stack.table.table) },
             THREADBOUND_CONFIG: '/var/task/threadbound.config.json',
             POWERTOOLS_SERVICE_NAME: 'threadbound',
-            NODE_OPTIONS: '--enable-source-maps',
+            // Source maps are not loaded at run time: they cost a large share of module init.
+            NODE_OPTIONS: Match.absent(),
           },
         },
       });
@@ -1172,10 +1173,15 @@ describe('secret rotation (the repository config rotates anthropic-api-key; test
 });
 
 describe('bundle sizes', () => {
-  /** Above this an API handler or the authorizer has picked up code it does not use (docs/performance.md). */
-  const API_BUNDLE_BUDGET = 700_000;
-  /** An agent's bundle: the shared runtime, the three provider SDKs and the AWS SDK clients. */
-  const AGENT_BUNDLE_BUDGET = 1_500_000;
+  /**
+   * Above this an API handler has picked up code it does not use. The issue's target is 400 KB; with
+   * the AWS SDK, the X-Ray SDK and zod bundled the handlers are 480-545 KB (docs/performance.md).
+   */
+  const API_BUNDLE_BUDGET = 560_000;
+  /** The authorizer: the issue's target. */
+  const AUTHORIZER_BUNDLE_BUDGET = 400_000;
+  /** An agent's bundle: the shared runtime, the three provider SDKs and the AWS SDK clients (the issue's target). */
+  const AGENT_BUNDLE_BUDGET = 1_200_000;
   /** Source-map paths of the model providers' SDKs. */
   const PROVIDER_SDKS = [
     'node_modules/@anthropic-ai/sdk/',
@@ -1198,8 +1204,23 @@ describe('bundle sizes', () => {
       expect(sdksIn(fn), fn.node.path).toEqual([]);
   });
 
+  it('leaves the credential providers a Lambda never reaches, and semver, out of every bundle as lazy imports', () => {
+    for (const fn of allFunctions()) {
+      const { sources } = JSON.parse(readFileSync(join(assetOf(fn), 'index.mjs.map'), 'utf8')) as { sources: string[] };
+      const bundled = [...UNREACHED_SDK_MODULES, 'semver'].filter((name) =>
+        sources.some((source) => source.includes(`node_modules/${name}/`)),
+      );
+      expect(bundled, fn.node.path).toEqual([]);
+      // Left external, they must stay dynamic: a static import would have to resolve at cold start.
+      const code = readFileSync(join(assetOf(fn), 'index.mjs'), 'utf8');
+      for (const name of UNREACHED_SDK_MODULES)
+        expect(code, fn.node.path).not.toMatch(new RegExp(`(from|import)\\s*"${name}`));
+    }
+  });
+
   it('keeps every API handler and the authorizer, and every agent, within its budget', () => {
-    for (const fn of [stack.authorizer.handler, ...stack.handlers.functions.values()])
+    expect(bytesOf(stack.authorizer.handler)).toBeLessThanOrEqual(AUTHORIZER_BUNDLE_BUDGET);
+    for (const fn of stack.handlers.functions.values())
       expect(bytesOf(fn), fn.node.path).toBeLessThanOrEqual(API_BUNDLE_BUDGET);
     for (const fn of stack.turnWorkflow.agents.values())
       expect(bytesOf(fn), fn.node.path).toBeLessThanOrEqual(AGENT_BUNDLE_BUDGET);
