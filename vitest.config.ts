@@ -1,7 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
-/** Test folders that need no DynamoDB Local (so no Java): `npm run test:unit` runs exactly these. */
-const WITHOUT_DYNAMODB = ['test/unit/**/*.test.ts', 'test/loopback/**/*.test.ts', 'test/infra/**/*.test.ts'];
+/** The fast layer: no DynamoDB Local (so no Java), no CDK synthesis. `npm run test:unit`. */
+const UNIT = ['test/unit/**/*.test.ts', 'test/loopback/**/*.test.ts'];
+/** The CDK tests: no Java either, but each file synthesizes the app (one bundles every function). `npm run test:infra`. */
+const INFRA = ['test/infra/**/*.test.ts'];
 
 // Metrics are off in tests (EMF lines would flood the output); the tests that read them turn them on.
 // Output is shown only for a failing test: console calls through `silent: 'passed-only'`, direct
@@ -21,13 +23,14 @@ export default defineConfig({
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
     projects: [
-      { extends: true, test: { name: 'unit', include: WITHOUT_DYNAMODB } },
+      { extends: true, test: { name: 'unit', include: UNIT } },
+      { extends: true, test: { name: 'infra', include: INFRA } },
       {
         extends: true,
         test: {
           name: 'dynamodb',
           include: ['test/**/*.test.ts'],
-          exclude: WITHOUT_DYNAMODB,
+          exclude: [...UNIT, ...INFRA],
           globalSetup: ['test/support/global-setup.ts'],
         },
       },

@@ -1,4 +1,4 @@
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import type { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   METRICS_NAMESPACE,
@@ -221,7 +221,7 @@ describe('a config with several rotating secrets (rate, cron + window, generated
           TABLE_NAME: { Ref: logicalIdOf(stack, stack.table.table) },
           THREADBOUND_CONFIG: '/var/task/threadbound.config.json',
           POWERTOOLS_SERVICE_NAME: 'threadbound',
-          NODE_OPTIONS: Match.absent(),
+          NODE_OPTIONS: '--enable-source-maps',
         },
       },
     });

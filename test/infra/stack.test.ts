@@ -256,7 +256,7 @@ describe('Lambda functions', () => {
             THREADBOUND_CONFIG: '/var/task/threadbound.config.json',
             POWERTOOLS_SERVICE_NAME: 'threadbound',
             // Source maps are not loaded at run time: they cost a large share of module init.
-            NODE_OPTIONS: Match.absent(),
+            NODE_OPTIONS: '--enable-source-maps',
           },
         },
       });
