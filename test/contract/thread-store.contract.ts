@@ -6,6 +6,7 @@ import { LimitReachedError, ThreadError } from '../../lib/threads/errors.js';
 import type { Thread } from '../../lib/threads/model.js';
 import type { SpawnLimits, ThreadStore, ThreadWrite } from '../../lib/threads/ports.js';
 import type { Message, Turn, TurnStatus } from '../../lib/turns/model.js';
+import { newTurn } from '../../lib/turns/new-turn.js';
 
 /** A store under test, and how to throw it away. */
 export interface StoreUnderTest {
@@ -54,17 +55,7 @@ function step(thread: Thread, changes: Partial<Thread> = {}): { after: Thread; a
 }
 
 function turnOf(thread: Thread, turnId: string, status: TurnStatus = 'running'): Turn {
-  return {
-    tenant: thread.tenant,
-    sessionKey: thread.sessionKey,
-    threadId: thread.threadId,
-    turnId,
-    agent: thread.agent,
-    status,
-    input: `input of ${turnId}`,
-    generation: thread.generation,
-    createdAt: T0,
-  };
+  return { ...newTurn(thread, turnId, `input of ${turnId}`, new Date(T0)), status };
 }
 
 function messageOf(seq: number, createdAt = T0): Message {

@@ -37,6 +37,14 @@ function release(): void {
   drop();
 }
 
+/** What the running test wrote so far and is held back (for the test of this file itself). */
+export function heldOutput(): { stream: Stream; text: string }[] {
+  return held.map(({ stream, chunk }) => ({
+    stream,
+    text: typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString(),
+  }));
+}
+
 function drop(): void {
   held = [];
   heldBytes = 0;
